@@ -1,0 +1,17 @@
+# The README's two commands. Each does the whole fresh-machine set-up first (ops/bootstrap.sh).
+.PHONY: demo test bootstrap lock
+
+bootstrap:
+	@ops/bootstrap.sh
+
+# Run the product: local broker, recorded sites, pollers, worker, desk.
+demo: bootstrap
+	.venv/bin/citycredit demo
+
+# Run the whole test suite (unit, real-broker integration, end-to-end).
+test: bootstrap
+	.venv/bin/python -m pytest $(PYTEST_ARGS)
+
+# Re-pin dependencies after changing pyproject.toml.
+lock:
+	.venv/bin/python -m pip freeze --exclude-editable | grep -v '^citycredit' > requirements.lock

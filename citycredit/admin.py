@@ -1,0 +1,46 @@
+"""Create the declared topics idempotently, with their partition counts and configs."""
+from __future__ import annotations
+
+import asyncio
+
+from .exceptions import BrokerError
+from .settings import Settings
+from .topics import ALL, TopicSpec
+
+
+async def ensure_topics(settings: Settings, specs: tuple[TopicSpec, ...] = ALL) -> list[str]:
+    """Create missing topics; returns the names created. Existing topics are left as they are."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=15000)
+    try:
+        try:
+            await admin.start()
+        except KafkaConnectionError as exc:
+            raise BrokerError(
+                f"no Kafka broker answers at {settings.kafka_bootstrap}: start one with "
+                "`citycredit broker start`, or point CITYCREDIT_KAFKA_BOOTSTRAP at yours"
+            ) from exc
+        existing = set(await admin.list_topics())
+        missing = [s for s in specs if s.name not in existing]
+        if not missing:
+            return []
+        new = [NewTopic(s.name, s.partition_count(settings), settings.topic_replication, topic_configs=dict(s.config))
+               for s in missing]
+        try:
+            response = await admin.create_topics(new)
+        except TopicAlreadyExistsError:
+            return []  # created concurrently by another process: fine
+        except KafkaError as exc:
+            raise BrokerError(f"creating topics failed: {exc}") from exc
+        for name, code, *rest in getattr(response, "topic_errors", []):
+            if code not in (0, 36):  # 36: TOPIC_ALREADY_EXISTS (a concurrent creator won)
+                raise BrokerError(f"creating topic {name} failed with error code {code}: {rest}")
+        return [s.name for s in missing]
+    finally:
+        await admin.close()
+
+
+def ensure_topics_sync(settings: Settings) -> list[str]:
+    return asyncio.run(ensure_topics(settings))

@@ -1,0 +1,1 @@
+"""Subcommands of the ``citycredit`` CLI, one module per subsystem."""

@@ -1,0 +1,54 @@
+"""Fixed ids from design.md, declared once and imported everywhere."""
+from __future__ import annotations
+
+# The 15 monitored sites (policy document, 二(一)); order as in the document.
+SITES: dict[str, str] = {
+    "people": "人民网",
+    "xinhua": "新华网",
+    "chinacom": "中国网",
+    "cctv": "央视网",
+    "qstheory": "求是网",
+    "chinadaily": "中国日报网",
+    "cnr": "央广网",
+    "cri": "国际在线",
+    "cyol": "中青在线",
+    "gmw": "光明网",
+    "ce": "中国经济网",
+    "sina": "新浪网",
+    "netease": "网易网",
+    "sohu": "搜狐网",
+    "tencent": "腾讯网",
+}
+
+SURFACES = ("homepage", "hotlist", "rss")
+
+# What a poller saw change on a surface (an extra field of an observation).
+CHANGES = ("appeared", "rank_changed", "left")
+
+DOMAINS: dict[str, str] = {
+    "government": "政务诚信",
+    "business": "商务诚信",
+    "social": "社会诚信",
+    "judicial": "司法公信",
+}
+
+ASPECTS: dict[str, str] = {
+    "credit_event": "信用事件发生情况",
+    "credit_policy": "信用制度完善程度",
+    "info_disclosure": "信用信息公开程度",
+    "task_implementation": "信用建设任务落实情况",
+    "blacklist": "黑名单记录情况",
+    "major_dishonesty": "重大失信事件",
+    "government_response": "政府反馈",
+    "major_trustworthy": "重要守信事件",
+}
+
+POLARITIES = ("dishonest", "trustworthy", "neutral")
+
+ALERT_TYPES = ("major_dishonesty", "major_trustworthy", "early_warning")
+ALERT_TRIGGERS = ("homepages", "hotlist", "trend")
+
+RESPONSE_KINDS = ("statement", "investigation", "rectification", "accountability", "rule_improvement")
+
+# Municipalities are prefecture-level in their own right (design.md §3).
+MUNICIPALITY_ADCODES = ("110000", "120000", "310000", "500000")

@@ -1,0 +1,99 @@
+"""All settings in one typed object, read from ``CITYCREDIT_*`` environment variables.
+
+Every field's ``doc`` metadata is the README's settings table; a unit test checks
+that the README lists every one, so the two cannot drift apart.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .exceptions import ConfigError
+
+PREFIX = "CITYCREDIT_"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _s(default: Any, doc: str) -> Any:
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    # --- Kafka -----------------------------------------------------------
+    kafka_bootstrap: str = _s("localhost:9092", "Kafka bootstrap servers (host:port[,host:port]).")
+    app_id: str = _s("citycredit", "Faust application id: consumer group and changelog topic prefix.")
+    topic_partitions: int = _s(4, "Partitions for keyed topics (sightings, items, alerts, ...).")
+    topic_replication: int = _s(1, "Replication factor for created topics (1 on the single-node broker).")
+    # --- Faust worker ----------------------------------------------------
+    store: str = _s("rocksdb://", "Faust table store: rocksdb:// (embedded RocksDB) or memory:// (tests).")
+    data_dir: Path = _s(PROJECT_ROOT / "var", "Directory for worker state, snapshots and the local broker.")
+    web_port: int = _s(6066, "Port of the worker's web server (desk, API, /metrics).")
+    web_host: str = _s("127.0.0.1", "Interface the worker's web server binds to.")
+    log_level: str = _s("info", "Log level of worker and pollers (debug, info, warning, error).")
+    # --- local broker (ops) ------------------------------------------------
+    kafka_version: str = _s("3.9.1", "Apache Kafka version fetched from Maven Central for the local broker.")
+    kafka_port: int = _s(9092, "Client port of the local broker.")
+    kafka_controller_port: int = _s(9093, "KRaft controller port of the local broker.")
+    kafka_heap: str = _s("512m", "JVM heap (-Xmx and -Xms) of the local broker.")
+    kafka_ready_timeout: float = _s(60.0, "Seconds to wait for the local broker to answer a metadata request.")
+    java_home: str = _s("", "JDK used for the local broker; empty means java on PATH or $JAVA_HOME.")
+
+    @property
+    def kafka_dir(self) -> Path:
+        """Where the local broker keeps its log, pid file and KRaft storage."""
+        return self.data_dir / "kafka"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            key = PREFIX + f.name.upper()
+            if key not in env:
+                continue
+            raw = env[key]
+            try:
+                values[f.name] = _coerce(f.type, raw)
+            except ValueError as exc:
+                raise ConfigError(f"{key}={raw!r}: {exc}") from exc
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def documented(cls) -> list[tuple[str, Any, str]]:
+        """(environment variable, default, description) for every setting."""
+        return [(PREFIX + f.name.upper(), f.default, f.metadata["doc"]) for f in dataclasses.fields(cls)]
+
+
+def _coerce(type_name: Any, raw: str) -> Any:
+    t = type_name if isinstance(type_name, str) else getattr(type_name, "__name__", str(type_name))
+    if t == "int":
+        return int(raw)
+    if t == "float":
+        return float(raw)
+    if t == "bool":
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off", ""):
+            return False
+        raise ValueError("expected a boolean (true/false)")
+    if t == "Path":
+        return Path(raw)
+    return raw
+
+
+_current: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    global _current
+    if _current is None:
+        _current = Settings.from_env()
+    return _current

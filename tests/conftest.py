@@ -1,0 +1,123 @@
+"""Shared fixtures. The real broker is started once per test session, on free ports
+in a temporary directory, and stopped at the end; tests that need it take ``kafka``."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from citycredit import broker
+from citycredit.settings import Settings
+
+os.environ.setdefault("CITYCREDIT_STORE", "memory://")
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.exists():
+        pytest.skip(f"real data not found at {SHARED_DATA} (../shared/data beside the checkout)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory) -> Settings:
+    """A real single-node KRaft broker for this test session."""
+    root = tmp_path_factory.mktemp("broker")
+    port, cport = free_port(), free_port()
+    settings = Settings.from_env().replace(
+        data_dir=root, kafka_port=port, kafka_controller_port=cport,
+        kafka_bootstrap=f"127.0.0.1:{port}", store="memory://",
+    )
+    broker.start(settings)
+    from citycredit.admin import ensure_topics_sync
+
+    ensure_topics_sync(settings)
+    yield settings
+    broker.stop(settings)
+
+
+def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """Environment for a child process (worker, poller) that uses ``settings``."""
+    env = dict(os.environ)
+    env.update({
+        "CITYCREDIT_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "CITYCREDIT_DATA_DIR": str(settings.data_dir),
+        "CITYCREDIT_STORE": settings.store,
+        "CITYCREDIT_KAFKA_PORT": str(settings.kafka_port),
+        "CITYCREDIT_KAFKA_CONTROLLER_PORT": str(settings.kafka_controller_port),
+    })
+    env.update(extra)
+    return env
+
+
+class Worker:
+    """A Faust worker running as its own process (``citycredit worker``)."""
+
+    def __init__(self, settings: Settings, app_id: str | None = None, data_dir: Path | None = None, **env: str):
+        self.app_id = app_id or f"citycredit-test-{uuid.uuid4().hex[:8]}"
+        self.data_dir = data_dir or settings.data_dir / self.app_id
+        self.web_port = free_port()
+        self.env = settings_env(settings, CITYCREDIT_APP_ID=self.app_id, CITYCREDIT_DATA_DIR=str(self.data_dir),
+                                CITYCREDIT_WEB_PORT=str(self.web_port), **env)
+        self.log_path = self.data_dir / "worker.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "Worker":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "citycredit.cli", "worker"], env=self.env,
+                                     stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Ready once the worker logs that partitions were assigned and it is running."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc and self.proc.poll() is None, f"worker exited: {self.log()}"
+            if "[^Worker]: Ready" in self.log():
+                return
+            time.sleep(0.25)
+        raise AssertionError(f"worker not ready in {timeout}s:\n{self.log()[-3000:]}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def kill(self, sig: int = 9) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            self.proc.wait(30)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, 15)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def worker_factory(kafka):
+    workers: list[Worker] = []
+
+    def make(**kwargs) -> Worker:
+        w = Worker(kafka, **kwargs)
+        workers.append(w)
+        return w
+
+    yield make
+    for w in workers:
+        w.stop()
