@@ -5,7 +5,7 @@ import json
 
 from citycredit.app import app, dead_letter, items_topic, sightings_topic
 from citycredit.exceptions import InputError
-from citycredit.understanding import understand
+from citycredit.understanding import Understanding
 from schemas import Observation
 
 
@@ -18,6 +18,9 @@ def parse_observation(raw: bytes | str) -> Observation:
     return Observation.parse(data)
 
 
+understanding = Understanding()
+
+
 @app.agent(sightings_topic)
 async def classify_sightings(stream):
     async for event in stream.events():
@@ -26,7 +29,7 @@ async def classify_sightings(stream):
         except InputError as exc:
             await dead_letter("classify_sightings", str(exc), event.value, event)
             continue
-        item = understand(obs)
+        item = understanding.classify(obs)
         # items are keyed by story so every sighting of a story meets the same window table
         await items_topic.send(key=item.story_id, value=item)
         yield item

@@ -52,3 +52,34 @@ RESPONSE_KINDS = ("statement", "investigation", "rectification", "accountability
 
 # Municipalities are prefecture-level in their own right (design.md §3).
 MUNICIPALITY_ADCODES = ("110000", "120000", "310000", "500000")
+
+# Credit subfields (policy document 三(三) and 三(九)); the first five are the
+# high-incidence areas that get an early-warning rule.
+EARLY_WARNING_SUBFIELDS = ("food_safety", "work_safety", "financial_fraud", "environment", "wages_social_insurance")
+SUBFIELDS: dict[str, str] = {
+    "food_safety": "食品药品安全",
+    "work_safety": "安全生产",
+    "financial_fraud": "金融诈骗",
+    "environment": "生态环境",
+    "wages_social_insurance": "工资社保",
+    "e_commerce": "电子商务",
+    "tax": "税务",
+    "pricing": "价格",
+    "construction": "工程建设",
+    "transport": "交通运输",
+    "tourism": "旅游",
+    "advertising": "广告",
+    "statistics": "统计",
+    "intermediary": "中介会展",
+    "education": "教育科研",
+    "health": "医药卫生",
+    "social_security": "社会保障",
+    "culture_sports": "文化体育",
+    "intellectual_property": "知识产权",
+    "energy": "能源节约",
+    "administration": "依法行政",
+    "government_integrity": "政府守信践诺",
+    "courts": "法院",
+    "procuratorate": "检察院",
+    "public_security": "公共安全",
+}
