@@ -91,11 +91,6 @@ def parse_feed(surface: Surface, body: bytes) -> list[Headline]:
         raise ParseError("xml_entity", "feed declares XML entities in its DOCTYPE (entity-expansion guard)")
     parsed = feedparser.parse(body, response_headers={"content-type": "application/xml; charset=utf-8"})
     entries = parsed.get("entries", [])
-    if parsed.get("bozo") and not entries:
-        exc = parsed.get("bozo_exception")
-        raise ParseError("malformed_xml", f"not a readable RSS/Atom feed: {exc}")
-    if not parsed.get("version") and not entries:
-        raise ParseError("not_a_feed", "the body is not RSS or Atom")
     found = []
     for e in entries:
         url = normalise_url(e.get("link") or "", surface.url, keep_query=True)
@@ -106,6 +101,11 @@ def parse_feed(surface: Surface, body: bytes) -> list[Headline]:
         if summary:
             summary = clean_title(HTMLParser(summary).text(separator=" ")) or None
         found.append(Headline(title, url, None, summary))
+    if not found and parsed.get("bozo"):
+        # lenient parsing keeps what it can; only a feed that yields nothing is reported as broken XML
+        raise ParseError("malformed_xml", f"not a readable RSS/Atom feed: {parsed.get('bozo_exception')}")
+    if not found and not parsed.get("version"):
+        raise ParseError("not_a_feed", "the body is not RSS or Atom")
     return _finish(surface, found)
 
 
