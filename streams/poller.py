@@ -96,6 +96,7 @@ class Poller:
             if res.not_modified:
                 out.not_modified = True
                 out.health = self.health.not_modified(surface, when, time.perf_counter() - t0)
+                self._publish([], out.health)
                 return out
             if self.store is not None:
                 self.store.put(surface.site, surface.id, when, res.url, res.headers, res.body)
