@@ -8,6 +8,7 @@ stops everything it started, in reverse order.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -50,6 +51,27 @@ def _say(out: TextIO, text: str) -> None:
     out.flush()
 
 
+async def _print_alerts(bootstrap: str, stop: asyncio.Event, out: TextIO) -> None:
+    """Tail the alerts topic so the person running the demo sees a story become major."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer("alerts", bootstrap_servers=bootstrap, auto_offset_reset="latest", group_id=None,
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        while not stop.is_set():
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for r in records:
+                    try:
+                        a = json.loads(r.value)
+                        _say(out, f"  ALERT {a.get('type')} {a.get('city') or '?'} trigger={a.get('trigger')} "
+                                  f"sites={','.join(a.get('sites') or [])} at {a.get('triggered_at')}: {a.get('title')}")
+                    except (ValueError, AttributeError):
+                        _say(out, f"  ALERT (unreadable) {r.value[:200]!r}")
+    finally:
+        await consumer.stop()
+
+
 async def run_demo(settings: Settings, options: DemoOptions, out: TextIO = sys.stdout) -> int:
     speed = options.speed if options.speed is not None else settings.sites_speed
     if speed <= 0:
@@ -58,7 +80,7 @@ async def run_demo(settings: Settings, options: DemoOptions, out: TextIO = sys.s
     install_stop_handlers(stop)
     own_broker = False
     demo = settings.replace(data_dir=settings.data_dir / "demo")
-    if broker.answers(settings.kafka_bootstrap):
+    if await asyncio.to_thread(broker.answers, settings.kafka_bootstrap):
         _say(out, f"using the Kafka broker already answering at {settings.kafka_bootstrap}")
     else:
         # a fresh demo every time: its own broker storage, worker tables and poller state
@@ -103,12 +125,14 @@ async def run_demo(settings: Settings, options: DemoOptions, out: TextIO = sys.s
         publisher.start()
         poller = Poller.from_settings(poll_settings, publisher=publisher)
         tasks.append(asyncio.create_task(poller.run_forever(stop), name="pollers"))
+        tasks.append(asyncio.create_task(_print_alerts(demo.kafka_bootstrap, stop, out), name="alerts"))
 
         _say(out, "")
         _say(out, f"  desk:        http://{settings.web_host}:{settings.web_port}/   (served by the worker)")
         _say(out, f"  metrics:     http://{settings.web_host}:{settings.web_port}/metrics")
         _say(out, f"  timeline:    {base}/_timeline")
-        _say(out, f"  alerts:      citycredit-side: CITYCREDIT_KAFKA_BOOTSTRAP={demo.kafka_bootstrap} (topics alerts, items, city-index)")
+        _say(out, f"  broker:      {demo.kafka_bootstrap} (topics sightings, items, alerts, city-index, source-health)")
+        _say(out, "  alerts:      printed below as they arrive")
         _say(out, "  stop:        Ctrl-C")
         _say(out, "")
         started = time.monotonic()
@@ -124,7 +148,7 @@ async def run_demo(settings: Settings, options: DemoOptions, out: TextIO = sys.s
                 last_frame = frame
                 failing = sum(1 for h in poller.health.by_key.values() if h.consecutive_failures)
                 _say(out, f"[{timeline.frame_time(frame).strftime('%H:%M')}] frame {frame + 1}/{len(timeline.frames)}  "
-                          f"observations published {publisher.sent}, pending {len(publisher.pending)}, "
+                          f"observations published {publisher.sent_observations}, pending {len(publisher.pending)}, "
                           f"surfaces failing {failing}")
             try:
                 await asyncio.wait_for(stop.wait(), 0.5)
@@ -143,7 +167,7 @@ async def run_demo(settings: Settings, options: DemoOptions, out: TextIO = sys.s
             await poller.aclose()
         if publisher is not None:
             await publisher.close()
-            _say(out, f"observations published: {publisher.sent}")
+            _say(out, f"observations published: {publisher.sent_observations}")
         if runner is not None:
             await runner.cleanup()
         if worker is not None and worker.poll() is None:

@@ -11,7 +11,6 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Callable
 
 from citycredit.settings import Settings
@@ -176,8 +175,3 @@ def health_table(health: HealthTracker) -> list[dict[str, object]]:
     return [{"surface": k, "items": h.items_parsed, "failures": h.consecutive_failures,
              "last_success": h.last_success, "last_error": h.last_error, "yield_drop": h.yield_drop}
             for k, h in sorted(health.by_key.items())]
-
-
-def ensure_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path

@@ -51,6 +51,7 @@ class Publisher:
         self.retry_max_s = retry_max_s
         self.pending: deque[Pending] = deque()
         self.sent = 0
+        self.sent_observations = 0
         self._producer = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -127,6 +128,7 @@ class Publisher:
             self.pending.popleft()
             self.sent += 1
             if p.topic == SIGHTINGS.name:
+                self.sent_observations += 1
                 METRICS.poll_observations_published_total.inc()
 
     async def flush(self, timeout: float) -> bool:

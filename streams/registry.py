@@ -171,14 +171,19 @@ def _surface(site_id: str, raw: dict[str, Any], defaults: dict[str, Any], where:
     return surface
 
 
+def read_toml(p: Path, what: str) -> dict[str, Any]:
+    """A desk-edited TOML file, or a RegistryError naming the file and the problem."""
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise RegistryError(f"{what} {p} not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise RegistryError(f"{what} {p} is not valid TOML: {exc}") from exc
+
+
 def load_registry(path: Path | str | None = None) -> Registry:
     p = Path(path) if path else DEFAULT_FILE
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise RegistryError(f"site registry {p} not found (set CITYCREDIT_SITES_FILE)") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise RegistryError(f"site registry {p} is not valid TOML: {exc}") from exc
+    data = read_toml(p, "site registry (CITYCREDIT_SITES_FILE)")
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):
         raise RegistryError(f"{p}: [defaults] must be a table")

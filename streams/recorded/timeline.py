@@ -20,7 +20,6 @@ frame starts at every distinct ``at``/``until``; between frames nothing changes.
 from __future__ import annotations
 
 import hashlib
-import tomllib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -29,6 +28,7 @@ from citycredit.ids import SURFACES
 from schemas import parse_ts
 
 from ..exceptions import RegistryError
+from ..registry import read_toml
 
 BUILTIN = Path(__file__).resolve().parents[2] / "citycredit" / "config" / "demo_timeline.toml"
 
@@ -123,12 +123,7 @@ class Timeline:
 
 def load_timeline(path: Path | str | None = None) -> Timeline:
     p = Path(path) if path else BUILTIN
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise RegistryError(f"timeline {p} not found") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise RegistryError(f"timeline {p} is not valid TOML: {exc}") from exc
+    data = read_toml(p, "timeline")
     try:
         start = parse_ts(data.get("start"), "start")
     except Exception as exc:
