@@ -48,6 +48,7 @@ class Settings:
     sites_port: int = _s(8800, "Port of the recorded-sites server (`citycredit sites serve`, `citycredit demo`).")
     sites_speed: float = _s(120.0, "Time acceleration of the recorded-sites timeline: simulated seconds per real second.")
     poll_interval_scale: float = _s(1.0, "Multiplier on every registry poll interval (the demo uses a small one to match the accelerated timeline).")
+    poll_metrics_port: int = _s(9108, "Port of the pollers' own Prometheus /metrics in `citycredit run` (0 = none; the worker serves the rest).")
     poll_politeness_delay: float = _s(2.0, "Seconds between two requests to the same host (one request per host at a time).")
     poll_connect_timeout: float = _s(5.0, "Seconds to connect to a site.")
     poll_read_timeout: float = _s(10.0, "Seconds without a byte before a read times out.")
@@ -121,7 +122,8 @@ def markdown_table() -> str:
     """The README's settings table (``python -m citycredit.settings``)."""
     rows = ["| variable | default | what it sets |", "| --- | --- | --- |"]
     for name, default, doc in Settings.documented():
-        shown = "`<checkout>/var`" if isinstance(default, Path) else f"`{default}`" if default != "" else "(empty)"
+        shown = (f"`<checkout>/{default.relative_to(PROJECT_ROOT)}`" if isinstance(default, Path)
+                 else f"`{default}`" if default != "" else "(empty)")
         rows.append(f"| `{name}` | {shown} | {doc} |")
     return "\n".join(rows)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from .publisher import Publisher
 from .recorded.server import RecordedSites, start_server
 from .recorded.timeline import load_timeline
 from .registry import load_registry
-from .runner import install_stop_handlers
+from .runner import install_stop_handlers, start_worker, stop_worker
 
 
 @dataclass(frozen=True)
@@ -38,30 +37,34 @@ class DemoOptions:
     worker: bool = True
 
 
-def _worker_env(settings: Settings) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update({"CITYCREDIT_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "CITYCREDIT_DATA_DIR": str(settings.data_dir),
-                "CITYCREDIT_WEB_PORT": str(settings.web_port), "CITYCREDIT_WEB_HOST": settings.web_host,
-                "CITYCREDIT_APP_ID": settings.app_id, "CITYCREDIT_STORE": settings.store})
-    return env
-
-
 def _say(out: TextIO, text: str) -> None:
     out.write(text + "\n")
     out.flush()
 
 
-async def _print_alerts(bootstrap: str, stop: asyncio.Event, out: TextIO) -> None:
-    """Tail the alerts topic so the person running the demo sees a story become major."""
+@dataclass
+class _Downstream:
+    items: int = 0
+    alerts: int = 0
+
+
+async def _follow_downstream(bootstrap: str, stop: asyncio.Event, out: TextIO, seen: _Downstream, from_start: bool) -> None:
+    """Count what the worker makes of the sightings and print alerts, so the person running
+    the demo sees a story become major."""
     from aiokafka import AIOKafkaConsumer
 
-    consumer = AIOKafkaConsumer("alerts", bootstrap_servers=bootstrap, auto_offset_reset="latest", group_id=None,
-                                enable_auto_commit=False)
+    consumer = AIOKafkaConsumer("items", "alerts", bootstrap_servers=bootstrap,
+                                auto_offset_reset="earliest" if from_start else "latest",
+                                group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
         while not stop.is_set():
-            for records in (await consumer.getmany(timeout_ms=500)).values():
+            for tp, records in (await consumer.getmany(timeout_ms=500)).items():
+                if tp.topic == "items":
+                    seen.items += len(records)
+                    continue
                 for r in records:
+                    seen.alerts += 1
                     try:
                         a = json.loads(r.value)
                         _say(out, f"  ALERT {a.get('type')} {a.get('city') or '?'} trigger={a.get('trigger')} "
@@ -100,12 +103,10 @@ async def run_demo(settings: Settings, options: DemoOptions, out: TextIO = sys.s
     poller: Poller | None = None
     publisher: Publisher | None = None
     tasks: list[asyncio.Task] = []
+    downstream: _Downstream | None = None
     try:
         if options.worker:
-            log_path = demo.data_dir / "worker.log"
-            log = open(log_path, "ab")
-            worker = subprocess.Popen([sys.executable, "-m", "citycredit.cli", "worker"], env=_worker_env(demo),
-                                      stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            worker, log_path = start_worker(demo)
             _say(out, f"worker started (pid {worker.pid}, log {log_path})")
 
         registry = load_registry(settings.sites_file)
@@ -125,7 +126,8 @@ async def run_demo(settings: Settings, options: DemoOptions, out: TextIO = sys.s
         publisher.start()
         poller = Poller.from_settings(poll_settings, publisher=publisher)
         tasks.append(asyncio.create_task(poller.run_forever(stop), name="pollers"))
-        tasks.append(asyncio.create_task(_print_alerts(demo.kafka_bootstrap, stop, out), name="alerts"))
+        downstream = _Downstream()
+        tasks.append(asyncio.create_task(_follow_downstream(demo.kafka_bootstrap, stop, out, downstream, own_broker), name="downstream"))
 
         _say(out, "")
         _say(out, f"  desk:        http://{settings.web_host}:{settings.web_port}/   (served by the worker)")
@@ -149,7 +151,7 @@ async def run_demo(settings: Settings, options: DemoOptions, out: TextIO = sys.s
                 failing = sum(1 for h in poller.health.by_key.values() if h.consecutive_failures)
                 _say(out, f"[{timeline.frame_time(frame).strftime('%H:%M')}] frame {frame + 1}/{len(timeline.frames)}  "
                           f"observations published {publisher.sent_observations}, pending {len(publisher.pending)}, "
-                          f"surfaces failing {failing}")
+                          f"surfaces failing {failing}; worker: items {downstream.items}, alerts {downstream.alerts}")
             try:
                 await asyncio.wait_for(stop.wait(), 0.5)
             except asyncio.TimeoutError:
@@ -168,15 +170,12 @@ async def run_demo(settings: Settings, options: DemoOptions, out: TextIO = sys.s
         if publisher is not None:
             await publisher.close()
             _say(out, f"observations published: {publisher.sent_observations}")
+        if downstream is not None:
+            _say(out, f"items classified by the worker: {downstream.items}; alerts: {downstream.alerts}")
         if runner is not None:
             await runner.cleanup()
-        if worker is not None and worker.poll() is None:
-            os.killpg(worker.pid, 15)
-            try:
-                await asyncio.to_thread(worker.wait, 30)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, 9)
-                await asyncio.to_thread(worker.wait, 10)
+        if worker is not None:
+            await stop_worker(worker)
         if own_broker:
             await asyncio.to_thread(broker.stop, demo)
         _say(out, "demo stopped")

@@ -4,7 +4,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
+import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterator, TextIO
@@ -20,6 +23,46 @@ from .registry import load_registry
 from .snapshots import SnapshotStore
 
 log = logging.getLogger(__name__)
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"CITYCREDIT_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "CITYCREDIT_DATA_DIR": str(settings.data_dir),
+                "CITYCREDIT_WEB_PORT": str(settings.web_port), "CITYCREDIT_WEB_HOST": settings.web_host,
+                "CITYCREDIT_APP_ID": settings.app_id, "CITYCREDIT_STORE": settings.store})
+    return env
+
+
+def start_worker(settings: Settings) -> tuple[subprocess.Popen, "os.PathLike[str]"]:
+    """``citycredit worker`` as a child in its own process group; its output goes to ``<data_dir>/worker.log``."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = settings.data_dir / "worker.log"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "citycredit.cli", "worker"], env=worker_env(settings),
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    return proc, log_path
+
+
+async def stop_worker(proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    """SIGTERM (Faust shuts down cleanly, committing offsets), SIGKILL if it hangs."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        await asyncio.to_thread(proc.wait, timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        await asyncio.to_thread(proc.wait, 10)
+
+
+def start_metrics_server(settings: Settings) -> None:
+    """The pollers' own /metrics (poll_* series); the worker serves the rest on its web port."""
+    if settings.poll_metrics_port:
+        from prometheus_client import start_http_server
+
+        from citycredit.metrics import REGISTRY
+
+        start_http_server(settings.poll_metrics_port, addr=settings.web_host, registry=REGISTRY)
 
 
 def make_publisher(settings: Settings) -> Publisher:

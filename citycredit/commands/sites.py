@@ -30,7 +30,8 @@ def register(sub) -> None:
     poll.add_argument("--dry-run", action="store_true", help="print observations as JSONL instead of publishing")
     poll.set_defaults(func=_poll)
 
-    run = sub.add_parser("run", help="poll the real sites (or CITYCREDIT_SITES_BASE_URL) forever and publish")
+    run = sub.add_parser("run", help="the product on the real sites: the worker and the pollers (publishing forever)")
+    run.add_argument("--pollers-only", action="store_true", help="only the pollers (the worker runs elsewhere)")
     run.set_defaults(func=_run)
 
     rep = sub.add_parser("reparse", help="re-run today's parsers over stored raw snapshots")
@@ -105,20 +106,31 @@ def _poll(args) -> int:
 
 
 def _run(args) -> int:
-    from streams.runner import install_stop_handlers, run_pollers
+    from ..admin import ensure_topics_sync
+    from streams.runner import install_stop_handlers, run_pollers, start_metrics_server, start_worker, stop_worker
 
     _logging()
     s = get_settings()
+    ensure_topics_sync(s)  # a clear message when no broker answers, before anything starts
 
-    async def main() -> None:
+    async def main() -> int:
         stop = asyncio.Event()
         install_stop_handlers(stop)
-        await run_pollers(s, stop)
+        worker = None
+        if not args.pollers_only:
+            worker, log_path = start_worker(s)
+            print(f"worker started (pid {worker.pid}, log {log_path}); desk: http://{s.web_host}:{s.web_port}/", file=sys.stderr)
+        try:
+            await run_pollers(s, stop)
+        finally:
+            if worker is not None:
+                await stop_worker(worker)
+        return 0
 
-    print(f"polling {'the real sites' if not s.sites_base_url else s.sites_base_url}; publishing to {s.kafka_bootstrap}; Ctrl-C stops",
-          file=sys.stderr)
-    asyncio.run(main())
-    return 0
+    start_metrics_server(s)
+    print(f"polling {'the real sites' if not s.sites_base_url else s.sites_base_url}; publishing to {s.kafka_bootstrap}; "
+          f"poller metrics on :{s.poll_metrics_port}/metrics; Ctrl-C stops", file=sys.stderr)
+    return asyncio.run(main())
 
 
 def _reparse(args) -> int:
