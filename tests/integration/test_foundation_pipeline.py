@@ -36,7 +36,7 @@ def test_sighting_becomes_item_read_by_console_consumer(kafka, worker_factory):
     worker.wait_ready()
 
     # Other tests share the session broker and its topics: pick this test's records out by content.
-    lines = [line for line in broker.console_consume(kafka, "items", max_messages=100000, timeout_ms=15000)
+    lines = [line for line in broker.console_consume(kafka, "items", max_messages=100000, timeout_ms=8000)
              if obs["url"] in line]
     assert lines, worker.log()[-3000:]  # other tests' workers (own app ids) may classify it too
     key, value = lines[0].split("\t", 1)
@@ -46,7 +46,7 @@ def test_sighting_becomes_item_read_by_console_consumer(kafka, worker_factory):
         assert item[field] == obs[field]
     assert "__faust" not in item  # the topic carries exactly the design.md contract
 
-    dead = [line for line in broker.console_consume(kafka, "deadletter", max_messages=100000, timeout_ms=15000)
+    dead = [line for line in broker.console_consume(kafka, "deadletter", max_messages=100000, timeout_ms=8000)
             if '\\"yesterday\\"' in line or '"yesterday"' in line]
     assert dead
     record = json.loads(dead[0].split("\t", 1)[1])
