@@ -152,6 +152,8 @@ async def run_demo(settings: Settings, options: DemoOptions, out: TextIO = sys.s
                 _say(out, f"[{timeline.frame_time(frame).strftime('%H:%M')}] frame {frame + 1}/{len(timeline.frames)}  "
                           f"observations published {publisher.sent_observations}, pending {len(publisher.pending)}, "
                           f"surfaces failing {failing}; worker: items {downstream.items}, alerts {downstream.alerts}")
+                if frame == len(timeline.frames) - 1:
+                    _say(out, "the demo day is over: the sites stay as they are; the desk keeps the results. Ctrl-C stops.")
             try:
                 await asyncio.wait_for(stop.wait(), 0.5)
             except asyncio.TimeoutError:

@@ -5,6 +5,7 @@ parser. Mirrored to the Prometheus metrics in ``citycredit.metrics`` and publish
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -28,6 +29,10 @@ class SurfaceHealth:
     baseline: float | None = None  # slow moving average of items per successful poll
     successes: int = 0
     failures_by_reason: dict[str, int] = field(default_factory=dict)
+
+    def copy(self) -> "SurfaceHealth":
+        """A snapshot: the tracker keeps mutating its own object."""
+        return dataclasses.replace(self, failures_by_reason=dict(self.failures_by_reason))
 
     def record(self) -> SourceHealth:
         return SourceHealth(site=self.site, surface=self.surface, url=self.url, last_success=self.last_success,

@@ -94,7 +94,7 @@ class Poller:
                 out.ts = when.isoformat()
             if res.not_modified:
                 out.not_modified = True
-                out.health = self.health.not_modified(surface, when, time.perf_counter() - t0)
+                out.health = self.health.not_modified(surface, when, time.perf_counter() - t0).copy()
                 self._publish([], out.health)
                 return out
             if self.store is not None:
@@ -104,13 +104,13 @@ class Poller:
                 raise ParseError("no_headlines", "the page parsed but no headline matched (link_pattern or JSON paths outdated?)")
         except PollError as exc:
             out.error = exc.reason
-            out.health = self.health.failure(surface, exc.reason, exc.message, time.perf_counter() - t0)
+            out.health = self.health.failure(surface, exc.reason, exc.message, time.perf_counter() - t0).copy()
             log.info("poll %s failed: %s", key, exc)
             self._publish([], out.health)
             return out
         except Exception as exc:  # noqa: BLE001 - a bug must not stop the other surfaces; it is counted and logged
             out.error = "internal"
-            out.health = self.health.failure(surface, "internal", f"{type(exc).__name__}: {exc}", time.perf_counter() - t0)
+            out.health = self.health.failure(surface, "internal", f"{type(exc).__name__}: {exc}", time.perf_counter() - t0).copy()
             log.exception("poll %s: unexpected error", key)
             self._publish([], out.health)
             return out
@@ -118,7 +118,7 @@ class Poller:
         previous = self.states.states.get(key)
         out.observations = diff(surface, previous, headlines, out.ts, allow_left=not h.yield_drop)
         out.items = len(headlines)
-        out.health = h
+        out.health = h.copy()
         current = snapshot_of(headlines)
         # on a yield drop keep what was there: when the parser is fixed the old items are not re-announced
         self.states.states[key] = {**(previous or {}), **current} if h.yield_drop else current

@@ -156,3 +156,29 @@ def test_snapshot_retention_by_age_and_size(tmp_path):
     small = SnapshotStore(tmp_path, retention_days=30, max_bytes=1)
     small.prune(now)
     assert len(list(small.iter())) == 0
+
+
+def test_a_redesign_that_breaks_the_parser_is_flagged_and_announces_no_mass_exit():
+    """40 headlines for a while, then a redesign leaves 3 matching links: a yield drop in health,
+    the 3 are not re-announced, nobody 'left'; when the registry is fixed nothing is re-announced."""
+    def page(n: int) -> bytes:
+        return "".join(f'<a href="http://society.people.com.cn/n1/2026/1127/c1008-{i}.html">人民网第{i}条新闻的标题文字</a>'
+                       for i in range(n)).encode()
+
+    sizes = iter([40, 40, 40, 40, 3, 40])
+
+    def handler(request):
+        return httpx.Response(200, stream=httpx.ByteStream(page(next(sizes))), headers={"Content-Type": "text/html"})
+
+    poller = Poller(REG, Fetcher(FetchPolicy(politeness_delay_s=0), transport=httpx.MockTransport(handler)))
+
+    async def run():
+        try:
+            return [await poller.poll(HOME) for _ in range(6)]
+        finally:
+            await poller.aclose()
+
+    outcomes = asyncio.run(run())
+    assert [len(o.observations) for o in outcomes] == [40, 0, 0, 0, 0, 0]
+    assert [o.health.yield_drop for o in outcomes] == [False] * 4 + [True, False]
+    assert outcomes[4].health.last_error.startswith("yield_drop: 3 headlines, usually 40")
