@@ -99,7 +99,7 @@ async def track_webhook_outbox(stream):
         if not isinstance(sub_id, str) or not isinstance(record, dict) or record.get("op") not in ("enqueue", "done"):
             await dead_letter("track_webhook_outbox", "not an outbox record", record, event)
             continue
-        meta = dict(webhook_outbox[sub_id] or {"next_seq": 0, "recent": []})
+        meta = dict(webhook_outbox.get(sub_id) or {"next_seq": 0, "recent": []})
         if record["op"] == "enqueue":
             key = record["key"]
             if key in meta["recent"] or key in outbox.pending.get(sub_id, {}):

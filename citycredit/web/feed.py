@@ -50,17 +50,17 @@ class DeskFeed:
         except KafkaError as exc:
             raise BrokerError(f"desk feed cannot reach Kafka at {self.settings.kafka_bootstrap}: {exc}") from exc
         try:
+            # Without a group, subscribe() assigns every partition of the topics to this consumer.
+            consumer.subscribe(topics=list(self.topics))
             partitions: list[TopicPartition] = []
-            for _ in range(60):
-                await consumer.topics()  # a full metadata refresh
-                partitions = [TopicPartition(t, p) for t in self.topics for p in (consumer.partitions_for_topic(t) or ())]
+            for _ in range(600):
+                partitions = sorted(consumer.assignment())
                 if {tp.topic for tp in partitions} == set(self.topics):
                     break
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(0.1)
             missing = set(self.topics) - {tp.topic for tp in partitions}
             if missing:
                 log.warning("desk feed: topics %s do not exist; the desk shows nothing from them", sorted(missing))
-            consumer.assign(partitions)
             await consumer.seek_to_beginning(*partitions)
             end = await consumer.end_offsets(partitions)
             pending = {tp for tp in partitions if end[tp] > 0}
