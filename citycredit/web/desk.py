@@ -18,6 +18,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
+from citycredit.exceptions import InputError
 from citycredit.ids import ALERT_TYPES, ASPECTS, DOMAINS, POLARITIES
 from citycredit.metrics import Metrics
 from schemas import parse_ts
@@ -100,7 +101,7 @@ class DeskView:
             return
         try:
             handler(self, key, value)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, InputError) as exc:
             self.rejected += 1
             log.warning("desk: skipped a record on %s (key %r): %s", topic, key, exc)
 
@@ -167,6 +168,7 @@ class DeskView:
         if r is None:
             return
         story = str(r["story_id"])
+        _utc(r["ts"])
         existing = self.responses.setdefault(story, [])
         if any(x.get("response_id") == r.get("response_id") for x in existing):
             return
@@ -181,6 +183,7 @@ class DeskView:
                                         "province", "domain", "subfield", "polarity", "aspect", "story_id", "change")}
         if not item["title"] or not item["ts"]:
             raise ValueError("item without title or ts")
+        item["ts_utc"] = _utc(item["ts"])  # also rejects a bad timestamp here, not in a page later
         polarity = item["polarity"] if item["polarity"] in POLARITIES else "neutral"
         domain = item["domain"] if item["domain"] in DOMAINS else "none"
         if self.metrics:
@@ -319,7 +322,7 @@ class DeskView:
             responses = self.responses.get(a["story_id"], []) if a["type"] == "major_dishonesty" else []
             events.append({**a, "responses": responses,
                            "status": ("responded" if responses else "open") if a["type"] == "major_dishonesty" else None})
-        timeline = sorted(self.items_by_city.get(adcode, ()), key=lambda i: _utc(i["ts"]), reverse=True)
+        timeline = sorted(self.items_by_city.get(adcode, ()), key=lambda i: i["ts_utc"], reverse=True)
         return {"city_adcode": adcode, "city": name or (entry or {}).get("city"), "province": self.provinces.get(adcode),
                 "period": period, "entry": entry, "ranks": ranks, "aspects": ASPECTS, "events": events,
                 "timeline": timeline[:200],
@@ -337,7 +340,7 @@ class DeskView:
         out = [i for pool in pools for i in pool
                if (not needle or needle in i["title"].casefold())
                and (not domain or i.get("domain") == domain) and (not polarity or i.get("polarity") == polarity)]
-        out.sort(key=lambda i: _utc(i["ts"]), reverse=True)
+        out.sort(key=lambda i: i["ts_utc"], reverse=True)
         return out[:limit]
 
     def health(self) -> list[dict[str, Any]]:

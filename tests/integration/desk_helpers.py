@@ -55,3 +55,24 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str, log: Callable[
                 return last
         time.sleep(0.3)
     raise AssertionError(f"timed out waiting for {what}; last: {last!r}\n{log()[-4000:]}")
+
+
+def ensure_system_tools(*paths: str) -> None:
+    """Install the Debian packages the delivery tests drive (ops/install-test-deps.sh) when a
+    binary is missing; skip with the script's message only when installing is impossible."""
+    import os
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    import pytest
+
+    if all(os.path.exists(p) or shutil.which(p) for p in paths):
+        return
+    script = Path(__file__).resolve().parents[2] / "ops" / "install-test-deps.sh"
+    proc = subprocess.run([str(script)], capture_output=True, text=True, timeout=1200)
+    if proc.returncode == 3:
+        pytest.skip(f"cannot install test packages: {proc.stderr.strip()}")
+    assert proc.returncode == 0, f"{script} failed: {proc.stderr}"
+    missing = [p for p in paths if not (os.path.exists(p) or shutil.which(p))]
+    assert not missing, f"still missing after {script}: {missing}"

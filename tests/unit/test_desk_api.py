@@ -213,6 +213,15 @@ def test_sse_stream_replays_after_last_event_id_then_goes_live():
     run(go, desk=desk)
 
 
+def test_records_that_do_not_fit_are_skipped_not_served():
+    desk = fed_desk()
+    desk.apply("items", "s-9", {"ts": "2026-02-03T010:00:00+08:00", "title": "坏时间", "city_adcode": "320500"})
+    desk.apply("alerts", "s-9", {"type": "major_dishonesty", "story_id": "s-9"})
+    desk.apply("city-index", "x", {"city": "无码市"})
+    assert desk.rejected == 3
+    assert [i["title"] for i in desk.city("320500", None)["timeline"]] == [desk.items_by_city["320500"][0]["title"]]
+
+
 def test_metrics_follow_the_latest_period():
     registry = CollectorRegistry()
     metrics = build_metrics(registry)
