@@ -77,6 +77,9 @@ class Outbox:
         self.acked: set[str] = set()      # delivered here, the agent has not yet removed it
         self.down: set[str] = set()       # subscriptions whose receiver failed every try
         self.tasks: dict[str, asyncio.Task] = {}
+        if metrics:  # both outcomes have a series from the start: a board shows 0, not "no data"
+            for result in ("delivered", "failed_try"):
+                metrics.webhook_deliveries_total.labels(result=result)
 
     # ---- bookkeeping (called by the outbox agent) --------------------------------
     def add(self, sub_id: str, entry: Pending) -> None:

@@ -85,6 +85,9 @@ class DeskView:
         self.rejected = 0
         self._listeners: set[asyncio.Queue] = set()
         self._alert_counts = {t: 0 for t in ALERT_TYPES}
+        if metrics:  # every type has a series from the start, so boards show 0 rather than "no data"
+            for t in ALERT_TYPES:
+                metrics.alerts_recorded.labels(type=t).set(0)
 
     def reset(self) -> None:
         """Forget everything read (before re-reading the topics from the start); streams stay open."""
