@@ -1,6 +1,6 @@
 """alerts -> deliveries (one record per matching subscription) -> webhook_outbox table -> webhooks.
 
-Two agents and a timer:
+A routing task, an agent and a timer:
 - ``route_alerts`` reads ``alerts`` and, for every subscription with a webhook whose
   filters match, sends an ``enqueue`` record to ``deliveries`` keyed by subscription id,
   so one subscription's alerts meet in one partition;
@@ -13,7 +13,9 @@ back; the ``Idempotency-Key`` header lets the receiver drop the repeat.
 """
 from __future__ import annotations
 
+import json
 import logging
+from types import SimpleNamespace
 from typing import Any
 
 from citycredit.app import app, dead_letter, deliveries_topic, alerts_topic, settings
@@ -43,23 +45,53 @@ def check_alert(value: Any) -> dict[str, Any]:
     return value
 
 
-@app.agent(alerts_topic)
-async def route_alerts(stream):
-    async for event in stream.events():
-        # Subscriptions come from the desk feed: wait until it holds every existing one.
-        await feed.caught_up.wait()
-        try:
-            alert = check_alert(event.value)
-        except InputError as exc:
-            await dead_letter("route_alerts", str(exc), event.value, event)
-            continue
-        appended = getattr(event.message, "timestamp", None)
-        for sub in list(desk.subscriptions.values()):
-            if sub.url and sub.wants_since(appended) and sub.filters.matches(alert, desk.province_of):
-                # {"op": "enqueue", "key", "alert"} keyed by subscription id
-                await deliveries_topic.send(key=sub.id, value={"op": "enqueue", "key": idempotency_key(sub.id, alert),
-                                                               "alert": alert})
-        yield alert
+async def route_alert(raw: bytes | None, appended: float | None, origin: Any) -> list[str]:
+    """One record of ``alerts`` -> an ``enqueue`` record per matching subscription; returns their ids."""
+    try:
+        alert = check_alert(json.loads(raw) if raw is not None else None)
+    except (ValueError, InputError) as exc:
+        await dead_letter("route_alerts", str(exc), raw or b"", origin)
+        return []
+    routed = []
+    for sub in list(desk.subscriptions.values()):
+        if sub.url and sub.wants_since(appended) and sub.filters.matches(alert, desk.province_of):
+            # {"op": "enqueue", "key", "alert"} keyed by subscription id; wait for the broker's ack
+            # so the alert's offset is committed only once its deliveries are safe.
+            fut = await deliveries_topic.send(key=sub.id, value={"op": "enqueue", "key": idempotency_key(sub.id, alert),
+                                                                 "alert": alert})
+            await fut
+            routed.append(sub.id)
+    return routed
+
+
+@app.task
+async def route_alerts() -> None:
+    """alerts -> deliveries, with its own consumer group.
+
+    A plain consumer rather than a Faust agent: it must start only once the desk holds
+    every subscription, and commit an alert's offset only after its deliveries are acked.
+    (A Faust agent also starts fetching before the worker seeks to committed offsets,
+    which lost the first record of a partition in our restart tests.)
+    """
+    from aiokafka import AIOKafkaConsumer
+
+    await feed.caught_up.wait()
+    consumer = AIOKafkaConsumer(alerts_topic.get_topic_name(), bootstrap_servers=settings.kafka_bootstrap,
+                                group_id=f"{settings.app_id}-alert-router", enable_auto_commit=False,
+                                auto_offset_reset="earliest", client_id=f"{settings.app_id}-alert-router")
+    await consumer.start()
+    try:
+        while True:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=500)
+            for messages in batch.values():
+                for msg in messages:
+                    routed = await route_alert(msg.value, msg.timestamp / 1000.0 if msg.timestamp else None,
+                                               SimpleNamespace(message=msg))
+                    log.info("alerts[%d]@%d -> %d subscription(s) %s", msg.partition, msg.offset, len(routed), routed[:5])
+            if batch:
+                await consumer.commit()
+    finally:
+        await consumer.stop()
 
 
 def _subscription(sub_id: str) -> Subscription | None:

@@ -108,3 +108,47 @@ def test_receiver_down_at_first_gets_every_alert_once_signed_in_order(kafka, wor
         for s in call(worker.web_port, "GET", "/api/subscriptions", token=TOKEN)[1]["rows"]:
             call(worker.web_port, "DELETE", f"/api/subscriptions/{s['id']}", token=TOKEN)
         receiver.close()
+
+
+def test_outbox_survives_a_worker_restart_during_the_outage(kafka, worker_factory):
+    """The subscriber is down, the worker is stopped with alerts queued, more alerts arrive
+    while no worker runs; a new worker (memory store: nothing on disk) recovers the outbox
+    from its changelog and the receiver, once back, gets every alert of the outage once, in
+    order. (A SIGKILLed worker behaves the same once Kafka expires its group membership,
+    after the session timeout; a graceful stop leaves the group at once.)"""
+    rport = free_port()
+    env = dict(CITYCREDIT_API_TOKEN=TOKEN, CITYCREDIT_WEBHOOK_ALLOW_PRIVATE="true", CITYCREDIT_WEBHOOK_MAX_ATTEMPTS="2",
+               CITYCREDIT_WEBHOOK_BACKOFF_BASE="0.2", CITYCREDIT_WEBHOOK_BACKOFF_MAX="1.0")
+    first = worker_factory(**env).start()
+    first.wait_ready()
+    status, sub = call(first.web_port, "POST", "/api/subscriptions", token=TOKEN, body={
+        "url": f"http://127.0.0.1:{rport}/hook", "filters": {"cities": ["320300"]}})
+    assert status == 201, sub
+    wait_for(lambda: any(s["id"] == sub["id"] for s in call(first.web_port, "GET", "/api/subscriptions", token=TOKEN)[1]["rows"]),
+             30, "the subscription to reach the desk", first.log)
+    alerts = [alert(n, "徐州市", "320300", "江苏省") for n in range(7)]
+    produce(kafka.kafka_bootstrap, "alerts", [(a["story_id"], a) for a in alerts[:5]])
+    # Nobody listens on rport: the five alerts wait in the outbox.
+    wait_for(lambda: "citycredit_webhook_outbox_alerts 5.0" in urllib.request.urlopen(
+        f"http://127.0.0.1:{first.web_port}/metrics").read().decode(), 30, "five queued alerts", first.log)
+    first.stop()
+    produce(kafka.kafka_bootstrap, "alerts", [(a["story_id"], a) for a in alerts[5:]])
+
+    receiver = Receiver(fail_first=0)
+    receiver.server.server_close()  # rebind the receiver on the port the subscription names
+    receiver.port = rport
+    receiver.server = ThreadingHTTPServer(("127.0.0.1", rport), receiver.server.RequestHandlerClass)
+    threading.Thread(target=receiver.server.serve_forever, daemon=True).start()
+    second = worker_factory(app_id=first.app_id, data_dir=first.data_dir, **env).start()
+    try:
+        second.wait_ready()
+        wait_for(lambda: len(receiver.accepted) >= len(alerts), 60, "seven deliveries after the restart", second.log)
+        time.sleep(2.0)
+        bodies = [json.loads(c["body"]) for c in receiver.accepted]
+        assert [b["story_id"] for b in bodies] == [a["story_id"] for a in alerts]
+        for c in receiver.accepted:
+            h = c["headers"]
+            assert verify(sub["secret"], h["X-CityCredit-Timestamp"], c["body"], h["X-CityCredit-Signature"])
+    finally:
+        call(second.web_port, "DELETE", f"/api/subscriptions/{sub['id']}", token=TOKEN)
+        receiver.close()
