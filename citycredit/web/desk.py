@@ -187,6 +187,7 @@ class DeskView:
         if not item["title"] or not item["ts"]:
             raise ValueError("item without title or ts")
         item["ts_utc"] = _utc(item["ts"])  # also rejects a bad timestamp here, not in a page later
+        item["_folded"] = item["title"].casefold()  # searched often, folded once
         polarity = item["polarity"] if item["polarity"] in POLARITIES else "neutral"
         domain = item["domain"] if item["domain"] in DOMAINS else "none"
         if self.metrics:
@@ -325,10 +326,10 @@ class DeskView:
             responses = self.responses.get(a["story_id"], []) if a["type"] == "major_dishonesty" else []
             events.append({**a, "responses": responses,
                            "status": ("responded" if responses else "open") if a["type"] == "major_dishonesty" else None})
-        timeline = sorted(self.items_by_city.get(adcode, ()), key=lambda i: i["ts_utc"], reverse=True)
+        timeline = [_public(i) for i in sorted(self.items_by_city.get(adcode, ()), key=lambda i: i["ts_utc"], reverse=True)[:200]]
         return {"city_adcode": adcode, "city": name or (entry or {}).get("city"), "province": self.provinces.get(adcode),
                 "period": period, "entry": entry, "ranks": ranks, "aspects": ASPECTS, "events": events,
-                "timeline": timeline[:200],
+                "timeline": timeline,
                 "periods": sorted({p for (c, p) in self.index if c == adcode}, reverse=True)}
 
     def search(self, q: str = "", city: str | None = None, domain: str | None = None, polarity: str | None = None,
@@ -341,13 +342,17 @@ class DeskView:
             pools = [*self.items_by_city.values(), self.unplaced_items]
         needle = q.strip().casefold()
         out = [i for pool in pools for i in pool
-               if (not needle or needle in i["title"].casefold())
+               if (not needle or needle in i["_folded"])
                and (not domain or i.get("domain") == domain) and (not polarity or i.get("polarity") == polarity)]
         out.sort(key=lambda i: i["ts_utc"], reverse=True)
-        return out[:limit]
+        return [_public(i) for i in out[:limit]]
 
     def health(self) -> list[dict[str, Any]]:
         return [self.source_health[k] for k in sorted(self.source_health)]
+
+
+def _public(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if not k.startswith("_")}
 
 
 def _utc(ts: str) -> str:

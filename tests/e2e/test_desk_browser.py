@@ -105,9 +105,11 @@ def test_officer_reads_ranking_opens_city_files_response(kafka, worker_factory):
         browser.wait("td", text="立案调查：苏州市市场监管局")
         if importlib.util.find_spec("citycredit.scoring") is not None:
             # With the city index part merged, the filing offsets part of the deduction.
-            browser.get(f"http://127.0.0.1:{port}/desk/#/city/320500?period={PERIOD}")
-            wait_for(lambda: float(browser.text(browser.wait("#city-offset"))) > 0 or browser.get(browser.script("return location.href")),
-                     60, "the response's offset on the city page")
+            def offset_shown() -> bool:
+                browser.get(f"http://127.0.0.1:{port}/desk/#/city/320500?period={PERIOD}")
+                browser.script("location.reload()")
+                return float(browser.text(browser.wait("#city-offset"))) > 0
+            wait_for(offset_shown, 60, "the response's offset on the city page", worker.log)
 
         # The live alerts feed: a new alert appears without reloading.
         browser.get(f"http://127.0.0.1:{port}/desk/#/alerts")
