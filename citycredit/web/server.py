@@ -255,8 +255,8 @@ def add_routes(router: web.UrlDispatcher, ctx: DeskContext) -> None:
                     continue
                 if alert["key"] not in sent and filters.matches(alert, desk.province_of):
                     await response.write(_sse(alert))
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
+        except ConnectionResetError:
+            pass  # the client went away; a cancellation (server stopping) propagates
         finally:
             desk.unlisten(queue)
             if ctx.metrics:
