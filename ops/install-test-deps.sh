@@ -21,6 +21,6 @@ $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${n
   || { $SUDO apt-get -o DPkg::Lock::Timeout=600 update >/dev/null && \
        $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${need[@]}" >/dev/null; } \
   || { echo "install-test-deps: apt-get install ${need[*]} failed" >&2; exit 3; }
-# Debian's prometheus package starts a system service on :9090; the tests run their own
-# server on a free port, so stop the packaged one where a service manager exists.
+# The tests run their own Prometheus on a free port with a temporary data directory, so a
+# packaged service (if the machine runs one on :9090) is left alone.
 exit 0

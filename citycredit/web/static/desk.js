@@ -34,7 +34,8 @@ function safeLink(url, text) {
   return document.createTextNode(String(text));
 }
 function num(v, digits = 2) { return (v === null || v === undefined) ? "—" : Number(v).toFixed(digits); }
-function time(ts) { if (!ts) return "—"; const d = new Date(ts); return isNaN(d) ? ts : d.toLocaleString("zh-CN", { hour12: false }); }
+// Times are shown in Beijing time whatever the officer's machine is set to.
+function time(ts) { if (!ts) return "—"; const d = new Date(ts); return isNaN(d) ? ts : d.toLocaleString("zh-CN", { hour12: false, timeZone: "Asia/Shanghai" }); }
 function periodLabel(p) { return p.startsWith("12m:") ? `近12个月（截至${p.slice(4)}）` : `${p} 月度`; }
 function domainLabel(d) { return (META && META.domains[d]) || (d ? d : "—"); }
 function badge(cls, text) { return el("span", { class: "badge " + cls }, text); }
