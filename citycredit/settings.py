@@ -34,6 +34,9 @@ class Settings:
     web_port: int = _s(6066, "Port of the worker's web server (desk, API, /metrics).")
     web_host: str = _s("127.0.0.1", "Interface the worker's web server binds to.")
     log_level: str = _s("info", "Log level of worker and pollers (debug, info, warning, error).")
+    # --- detection ---------------------------------------------------------
+    detection_config: Path = _s(PROJECT_ROOT / "citycredit" / "config" / "detection.toml",
+                                "TOML file with the major-event and early-warning rules (site threshold, window, top N, lateness, trend test).")
     # --- local broker (ops) ------------------------------------------------
     kafka_version: str = _s("3.9.1", "Apache Kafka version fetched from Maven Central for the local broker.")
     kafka_port: int = _s(9092, "Client port of the local broker.")
