@@ -37,6 +37,10 @@ app = faust.App(
     # An event-time system has no use for Faust's wall-clock table cleanup of windows.
     table_cleanup_interval=3600.0,
     consumer_auto_offset_reset="earliest",
+    # A crashed worker's partitions (and so its stories' windows) are frozen until its
+    # session times out; Faust's 60 s default would delay alerts by a minute after a crash.
+    broker_session_timeout=settings.session_timeout,
+    broker_heartbeat_interval=min(3.0, settings.session_timeout / 3),
     logging_config=None,
 )
 
@@ -55,6 +59,7 @@ responses_topic = _topic(topics.RESPONSES, key_type=bytes, value_type=bytes, key
 records_topic = _topic(topics.RECORDS, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 city_index_topic = _topic(topics.CITY_INDEX, key_type=str, value_serializer="json")
 source_health_topic = _topic(topics.SOURCE_HEALTH, key_type=str, value_serializer="json")
+trend_events_topic = _topic(topics.TREND_EVENTS, key_type=str, value_serializer="json")
 deadletter_topic = _topic(topics.DEADLETTER, key_type=str, value_serializer="json")
 
 

@@ -33,6 +33,7 @@ class Settings:
     data_dir: Path = _s(PROJECT_ROOT / "var", "Directory for worker state, snapshots and the local broker.")
     web_port: int = _s(6066, "Port of the worker's web server (desk, API, /metrics).")
     web_host: str = _s("127.0.0.1", "Interface the worker's web server binds to.")
+    session_timeout: float = _s(10.0, "Seconds without a heartbeat before a crashed worker's partitions move to another worker (failover time).")
     log_level: str = _s("info", "Log level of worker and pollers (debug, info, warning, error).")
     # --- detection ---------------------------------------------------------
     detection_config: Path = _s(PROJECT_ROOT / "citycredit" / "config" / "detection.toml",

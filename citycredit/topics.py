@@ -42,7 +42,12 @@ RESPONSES = TopicSpec("responses", "Government responses to major dishonesty eve
 RECORDS = TopicSpec("records", "Structured records: blacklist rows, filed policies, disclosure checks, task completions.", "city_adcode", config={"cleanup.policy": "delete", "retention.ms": "-1"})
 CITY_INDEX = TopicSpec("city-index", "Latest index of each city and period, emitted on change.", "city_adcode/period", config=_COMPACT)
 SOURCE_HEALTH = TopicSpec("source-health", "Latest health of each site and surface.", "site/surface", partitions=1, config=_COMPACT)
+# Internal re-key of items for the early warning: a dishonesty story of one city and
+# subfield, once per story, keyed by "city_adcode/subfield" so the city-keyed trend
+# table is co-partitioned with its input. Needs to outlive only the trend state's
+# changelog catch-up, not the baseline (the state holds the day counts).
+TREND_EVENTS = TopicSpec("trend-events", "Dishonesty stories re-keyed by city and early-warning subfield (internal).", "city_adcode/subfield", config=_delete(14))
 DEADLETTER = TopicSpec("deadletter", "Rejected records with the reason, the stage and the original payload.", "stage", partitions=1, config=_delete(30))
 
-ALL: tuple[TopicSpec, ...] = (SIGHTINGS, ITEMS, ALERTS, RESPONSES, RECORDS, CITY_INDEX, SOURCE_HEALTH, DEADLETTER)
+ALL: tuple[TopicSpec, ...] = (SIGHTINGS, ITEMS, ALERTS, RESPONSES, RECORDS, CITY_INDEX, SOURCE_HEALTH, TREND_EVENTS, DEADLETTER)
 BY_NAME = {t.name: t for t in ALL}
