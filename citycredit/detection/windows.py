@@ -34,6 +34,9 @@ from schemas import Alert, Item, parse_ts
 from .config import MajorRule
 
 STATE_VERSION = 1
+# One vote per article; a long-running story's first articles settle its class, and the
+# cap keeps its state (rewritten to the changelog on every sighting) small.
+MAX_VOTES = 100
 _COUNTED_CHANGES = ("appeared", "rank_changed")  # "left" is a headline going away, not a sighting
 _MAJOR_TYPE = {"dishonest": "major_dishonesty", "trustworthy": "major_trustworthy"}
 
@@ -163,7 +166,7 @@ class StoryDetector:
         for name in ("domain", "subfield"):
             if attrs[name] is None and getattr(item, name):
                 attrs[name] = getattr(item, name)
-        if item.polarity in _MAJOR_TYPE:
+        if item.polarity in _MAJOR_TYPE and (len(state["pol"]) < MAX_VOTES or f"{item.site}|{item.url}" in state["pol"]):
             state["pol"][f"{item.site}|{item.url}"] = item.polarity
         if item.url and item.url not in state["urls"] and len(state["urls"]) < self.rule.max_urls:
             state["urls"].append(item.url)

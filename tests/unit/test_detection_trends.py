@@ -5,6 +5,7 @@ dishonesty story of the city and subfield on that day, ``!`` where a warning fir
 """
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -82,7 +83,18 @@ def test_the_same_story_delivered_twice_counts_once() -> None:
     detector, state = TrendDetector(RULE), {}
     fired = [detector.observe(state, event(d, 0)) for d in (0, 0, 0, 0, 0)]
     assert fired == [None] * 5
-    assert sum(state["320500/food_safety"]["days"].values()) == 1
+    assert sum(b[0] for b in state["320500/food_safety"]["days"].values()) == 1
+
+
+def test_state_stays_small_for_a_busy_city() -> None:
+    # A city with 2,000 stories in a week: the count is exact, the stored sample is capped.
+    detector, state = TrendDetector(RULE), {}
+    for i in range(2000):
+        detector.observe(state, event(i / 300, i))
+    st = state["320500/food_safety"]
+    assert sum(b[0] for b in st["days"].values()) == 2000
+    assert len(st["recent"]) == 20 and len(st["ids"]) == 200
+    assert len(json.dumps(st)) < 12000
 
 
 def test_warning_alert_fields_and_evidence() -> None:
