@@ -218,6 +218,7 @@ async def latency(bootstrap: str, probes: int, background_rate: int) -> list[flo
     missing = [s for s in sent_at if s not in arrived]
     if missing:
         print(f"WARNING: {len(missing)} probe alerts did not arrive within 30 s", file=sys.stderr)
+    # In probe order, so a growing backlog (latency rising through the run) shows.
     return [arrived[s] - sent_at[s] for s in sent_at if s in arrived]
 
 
@@ -269,6 +270,9 @@ def main() -> int:
             print(f"alert latency ({len(lat)} probes, {args.background} items/s background): p50 {p50:.1f} ms, "
                   f"p99 {p99:.1f} ms, max {max(lat) * 1000:.1f} ms, mean {statistics.mean(lat) * 1000:.1f} ms"
                   f"  (target p99 < 1000 ms: {'met' if p99 < 1000 else 'NOT met'})")
+            q = max(1, len(lat) // 4)
+            print(f"  latency through the run: first quarter mean {statistics.mean(lat[:q]) * 1000:.0f} ms, "
+                  f"last quarter mean {statistics.mean(lat[-q:]) * 1000:.0f} ms (rising = the worker falls behind)")
         print(f"store {args.store}; load average during the run {load0[0]:.1f} -> {os.getloadavg()[0]:.1f} "
               f"on {os.cpu_count()} cores (other processes share them); worker log {tmp / 'worker.log'}")
     finally:
