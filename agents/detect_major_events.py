@@ -8,16 +8,19 @@ for ``detect_early_warnings``.
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from citycredit.app import alerts_topic, app, dead_letter, items_topic, settings, trend_events_topic
 from citycredit.detection import StoryDetector, load_config
 from citycredit.exceptions import InputError
+from citycredit.ids import SURFACES
 from citycredit.metrics import METRICS
 from citycredit.topics import ITEMS
 from schemas import Item
 
 STAGE = "detect_major_events"
+log = logging.getLogger(__name__)
 config = load_config(settings.detection_config)
 detector = StoryDetector(config.major)
 
@@ -36,6 +39,15 @@ def parse_item(value: Any) -> Item:
     missing = sorted(n for n in _ITEM_FIELDS if n not in value and n not in Item._options.defaults)
     if missing:
         raise InputError(f"item: missing fields: {', '.join(missing)}")
+    # Records are built without type coercion: check what the window logic computes with.
+    for name in ("ts", "site", "surface", "title", "url", "change", "story_id", "polarity"):
+        if not isinstance(value[name], str):
+            raise InputError(f"item: {name}: expected a string, got {type(value[name]).__name__}")
+    if value["surface"] not in SURFACES:
+        raise InputError(f"item: surface: {value['surface']!r} is not one of {', '.join(SURFACES)}")
+    rank = value["rank"]
+    if rank is not None and (not isinstance(rank, int) or isinstance(rank, bool)):
+        raise InputError(f"item: rank: expected an integer or null, got {type(rank).__name__}")
     try:
         return Item(**{k: v for k, v in value.items() if k in _ITEM_FIELDS})
     except (TypeError, ValueError) as exc:
@@ -51,7 +63,13 @@ async def detect_major_events(stream):
             await dead_letter(STAGE, str(exc), event.value, event)
             continue
         # outcome: alerts to send, a trend event to forward, or a rejection reason
-        outcome = detector.observe(story_windows, item)
+        try:
+            outcome = detector.observe(story_windows, item)
+        except Exception as exc:  # a bug must not stop every story's detection: log it, keep the item
+            log.exception("%s failed on %s[%s]@%s", STAGE, event.message.topic, event.message.partition,
+                          event.message.offset)
+            await dead_letter(STAGE, f"internal error: {exc!r}", event.value, event)
+            continue
         if outcome.rejected:
             await dead_letter(STAGE, outcome.rejected, event.value, event)
             continue
