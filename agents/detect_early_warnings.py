@@ -6,16 +6,14 @@ state by city, hence the re-key in ``detect_major_events``).
 """
 from __future__ import annotations
 
-import logging
 
-from citycredit.app import alerts_topic, app, dead_letter, settings, trend_events_topic
+from citycredit.app import alerts_topic, app, dead_letter, dead_letter_unexpected, settings, trend_events_topic
 from citycredit.detection import TrendDetector, TrendEvent, load_config
 from citycredit.exceptions import InputError
 from citycredit.metrics import METRICS
 from citycredit.topics import TREND_EVENTS
 
 STAGE = "detect_early_warnings"
-log = logging.getLogger(__name__)
 config = load_config(settings.detection_config)
 detector = TrendDetector(config.trend, max_urls=config.major.max_urls)
 
@@ -35,10 +33,8 @@ async def detect_early_warnings(stream):
             continue
         try:
             alert = detector.observe(city_trends, trend)
-        except Exception as exc:  # a bug must not stop every city's warnings: log it, keep the event
-            log.exception("%s failed on %s[%s]@%s", STAGE, event.message.topic, event.message.partition,
-                          event.message.offset)
-            await dead_letter(STAGE, f"internal error: {exc!r}", event.value, event)
+        except Exception as exc:  # a bug must not stop every city's warnings
+            await dead_letter_unexpected(STAGE, exc, event)
             continue
         if alert is not None:
             await alerts_topic.send(key=alert.story_id, value=alert)

@@ -8,10 +8,9 @@ for ``detect_early_warnings``.
 """
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from citycredit.app import alerts_topic, app, dead_letter, items_topic, settings, trend_events_topic
+from citycredit.app import alerts_topic, app, dead_letter, dead_letter_unexpected, items_topic, settings, trend_events_topic
 from citycredit.detection import StoryDetector, load_config
 from citycredit.exceptions import InputError
 from citycredit.ids import SURFACES
@@ -20,7 +19,6 @@ from citycredit.topics import ITEMS
 from schemas import Item
 
 STAGE = "detect_major_events"
-log = logging.getLogger(__name__)
 config = load_config(settings.detection_config)
 detector = StoryDetector(config.major)
 
@@ -65,10 +63,8 @@ async def detect_major_events(stream):
         # outcome: alerts to send, a trend event to forward, or a rejection reason
         try:
             outcome = detector.observe(story_windows, item)
-        except Exception as exc:  # a bug must not stop every story's detection: log it, keep the item
-            log.exception("%s failed on %s[%s]@%s", STAGE, event.message.topic, event.message.partition,
-                          event.message.offset)
-            await dead_letter(STAGE, f"internal error: {exc!r}", event.value, event)
+        except Exception as exc:  # a bug must not stop every story's detection
+            await dead_letter_unexpected(STAGE, exc, event)
             continue
         if outcome.rejected:
             await dead_letter(STAGE, outcome.rejected, event.value, event)

@@ -92,3 +92,15 @@ async def dead_letter(stage: str, reason: str, payload: Any, event: Any = None) 
     log.warning("dead-letter %s: %s (topic=%s partition=%s offset=%s)", stage, reason,
                 record["topic"], record["partition"], record["offset"])
     await deadletter_topic.send(key=stage, value=record)
+
+
+async def dead_letter_unexpected(stage: str, exc: BaseException, event: Any) -> None:
+    """A bug met one record: log it with where the record is, and keep the record with the reason.
+
+    One bad record must not stop an agent for every other key; the traceback is in the log
+    and the record on the dead-letter topic, so it can be replayed once the bug is fixed.
+    """
+    message = getattr(event, "message", None)
+    log.error("%s failed on %s[%s]@%s", stage, getattr(message, "topic", None), getattr(message, "partition", None),
+              getattr(message, "offset", None), exc_info=exc)
+    await dead_letter(stage, f"internal error: {exc!r}", event.value, event)
