@@ -6,7 +6,6 @@ state by city, hence the re-key in ``detect_major_events``).
 """
 from __future__ import annotations
 
-
 from citycredit.app import alerts_topic, app, dead_letter, dead_letter_unexpected, settings, trend_events_topic
 from citycredit.detection import TrendDetector, TrendEvent, load_config
 from citycredit.exceptions import InputError
