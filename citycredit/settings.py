@@ -33,7 +33,8 @@ class Settings:
     data_dir: Path = _s(PROJECT_ROOT / "var", "Directory for worker state, snapshots and the local broker.")
     web_port: int = _s(6066, "Port of the worker's web server (desk, API, /metrics).")
     web_host: str = _s("127.0.0.1", "Interface the worker's web server binds to.")
-    log_level: str = _s("info", "Log level of worker and pollers (debug, info, warning, error).")
+    session_timeout: float = _s(10.0, "Seconds without a heartbeat before a crashed worker's partitions move to another worker (failover time).")
+    log_level: str = _s("info", "Log level of worker and pollers (debug, info, warn, error; Faust rejects \"warning\").")
     # --- desk, API and alert delivery (citycredit/web, agents/deliver_alerts.py) ---
     api_token: str = _s("", "Bearer token required by every write endpoint (responses, subscriptions); empty disables writes. Never logged.")
     web_max_body_bytes: int = _s(65536, "Largest request body the API accepts; bigger bodies get 413.")
@@ -44,6 +45,9 @@ class Settings:
     webhook_backoff_max: float = _s(60.0, "Longest delay between tries, also the probe interval of a subscription marked down.")
     webhook_outbox_max: int = _s(10000, "Alerts kept per subscription while its receiver is down; older ones beyond this go to dead-letter.")
     desk_events_per_city: int = _s(500, "Most recent classified items per city kept in the desk's read model (timeline and search).")
+    # --- detection ---------------------------------------------------------
+    detection_config: Path = _s(PROJECT_ROOT / "citycredit" / "config" / "detection.toml",
+                                "TOML file with the major-event and early-warning rules (site threshold, window, top N, lateness, trend test).")
     # --- local broker (ops) ------------------------------------------------
     kafka_version: str = _s("3.9.1", "Apache Kafka version fetched from Maven Central for the local broker.")
     kafka_port: int = _s(9092, "Client port of the local broker.")
