@@ -34,6 +34,13 @@ class Settings:
     web_port: int = _s(6066, "Port of the worker's web server (desk, API, /metrics).")
     web_host: str = _s("127.0.0.1", "Interface the worker's web server binds to.")
     log_level: str = _s("info", "Log level of worker and pollers (debug, info, warning, error).")
+    # --- understanding (city, credit class, story) ---------------------------
+    gazetteer_dir: Path = _s(PROJECT_ROOT.parent / "shared" / "data" / "gazetteer",
+                             "Directory of the national division lists (provinces/cities/areas.csv, areacodes/) used for city attribution.")
+    story_window_hours: float = _s(48.0, "Event-time hours a story stays open for new sightings after it was last seen (story clustering).")
+    story_min_similarity: float = _s(0.45, "Weighted bigram Jaccard at which two titles in the same city bucket are one story.")
+    story_min_containment: float = _s(0.75, "Weighted share of a short title found in a longer one at which both are one story.")
+    story_max_per_bucket: int = _s(5000, "Most open stories kept per city bucket; the oldest hours are dropped beyond it.")
     # --- local broker (ops) ------------------------------------------------
     kafka_version: str = _s("3.9.1", "Apache Kafka version fetched from Maven Central for the local broker.")
     kafka_port: int = _s(9092, "Client port of the local broker.")

@@ -3,27 +3,82 @@
 Interface used by the agents and by replay (keep it):
     u = Understanding(story_state=None)   # story_state: a MutableMapping (dict in replay, Faust table in the agent)
     item = u.classify(obs)                # Observation -> Item
+
+The work is two steps so the worker can partition it: ``analyse`` is stateless (city,
+domain, subfield, polarity, aspect, evidence; ``story_id`` still empty) and
+``assign_story`` clusters the analysed item into a story using ``story_state``,
+which holds only the item's city bucket. ``classify`` does both, for replay and the
+CLI. Heavy data (gazetteer, lexicons, bigram weights) is built once per process.
 """
 from __future__ import annotations
 
-import hashlib
-import unicodedata
 from typing import Any, MutableMapping
 
+from citycredit.exceptions import InputError
+from citycredit.settings import Settings, get_settings
 from schemas import Item, Observation
+
+from .classify import CreditClassifier, load_classifier
+from .cluster import ClusterSettings, StoryClusterer
+from .gazetteer import Gazetteer, load_gazetteer
+from .text import content_chars, normalize
+
+NO_CITY_BUCKET = "none"
+
+__all__ = ["Understanding", "NO_CITY_BUCKET", "story_bucket"]
+
+
+def story_bucket(item: Item) -> str:
+    """Partition key of the clustering step: stories only ever join within one city (or none)."""
+    return item.city_adcode or NO_CITY_BUCKET
 
 
 class Understanding:
-    """Placeholder until city attribution, classification and clustering land."""
+    def __init__(self, story_state: MutableMapping[str, Any] | None = None, settings: Settings | None = None) -> None:
+        settings = settings or get_settings()
+        self.story_state: MutableMapping[str, Any] = story_state if story_state is not None else {}
+        self.gazetteer: Gazetteer = load_gazetteer(str(settings.gazetteer_dir))
+        self.classifier: CreditClassifier = load_classifier()
+        self.clusterer = StoryClusterer(self.story_state, ClusterSettings(
+            window_s=settings.story_window_hours * 3600.0,
+            min_similarity=settings.story_min_similarity,
+            min_containment=settings.story_min_containment,
+            max_stories_per_bucket=settings.story_max_per_bucket,
+        ))
 
-    def __init__(self, story_state: MutableMapping[str, Any] | None = None) -> None:
-        self.story_state = story_state if story_state is not None else {}
-
-    def classify(self, obs: Observation) -> Item:
-        norm = unicodedata.normalize("NFKC", obs.title).strip()
-        story_id = "s-" + hashlib.sha1(norm.encode()).hexdigest()[:16]
+    def analyse(self, obs: Observation) -> Item:
+        """Stateless part: city, credit class and evidence; story_id is left empty."""
+        title = normalize(obs.title)
+        if not content_chars(title):
+            raise InputError("title: no words left after removing markup, symbols and emoji")
+        place = self.gazetteer.attribute(title)
+        cls = self.classifier.classify(title, place.spans, has_place=bool(place.city or place.province))
+        evidence: dict[str, list[str]] = {"city": list(place.evidence)}
+        if place.note:
+            evidence["city_note"] = [place.note]
+        for key in ("domain", "subfield", "polarity", "aspect", "context", "neutralised"):
+            if key in cls.evidence:
+                evidence[key] = list(cls.evidence[key])
         return Item(
             ts=obs.ts, site=obs.site, surface=obs.surface, title=obs.title, url=obs.url, rank=obs.rank,
-            summary=obs.summary, change=obs.change, city=None, city_adcode=None, county=None, county_adcode=None,
-            province=None, domain=None, subfield=None, polarity="neutral", aspect=None, story_id=story_id, evidence={},
+            summary=obs.summary, change=obs.change,
+            city=place.city, city_adcode=place.city_adcode, county=place.county, county_adcode=place.county_adcode,
+            province=place.province, domain=cls.domain, subfield=cls.subfield, polarity=cls.polarity,
+            aspect=cls.aspect, story_id="", evidence=evidence,
         )
+
+    def assign_story(self, item: Item) -> Item:
+        """Stateful part: give an analysed item its story id (state: ``story_state``)."""
+        from schemas import parse_ts
+
+        ts = parse_ts(item.ts).timestamp()
+        assignment = self.clusterer.assign(story_bucket(item), ts, normalize(item.title), item.subfield)
+        evidence = dict(item.evidence)
+        evidence["story"] = (["new story"] if assignment.new else
+                             [f"joined: {assignment.matched_title}", f"similarity {assignment.similarity:.3f}"])
+        fields = item.asdict()
+        fields.update(story_id=assignment.story_id, evidence=evidence)
+        return Item(**fields)
+
+    def classify(self, obs: Observation) -> Item:
+        return self.assign_story(self.analyse(obs))

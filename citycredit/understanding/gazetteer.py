@@ -70,6 +70,7 @@ class Attribution:
     province: str | None = None
     evidence: tuple[str, ...] = ()
     note: str = ""
+    spans: tuple[tuple[int, int], ...] = ()  # where place names are, so credit terms inside them are ignored
 
 
 @dataclass
@@ -286,6 +287,7 @@ class Gazetteer:
 
         prefectures = {places[c].prefecture for _, c in resolved}
         evidence = tuple(h.text for h in hits)
+        spans = tuple((h.start, h.end) for h in hits)
         if len(prefectures) == 1:
             pref = next(iter(prefectures))
             assert pref is not None
@@ -295,7 +297,7 @@ class Gazetteer:
             return Attribution(
                 city=city.name, city_adcode=city.code,
                 county=county.name if county else None, county_adcode=county.code if county else None,
-                province=places[city.province].name, evidence=evidence,
+                province=places[city.province].name, evidence=evidence, spans=spans,
             )
         note = "several cities named" if len(prefectures) > 1 else "ambiguous or weak place names only"
         provs = {places[c].province for _, c in resolved} | {
@@ -304,7 +306,7 @@ class Gazetteer:
             provs = {places[c].province for h in unresolved for c in h.codes}
             provs = provs if len(provs) == 1 else set()
         province = places[next(iter(provs))].name if len(provs) == 1 else None
-        return Attribution(province=province, evidence=evidence, note=note)
+        return Attribution(province=province, evidence=evidence, note=note, spans=spans)
 
 
 def _config_text(name: str) -> str:

@@ -1,0 +1,232 @@
+"""Story clustering: one stable ``story_id`` for the same real-world story across sites.
+
+Two sightings are the same story when they fall in the same *bucket* (the same
+prefecture-level city, or both without a city), within the story window in event
+time, and their titles are near-duplicates over character bigrams weighted by
+rarity (IDF from the real headline corpus): a weighted Jaccard, or a weighted
+containment for a short headline inside a longer one. Numbers that disagree (银价突破
+100美元 vs 120美元) and credit subfields that disagree keep stories apart.
+
+State lives in a MutableMapping (a dict in replay, a changelogged Faust table in the
+worker) in small records, so a table write is never bigger than one story:
+
+    m:<bucket>             {"hours": [hour, ...], "seq": n}    hours that hold stories
+    h:<bucket>:<hour>      [story_id, ...]                       stories registered in that hour
+    s:<story_id>           [first_ts, last_ts, grams, numbers, subfield, title, hour registered]
+
+Stories registered more than ``window`` before the newest event of the bucket are
+deleted with their hour, so state stays bounded; a story still being seen is
+re-registered in the current hour and lives on. Everything is event time: replaying
+the same ordered input gives the same ids.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any, MutableMapping
+
+from .text import content_chars
+
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+# Prefixes that say which column or feed a headline came from, not what happened.
+_PREFIX = re.compile(
+    r"^(?:\d+版(?:头版)?\s*-\s*|推荐\d?|新华社(?:快讯|消息|权威快报)?[:：丨|｜]\s*|视频[丨|｜]|第一观察[丨|｜]|"
+    r"近镜头[丨|｜]|【[^】]{1,12}】|[^\s丨|｜]{1,8}[丨|｜])+"
+)
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    window_s: float = 48 * 3600.0     # a story is the same story for this long after it was last seen
+    min_similarity: float = 0.45      # weighted Jaccard of bigram sets
+    min_containment: float = 0.75     # weighted share of the shorter title found in the longer one
+    number_conflict_similarity: float = 0.9  # titles whose numbers disagree need this Jaccard
+    max_stories_per_bucket: int = 5000
+    max_candidates: int = 40
+
+
+@dataclass(frozen=True)
+class Assignment:
+    story_id: str
+    new: bool
+    similarity: float
+    matched_title: str | None
+
+
+@lru_cache(maxsize=1)
+def _idf_table() -> tuple[dict[str, float], float]:
+    text = resources.files("citycredit.config").joinpath("bigram_df.txt").read_text(encoding="utf-8")
+    df: dict[str, int] = {}
+    documents = 1
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        gram, _, count = line.partition("\t")
+        if gram == "documents":
+            documents = int(count)
+        else:
+            df[gram] = int(count)
+    idf = {g: math.log((documents + 1) / (n + 1)) for g, n in df.items()}
+    return idf, math.log((documents + 1) / 1.0)
+
+
+def story_text(title: str) -> str:
+    """The part of a normalised title that says what happened (feed prefixes removed)."""
+    stripped = _PREFIX.sub("", title)
+    return stripped if len(stripped) >= 4 else title
+
+
+class StoryClusterer:
+    def __init__(self, state: MutableMapping[str, Any], settings: ClusterSettings | None = None) -> None:
+        self.state = state
+        self.settings = settings or ClusterSettings()
+        self._idf, self._max_idf = _idf_table()
+        # bucket -> (seq, {gram: {story_id}}, {story_id: record}); a cache rebuilt from state when seq differs
+        self._cache: dict[str, tuple[int, dict[str, set[str]], dict[str, list]]] = {}
+
+    # --- signature -------------------------------------------------------------
+    def signature(self, title: str) -> tuple[list[str], list[str]]:
+        text = content_chars(story_text(title))
+        grams = sorted({text[i:i + 2] for i in range(len(text) - 1)}) or ([text] if text else [])
+        numbers = sorted(set(_NUMBER.findall(text)))
+        return grams, numbers
+
+    def _weight(self, gram: str) -> float:
+        return self._idf.get(gram, self._max_idf)
+
+    # --- state ------------------------------------------------------------------
+    def _load(self, bucket: str) -> tuple[dict, dict[str, set[str]], dict[str, list]]:
+        meta = self.state.get(f"m:{bucket}") or {"hours": [], "seq": 0}
+        cached = self._cache.get(bucket)
+        if cached is not None and cached[0] == meta["seq"]:
+            return meta, cached[1], cached[2]
+        postings: dict[str, set[str]] = {}
+        stories: dict[str, list] = {}
+        for hour in meta["hours"]:
+            for sid in self.state.get(f"h:{bucket}:{hour}") or []:
+                record = self.state.get(f"s:{sid}")
+                if record is None:
+                    continue
+                stories[sid] = record
+                for g in record[2]:
+                    postings.setdefault(g, set()).add(sid)
+        self._cache[bucket] = (meta["seq"], postings, stories)
+        return meta, postings, stories
+
+    def _expire(self, bucket: str, meta: dict, postings: dict[str, set[str]], stories: dict[str, list], now: float) -> None:
+        cutoff_hour = int((now - self.settings.window_s) // 3600)
+        keep, drop = [], []
+        for hour in meta["hours"]:
+            (drop if hour < cutoff_hour else keep).append(hour)
+        # Bound the bucket: oldest hours go first once it holds too many stories.
+        live = len(stories) - sum(len(self.state.get(f"h:{bucket}:{h}") or []) for h in drop)
+        while keep and live >= self.settings.max_stories_per_bucket:
+            hour = keep.pop(0)
+            drop.append(hour)
+            live -= len(self.state.get(f"h:{bucket}:{hour}") or [])
+        for hour in drop:
+            key = f"h:{bucket}:{hour}"
+            for sid in self.state.get(key) or []:
+                record = stories.pop(sid, None)
+                if record is not None:
+                    for g in record[2]:
+                        ids = postings.get(g)
+                        if ids is not None:
+                            ids.discard(sid)
+                            if not ids:
+                                del postings[g]
+                if f"s:{sid}" in self.state:
+                    del self.state[f"s:{sid}"]
+            if key in self.state:
+                del self.state[key]
+        meta["hours"] = keep
+
+    # --- matching ---------------------------------------------------------------
+    def _similar(self, grams: list[str], numbers: list[str], subfield: str | None,
+                 postings: dict[str, set[str]], stories: dict[str, list], now: float) -> tuple[str | None, float]:
+        counts: dict[str, int] = {}
+        for g in grams:
+            for sid in postings.get(g, ()):
+                counts[sid] = counts.get(sid, 0) + 1
+        if not counts:
+            return None, 0.0
+        need = 2 if len(grams) > 3 else 1
+        candidates = sorted((sid for sid, n in counts.items() if n >= need), key=lambda s: (-counts[s], s))
+        mine = set(grams)
+        w_mine = sum(self._weight(g) for g in mine)
+        best, best_sim = None, 0.0
+        s = self.settings
+        for sid in candidates[: s.max_candidates]:
+            _, last_ts, other_grams, other_numbers, other_subfield = stories[sid][:5]
+            if now - last_ts > s.window_s:
+                continue
+            if subfield and other_subfield and subfield != other_subfield:
+                continue
+            other = set(other_grams)
+            inter = sum(self._weight(g) for g in mine & other)
+            w_other = sum(self._weight(g) for g in other)
+            union = w_mine + w_other - inter
+            jaccard = inter / union if union else 0.0
+            containment = inter / min(w_mine, w_other) if min(w_mine, w_other) else 0.0
+            if numbers and other_numbers and not set(numbers) & set(other_numbers):
+                ok = jaccard >= s.number_conflict_similarity
+            else:
+                ok = jaccard >= s.min_similarity or containment >= s.min_containment
+            score = max(jaccard, containment)
+            if ok and score > best_sim:
+                best, best_sim = sid, score
+        return best, best_sim
+
+    def assign(self, bucket: str, ts: float, title: str, subfield: str | None = None) -> Assignment:
+        """Story of one sighting at event time ``ts`` (epoch seconds) in ``bucket``."""
+        meta, postings, stories = self._load(bucket)
+        newest = max(ts, meta.get("newest", ts))
+        meta["newest"] = newest
+        self._expire(bucket, meta, postings, stories, newest)
+        grams, numbers = self.signature(title)
+        sid, sim = self._similar(grams, numbers, subfield, postings, stories, ts)
+        hour = int(ts // 3600)
+        if sid is not None:
+            record = stories[sid]
+            record[1] = max(record[1], ts)
+            if not record[4] and subfield:
+                record[4] = subfield
+            # A story still being seen moves to the current hour so expiry keeps it.
+            if record[6] < hour - int(self.settings.window_s // 7200):
+                self._register(bucket, meta, hour, sid, move_from=record[6])
+                record[6] = hour
+            self.state[f"s:{sid}"] = record
+            matched_title = record[5]
+            new = False
+        else:
+            digest = hashlib.sha1(f"{bucket}|{ts:.0f}|{content_chars(title)}".encode()).hexdigest()[:16]
+            sid = f"s-{digest}"
+            record = [ts, ts, grams, numbers, subfield, title, hour]
+            stories[sid] = record
+            for g in grams:
+                postings.setdefault(g, set()).add(sid)
+            self.state[f"s:{sid}"] = record
+            self._register(bucket, meta, hour, sid)
+            matched_title = None
+            new = True
+        meta["seq"] = meta.get("seq", 0) + 1
+        self.state[f"m:{bucket}"] = meta
+        self._cache[bucket] = (meta["seq"], postings, stories)
+        return Assignment(sid, new, round(sim, 3), matched_title)
+
+    def _register(self, bucket: str, meta: dict, hour: int, sid: str, move_from: int | None = None) -> None:
+        if move_from is not None:
+            key = f"h:{bucket}:{move_from}"
+            ids = [s for s in (self.state.get(key) or []) if s != sid]
+            self.state[key] = ids
+        key = f"h:{bucket}:{hour}"
+        ids = list(self.state.get(key) or [])
+        if sid not in ids:
+            ids.append(sid)
+        self.state[key] = ids
+        if hour not in meta["hours"]:
+            meta["hours"] = sorted(meta["hours"] + [hour])
