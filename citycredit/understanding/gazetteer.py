@@ -108,14 +108,24 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
 class Gazetteer:
     """All divisions of mainland China plus traps; ``attribute(title)`` resolves a headline."""
 
-    def __init__(self, gazetteer_dir: Path, config: dict) -> None:
+    def __init__(self, gazetteer_dir: Path, config: dict, extra_traps: tuple[str, ...] = ()) -> None:
         if not (gazetteer_dir / "areas.csv").exists():
             raise ConfigError(f"gazetteer not found in {gazetteer_dir} (set CITYCREDIT_GAZETTEER_DIR)")
         self.places: dict[str, Place] = {}
+        self._district_shorts: set[str] = set()
         names = _Names()
         self._load_divisions(gazetteer_dir, names)
         self._load_history(gazetteer_dir / "areacodes" / "result.csv", names)
         self._apply_config(config, names)
+        # District short names (天桥, 路北, 长宁) are also people's and streets' names, and national
+        # news names the city with them: they need that context unless a prefecture has the name too.
+        for short in self._district_shorts:
+            if short in names.codes and all(self.places[c].level == "county" for c in names.codes[short]):
+                names.weak.add(short)
+        names.weak -= self.not_weak
+        sar = self._load_sar_names(gazetteer_dir / "HK-MO-TW.json")
+        names.weak.update(n for n in sar if n in names.codes)  # 大埔 is in Hong Kong and in 梅州
+        self._extra_traps = [n for n in sar if n not in names.codes] + list(extra_traps)
         self._build(names, config)
 
     # --- building -----------------------------------------------------------
@@ -161,6 +171,8 @@ class Gazetteer:
             short = short_name(name, _COUNTY_SUFFIXES)
             if short:
                 names.add(short, code)
+                if name.endswith("区"):
+                    self._district_shorts.add(short)
 
     def _load_history(self, path: Path, names: _Names) -> None:
         """Old names (襄樊市, 思茅市, 吴江市, 崇文区) pointing at the division that carries them on today."""
@@ -197,6 +209,32 @@ class Gazetteer:
             elif len(prefectures) == 1 and None not in prefectures:
                 names.add(old, next(iter(prefectures)))  # type: ignore[arg-type]
 
+    def _load_sar_names(self, path: Path) -> list[str]:
+        """Hong Kong, Macao and Taiwan district names (大埔, 沙田): places, but not mainland cities."""
+        if not path.exists():
+            return []
+        import json
+
+        out: list[str] = []
+
+        def walk(node: object) -> None:
+            if isinstance(node, dict):
+                for key, value in node.items():
+                    out.append(key)
+                    walk(value)
+            elif isinstance(node, list):
+                for value in node:
+                    walk(value)
+            elif isinstance(node, str):
+                out.append(node)
+
+        walk(json.loads(path.read_text(encoding="utf-8")))
+        for name in list(out):
+            short = short_name(name, ("特别行政区", "区", "市", "县", "岛"), ethnic=False)
+            if short:
+                out.append(short)
+        return sorted(set(out))
+
     def _apply_config(self, config: dict, names: _Names) -> None:
         for alias, target in config.get("aliases", {}).items():
             code = str(target)
@@ -216,12 +254,14 @@ class Gazetteer:
         automaton = ahocorasick.Automaton()
         for name, codes in names.codes.items():
             automaton.add_word(name, (name, tuple(sorted(codes)), name in names.weak))
-        for trap in config.get("traps", {}).get("words", []):
+        for trap in list(config.get("traps", {}).get("words", [])) + self._extra_traps:
             # A trap wins over a place name inside it because it is longer or starts earlier.
-            automaton.add_word(trap, (trap, (), False))
+            if trap not in names.codes:
+                automaton.add_word(trap, (trap, (), False))
         automaton.make_automaton()
         self._automaton = automaton
         self._road_chars = frozenset(config.get("context", {}).get("not_place_after", []))
+        self._title_chars = frozenset(config.get("context", {}).get("not_place_before", []))
 
     # --- lookup ---------------------------------------------------------------
     def hits(self, text: str) -> list[Hit]:
@@ -235,14 +275,21 @@ class Gazetteer:
         raw.sort()
         chosen: list[Hit] = []
         cursor = 0
-        for start, neg_len, word, codes, weak in raw:
+        for i, (start, neg_len, word, codes, weak) in enumerate(raw):
             if start < cursor:
                 continue
+            end = start - neg_len
+            if weak and any(s2 < end and codes2 and not weak2 and -n2 >= -neg_len
+                            for s2, n2, _, codes2, weak2 in raw[i + 1:] if s2 > start):
+                continue  # 朝阳路北京: the weak 路北 yields to the overlapping 北京
             cursor = start - neg_len
             if not codes:
                 continue
             # 南京路 / 中山街 are streets named after places, not the places.
             if cursor < len(text) and text[cursor] in self._road_chars and len(word) <= 3 and not word.endswith(("市", "县", "区", "省")):
+                continue
+            # 厅长宁坚, 书记张三: a short name right after an official's title is a person's name.
+            if start > 0 and text[start - 1] in self._title_chars and not word.endswith(("市", "县", "区", "省", "州")):
                 continue
             chosen.append(Hit(start, cursor, word, codes, weak))
         return chosen
@@ -275,6 +322,10 @@ class Gazetteer:
                 if not agree:
                     agree = [c for c in cands if places[c].province in context_provinces
                              and not (places[c].level == "prefecture" and c == places[c].province)]
+                if not agree and not h.weak:
+                    # 西安 is 西安市 unless the headline says 辽源 or 牡丹江 (each has a 西安区).
+                    agree = [c for c in cands if places[c].level == "prefecture"]
+                    agree = agree if len(agree) == 1 else []
                 prefs = {places[c].prefecture for c in agree}
                 if len(prefs) == 1 and (not h.weak or agree):
                     # Among readings in one prefecture prefer the city itself (辽宁朝阳 is 朝阳市, not 朝阳县).
@@ -318,6 +369,9 @@ def load_gazetteer(gazetteer_dir: str) -> Gazetteer:
     """The process-wide gazetteer for a data directory (built once: ~0.5 s)."""
     try:
         config = tomllib.loads(_config_text("places.toml"))
+        credit = tomllib.loads(_config_text("credit.toml"))
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config/places.toml: {exc}") from exc
-    return Gazetteer(Path(gazetteer_dir), config)
+        raise ConfigError(f"config/places.toml or credit.toml: {exc}") from exc
+    # Places abroad (马里兰州, 利西昌斯克) hide Chinese names inside them: they are traps too.
+    foreign = tuple(credit.get("foreign", {}).get("words", []))
+    return Gazetteer(Path(gazetteer_dir), config, extra_traps=foreign)
