@@ -52,7 +52,7 @@ class Understanding:
         if not content_chars(title):
             raise InputError("title: no words left after removing markup, symbols and emoji")
         place = self.gazetteer.attribute(title)
-        cls = self.classifier.classify(title, place.spans, has_place=bool(place.city or place.province))
+        cls = self.classifier.classify(title, place.spans, has_city=place.city is not None)
         evidence: dict[str, list[str]] = {"city": list(place.evidence)}
         if place.note:
             evidence["city_note"] = [place.note]

@@ -29,7 +29,7 @@ import ahocorasick
 from citycredit.exceptions import ConfigError
 from citycredit.ids import ASPECTS, DOMAINS, POLARITIES, SUBFIELDS
 
-_ACTOR_ORDER = ("government", "judicial", "business", "social")
+_ACTOR_ORDER = ("government", "judicial", "business", "social")  # first reading kept when a word is listed twice
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ class CreditClassifier:
         kept -= self.masks
         return kept, seen - self.masks
 
-    def classify(self, text: str, place_spans: Iterable[tuple[int, int]] = (), has_place: bool = False) -> Classification:
+    def classify(self, text: str, place_spans: Iterable[tuple[int, int]] = (), has_city: bool = False) -> Classification:
         kept, seen = self._matches(text, place_spans)
         evidence: dict[str, list[str]] = {}
 
@@ -153,8 +153,10 @@ class CreditClassifier:
                     dis.setdefault(t, self.conditional[t])
                 evidence["context"] = context
         tru = {t: self.trustworthy[t] for t in kept if t in self.trustworthy}
-        d_score = sum(w for _, w in dis.values())
-        t_score = sum(w for _, w in tru.values())
+        # Generic words (违法, 罚款, 诚信) only strengthen a core signal (weight >= 2): alone they
+        # are everyday vocabulary, not an event.
+        d_score = sum(w for _, w in dis.values()) if any(w >= 2 for _, w in dis.values()) else 0.0
+        t_score = sum(w for _, w in tru.values()) if any(w >= 2 for _, w in tru.values()) else 0.0
 
         polarity = "neutral"
         if d_score > 0 and d_score >= t_score:
@@ -163,7 +165,7 @@ class CreditClassifier:
             polarity = "trustworthy"
         polarity_terms = sorted(dis if polarity == "dishonest" else tru if polarity == "trustworthy" else [])
 
-        neutral_why = self._neutralised(text, kept, seen, has_place)
+        neutral_why = self._neutralised(text, kept, seen, has_city)
         if polarity != "neutral" and neutral_why:
             evidence["neutralised"] = neutral_why
             polarity = "neutral"
@@ -203,23 +205,22 @@ class CreditClassifier:
         if subfield:
             evidence["subfield"] = sorted(why[subfield])
 
-        actors = {t: self.actors[t] for t in seen if t in self.actors}
         domain: str | None = None
         if subfield and self._signal_subfield(subfield, signal):
             domain = self.subfield_domain[subfield]
             evidence["domain"] = [f"subfield:{subfield}"]
         else:
-            for candidate in _ACTOR_ORDER:
-                words = sorted(t for t, d in actors.items() if d == candidate)
-                if words:
-                    domain = candidate
-                    evidence["domain"] = words
-                    break
-            if domain is None and subfield:
+            actor = min(((text.find(t), t) for t in seen if t in self.actors), default=None)
+            if actor is not None:
+                domain = self.actors[actor[1]]
+                evidence["domain"] = [actor[1]]
+            elif subfield:
                 domain = self.subfield_domain[subfield]
                 evidence["domain"] = [f"subfield:{subfield}"]
-            if domain is None:
-                domain = {"dishonest": "business", "trustworthy": "social"}.get(polarity, "government")
+            else:
+                # Nobody named: a wrongdoer is most often a business, a good deed a person,
+                # a credit rule or task is about market (business) credit.
+                domain = {"trustworthy": "social"}.get(polarity, "business")
                 evidence["domain"] = [f"default:{polarity}"]
         return Classification(domain, subfield, polarity, aspect, evidence)
 
@@ -228,12 +229,12 @@ class CreditClassifier:
         """True when the polarity terms themselves name the subfield (not only a topic word)."""
         return any(sub == subfield for sub, _ in signal.values())
 
-    def _neutralised(self, text: str, kept: set[str], seen: set[str], has_place: bool) -> list[str]:
+    def _neutralised(self, text: str, kept: set[str], seen: set[str], has_city: bool) -> list[str]:
         why: list[str] = []
         tips = sorted(kept & self.neutralizers)
         if tips and not (seen & self.event_markers):
             why.extend(f"tip:{t}" for t in tips)
-        if not has_place and not (seen & self.china_markers):
+        if not has_city and not (seen & self.china_markers):
             abroad = sorted(seen & self.foreign)
             head = text[:1]
             if not abroad and head in self.foreign_initial and text[1:2] not in self.foreign_initial[head]:
