@@ -38,9 +38,9 @@ class Settings:
     gazetteer_dir: Path = _s(PROJECT_ROOT.parent / "shared" / "data" / "gazetteer",
                              "Directory of the national division lists (provinces/cities/areas.csv, areacodes/) used for city attribution.")
     story_window_hours: float = _s(48.0, "Event-time hours a story stays open for new sightings after it was last seen (story clustering).")
-    story_min_similarity: float = _s(0.45, "Weighted bigram Jaccard at which two titles in the same city bucket are one story.")
-    story_min_containment: float = _s(0.75, "Weighted share of a short title found in a longer one at which both are one story.")
-    story_max_per_bucket: int = _s(5000, "Most open stories kept per city bucket; the oldest hours are dropped beyond it.")
+    story_min_similarity: float = _s(0.12, "Weighted bigram Jaccard (weights idf^3) at which two titles in the same city bucket are one story.")
+    story_min_containment: float = _s(0.5, "Weighted share of a short title found in a longer one at which both are one story.")
+    story_max_open: int = _s(50000, "Most open stories kept for clustering; the oldest hours are dropped beyond it.")
     # --- local broker (ops) ------------------------------------------------
     kafka_version: str = _s("3.9.1", "Apache Kafka version fetched from Maven Central for the local broker.")
     kafka_port: int = _s(9092, "Client port of the local broker.")

@@ -6,8 +6,7 @@ Interface used by the agents and by replay (keep it):
 
 The work is two steps so the worker can partition it: ``analyse`` is stateless (city,
 domain, subfield, polarity, aspect, evidence; ``story_id`` still empty) and
-``assign_story`` clusters the analysed item into a story using ``story_state``,
-which holds only the item's city bucket. ``classify`` does both, for replay and the
+``assign_story`` clusters the analysed item into a story using ``story_state``. ``classify`` does both, for replay and the
 CLI. Heavy data (gazetteer, lexicons, bigram weights) is built once per process.
 """
 from __future__ import annotations
@@ -23,14 +22,13 @@ from .cluster import ClusterSettings, StoryClusterer
 from .gazetteer import Gazetteer, load_gazetteer
 from .text import content_chars, normalize
 
-NO_CITY_BUCKET = "none"
+# All stories share one clustering partition: paraphrases on different sites often name
+# the city differently (北京 / 在京 / none), so a per-city partition would split them.
+# City agreement is a matching rule instead. Sighting volume is small enough for one
+# partition (changes on 15 sites, not snapshots).
+STORY_BUCKET = "all"
 
-__all__ = ["Understanding", "NO_CITY_BUCKET", "story_bucket"]
-
-
-def story_bucket(item: Item) -> str:
-    """Partition key of the clustering step: stories only ever join within one city (or none)."""
-    return item.city_adcode or NO_CITY_BUCKET
+__all__ = ["Understanding", "STORY_BUCKET"]
 
 
 class Understanding:
@@ -43,7 +41,7 @@ class Understanding:
             window_s=settings.story_window_hours * 3600.0,
             min_similarity=settings.story_min_similarity,
             min_containment=settings.story_min_containment,
-            max_stories_per_bucket=settings.story_max_per_bucket,
+            max_stories_per_bucket=settings.story_max_open,
         ))
 
     def analyse(self, obs: Observation) -> Item:
@@ -72,7 +70,7 @@ class Understanding:
         from schemas import parse_ts
 
         ts = parse_ts(item.ts).timestamp()
-        assignment = self.clusterer.assign(story_bucket(item), ts, normalize(item.title), item.subfield)
+        assignment = self.clusterer.assign(STORY_BUCKET, ts, normalize(item.title), item.subfield, item.city_adcode)
         evidence = dict(item.evidence)
         evidence["story"] = (["new story"] if assignment.new else
                              [f"joined: {assignment.matched_title}", f"similarity {assignment.similarity:.3f}"])

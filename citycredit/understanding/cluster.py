@@ -1,18 +1,27 @@
 """Story clustering: one stable ``story_id`` for the same real-world story across sites.
 
-Two sightings are the same story when they fall in the same *bucket* (the same
-prefecture-level city, or both without a city), within the story window in event
-time, and their titles are near-duplicates over character bigrams weighted by
-rarity (IDF from the real headline corpus): a weighted Jaccard, or a weighted
-containment for a short headline inside a longer one. Numbers that disagree (银价突破
-100美元 vs 120美元) and credit subfields that disagree keep stories apart.
+Two sightings are the same story when they are within the story window in event
+time, their cities agree (both the same prefecture, or at least one names none: one
+site writes 北京, another 在京), and their titles are near-duplicates over character
+bigrams weighted by rarity (idf**3 from the real headline corpus, so names and places
+dominate and templates like 接受纪律审查 count little): a weighted Jaccard, or a
+weighted containment for a short headline inside a longer one. Numbers that disagree
+(银价突破100美元 vs 120美元) and credit subfields that disagree keep stories apart.
+
+A *bucket* is a partition of the state (all stories a match may join must share one);
+Understanding uses a single bucket, because sites name the same city differently and
+sighting volume (changes on 15 sites) is small.
 
 State lives in a MutableMapping (a dict in replay, a changelogged Faust table in the
 worker) in small records, so a table write is never bigger than one story:
 
     m:<bucket>             {"hours": [hour, ...], "seq": n}    hours that hold stories
     h:<bucket>:<hour>      [story_id, ...]                       stories registered in that hour
-    s:<story_id>           [first_ts, last_ts, grams, numbers, subfield, title, hour registered]
+    s:<story_id>           [first_ts, last_ts, grams, numbers, subfield, title, hour registered, city adcode,
+                            members: [[grams, numbers], ...] of up to max_members distinct wordings]
+
+A new sighting is compared with every wording a story has collected (single link), so
+a story seen as 东京上野动物园两大熊猫启程 and as 旅日大熊猫回国 matches either.
 
 Stories registered more than ``window`` before the newest event of the bucket are
 deleted with their hour, so state stays bounded; a story still being seen is
@@ -42,11 +51,15 @@ _PREFIX = re.compile(
 @dataclass(frozen=True)
 class ClusterSettings:
     window_s: float = 48 * 3600.0     # a story is the same story for this long after it was last seen
-    min_similarity: float = 0.45      # weighted Jaccard of bigram sets
-    min_containment: float = 0.75     # weighted share of the shorter title found in the longer one
-    number_conflict_similarity: float = 0.9  # titles whose numbers disagree need this Jaccard
-    max_stories_per_bucket: int = 5000
+    idf_power: float = 3.0            # bigram weight = idf ** power: rare bigrams (names, places) dominate
+    min_similarity: float = 0.12      # weighted Jaccard of bigram sets
+    min_containment: float = 0.5      # weighted share of the shorter title found in the longer one
+    number_conflict_similarity: float = 1.01  # titles whose amounts disagree: never the same story
+    max_stories_per_bucket: int = 50000
     max_candidates: int = 40
+    max_members: int = 8              # distinct wordings remembered per story
+    min_anchor_idf: float = 5.0       # only bigrams at least this rare propose candidates (中国 does not)
+    min_shared_idf: float = 8.0       # a match must share at least one bigram this rare (a name, not a template)
 
 
 @dataclass(frozen=True)
@@ -74,6 +87,18 @@ def _idf_table() -> tuple[dict[str, float], float]:
     return idf, math.log((documents + 1) / 1.0)
 
 
+def _numbers_conflict(a: list[str], b: list[str]) -> bool:
+    """Both titles quote amounts and none agree (100美元 vs 120美元); years and 50.2 ~ 50 do not conflict."""
+    def amounts(nums: list[str]) -> set[str]:
+        return {n.split(".")[0] for n in nums if not (len(n) == 4 and n[:2] in ("19", "20"))}
+    x, y = amounts(a), amounts(b)
+    return bool(x and y and not x & y)
+
+
+def _member_grams(record: list) -> set[str]:
+    return {g for grams, _ in record[8] for g in grams}
+
+
 def story_text(title: str) -> str:
     """The part of a normalised title that says what happened (feed prefixes removed)."""
     stripped = _PREFIX.sub("", title)
@@ -84,7 +109,12 @@ class StoryClusterer:
     def __init__(self, state: MutableMapping[str, Any], settings: ClusterSettings | None = None) -> None:
         self.state = state
         self.settings = settings or ClusterSettings()
-        self._idf, self._max_idf = _idf_table()
+        idf, max_idf = _idf_table()
+        power = self.settings.idf_power
+        self._idf = {g: v ** power for g, v in idf.items()}
+        self._max_idf = max_idf ** power
+        self._min_anchor = self.settings.min_anchor_idf ** power
+        self._min_shared = self.settings.min_shared_idf ** power
         # bucket -> (seq, {gram: {story_id}}, {story_id: record}); a cache rebuilt from state when seq differs
         self._cache: dict[str, tuple[int, dict[str, set[str]], dict[str, list]]] = {}
 
@@ -112,7 +142,7 @@ class StoryClusterer:
                 if record is None:
                     continue
                 stories[sid] = record
-                for g in record[2]:
+                for g in _member_grams(record):
                     postings.setdefault(g, set()).add(sid)
         self._cache[bucket] = (meta["seq"], postings, stories)
         return meta, postings, stories
@@ -133,7 +163,7 @@ class StoryClusterer:
             for sid in self.state.get(key) or []:
                 record = stories.pop(sid, None)
                 if record is not None:
-                    for g in record[2]:
+                    for g in _member_grams(record):
                         ids = postings.get(g)
                         if ids is not None:
                             ids.discard(sid)
@@ -146,55 +176,70 @@ class StoryClusterer:
         meta["hours"] = keep
 
     # --- matching ---------------------------------------------------------------
-    def _similar(self, grams: list[str], numbers: list[str], subfield: str | None,
+    def _similar(self, grams: list[str], numbers: list[str], subfield: str | None, city: str | None,
                  postings: dict[str, set[str]], stories: dict[str, list], now: float) -> tuple[str | None, float]:
         counts: dict[str, int] = {}
         for g in grams:
+            if self._weight(g) < self._min_anchor:
+                continue
             for sid in postings.get(g, ()):
                 counts[sid] = counts.get(sid, 0) + 1
         if not counts:
             return None, 0.0
-        need = 2 if len(grams) > 3 else 1
+        need = 1
         candidates = sorted((sid for sid, n in counts.items() if n >= need), key=lambda s: (-counts[s], s))
         mine = set(grams)
         w_mine = sum(self._weight(g) for g in mine)
         best, best_sim = None, 0.0
         s = self.settings
         for sid in candidates[: s.max_candidates]:
-            _, last_ts, other_grams, other_numbers, other_subfield = stories[sid][:5]
-            if now - last_ts > s.window_s:
+            record = stories[sid]
+            if now - record[1] > s.window_s or now < record[0] - s.window_s:
                 continue
-            if subfield and other_subfield and subfield != other_subfield:
+            if city and record[7] and city != record[7]:
                 continue
-            other = set(other_grams)
-            inter = sum(self._weight(g) for g in mine & other)
-            w_other = sum(self._weight(g) for g in other)
-            union = w_mine + w_other - inter
-            jaccard = inter / union if union else 0.0
-            containment = inter / min(w_mine, w_other) if min(w_mine, w_other) else 0.0
-            if numbers and other_numbers and not set(numbers) & set(other_numbers):
-                ok = jaccard >= s.number_conflict_similarity
-            else:
-                ok = jaccard >= s.min_similarity or containment >= s.min_containment
-            score = max(jaccard, containment)
-            if ok and score > best_sim:
-                best, best_sim = sid, score
+            if subfield and record[4] and subfield != record[4]:
+                continue
+            for other_grams, other_numbers in record[8]:
+                other = set(other_grams)
+                inter = sum(self._weight(g) for g in mine & other)
+                w_other = sum(self._weight(g) for g in other)
+                union = w_mine + w_other - inter
+                jaccard = inter / union if union else 0.0
+                containment = inter / min(w_mine, w_other) if min(w_mine, w_other) else 0.0
+                shared = mine & other
+                if not any(self._weight(g) >= self._min_shared for g in shared):
+                    continue  # only template words in common (接受纪律审查, 全线最长隧道)
+                if _numbers_conflict(numbers, other_numbers):
+                    ok = jaccard >= s.number_conflict_similarity
+                else:
+                    ok = jaccard >= s.min_similarity or containment >= s.min_containment
+                score = max(jaccard, containment)
+                if ok and score > best_sim:
+                    best, best_sim = sid, score
         return best, best_sim
 
-    def assign(self, bucket: str, ts: float, title: str, subfield: str | None = None) -> Assignment:
+    def assign(self, bucket: str, ts: float, title: str, subfield: str | None = None,
+               city: str | None = None) -> Assignment:
         """Story of one sighting at event time ``ts`` (epoch seconds) in ``bucket``."""
         meta, postings, stories = self._load(bucket)
         newest = max(ts, meta.get("newest", ts))
         meta["newest"] = newest
         self._expire(bucket, meta, postings, stories, newest)
         grams, numbers = self.signature(title)
-        sid, sim = self._similar(grams, numbers, subfield, postings, stories, ts)
+        sid, sim = self._similar(grams, numbers, subfield, city, postings, stories, ts)
         hour = int(ts // 3600)
         if sid is not None:
             record = stories[sid]
             record[1] = max(record[1], ts)
             if not record[4] and subfield:
                 record[4] = subfield
+            if not record[7] and city:
+                record[7] = city
+            if len(record[8]) < self.settings.max_members and all(m[0] != grams for m in record[8]):
+                record[8].append([grams, numbers])
+                for g in grams:
+                    postings.setdefault(g, set()).add(sid)
             # A story still being seen moves to the current hour so expiry keeps it.
             if record[6] < hour - int(self.settings.window_s // 7200):
                 self._register(bucket, meta, hour, sid, move_from=record[6])
@@ -205,7 +250,7 @@ class StoryClusterer:
         else:
             digest = hashlib.sha1(f"{bucket}|{ts:.0f}|{content_chars(title)}".encode()).hexdigest()[:16]
             sid = f"s-{digest}"
-            record = [ts, ts, grams, numbers, subfield, title, hour]
+            record = [ts, ts, grams, numbers, subfield, title, hour, city, [[grams, numbers]]]
             stories[sid] = record
             for g in grams:
                 postings.setdefault(g, set()).add(sid)
