@@ -11,15 +11,16 @@ CLI. Heavy data (gazetteer, lexicons, bigram weights) is built once per process.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, MutableMapping
 
 from citycredit.exceptions import InputError
 from citycredit.settings import Settings, get_settings
-from schemas import Item, Observation
+from schemas import Item, Observation, parse_ts
 
-from .classify import CreditClassifier, load_classifier
+from .classify import Classification, CreditClassifier, load_classifier
 from .cluster import ClusterSettings, StoryClusterer
-from .gazetteer import Gazetteer, load_gazetteer
+from .gazetteer import Attribution, Gazetteer, load_gazetteer
 from .text import content_chars, normalize
 
 # All stories share one clustering partition: paraphrases on different sites often name
@@ -28,7 +29,25 @@ from .text import content_chars, normalize
 # partition (changes on 15 sites, not snapshots).
 STORY_BUCKET = "all"
 
-__all__ = ["Understanding", "STORY_BUCKET"]
+__all__ = ["Analysis", "Understanding", "STORY_BUCKET"]
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What a title says: where (gazetteer) and what kind of credit event (classifier)."""
+
+    place: Attribution
+    credit: Classification
+
+    def evidence(self) -> dict[str, list[str]]:
+        """The matched terms behind each decision, one list per decision."""
+        evidence: dict[str, list[str]] = {"city": list(self.place.evidence)}
+        if self.place.note:
+            evidence["city_note"] = [self.place.note]
+        for key in ("domain", "subfield", "polarity", "aspect", "context", "neutralised"):
+            if key in self.credit.evidence:
+                evidence[key] = list(self.credit.evidence[key])
+        return evidence
 
 
 class Understanding:
@@ -44,39 +63,37 @@ class Understanding:
             max_stories_per_bucket=settings.story_max_open,
         ))
 
+    def analyse_text(self, title: str) -> Analysis:
+        """City and credit class of one raw title (the classification pipeline, no record)."""
+        text = normalize(title)
+        if not content_chars(text):
+            raise InputError("title: no words left after removing markup, symbols and emoji")
+        place = self.gazetteer.attribute(text)
+        credit = self.classifier.classify(text, place.spans, has_city=place.city is not None)
+        return Analysis(place, credit)
+
     def analyse(self, obs: Observation) -> Item:
         """Stateless part: city, credit class and evidence; story_id is left empty."""
-        title = normalize(obs.title)
-        if not content_chars(title):
-            raise InputError("title: no words left after removing markup, symbols and emoji")
-        place = self.gazetteer.attribute(title)
-        cls = self.classifier.classify(title, place.spans, has_city=place.city is not None)
-        evidence: dict[str, list[str]] = {"city": list(place.evidence)}
-        if place.note:
-            evidence["city_note"] = [place.note]
-        for key in ("domain", "subfield", "polarity", "aspect", "context", "neutralised"):
-            if key in cls.evidence:
-                evidence[key] = list(cls.evidence[key])
+        a = self.analyse_text(obs.title)
+        place, cls = a.place, a.credit
         return Item(
             ts=obs.ts, site=obs.site, surface=obs.surface, title=obs.title, url=obs.url, rank=obs.rank,
             summary=obs.summary, change=obs.change,
             city=place.city, city_adcode=place.city_adcode, county=place.county, county_adcode=place.county_adcode,
             province=place.province, domain=cls.domain, subfield=cls.subfield, polarity=cls.polarity,
-            aspect=cls.aspect, story_id="", evidence=evidence,
+            aspect=cls.aspect, story_id="", evidence=a.evidence(),
         )
 
     def assign_story(self, item: Item) -> Item:
-        """Stateful part: give an analysed item its story id (state: ``story_state``)."""
-        from schemas import parse_ts
-
+        """Stateful part: set the story id of an analysed item (state: ``story_state``); returns the item."""
         ts = parse_ts(item.ts).timestamp()
         assignment = self.clusterer.assign(STORY_BUCKET, ts, normalize(item.title), item.subfield, item.city_adcode)
         evidence = dict(item.evidence)
         evidence["story"] = (["new story"] if assignment.new else
                              [f"joined: {assignment.matched_title}", f"similarity {assignment.similarity:.3f}"])
-        fields = item.asdict()
-        fields.update(story_id=assignment.story_id, evidence=evidence)
-        return Item(**fields)
+        item.story_id = assignment.story_id
+        item.evidence = evidence
+        return item
 
     def classify(self, obs: Observation) -> Item:
         return self.assign_story(self.analyse(obs))

@@ -94,6 +94,7 @@ class CreditClassifier:
             if sub not in SUBFIELDS or domain not in DOMAINS:
                 raise ConfigError(f"credit.toml [subfield_domain] {sub} = {domain!r}: unknown id")
         self._automaton = self._build()
+        self._aspect_terms = frozenset(t for r in self.aspect_rules for g in r.groups for t in g)
 
     @staticmethod
     def _aspect_rule(raw: dict) -> _AspectRule:
@@ -126,20 +127,26 @@ class CreditClassifier:
     # --- matching ---------------------------------------------------------------
     def _matches(self, text: str, blocked: Iterable[tuple[int, int]]) -> tuple[set[str], set[str]]:
         """(terms that count, every term seen) after dropping terms inside longer terms or places."""
-        spans = [(end - len(term) + 1, end + 1, term) for end, term in self._automaton.iter(text)]
-        blocked = list(blocked)
-        seen = {t for s, e, t in spans if not any(bs <= s and e <= be for bs, be in blocked)}
+        blocked = tuple(blocked)
+        spans = []
+        for end, term in self._automaton.iter(text):
+            start = end - len(term) + 1
+            if blocked and any(bs <= start and end < be for bs, be in blocked):
+                continue
+            spans.append((start, -end, term))
+        spans.sort()
+        seen: set[str] = set()
         kept: set[str] = set()
-        for s, e, term in spans:
-            if any(bs <= s and e <= be for bs, be in blocked):
-                continue
-            # a term strictly inside a longer matched term is part of that term's meaning
-            if any(s2 <= s and e <= e2 and (e2 - s2) > (e - s) for s2, e2, _ in spans):
-                continue
-            kept.add(term)
+        reach = -1
+        for start, neg_end, term in spans:
+            seen.add(term)
+            end = -neg_end
+            # a term inside a longer matched term is part of that term's meaning
+            if end > reach:
+                kept.add(term)
+                reach = end
         # masks hide everything inside them and mean nothing themselves
-        kept -= self.masks
-        return kept, seen - self.masks
+        return kept - self.masks, seen - self.masks
 
     def classify(self, text: str, place_spans: Iterable[tuple[int, int]] = (), has_city: bool = False) -> Classification:
         kept, seen = self._matches(text, place_spans)
@@ -171,10 +178,10 @@ class CreditClassifier:
             polarity = "neutral"
 
         aspect: str | None = None
-        for rule in self.aspect_rules:
-            hits = [sorted(group & seen) for group in rule.groups]
-            if not all(hits):
+        for rule in self.aspect_rules if seen & self._aspect_terms else ():
+            if not all(group & seen for group in rule.groups):
                 continue
+            hits = [sorted(group & seen) for group in rule.groups]
             if rule.needs_dishonest and polarity != "dishonest":
                 continue
             if neutral_why and rule.aspect in ("blacklist", "government_response"):

@@ -18,7 +18,7 @@ worker) in small records, so a table write is never bigger than one story:
     m:<bucket>             {"hours": [hour, ...], "seq": n}    hours that hold stories
     h:<bucket>:<hour>      [story_id, ...]                       stories registered in that hour
     s:<story_id>           [first_ts, last_ts, grams, numbers, subfield, title, hour registered, city adcode,
-                            members: [[grams, numbers], ...] of up to max_members distinct wordings]
+                            members: [[grams, numbers, text], ...] of up to max_members distinct wordings]
 
 A new sighting is compared with every wording a story has collected (single link), so
 a story seen as 东京上野动物园两大熊猫启程 and as 旅日大熊猫回国 matches either.
@@ -56,8 +56,9 @@ class ClusterSettings:
     min_containment: float = 0.5      # weighted share of the shorter title found in the longer one
     number_conflict_similarity: float = 1.01  # titles whose amounts disagree: never the same story
     max_stories_per_bucket: int = 50000
-    max_candidates: int = 40
+    max_candidates: int = 12
     max_members: int = 8              # distinct wordings remembered per story
+    max_postings: int = 300           # a bigram in more open stories than this proposes none (a word of the day)
     min_anchor_idf: float = 5.0       # only bigrams at least this rare propose candidates (中国 does not)
     min_shared_idf: float = 8.0       # a match must share at least one bigram this rare (a name, not a template)
 
@@ -96,7 +97,7 @@ def _numbers_conflict(a: list[str], b: list[str]) -> bool:
 
 
 def _member_grams(record: list) -> set[str]:
-    return {g for grams, _ in record[8] for g in grams}
+    return {g for member in record[8] for g in member[0]}
 
 
 def story_text(title: str) -> str:
@@ -117,13 +118,23 @@ class StoryClusterer:
         self._min_shared = self.settings.min_shared_idf ** power
         # bucket -> (seq, {gram: {story_id}}, {story_id: record}); a cache rebuilt from state when seq differs
         self._cache: dict[str, tuple[int, dict[str, set[str]], dict[str, list]]] = {}
+        # bucket -> {exact wording: story_id}: a sighting seen before (the common case: the same
+        # headline on the next poll or another list) is found without any similarity work.
+        self._exact: dict[str, dict[str, str]] = {}
+        # story_id -> [(gram set, numbers, total weight)] per wording; derived from state, never stored
+        self._members: dict[str, list[tuple[frozenset[str], list[str], float]]] = {}
 
     # --- signature -------------------------------------------------------------
     def signature(self, title: str) -> tuple[list[str], list[str]]:
+        grams, numbers, _ = self._signature(title)
+        return grams, numbers
+
+    @staticmethod
+    def _signature(title: str) -> tuple[list[str], list[str], str]:
         text = content_chars(story_text(title))
         grams = sorted({text[i:i + 2] for i in range(len(text) - 1)}) or ([text] if text else [])
         numbers = sorted(set(_NUMBER.findall(text)))
-        return grams, numbers
+        return grams, numbers, text
 
     def _weight(self, gram: str) -> float:
         return self._idf.get(gram, self._max_idf)
@@ -136,6 +147,8 @@ class StoryClusterer:
             return meta, cached[1], cached[2]
         postings: dict[str, set[str]] = {}
         stories: dict[str, list] = {}
+        exact: dict[str, str] = {}
+        self._exact[bucket] = exact
         for hour in meta["hours"]:
             for sid in self.state.get(f"h:{bucket}:{hour}") or []:
                 record = self.state.get(f"s:{sid}")
@@ -144,6 +157,8 @@ class StoryClusterer:
                 stories[sid] = record
                 for g in _member_grams(record):
                     postings.setdefault(g, set()).add(sid)
+                for member in record[8]:
+                    exact.setdefault(member[2], sid)
         self._cache[bucket] = (meta["seq"], postings, stories)
         return meta, postings, stories
 
@@ -163,12 +178,17 @@ class StoryClusterer:
             for sid in self.state.get(key) or []:
                 record = stories.pop(sid, None)
                 if record is not None:
+                    exact = self._exact.get(bucket, {})
+                    for member in record[8]:
+                        if exact.get(member[2]) == sid:
+                            del exact[member[2]]
                     for g in _member_grams(record):
                         ids = postings.get(g)
                         if ids is not None:
                             ids.discard(sid)
                             if not ids:
                                 del postings[g]
+                self._members.pop(sid, None)
                 if f"s:{sid}" in self.state:
                     del self.state[f"s:{sid}"]
             if key in self.state:
@@ -176,23 +196,38 @@ class StoryClusterer:
         meta["hours"] = keep
 
     # --- matching ---------------------------------------------------------------
+    def _member_view(self, sid: str, record: list) -> list[tuple[frozenset[str], list[str], float]]:
+        view = self._members.get(sid)
+        if view is None or len(view) != len(record[8]):
+            weight = self._idf.get
+            top = self._max_idf
+            view = [(frozenset(g), n, sum(weight(x, top) for x in g)) for g, n, _ in record[8]]
+            self._members[sid] = view
+        return view
+
     def _similar(self, grams: list[str], numbers: list[str], subfield: str | None, city: str | None,
                  postings: dict[str, set[str]], stories: dict[str, list], now: float) -> tuple[str | None, float]:
-        counts: dict[str, int] = {}
+        weight = self._idf.get
+        top = self._max_idf
+        # Rank stories by the weight of the rare bigrams they share with this title.
+        shared_weight: dict[str, float] = {}
         for g in grams:
-            if self._weight(g) < self._min_anchor:
+            w = weight(g, top)
+            if w < self._min_anchor:
                 continue
-            for sid in postings.get(g, ()):
-                counts[sid] = counts.get(sid, 0) + 1
-        if not counts:
+            ids = postings.get(g, ())
+            if len(ids) > self.settings.max_postings:
+                continue
+            for sid in ids:
+                shared_weight[sid] = shared_weight.get(sid, 0.0) + w
+        if not shared_weight:
             return None, 0.0
-        need = 1
-        candidates = sorted((sid for sid, n in counts.items() if n >= need), key=lambda s: (-counts[s], s))
-        mine = set(grams)
-        w_mine = sum(self._weight(g) for g in mine)
-        best, best_sim = None, 0.0
         s = self.settings
-        for sid in candidates[: s.max_candidates]:
+        candidates = sorted(shared_weight, key=lambda k: (-shared_weight[k], k))[: s.max_candidates]
+        mine = frozenset(grams)
+        w_mine = sum(weight(g, top) for g in mine)
+        best, best_sim = None, 0.0
+        for sid in candidates:
             record = stories[sid]
             if now - record[1] > s.window_s or now < record[0] - s.window_s:
                 continue
@@ -200,16 +235,18 @@ class StoryClusterer:
                 continue
             if subfield and record[4] and subfield != record[4]:
                 continue
-            for other_grams, other_numbers in record[8]:
-                other = set(other_grams)
-                inter = sum(self._weight(g) for g in mine & other)
-                w_other = sum(self._weight(g) for g in other)
+            for other, other_numbers, w_other in self._member_view(sid, record):
+                shared = mine & other
+                if not shared:
+                    continue
+                weights = [weight(g, top) for g in shared]
+                if max(weights) < self._min_shared:
+                    continue  # only template words in common (接受纪律审查, 全线最长隧道)
+                inter = sum(weights)
                 union = w_mine + w_other - inter
                 jaccard = inter / union if union else 0.0
-                containment = inter / min(w_mine, w_other) if min(w_mine, w_other) else 0.0
-                shared = mine & other
-                if not any(self._weight(g) >= self._min_shared for g in shared):
-                    continue  # only template words in common (接受纪律审查, 全线最长隧道)
+                smaller = min(w_mine, w_other)
+                containment = inter / smaller if smaller else 0.0
                 if _numbers_conflict(numbers, other_numbers):
                     ok = jaccard >= s.number_conflict_similarity
                 else:
@@ -226,8 +263,16 @@ class StoryClusterer:
         newest = max(ts, meta.get("newest", ts))
         meta["newest"] = newest
         self._expire(bucket, meta, postings, stories, newest)
-        grams, numbers = self.signature(title)
-        sid, sim = self._similar(grams, numbers, subfield, city, postings, stories, ts)
+        grams, numbers, text = self._signature(title)
+        exact = self._exact.setdefault(bucket, {})
+        sid, sim = exact.get(text), 1.0
+        if sid is not None:
+            record = stories.get(sid)
+            if (record is None or ts - record[1] > self.settings.window_s or ts < record[0] - self.settings.window_s
+                    or (city and record[7] and city != record[7]) or (subfield and record[4] and subfield != record[4])):
+                sid = None
+        if sid is None:
+            sid, sim = self._similar(grams, numbers, subfield, city, postings, stories, ts)
         hour = int(ts // 3600)
         if sid is not None:
             record = stories[sid]
@@ -236,8 +281,9 @@ class StoryClusterer:
                 record[4] = subfield
             if not record[7] and city:
                 record[7] = city
-            if len(record[8]) < self.settings.max_members and all(m[0] != grams for m in record[8]):
-                record[8].append([grams, numbers])
+            if len(record[8]) < self.settings.max_members and all(m[2] != text for m in record[8]):
+                record[8].append([grams, numbers, text])
+                exact.setdefault(text, sid)
                 for g in grams:
                     postings.setdefault(g, set()).add(sid)
             # A story still being seen moves to the current hour so expiry keeps it.
@@ -250,7 +296,8 @@ class StoryClusterer:
         else:
             digest = hashlib.sha1(f"{bucket}|{ts:.0f}|{content_chars(title)}".encode()).hexdigest()[:16]
             sid = f"s-{digest}"
-            record = [ts, ts, grams, numbers, subfield, title, hour, city, [[grams, numbers]]]
+            record = [ts, ts, grams, numbers, subfield, title, hour, city, [[grams, numbers, text]]]
+            exact.setdefault(text, sid)
             stories[sid] = record
             for g in grams:
                 postings.setdefault(g, set()).add(sid)
@@ -266,12 +313,13 @@ class StoryClusterer:
     def _register(self, bucket: str, meta: dict, hour: int, sid: str, move_from: int | None = None) -> None:
         if move_from is not None:
             key = f"h:{bucket}:{move_from}"
-            ids = [s for s in (self.state.get(key) or []) if s != sid]
-            self.state[key] = ids
+            self.state[key] = [s for s in (self.state.get(key) or []) if s != sid]
         key = f"h:{bucket}:{hour}"
-        ids = list(self.state.get(key) or [])
-        if sid not in ids:
+        ids = self.state.get(key)
+        if ids is None:
+            ids = []
+        if sid not in ids[-8:]:
             ids.append(sid)
-        self.state[key] = ids
+        self.state[key] = ids  # reassigned so a Faust table writes its changelog
         if hour not in meta["hours"]:
             meta["hours"] = sorted(meta["hours"] + [hour])

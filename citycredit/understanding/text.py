@@ -37,15 +37,27 @@ def _drop_char(ch: str) -> bool:
     return cat in ("So", "Cc", "Cf", "Co", "Cs", "Sk")
 
 
+# Characters outside the blocks real headlines use (ASCII, Latin-1, CJK, CJK and full-width
+# punctuation): only these are looked at one by one for emoji and control characters.
+_UNUSUAL = re.compile("[^\u0020-\u007e\u00a0-\u00ff\u2010-\u2027\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff01-\uff5e]")
+
+
+def _drop_unusual(match: re.Match[str]) -> str:
+    ch = match.group()
+    return " " if _drop_char(ch) else ch
+
+
 def normalize(title: str) -> str:
     """Canonical headline: entities decoded, tags dropped, NFKC, simplified, single spaces."""
-    text = html.unescape(title)
+    text = html.unescape(title) if "&" in title else title
     if "<" in text:
         text = _TAG.sub(" ", text)
-    text = unicodedata.normalize("NFKC", text)
+    if not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
     if not text.isascii():
         text = text.translate(_trad_table())
-        text = "".join(" " if _drop_char(ch) else ch for ch in text)
+        if _UNUSUAL.search(text):
+            text = _UNUSUAL.sub(_drop_unusual, text)
     return _SPACE.sub(" ", text).strip()
 
 
