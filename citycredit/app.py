@@ -56,6 +56,7 @@ records_topic = _topic(topics.RECORDS, key_type=bytes, value_type=bytes, key_ser
 city_index_topic = _topic(topics.CITY_INDEX, key_type=str, value_serializer="json")
 source_health_topic = _topic(topics.SOURCE_HEALTH, key_type=str, value_serializer="json")
 deadletter_topic = _topic(topics.DEADLETTER, key_type=str, value_serializer="json")
+classified_topic = _topic(topics.CLASSIFIED, key_type=str, value_serializer="json")
 
 
 async def dead_letter(stage: str, reason: str, payload: Any, event: Any = None) -> None:

@@ -44,5 +44,13 @@ CITY_INDEX = TopicSpec("city-index", "Latest index of each city and period, emit
 SOURCE_HEALTH = TopicSpec("source-health", "Latest health of each site and surface.", "site/surface", partitions=1, config=_COMPACT)
 DEADLETTER = TopicSpec("deadletter", "Rejected records with the reason, the stage and the original payload.", "stage", partitions=1, config=_delete(30))
 
-ALL: tuple[TopicSpec, ...] = (SIGHTINGS, ITEMS, ALERTS, RESPONSES, RECORDS, CITY_INDEX, SOURCE_HEALTH, DEADLETTER)
+# Internal: classify_sightings (stateless, parallel over sightings partitions) hands analysed
+# items to cluster_stories, whose story table is co-partitioned with this topic. Every item
+# carries the same clustering key (one story space: sites name a city differently), so
+# clustering runs in one partition; a week of retention covers any restart.
+CLASSIFIED = TopicSpec("classified", "Analysed items (city, class, evidence) waiting for their story id.", "story bucket",
+                       config=_delete(7))
+
+ALL: tuple[TopicSpec, ...] = (SIGHTINGS, ITEMS, ALERTS, RESPONSES, RECORDS, CITY_INDEX, SOURCE_HEALTH, DEADLETTER,
+                              CLASSIFIED)
 BY_NAME = {t.name: t for t in ALL}

@@ -124,7 +124,9 @@ class Gazetteer:
                 names.weak.add(short)
         names.weak -= self.not_weak
         sar = self._load_sar_names(gazetteer_dir / "HK-MO-TW.json")
-        names.weak.update(n for n in sar if n in names.codes)  # 大埔 is in Hong Kong and in 梅州
+        # 大埔 is in Hong Kong and in 梅州: a short name shared with a SAR or Taiwan district needs
+        # context; a full mainland name (复兴区, 中正区 exist in Taiwan too) stays strong.
+        names.weak.update(n for n in sar if n in names.codes and not n.endswith(("区", "县", "市")))
         self._extra_traps = [n for n in sar if n not in names.codes] + list(extra_traps)
         self._build(names, config)
 
@@ -262,6 +264,11 @@ class Gazetteer:
         self._automaton = automaton
         self._road_chars = frozenset(config.get("context", {}).get("not_place_after", []))
         self._title_chars = frozenset(config.get("context", {}).get("not_place_before", []))
+
+    @property
+    def weak_names(self) -> frozenset[str]:
+        """Names that count only when the headline confirms them (places.toml and derived)."""
+        return self._weak
 
     # --- lookup ---------------------------------------------------------------
     def hits(self, text: str) -> list[Hit]:
