@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -41,6 +42,7 @@ from typing import Any, MutableMapping
 from .text import content_chars
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_TEMPLATE_IDF = 4.0  # the weight of a bigram of a set phrase: like a common word
 # Prefixes that say which column or feed a headline came from, not what happened.
 _PREFIX = re.compile(
     r"^(?:\d+版(?:头版)?\s*-\s*|推荐\d?|新华社(?:快讯|消息|权威快报)?[:：丨|｜]\s*|视频[丨|｜]|第一观察[丨|｜]|"
@@ -85,6 +87,13 @@ def _idf_table() -> tuple[dict[str, float], float]:
         else:
             df[gram] = int(count)
     idf = {g: math.log((documents + 1) / (n + 1)) for g, n in df.items()}
+    # Set phrases of official news (config/clustering.toml) weigh as common words.
+    config = tomllib.loads(resources.files("citycredit.config").joinpath("clustering.toml").read_text(encoding="utf-8"))
+    for phrase in config.get("templates", {}).get("phrases", []):
+        text = content_chars(phrase)
+        for i in range(len(text) - 1):
+            gram = text[i:i + 2]
+            idf[gram] = min(idf.get(gram, _TEMPLATE_IDF), _TEMPLATE_IDF)
     return idf, math.log((documents + 1) / 1.0)
 
 
