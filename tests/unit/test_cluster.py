@@ -17,7 +17,7 @@ def assign(c: StoryClusterer, ts: float, title: str, city: str | None = None, su
 def test_same_story_on_two_sites_gets_one_id():
     c = StoryClusterer({})
     a = assign(c, T0, "盒马误送有毒水仙球致老人孩子中毒", subfield="food_safety")
-    b = assign(c, T0 + 2 * H, "盒马把水仙当百合发货 致消费者中毒 盒马水仙球", subfield="food_safety")
+    b = assign(c, T0 + 2 * H, "盒马误将有毒水仙球当百合发货 多名顾客中毒", subfield="food_safety")
     assert a == b
 
 
@@ -87,7 +87,7 @@ def test_state_survives_a_restart():
     first = StoryClusterer(state)
     a = assign(first, T0, "盒马误送有毒水仙球致老人孩子中毒", subfield="food_safety")
     restarted = StoryClusterer(state)  # a new process: caches empty, state from the table
-    assert assign(restarted, T0 + H, "盒马把水仙当百合发货 致消费者中毒 盒马水仙球", subfield="food_safety") == a
+    assert assign(restarted, T0 + H, "盒马误将有毒水仙球当百合发货 多名顾客中毒", subfield="food_safety") == a
 
 
 def test_same_input_gives_same_ids():
