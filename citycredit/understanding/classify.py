@@ -126,27 +126,28 @@ class CreditClassifier:
 
     # --- matching ---------------------------------------------------------------
     def _matches(self, text: str, blocked: Iterable[tuple[int, int]]) -> tuple[set[str], set[str]]:
-        """(terms that count, every term seen) after dropping terms inside longer terms or places."""
-        blocked = tuple(blocked)
+        """(terms that count, every term seen) after dropping terms inside longer terms, masks or places."""
+        blocked = list(blocked)
         spans = []
         for end, term in self._automaton.iter(text):
             start = end - len(term) + 1
-            if blocked and any(bs <= start and end < be for bs, be in blocked):
-                continue
             spans.append((start, -end, term))
+            if term in self.masks:
+                blocked.append((start, end + 1))
         spans.sort()
         seen: set[str] = set()
         kept: set[str] = set()
         reach = -1
         for start, neg_end, term in spans:
-            seen.add(term)
             end = -neg_end
+            if term in self.masks or any(bs <= start and end < be for bs, be in blocked):
+                continue
+            seen.add(term)
             # a term inside a longer matched term is part of that term's meaning
             if end > reach:
                 kept.add(term)
                 reach = end
-        # masks hide everything inside them and mean nothing themselves
-        return kept - self.masks, seen - self.masks
+        return kept, seen
 
     def classify(self, text: str, place_spans: Iterable[tuple[int, int]] = (), has_city: bool = False) -> Classification:
         kept, seen = self._matches(text, place_spans)

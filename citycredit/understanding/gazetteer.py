@@ -100,6 +100,10 @@ def short_name(name: str, suffixes: tuple[str, ...], ethnic: bool = True) -> str
     return None
 
 
+def _is_cjk(ch: str) -> bool:
+    return "\u4e00" <= ch <= "\u9fff"
+
+
 def _read_csv(path: Path) -> list[dict[str, str]]:
     with path.open(encoding="utf-8-sig", newline="") as fh:
         return list(csv.DictReader(fh))
@@ -295,9 +299,17 @@ class Gazetteer:
             # 南京路 / 中山街 are streets named after places, not the places.
             if cursor < len(text) and text[cursor] in self._road_chars and len(word) <= 3 and not word.endswith(("市", "县", "区", "省")):
                 continue
+            full = word.endswith(("市", "县", "区", "省", "州", "盟", "旗"))
             # 厅长宁坚, 书记张三: a short name right after an official's title is a person's name.
-            if start > 0 and text[start - 1] in self._title_chars and not word.endswith(("市", "县", "区", "省", "州")):
+            if start > 0 and text[start - 1] in self._title_chars and not full:
                 continue
+            # A two-character county name in the middle of a word (羊曲水电站 has 曲水) is only
+            # a place when the headline confirms it: it is read as weak unless it starts the
+            # title or follows punctuation.
+            if (not weak and not full and len(word) == 2 and start > 0 and _is_cjk(text[start - 1])
+                    and word not in self.not_weak
+                    and all(self.places[c].level == "county" for c in codes)):
+                weak = True
             chosen.append(Hit(start, cursor, word, codes, weak))
         return chosen
 
@@ -309,6 +321,9 @@ class Gazetteer:
         # Only a name that can mean nothing but a province is province context (吉林 and
         # 海南 are also prefectures, and must not confirm themselves).
         provinces_named = {h.codes[0] for h in hits if len(h.codes) == 1 and places[h.codes[0]].level == "province"}
+        # 吉林 and 海南 are never read as their city, but they do confirm another place of
+        # their province (吉林集安 is 集安市 of 通化).
+        provinces_any = {c for h in hits for c in h.codes if places[c].level == "province"}
         strong_prefectures: set[str] = set()
         for h in hits:
             prefs = {places[c].prefecture for c in h.codes if places[c].level != "province"}
@@ -327,7 +342,7 @@ class Gazetteer:
                 agree = [c for c in cands if places[c].prefecture in strong_prefectures and places[c].prefecture != c]
                 agree = agree or [c for c in cands if places[c].prefecture in strong_prefectures]
                 if not agree:
-                    agree = [c for c in cands if places[c].province in context_provinces
+                    agree = [c for c in cands if places[c].province in (context_provinces | provinces_any)
                              and not (places[c].level == "prefecture" and c == places[c].province)]
                 if not agree and not h.weak:
                     # 西安 is 西安市 unless the headline says 辽源 or 牡丹江 (each has a 西安区).
