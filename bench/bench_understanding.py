@@ -137,7 +137,31 @@ def main() -> int:
     took = time.perf_counter() - t0
     print(f"  Understanding.assign_story                     {rate(len(items), took)}")
     print(f"  {len(stories)} stories; state holds {len(clusterer_state)} keys at the end (bounded by the window)")
+
+    # Worst case: every sighting a different headline (no exact repeats), one every 10 s
+    # of event time, so every item goes through candidate search and similarity.
+    distinct = []
+    for i, t in enumerate(titles):
+        try:
+            item = u.analyse(Observation(ts=_ts(i * 10), site="people", surface="rss", title=t, url=""))
+        except InputError:
+            continue
+        distinct.append(item)
+    worst_state: dict = {}
+    uw = Understanding(story_state=worst_state)
+    t0 = time.perf_counter()
+    stories = {uw.assign_story(it).story_id for it in distinct}
+    took = time.perf_counter() - t0
+    print(f"== clustering, {len(distinct)} distinct headlines, one every 10 s of event time")
+    print(f"  Understanding.assign_story                     {rate(len(distinct), took)}")
+    print(f"  {len(stories)} stories; state holds {len(worst_state)} keys at the end")
     return 0
+
+
+def _ts(offset_s: int) -> str:
+    from datetime import datetime, timedelta, timezone
+
+    return (datetime(2026, 2, 1, tzinfo=timezone.utc) + timedelta(seconds=offset_s)).isoformat()
 
 
 def _cpca_city(prov: object, city: object) -> str | None:

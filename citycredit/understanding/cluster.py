@@ -31,6 +31,7 @@ the same ordered input gives the same ids.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import math
 import re
 import tomllib
@@ -58,10 +59,10 @@ class ClusterSettings:
     min_containment: float = 0.5      # weighted share of the shorter title found in the longer one
     number_conflict_similarity: float = 1.01  # titles whose amounts disagree: never the same story
     max_stories_per_bucket: int = 50000
-    max_candidates: int = 12
+    max_candidates: int = 8
     max_members: int = 8              # distinct wordings remembered per story
-    max_postings: int = 300           # a bigram in more open stories than this proposes none (a word of the day)
-    min_anchor_idf: float = 5.0       # only bigrams at least this rare propose candidates (中国 does not)
+    max_postings: int = 100           # a bigram in more open stories than this proposes none (a word of the day)
+    min_anchor_idf: float = 8.0       # only bigrams this rare propose candidates (a match must share one)
     min_shared_idf: float = 8.0       # a match must share at least one bigram this rare (a name, not a template)
 
 
@@ -97,12 +98,14 @@ def _idf_table() -> tuple[dict[str, float], float]:
     return idf, math.log((documents + 1) / 1.0)
 
 
-def _numbers_conflict(a: list[str], b: list[str]) -> bool:
-    """Both titles quote amounts and none agree (100美元 vs 120美元); years and 50.2 ~ 50 do not conflict."""
-    def amounts(nums: list[str]) -> set[str]:
-        return {n.split(".")[0] for n in nums if not (len(n) == 4 and n[:2] in ("19", "20"))}
-    x, y = amounts(a), amounts(b)
-    return bool(x and y and not x & y)
+def _amounts(numbers: list[str]) -> frozenset[str]:
+    """Amounts a title quotes, compared by integer part (50.2 ~ 50); years are not amounts."""
+    return frozenset(n.split(".")[0] for n in numbers if not (len(n) == 4 and n[:2] in ("19", "20")))
+
+
+def _numbers_conflict(a: frozenset[str], b: frozenset[str]) -> bool:
+    """Both titles quote amounts and none agree (100美元 vs 120美元)."""
+    return bool(a and b and not a & b)
 
 
 def _member_grams(record: list) -> set[str]:
@@ -130,8 +133,8 @@ class StoryClusterer:
         # bucket -> {exact wording: story_id}: a sighting seen before (the common case: the same
         # headline on the next poll or another list) is found without any similarity work.
         self._exact: dict[str, dict[str, str]] = {}
-        # story_id -> [(gram set, numbers, total weight)] per wording; derived from state, never stored
-        self._members: dict[str, list[tuple[frozenset[str], list[str], float]]] = {}
+        # story_id -> [(gram set, amounts, total weight)] per wording; derived from state, never stored
+        self._members: dict[str, list[tuple[frozenset[str], frozenset[str], float]]] = {}
 
     # --- signature -------------------------------------------------------------
     def signature(self, title: str) -> tuple[list[str], list[str]]:
@@ -205,12 +208,12 @@ class StoryClusterer:
         meta["hours"] = keep
 
     # --- matching ---------------------------------------------------------------
-    def _member_view(self, sid: str, record: list) -> list[tuple[frozenset[str], list[str], float]]:
+    def _member_view(self, sid: str, record: list) -> list[tuple[frozenset[str], frozenset[str], float]]:
         view = self._members.get(sid)
         if view is None or len(view) != len(record[8]):
             weight = self._idf.get
             top = self._max_idf
-            view = [(frozenset(g), n, sum(weight(x, top) for x in g)) for g, n, _ in record[8]]
+            view = [(frozenset(g), _amounts(n), sum(weight(x, top) for x in g)) for g, n, _ in record[8]]
             self._members[sid] = view
         return view
 
@@ -220,21 +223,24 @@ class StoryClusterer:
         top = self._max_idf
         # Rank stories by the weight of the rare bigrams they share with this title.
         shared_weight: dict[str, float] = {}
+        limit = self.settings.max_postings
         for g in grams:
             w = weight(g, top)
             if w < self._min_anchor:
                 continue
-            ids = postings.get(g, ())
-            if len(ids) > self.settings.max_postings:
+            ids = postings.get(g)
+            if not ids or len(ids) > limit:
                 continue
             for sid in ids:
                 shared_weight[sid] = shared_weight.get(sid, 0.0) + w
         if not shared_weight:
             return None, 0.0
         s = self.settings
-        candidates = sorted(shared_weight, key=lambda k: (-shared_weight[k], k))[: s.max_candidates]
+        # ties broken by story id, so the choice never depends on set iteration order
+        candidates = heapq.nsmallest(s.max_candidates, shared_weight, key=lambda k: (-shared_weight[k], k))
         mine = frozenset(grams)
         w_mine = sum(weight(g, top) for g in mine)
+        my_amounts = _amounts(numbers)
         best, best_sim = None, 0.0
         for sid in candidates:
             record = stories[sid]
@@ -244,7 +250,7 @@ class StoryClusterer:
                 continue
             if subfield and record[4] and subfield != record[4]:
                 continue
-            for other, other_numbers, w_other in self._member_view(sid, record):
+            for other, other_amounts, w_other in self._member_view(sid, record):
                 shared = mine & other
                 if not shared:
                     continue
@@ -256,7 +262,7 @@ class StoryClusterer:
                 jaccard = inter / union if union else 0.0
                 smaller = min(w_mine, w_other)
                 containment = inter / smaller if smaller else 0.0
-                if _numbers_conflict(numbers, other_numbers):
+                if _numbers_conflict(my_amounts, other_amounts):
                     ok = jaccard >= s.number_conflict_similarity
                 else:
                     ok = jaccard >= s.min_similarity or containment >= s.min_containment
@@ -292,6 +298,7 @@ class StoryClusterer:
                 record[7] = city
             if len(record[8]) < self.settings.max_members and all(m[2] != text for m in record[8]):
                 record[8].append([grams, numbers, text])
+                self._members.pop(sid, None)  # rebuilt with the new wording on next use
                 exact.setdefault(text, sid)
                 for g in grams:
                     postings.setdefault(g, set()).add(sid)
@@ -306,6 +313,8 @@ class StoryClusterer:
             digest = hashlib.sha1(f"{bucket}|{ts:.0f}|{content_chars(title)}".encode()).hexdigest()[:16]
             sid = f"s-{digest}"
             record = [ts, ts, grams, numbers, subfield, title, hour, city, [[grams, numbers, text]]]
+            weight, top = self._idf.get, self._max_idf
+            self._members[sid] = [(frozenset(grams), _amounts(numbers), sum(weight(g, top) for g in grams))]
             exact.setdefault(text, sid)
             stories[sid] = record
             for g in grams:
