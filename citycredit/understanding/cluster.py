@@ -43,6 +43,9 @@ from typing import Any, MutableMapping
 from .text import content_chars
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_CN_NUMBER = re.compile("[零一二两三四五六七八九十百千]+(?=[月日号年人名个家起件万亿元岁])")
+_CN_DIGIT = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_CN_UNIT = {"十": 10, "百": 100, "千": 1000}
 _TEMPLATE_IDF = 4.0  # the weight of a bigram of a set phrase: like a common word
 # Prefixes that say which column or feed a headline came from, not what happened.
 _PREFIX = re.compile(
@@ -98,6 +101,18 @@ def _idf_table() -> tuple[dict[str, float], float]:
     return idf, math.log((documents + 1) / 1.0)
 
 
+def _cn_to_arabic(match: re.Match[str]) -> str:
+    """二月三日 -> 2月3日, 十三人 -> 13人: one site writes numerals in characters, another in digits."""
+    total, current = 0, 0
+    for ch in match.group():
+        if ch in _CN_DIGIT:
+            current = _CN_DIGIT[ch]
+        else:
+            total += (current or 1) * _CN_UNIT[ch]
+            current = 0
+    return str(total + current)
+
+
 def _amounts(numbers: list[str]) -> frozenset[str]:
     """Amounts a title quotes, compared by integer part (50.2 ~ 50); years are not amounts."""
     return frozenset(n.split(".")[0] for n in numbers if not (len(n) == 4 and n[:2] in ("19", "20")))
@@ -137,19 +152,12 @@ class StoryClusterer:
         self._members: dict[str, list[tuple[frozenset[str], frozenset[str], float]]] = {}
 
     # --- signature -------------------------------------------------------------
-    def signature(self, title: str) -> tuple[list[str], list[str]]:
-        grams, numbers, _ = self._signature(title)
-        return grams, numbers
-
     @staticmethod
     def _signature(title: str) -> tuple[list[str], list[str], str]:
-        text = content_chars(story_text(title))
+        text = _CN_NUMBER.sub(_cn_to_arabic, content_chars(story_text(title)))
         grams = sorted({text[i:i + 2] for i in range(len(text) - 1)}) or ([text] if text else [])
         numbers = sorted(set(_NUMBER.findall(text)))
         return grams, numbers, text
-
-    def _weight(self, gram: str) -> float:
-        return self._idf.get(gram, self._max_idf)
 
     # --- state ------------------------------------------------------------------
     def _load(self, bucket: str) -> tuple[dict, dict[str, set[str]], dict[str, list]]:
