@@ -62,6 +62,30 @@ def timeline(start: str = "2026-01-25", end: str = "2026-02-17") -> list[Observa
     return out
 
 
+def best_of(repeat: int, run) -> float:
+    """Fastest of ``repeat`` timed runs: on a shared machine the slower ones measure the neighbours."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def cluster_best_of(repeat: int, items: list) -> tuple[float, int, int]:
+    """Fastest of ``repeat`` clustering runs, each from empty state (what replay does)."""
+    best = float("inf")
+    stories = keys = 0
+    for _ in range(repeat):
+        state: dict = {}
+        u = Understanding(story_state=state)
+        t0 = time.perf_counter()
+        ids = {u.assign_story(it).story_id for it in items}
+        best = min(best, time.perf_counter() - t0)
+        stories, keys = len(ids), len(state)
+    return best, stories, keys
+
+
 def rate(count: int, seconds: float) -> str:
     return f"{count / seconds:>10,.0f}/s  ({count} in {seconds:.2f} s)"
 
@@ -69,6 +93,7 @@ def rate(count: int, seconds: float) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=20000, help="headlines for the classification run")
+    ap.add_argument("--repeat", type=int, default=3, help="timed runs per measurement; the best is reported")
     args = ap.parse_args()
     if not SHARED.exists():
         print(f"shared data not found at {SHARED}", file=sys.stderr)
@@ -78,16 +103,12 @@ def main() -> int:
     u = Understanding(story_state={})  # gazetteer and lexicons built here, outside the timing
     observations = [Observation(ts="2026-02-01T12:00:00+08:00", site="people", surface="rss", title=t, url="")
                     for t in titles]
-    print(f"== classification, {len(titles)} real headlines, one core")
-    t0 = time.perf_counter()
-    for t in titles:
-        u.analyse_text(t)
-    bare = time.perf_counter() - t0
+    print(f"== classification, {len(titles)} real headlines, one core (best of {args.repeat} runs)")
+    for t in titles[:500]:
+        u.analyse_text(t)  # warm-up: lazily built tables and regexes are not what we measure
+    bare = best_of(args.repeat, lambda: [u.analyse_text(t) for t in titles])
     print(f"  citycredit Understanding.analyse_text          {rate(len(titles), bare)}")
-    t0 = time.perf_counter()
-    for obs in observations:
-        u.analyse(obs)
-    full = time.perf_counter() - t0
+    full = best_of(args.repeat, lambda: [u.analyse(obs) for obs in observations])
     print(f"  citycredit Understanding.analyse -> Item       {rate(len(titles), full)}")
 
     try:
@@ -96,10 +117,8 @@ def main() -> int:
         cpca = None
         print("  cpca: not installed (pip install -e .[bench]); baseline skipped")
     if cpca is not None:
-        cpca.transform(titles[:10])  # cpca loads its tables on first use; keep that out of the timing
-        t0 = time.perf_counter()
-        cpca.transform(titles)
-        base = time.perf_counter() - t0
+        cpca.transform(titles[:500])  # cpca loads its tables on first use; keep that out of the timing
+        base = best_of(args.repeat, lambda: cpca.transform(titles))
         print(f"  cpca.transform (city only)                     {rate(len(titles), base)}")
         print(f"  speed ratio citycredit analyse_text / cpca     {base / bare:10.2f}x")
 
@@ -129,14 +148,10 @@ def main() -> int:
             items.append(u.analyse(o))
         except InputError:
             continue  # a title with no words (the CLI and the agent dead-letter these)
-    clusterer_state: dict = {}
-    uc = Understanding(story_state=clusterer_state)
     print(f"== clustering, {len(items)} real sightings (hotlists_all.tsv, 2026-01-25..02-17, event-time order)")
-    t0 = time.perf_counter()
-    stories = {uc.assign_story(it).story_id for it in items}
-    took = time.perf_counter() - t0
+    took, stories, state = cluster_best_of(args.repeat, items)
     print(f"  Understanding.assign_story                     {rate(len(items), took)}")
-    print(f"  {len(stories)} stories; state holds {len(clusterer_state)} keys at the end (bounded by the window)")
+    print(f"  {stories} stories; state holds {state} keys at the end (bounded by the window)")
 
     # Worst case: every sighting a different headline (no exact repeats), one every 10 s
     # of event time, so every item goes through candidate search and similarity.
@@ -147,14 +162,10 @@ def main() -> int:
         except InputError:
             continue
         distinct.append(item)
-    worst_state: dict = {}
-    uw = Understanding(story_state=worst_state)
-    t0 = time.perf_counter()
-    stories = {uw.assign_story(it).story_id for it in distinct}
-    took = time.perf_counter() - t0
     print(f"== clustering, {len(distinct)} distinct headlines, one every 10 s of event time")
+    took, stories, state = cluster_best_of(args.repeat, distinct)
     print(f"  Understanding.assign_story                     {rate(len(distinct), took)}")
-    print(f"  {len(stories)} stories; state holds {len(worst_state)} keys at the end")
+    print(f"  {stories} stories; state holds {state} keys at the end")
     return 0
 
 

@@ -62,7 +62,7 @@ class ClusterSettings:
     min_containment: float = 0.5      # weighted share of the shorter title found in the longer one
     number_conflict_similarity: float = 1.01  # titles whose amounts disagree: never the same story
     max_stories_per_bucket: int = 50000
-    max_candidates: int = 8
+    max_candidates: int = 6
     max_members: int = 8              # distinct wordings remembered per story
     max_postings: int = 100           # a bigram in more open stories than this proposes none (a word of the day)
     min_anchor_idf: float = 8.0       # only bigrams this rare propose candidates (a match must share one)
@@ -229,16 +229,18 @@ class StoryClusterer:
                  postings: dict[str, set[str]], stories: dict[str, list], now: float) -> tuple[str | None, float]:
         weight = self._idf.get
         top = self._max_idf
+        wmap = {g: weight(g, top) for g in grams}
+        rare = frozenset(g for g, w in wmap.items() if w >= self._min_anchor)
+        if not rare:
+            return None, 0.0
         # Rank stories by the weight of the rare bigrams they share with this title.
         shared_weight: dict[str, float] = {}
         limit = self.settings.max_postings
-        for g in grams:
-            w = weight(g, top)
-            if w < self._min_anchor:
-                continue
+        for g in rare:
             ids = postings.get(g)
             if not ids or len(ids) > limit:
                 continue
+            w = wmap[g]
             for sid in ids:
                 shared_weight[sid] = shared_weight.get(sid, 0.0) + w
         if not shared_weight:
@@ -247,7 +249,7 @@ class StoryClusterer:
         # ties broken by story id, so the choice never depends on set iteration order
         candidates = heapq.nsmallest(s.max_candidates, shared_weight, key=lambda k: (-shared_weight[k], k))
         mine = frozenset(grams)
-        w_mine = sum(weight(g, top) for g in mine)
+        w_mine = sum(wmap.values())
         my_amounts = _amounts(numbers)
         best, best_sim = None, 0.0
         for sid in candidates:
@@ -259,13 +261,10 @@ class StoryClusterer:
             if subfield and record[4] and subfield != record[4]:
                 continue
             for other, other_amounts, w_other in self._member_view(sid, record):
-                shared = mine & other
-                if not shared:
-                    continue
-                weights = [weight(g, top) for g in shared]
-                if max(weights) < self._min_shared:
+                if rare.isdisjoint(other) or self._min_shared > self._min_anchor and not any(
+                        wmap[g] >= self._min_shared for g in rare & other):
                     continue  # only template words in common (接受纪律审查, 全线最长隧道)
-                inter = sum(weights)
+                inter = sum(map(wmap.__getitem__, mine & other))
                 union = w_mine + w_other - inter
                 jaccard = inter / union if union else 0.0
                 smaller = min(w_mine, w_other)
