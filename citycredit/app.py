@@ -72,6 +72,7 @@ subscriptions_topic = _topic(topics.SUBSCRIPTIONS, key_type=str, value_serialize
 deliveries_topic = _topic(topics.DELIVERIES, key_type=str, value_serializer="json")
 trend_events_topic = _topic(topics.TREND_EVENTS, key_type=str, value_serializer="json")
 deadletter_topic = _topic(topics.DEADLETTER, key_type=str, value_serializer="json")
+classified_topic = _topic(topics.CLASSIFIED, key_type=str, value_serializer="json")
 
 
 async def dead_letter(stage: str, reason: str, payload: Any, event: Any = None) -> None:

@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "citycredit.commands.worker",
     "citycredit.commands.sites",
     "citycredit.commands.replay",
+    "citycredit.commands.classify",
 )
 
 

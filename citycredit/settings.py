@@ -48,6 +48,13 @@ class Settings:
     # --- detection ---------------------------------------------------------
     detection_config: Path = _s(PROJECT_ROOT / "citycredit" / "config" / "detection.toml",
                                 "TOML file with the major-event and early-warning rules (site threshold, window, top N, lateness, trend test).")
+    # --- understanding (city, credit class, story) ---------------------------
+    gazetteer_dir: Path = _s(PROJECT_ROOT.parent / "shared" / "data" / "gazetteer",
+                             "Directory of the national division lists (provinces/cities/areas.csv, areacodes/) used for city attribution.")
+    story_window_hours: float = _s(48.0, "Event-time hours a story stays open for new sightings after it was last seen (story clustering).")
+    story_min_similarity: float = _s(0.12, "Weighted bigram Jaccard (weights idf^3) at which two titles in the same city bucket are one story.")
+    story_min_containment: float = _s(0.5, "Weighted share of a short title found in a longer one at which both are one story.")
+    story_max_open: int = _s(50000, "Most open stories kept for clustering; the oldest hours are dropped beyond it.")
     # --- local broker (ops) ------------------------------------------------
     kafka_version: str = _s("3.9.1", "Apache Kafka version fetched from Maven Central for the local broker.")
     kafka_port: int = _s(9092, "Client port of the local broker.")
@@ -132,11 +139,20 @@ def get_settings() -> Settings:
     return _current
 
 
+def _relative_to_checkout(path: Path) -> str:
+    """Defaults are absolute on this machine; the README shows them relative to the checkout."""
+    if path.is_relative_to(PROJECT_ROOT):
+        return f"<checkout>/{path.relative_to(PROJECT_ROOT)}"
+    if path.is_relative_to(PROJECT_ROOT.parent):
+        return f"<checkout>/../{path.relative_to(PROJECT_ROOT.parent)}"
+    return str(path)
+
+
 def markdown_table() -> str:
     """The README's settings table (``python -m citycredit.settings``)."""
     rows = ["| variable | default | what it sets |", "| --- | --- | --- |"]
     for name, default, doc in Settings.documented():
-        shown = (f"`<checkout>/{default.relative_to(PROJECT_ROOT)}`" if isinstance(default, Path)
+        shown = (f"`{_relative_to_checkout(default)}`" if isinstance(default, Path)
                  else f"`{default}`" if default != "" else "(empty)")
         rows.append(f"| `{name}` | {shown} | {doc} |")
     return "\n".join(rows)

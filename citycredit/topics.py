@@ -54,6 +54,13 @@ DELIVERIES = TopicSpec("deliveries", "Alerts routed to one subscription and thei
 TREND_EVENTS = TopicSpec("trend-events", "Dishonesty stories re-keyed by city and early-warning subfield (internal).", "city_adcode/subfield", config=_delete(14))
 DEADLETTER = TopicSpec("deadletter", "Rejected records with the reason, the stage and the original payload.", "stage", partitions=1, config=_delete(30))
 
-ALL: tuple[TopicSpec, ...] = (SIGHTINGS, ITEMS, ALERTS, RESPONSES, RECORDS, CITY_INDEX, SOURCE_HEALTH, SUBSCRIPTIONS,
-                              DELIVERIES, TREND_EVENTS, DEADLETTER)
+# Internal: classify_sightings (stateless, parallel over sightings partitions) hands analysed
+# items to cluster_stories, whose story table is co-partitioned with this topic. Every item
+# carries the same clustering key (one story space: sites name a city differently), so
+# clustering runs in one partition; a week of retention covers any restart.
+CLASSIFIED = TopicSpec("classified", "Analysed items (city, class, evidence) waiting for their story id.", "story bucket",
+                       config=_delete(7))
+
+ALL: tuple[TopicSpec, ...] = (SIGHTINGS, CLASSIFIED, ITEMS, ALERTS, RESPONSES, RECORDS, CITY_INDEX, SOURCE_HEALTH,
+                              SUBSCRIPTIONS, DELIVERIES, TREND_EVENTS, DEADLETTER)
 BY_NAME = {t.name: t for t in ALL}
