@@ -37,8 +37,8 @@ async def _produce(bootstrap: str, records: list[dict]) -> None:
 def _items(kafka, titles: set[str]) -> dict[str, dict]:
     """Items with these titles from ``items`` (other tests of the session share the topic)."""
     found: dict[str, dict] = {}
-    for extra in range(0, 8):
-        lines = broker.console_consume(kafka, "items", max_messages=len(titles) + extra, timeout_ms=20000)
+    for _attempt in range(0, 8):
+        lines = broker.console_consume(kafka, "items", max_messages=1_000_000, timeout_ms=5000)
         found = {}
         for line in lines:
             item = json.loads(line.split("\t", 1)[1])
