@@ -11,6 +11,7 @@ demo: bootstrap
 # Run the whole test suite (unit, real-broker integration, end-to-end).
 # pytest's exit 5 ("no tests collected") is a failure here, not a pass.
 test: bootstrap
+	@ops/install-test-deps.sh || echo "make test: could not install chromium/prometheus; the browser and Prometheus tests will say so" >&2
 	@.venv/bin/python -m pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$status
 
