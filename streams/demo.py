@@ -130,7 +130,7 @@ async def run_demo(settings: Settings, options: DemoOptions, out: TextIO = sys.s
         tasks.append(asyncio.create_task(_follow_downstream(demo.kafka_bootstrap, stop, out, downstream, own_broker), name="downstream"))
 
         _say(out, "")
-        _say(out, f"  desk:        http://{settings.web_host}:{settings.web_port}/   (served by the worker)")
+        _say(out, f"  desk:        http://{settings.web_host}:{settings.web_port}/desk/   (served by the worker)")
         _say(out, f"  metrics:     http://{settings.web_host}:{settings.web_port}/metrics")
         _say(out, f"  timeline:    {base}/_timeline")
         _say(out, f"  broker:      {demo.kafka_bootstrap} (topics sightings, items, alerts, city-index, source-health)")

@@ -119,7 +119,7 @@ def _run(args) -> int:
         worker = None
         if not args.pollers_only:
             worker, log_path = start_worker(s)
-            print(f"worker started (pid {worker.pid}, log {log_path}); desk: http://{s.web_host}:{s.web_port}/", file=sys.stderr)
+            print(f"worker started (pid {worker.pid}, log {log_path}); desk: http://{s.web_host}:{s.web_port}/desk/", file=sys.stderr)
         try:
             await run_pollers(s, stop)
         finally:

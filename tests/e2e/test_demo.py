@@ -31,7 +31,7 @@ def test_demo_runs_bounded_and_stops_cleanly(tmp_path):
     out = proc.stdout
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert f"broker ready at 127.0.0.1:{kport}" in out
-    assert f"desk:        http://127.0.0.1:{web_port}/" in out
+    assert f"desk:        http://127.0.0.1:{web_port}/desk/" in out
     assert "frame 35/35" in out and out.rstrip().endswith("demo stopped")
     published = int(out.split("observations published: ")[1].split()[0])
     classified = int(out.split("items classified by the worker: ")[1].split(";")[0])
