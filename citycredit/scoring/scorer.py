@@ -80,8 +80,16 @@ class CityResult:
         return sum(self.components.values()) + self.penalty + self.offset
 
 
+def _earlier(new: Mapping[str, Any], old: Mapping[str, Any]) -> bool:
+    """Of two facts under one id, keep the earliest, then the smallest by content: the kept
+    fact does not depend on which arrived first (a filing twice counts once, the same)."""
+    return (new["t"], json.dumps(new, sort_keys=True, ensure_ascii=False)) < (old["t"], json.dumps(old, sort_keys=True, ensure_ascii=False))
+
+
 def _new_city() -> dict[str, Any]:
-    return {"wm": None, "stories": {}, "alerts": {}, "responses": {}, "ritems": {}, "records": {}, "emitted": {}}
+    # wm: newest event time of any fact (prunes old months); nwm: of news items and alerts
+    # only (the lateness bound), so a desk filing dated ahead cannot make news "late".
+    return {"wm": None, "nwm": None, "stories": {}, "alerts": {}, "responses": {}, "ritems": {}, "records": {}, "emitted": {}}
 
 
 class CityScorer:
@@ -107,12 +115,21 @@ class CityScorer:
         return row if row is not None else _new_city()
 
     def _check_late(self, row: Mapping[str, Any], t: int, what: str) -> None:
-        wm = row["wm"]
+        wm = row.get("nwm")
         if wm is not None and t < wm - self.config.allowed_lateness_seconds:
             raise InputError(f"late: {what} at {iso(t)} is more than {self.config.allowed_lateness_seconds // 3600} h "
-                             f"behind the newest event of the city ({iso(wm)})")
+                             f"behind the newest news of the city ({iso(wm)})")
 
-    def _store(self, adcode: str, row: dict[str, Any], t: int) -> None:
+    def _check_retained(self, row: Mapping[str, Any], t: int, what: str) -> None:
+        """Filings carry their own dates and are not held to the news lateness bound, but a
+        fact older than the retained months would be forgotten at the next prune anyway."""
+        wm = row["wm"]
+        if wm is not None and month_index(t) < month_index(wm) - self.config.retain_months + 1:
+            raise InputError(f"late: {what} at {iso(t)} is older than the {self.config.retain_months} months the index keeps")
+
+    def _store(self, adcode: str, row: dict[str, Any], t: int, news: bool = False) -> None:
+        if news:
+            row["nwm"] = t if row.get("nwm") is None else max(row["nwm"], t)
         old_wm = row["wm"]
         row["wm"] = t if old_wm is None else max(old_wm, t)
         if old_wm is None or month_index(row["wm"]) != month_index(old_wm):
@@ -140,28 +157,29 @@ class CityScorer:
         t = epoch(item.ts)
         row = self._load(adcode)
         self._check_late(row, t, f"item {item.story_id}")
-        key = (t, item.url, item.site)
+        # The earliest sighting (then the smallest by every field) classifies a story: a total
+        # order, so the result is the same whatever order the sightings arrive in.
+        key = [t, item.url, item.site, aspect, item.polarity, item.domain or "", item.title]
         if aspect == "government_response":
             kind = (item.evidence or {}).get("response_kind")
             if kind not in RESPONSE_KINDS:
                 kind = self._kind_from_title(item.title)
             fact = {"t": t, "title": item.title, "url": item.url, "site": item.site, "d": item.domain, "kind": kind}
             prev = row["ritems"].get(item.story_id)
-            if prev is None or key < (prev["t"], prev["url"], prev["site"]):
+            if prev is None or _earlier(fact, prev):
                 row["ritems"][item.story_id] = fact
         else:
             story = row["stories"].get(item.story_id)
-            # The earliest sighting classifies the story: a deterministic choice whatever the arrival order.
-            if story is None or key < (story["t"], story["urls"][0][1], story["urls"][0][2]):
+            if story is None or key < story["k"]:
                 old_urls = story["urls"] if story else []
                 old_sites = story["sites"] if story else []
                 story = {"t": t, "a": aspect, "p": item.polarity, "d": item.domain, "title": item.title,
-                         "urls": old_urls, "sites": old_sites}
+                         "urls": old_urls, "sites": old_sites, "k": key}
                 row["stories"][item.story_id] = story
-            urls = {tuple(u) for u in story["urls"]} | {key}
+            urls = {tuple(u) for u in story["urls"]} | {(t, item.url, item.site)}
             story["urls"] = [list(u) for u in sorted(urls)[:MAX_URLS]]
             story["sites"] = sorted(set(story["sites"]) | {item.site})
-        self._store(adcode, row, t)
+        self._store(adcode, row, t, news=True)
         return {month_index(t)}
 
     def _kind_from_title(self, title: str) -> str:
@@ -180,11 +198,12 @@ class CityScorer:
         self._check_late(row, t, f"alert {alert.story_id}")
         key = f"{alert.type}|{alert.story_id}"
         prev = row["alerts"].get(key)
-        if prev is None or (t, alert.trigger) < (prev["t"], prev["trigger"]):
-            row["alerts"][key] = {"type": alert.type, "story_id": alert.story_id, "t": t, "first": min(first, t),
-                                  "title": alert.title, "urls": sorted(alert.urls)[:MAX_URLS], "d": alert.domain,
-                                  "trigger": alert.trigger, "sites": sorted(alert.sites)}
-        self._store(adcode, row, t)
+        fact = {"type": alert.type, "story_id": alert.story_id, "t": t, "first": min(first, t),
+                "title": alert.title, "urls": sorted(alert.urls)[:MAX_URLS], "d": alert.domain,
+                "trigger": alert.trigger, "sites": sorted(alert.sites)}
+        if prev is None or _earlier(fact, prev):
+            row["alerts"][key] = fact
+        self._store(adcode, row, t, news=True)
         return {month_index(t)}
 
     def on_response(self, resp: Response | Mapping[str, Any] | bytes | str) -> set[int]:
@@ -192,9 +211,10 @@ class CityScorer:
         adcode = self.registry.get(r.city_adcode).adcode
         t = epoch(r.ts)
         row = self._load(adcode)
+        self._check_retained(row, t, f"response {r.response_id}")
         fact = {"story_id": r.story_id, "kind": r.kind, "t": t, "source": r.source, "title": r.title, "url": r.url}
         prev = row["responses"].get(r.response_id)
-        if prev is None or (t, r.kind) < (prev["t"], prev["kind"]):
+        if prev is None or _earlier(fact, prev):
             row["responses"][r.response_id] = fact
         self._store(adcode, row, t)
         alert = row["alerts"].get(f"major_dishonesty|{r.story_id}")
@@ -204,9 +224,11 @@ class CityScorer:
         r = validate_record(rec, self.registry, self.checklists)
         t = epoch(r.ts)
         row = self._load(r.city_adcode)
+        self._check_retained(row, t, f"record {r.record_id}")
         prev = row["records"].get(r.record_id)
-        if prev is None or t < prev["t"]:
-            row["records"][r.record_id] = {"kind": r.kind, "t": t, "p": r.payload}
+        fact = {"kind": r.kind, "t": t, "p": r.payload}
+        if prev is None or _earlier(fact, prev):
+            row["records"][r.record_id] = fact
         self._store(r.city_adcode, row, t)
         return {month_index(t)}
 
