@@ -64,6 +64,17 @@ def _text(data: Mapping[str, Any], name: str, limit: int = MAX_TEXT, required: b
     return value
 
 
+FUTURE_SLACK_SECONDS = 3600  # clocks of filing desks drift; an hour ahead is a clock, a day ahead a typo
+
+
+def _not_future(ts: str, field: str, now: datetime | None) -> None:
+    """Filings are checked against the wall clock at the edge (never in scoring): a
+    response or listing dated ahead of now is a typo that would otherwise distort months."""
+    limit = (now or datetime.now(CST)).timestamp() + FUTURE_SLACK_SECONDS
+    if epoch(ts, field) > limit:
+        raise InputError(f"{field}: {ts!r} is in the future")
+
+
 def event_ts(value: Any, field: str = "ts") -> str:
     """An ISO-8601 time with offset, or a bare date (midnight China time), in a plausible range."""
     if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
@@ -94,7 +105,7 @@ def _event_field(event: Any, name: str) -> Any:
 
 
 def validate_response(payload: Mapping[str, Any], known_events: Mapping[str, Any],
-                      registry: CityRegistry | None = None) -> Response:
+                      registry: CityRegistry | None = None, now: datetime | None = None) -> Response:
     """A filed response (API or CLI) -> a Response for the ``responses`` topic.
 
     ``payload``: city or city_adcode, story_id, kind, ts; optional title, url, note,
@@ -110,6 +121,7 @@ def validate_response(payload: Mapping[str, Any], known_events: Mapping[str, Any
     if kind not in RESPONSE_KINDS:
         raise InputError(f"kind: {kind!r} is not one of {', '.join(RESPONSE_KINDS)}")
     ts = event_ts(payload.get("ts"), "ts")
+    _not_future(ts, "ts", now)
     source = payload.get("source") or "api"
     if source not in RESPONSE_SOURCES:
         raise InputError(f"source: {source!r} is not one of {', '.join(RESPONSE_SOURCES)}")
@@ -169,7 +181,8 @@ def _json(raw: bytes | str | Mapping[str, Any], what: str) -> Mapping[str, Any]:
 
 # --- credit records -------------------------------------------------------------
 
-def blacklist_record(row: Mapping[str, Any], registry: CityRegistry | None = None) -> CreditRecord:
+def blacklist_record(row: Mapping[str, Any], registry: CityRegistry | None = None,
+                     now: datetime | None = None, check_future: bool = True) -> CreditRecord:
     """One blacklist (or red-list) row: city, name, date (listed), optional list, credit_code,
     reason, authority, amount (yuan, >= 0). The id is derived from city, list, subject and
     date, so importing the same file twice counts each row once."""
@@ -180,6 +193,8 @@ def blacklist_record(row: Mapping[str, Any], registry: CityRegistry | None = Non
     if which not in LISTS:
         raise InputError(f"list: {which!r} is not one of {', '.join(LISTS)}")
     ts = event_ts(row.get("date") or row.get("ts"), "date")
+    if check_future:
+        _not_future(ts, "date", now)
     code = _text(row, "credit_code", 18).upper()
     if code and not _CREDIT_CODE.match(code):
         raise InputError(f"credit_code: {code!r} is not an 18-character unified social credit code")
@@ -199,7 +214,8 @@ def blacklist_record(row: Mapping[str, Any], registry: CityRegistry | None = Non
 
 
 def task_record(city: str, task_id: str, ts: str, note: str = "", registry: CityRegistry | None = None,
-                checklists: TaskChecklists | None = None) -> CreditRecord:
+                checklists: TaskChecklists | None = None, now: datetime | None = None,
+                check_future: bool = True) -> CreditRecord:
     """A task of the city's checklist, completed at ``ts``; one id per city and task."""
     registry = registry or load_registry()
     adcode = _city({"city": city}, registry)
@@ -208,13 +224,16 @@ def task_record(city: str, task_id: str, ts: str, note: str = "", registry: City
     if task_id not in known:
         raise InputError(f"task: {task_id!r} is not on the checklist of {adcode} ({', '.join(sorted(known))})")
     ts = event_ts(ts)
+    if check_future:
+        _not_future(ts, "ts", now)
     payload = {"task_id": task_id, "note": _text({"note": note}, "note", MAX_NOTE)}
     return CreditRecord(record_id="task-" + _digest(adcode, task_id), kind="task_completion", ts=ts,
                         city_adcode=adcode, payload=payload)
 
 
 def policy_record(city: str, title: str, ts: str, domain: str | None = None, url: str = "",
-                  registry: CityRegistry | None = None) -> CreditRecord:
+                  registry: CityRegistry | None = None, now: datetime | None = None,
+                  check_future: bool = True) -> CreditRecord:
     """A credit rule the city issued (信用制度), filed by the desk."""
     registry = registry or load_registry()
     adcode = _city({"city": city}, registry)
@@ -222,6 +241,8 @@ def policy_record(city: str, title: str, ts: str, domain: str | None = None, url
         raise InputError(f"domain: {domain!r} is not one of {', '.join(DOMAINS)}")
     title = _text({"title": title}, "title", required=True)
     ts = event_ts(ts)
+    if check_future:
+        _not_future(ts, "ts", now)
     return CreditRecord(record_id="pol-" + _digest(adcode, title), kind="policy", ts=ts, city_adcode=adcode,
                         payload={"title": title, "domain": domain, "url": _text({"url": url}, "url", 2000)})
 
@@ -259,11 +280,13 @@ def validate_record(raw: bytes | str | Mapping[str, Any] | CreditRecord, registr
     registry.get(adcode)
     ts = event_ts(data.get("ts"))
     if kind == "blacklist":
-        rec = blacklist_record({**payload, "city_adcode": adcode, "date": ts}, registry)
+        rec = blacklist_record({**payload, "city_adcode": adcode, "date": ts}, registry, check_future=False)
     elif kind == "task_completion":
-        rec = task_record(adcode, str(payload.get("task_id")), ts, str(payload.get("note") or ""), registry, checklists)
+        rec = task_record(adcode, str(payload.get("task_id")), ts, str(payload.get("note") or ""), registry, checklists,
+                          check_future=False)
     elif kind == "policy":
-        rec = policy_record(adcode, payload.get("title"), ts, payload.get("domain"), str(payload.get("url") or ""), registry)
+        rec = policy_record(adcode, payload.get("title"), ts, payload.get("domain"), str(payload.get("url") or ""), registry,
+                            check_future=False)
     else:
         columns = payload.get("columns")
         if columns is not None and not (isinstance(columns, Mapping) and all(isinstance(v, bool) for v in columns.values())):
@@ -280,7 +303,7 @@ def validate_record(raw: bytes | str | Mapping[str, Any] | CreditRecord, registr
 BLACKLIST_COLUMNS = ("city", "city_adcode", "name", "credit_code", "list", "date", "reason", "authority", "amount")
 
 
-def read_blacklist_file(path: Path, registry: CityRegistry | None = None) -> tuple[list[tuple[int, CreditRecord]], list[tuple[int, str]]]:
+def read_blacklist_file(path: Path, registry: CityRegistry | None = None, now: datetime | None = None) -> tuple[list[tuple[int, CreditRecord]], list[tuple[int, str]]]:
     """Rows of a CSV (header row) or JSON (array of objects, or JSON lines) blacklist file.
 
     Returns ``(valid, rejected)``: ``[(row number, record)]`` and ``[(row number, reason)]``.
@@ -301,7 +324,7 @@ def read_blacklist_file(path: Path, registry: CityRegistry | None = None) -> tup
             rejected.append((number, row))
             continue
         try:
-            valid.append((number, blacklist_record(row, registry)))
+            valid.append((number, blacklist_record(row, registry, now)))
         except InputError as exc:
             rejected.append((number, str(exc)))
     return valid, rejected
