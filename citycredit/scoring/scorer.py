@@ -161,7 +161,7 @@ class CityScorer:
         # order, so the result is the same whatever order the sightings arrive in.
         key = [t, item.url, item.site, aspect, item.polarity, item.domain or "", item.title]
         if aspect == "government_response":
-            kind = (item.evidence or {}).get("response_kind")
+            kind = item.evidence.get("response_kind") if isinstance(item.evidence, Mapping) else None
             if kind not in RESPONSE_KINDS:
                 kind = self._kind_from_title(item.title)
             fact = {"t": t, "title": item.title, "url": item.url, "site": item.site, "d": item.domain, "kind": kind}
@@ -216,6 +216,8 @@ class CityScorer:
         prev = row["responses"].get(r.response_id)
         if prev is None or _earlier(fact, prev):
             row["responses"][r.response_id] = fact
+        if r.response_id in row.get("sent", []):  # our own detection came back: it is a response now
+            row["sent"] = [x for x in row["sent"] if x != r.response_id]
         self._store(adcode, row, t)
         alert = row["alerts"].get(f"major_dishonesty|{r.story_id}")
         return {month_index(alert["t"]) if alert else month_index(t)}
@@ -414,6 +416,19 @@ class CityScorer:
                     out.append(Response(response_id=rid, ts=iso(r["t"]), city_adcode=adcode, story_id=story,
                                         kind=r["kind"], source="news", title=r["title"], url=r["url"]))
         return out
+
+    def unsent_detected_responses(self, adcode: str) -> list[Response]:
+        """Detected responses not yet published to (nor received from) ``responses``; marks
+        them sent in the city's row so each is published once."""
+        row = self.state.get(adcode)
+        if row is None:
+            return []
+        sent = set(row.get("sent", []))
+        fresh = [r for r in self.detected_responses(adcode) if r.response_id not in row["responses"] and r.response_id not in sent]
+        if fresh:
+            row["sent"] = sorted(sent | {r.response_id for r in fresh})
+            self.state[adcode] = row
+        return fresh
 
     # --- outputs -----------------------------------------------------------------
 
