@@ -9,8 +9,10 @@ demo: bootstrap
 	.venv/bin/citycredit demo
 
 # Run the whole test suite (unit, real-broker integration, end-to-end).
+# pytest's exit 5 ("no tests collected") is a failure here, not a pass.
 test: bootstrap
-	.venv/bin/python -m pytest $(PYTEST_ARGS)
+	@.venv/bin/python -m pytest $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$status
 
 # Re-pin dependencies after changing pyproject.toml.
 lock:

@@ -24,7 +24,8 @@ from .exceptions import BrokerError
 from .settings import PROJECT_ROOT, Settings
 
 OPS_KAFKA = PROJECT_ROOT / "ops" / "kafka"
-CACHE_ROOT = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "citycredit"
+# Outside git, shared by every checkout of the same user: the jars are ~100 MB.
+CACHE_ROOT = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").resolve() / "citycredit"
 
 
 @dataclass(frozen=True)

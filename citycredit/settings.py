@@ -24,7 +24,7 @@ def _s(default: Any, doc: str) -> Any:
 @dataclass(frozen=True)
 class Settings:
     # --- Kafka -----------------------------------------------------------
-    kafka_bootstrap: str = _s("localhost:9092", "Kafka bootstrap servers (host:port[,host:port]).")
+    kafka_bootstrap: str = _s("127.0.0.1:9092", "Kafka bootstrap servers (host:port[,host:port]).")
     app_id: str = _s("citycredit", "Faust application id: consumer group and changelog topic prefix.")
     topic_partitions: int = _s(4, "Partitions for keyed topics (sightings, items, alerts, ...).")
     topic_replication: int = _s(1, "Replication factor for created topics (1 on the single-node broker).")
@@ -107,3 +107,16 @@ def get_settings() -> Settings:
     if _current is None:
         _current = Settings.from_env()
     return _current
+
+
+def markdown_table() -> str:
+    """The README's settings table (``python -m citycredit.settings``)."""
+    rows = ["| variable | default | what it sets |", "| --- | --- | --- |"]
+    for name, default, doc in Settings.documented():
+        shown = "`<checkout>/var`" if isinstance(default, Path) else f"`{default}`" if default != "" else "(empty)"
+        rows.append(f"| `{name}` | {shown} | {doc} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

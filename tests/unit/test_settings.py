@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from citycredit.exceptions import ConfigError
+from citycredit.settings import PROJECT_ROOT, Settings
+from citycredit.topics import ALL
+
+
+def test_env_overrides_are_typed():
+    s = Settings.from_env({"CITYCREDIT_TOPIC_PARTITIONS": "8", "CITYCREDIT_DATA_DIR": "/tmp/x",
+                           "CITYCREDIT_KAFKA_READY_TIMEOUT": "2.5", "UNRELATED": "1"})
+    assert s.topic_partitions == 8 and s.data_dir == Path("/tmp/x") and s.kafka_ready_timeout == 2.5
+
+
+def test_bad_value_names_the_variable():
+    with pytest.raises(ConfigError, match="CITYCREDIT_WEB_PORT"):
+        Settings.from_env({"CITYCREDIT_WEB_PORT": "eighty"})
+
+
+def test_readme_documents_every_setting():
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    missing = [name for name, _, _ in Settings.documented() if name not in readme]
+    assert not missing, f"settings missing from README: {missing}"
+
+
+def test_topics_are_declared_once_with_explicit_retention():
+    names = [t.name for t in ALL]
+    assert len(names) == len(set(names))
+    assert {"sightings", "items", "alerts", "responses", "records", "city-index", "deadletter"} <= set(names)
+    for t in ALL:
+        assert t.config.get("cleanup.policy") in ("delete", "compact"), t.name
+        if t.config["cleanup.policy"] == "delete":
+            assert "retention.ms" in t.config, t.name
