@@ -17,12 +17,11 @@ Bad or late input goes to the dead-letter topic with the reason; nothing is writ
 from __future__ import annotations
 
 import json
-from typing import Any
-
 from citycredit import topics
 from citycredit.app import alerts_topic, app, city_index_topic, dead_letter, items_topic, responses_topic, settings
 from citycredit.exceptions import InputError
 from citycredit.scoring import CityScorer
+from citycredit.scoring.inputs import record_from
 from schemas import Alert, Item
 
 _RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
@@ -46,19 +45,6 @@ def scorer() -> CityScorer:
     return _scorer
 
 
-def _record(cls: type, data: Any) -> Any:
-    if not isinstance(data, dict):
-        raise InputError(f"{cls.__name__.lower()}: expected a JSON object, got {type(data).__name__}")
-    fields = cls._options.fields
-    missing = [f for f in fields if f not in data and f not in cls._options.defaults]
-    if missing:
-        raise InputError(f"{cls.__name__.lower()}: missing {', '.join(missing)}")
-    try:
-        return cls(**{f: data[f] for f in fields if f in data})
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{cls.__name__.lower()}: {exc}") from exc
-
-
 def parse_city_input(raw: bytes) -> Item | Alert:
     try:
         envelope = json.loads(raw)
@@ -67,7 +53,7 @@ def parse_city_input(raw: bytes) -> Item | Alert:
     kind = envelope.get("kind") if isinstance(envelope, dict) else None
     if kind not in ("item", "alert"):
         raise InputError(f"city input: kind {kind!r} is neither item nor alert")
-    return _record(Item if kind == "item" else Alert, envelope.get("value"))
+    return record_from(Item if kind == "item" else Alert, envelope.get("value"))
 
 
 @app.agent(news_topics)
@@ -76,7 +62,7 @@ async def route_to_cities(stream):
         kind = "alert" if event.message.topic == topics.ALERTS.name else "item"
         value = event.value
         try:
-            record = _record(Alert if kind == "alert" else Item, value)
+            record = record_from(Alert if kind == "alert" else Item, value)
         except InputError as exc:
             await dead_letter("route_to_cities", str(exc), value, event)
             continue

@@ -512,3 +512,9 @@ class CityScorer:
                 "score": points(res.score), "components": {k: points(v) for k, v in res.components.items()},
                 "penalty": points(res.penalty), "offset": points(res.offset), "aspects": aspects,
                 "check": "score = sum(components) + penalty + offset; each aspect = base + contributions + saturation"}
+
+
+def ranking_json(rows: list[dict[str, Any]]) -> str:
+    """The ranking as written to files: fixed key order, UTF-8 names, two-space indent,
+    trailing newline — byte-identical for the same log."""
+    return json.dumps(rows, ensure_ascii=False, indent=2) + "\n"

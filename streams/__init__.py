@@ -1,0 +1,1 @@
+"""Pollers: each turns an outside source into records on a topic."""
