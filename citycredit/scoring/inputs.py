@@ -75,10 +75,11 @@ def feed_lines(scorer: CityScorer, lines: Iterable[str]) -> list[tuple[int, str]
 
 
 async def _read_topics(settings: Settings, topics: tuple[str, ...]) -> list[tuple[str, bytes | None, bytes]]:
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka import AIOKafkaConsumer
     from aiokafka.errors import KafkaError
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=settings.kafka_bootstrap, group_id=None,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
     try:
         await consumer.start()
     except KafkaError as exc:
@@ -86,19 +87,13 @@ async def _read_topics(settings: Settings, topics: tuple[str, ...]) -> list[tupl
         raise BrokerError(f"no Kafka broker answers at {settings.kafka_bootstrap} ({exc}); start one with `citycredit broker start`") from exc
     out: list[tuple[str, bytes | None, bytes]] = []
     try:
-        partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
-        if not partitions:
-            return out
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
+        partitions = sorted(consumer.assignment())
+        ends = await consumer.end_offsets(partitions) if partitions else {}
         todo = {tp for tp in partitions if ends[tp] > 0}
         while todo:
-            batch = await consumer.getmany(*todo, timeout_ms=1000)
+            batch = await consumer.getmany(timeout_ms=1000)
             for tp, messages in batch.items():
-                out += [(tp.topic, m.key, m.value) for m in messages]
-                if messages and messages[-1].offset + 1 >= ends[tp]:
-                    todo.discard(tp)
+                out += [(tp.topic, m.key, m.value) for m in messages if m.offset < ends[tp]]
             for tp in list(todo):
                 if await consumer.position(tp) >= ends[tp]:
                     todo.discard(tp)

@@ -75,7 +75,8 @@ def test_major_event_response_and_records_reach_city_index(kafka, worker_factory
 
     # Entries are emitted on every change; wait for the one that has everything in it.
     def complete(key: str, entry: dict) -> bool:
-        return key == "320500/2026-03" and entry["offset"] > 0 and entry["components"]["blacklist"] < 15
+        return (key == "320500/2026-03" and entry["offset"] > 0 and entry["components"]["blacklist"] < 15
+                and entry["components"]["credit_event"] < 20)
 
     seen = asyncio.run(_consume_until(kafka.kafka_bootstrap, "city-index", lambda got: any(complete(*kv) for kv in got)))
     final = next((entry for key, entry in seen if complete(key, entry)), None)
@@ -91,3 +92,37 @@ def test_major_event_response_and_records_reach_city_index(kafka, worker_factory
     ours = ours(asyncio.run(_consume_until(kafka.kafka_bootstrap, "deadletter", lambda got: len(ours(got)) >= 2, 30)))
     assert any("unknown city code '999999'" in r["reason"] and r["topic"] == "records" for r in ours), ours
     assert any(r["reason"].startswith("response: not JSON") and r["payload"] == "{not json" for r in ours), ours
+
+
+def test_cli_filings_land_on_topics_and_explain_reads_them_back(kafka, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import settings_env
+
+    env = settings_env(kafka)
+    story = "s-int-cli-wuxi"
+    alert = {"type": "major_dishonesty", "story_id": story, "city": "无锡市", "city_adcode": "320200", "domain": "social",
+             "trigger": "hotlist", "sites": ["sina"], "first_seen": "2026-04-01T08:00:00+08:00",
+             "triggered_at": "2026-04-01T09:00:00+08:00", "title": "无锡某校食堂食品安全问题", "urls": ["https://news.sina.com.cn/x"]}
+    asyncio.run(_produce(kafka.kafka_bootstrap, [("alerts", story.encode(), _j(alert))]))
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "citycredit.cli", *args], env=env, capture_output=True, text=True, timeout=120)
+
+    ok = cli("respond", "--city", "无锡", "--story", story, "--kind", "investigation", "--ts", "2026-04-02T10:00:00+08:00")
+    assert ok.returncode == 0, ok.stderr
+    wrong_city = cli("respond", "--city", "苏州", "--story", story, "--kind", "statement", "--ts", "2026-04-02T10:00:00+08:00")
+    assert wrong_city.returncode == 2 and "belongs to city 320200" in wrong_city.stderr
+
+    path = tmp_path / "bl.csv"
+    path.write_text("city_adcode,name,date,list\n320200,无锡某公司,2026-04-03,black\n320299,坏行,2026-04-03,black\n", encoding="utf-8")
+    imported = cli("import", "blacklist", str(path))
+    assert imported.returncode == 1 and "row 3:" in imported.stderr and "imported 1 rows" in imported.stdout
+
+    explained = cli("explain", "320200", "--period", "2026-04")
+    assert explained.returncode == 0, explained.stderr
+    ex = json.loads(explained.stdout)
+    assert ex["penalty"] == -5.0 and ex["offset"] == 1.0  # investigation: 0.20 of 5 points
+    assert [c["title"] for c in ex["aspects"]["blacklist"]["contributions"]] == ["无锡某公司"]
+    assert round(sum(a["points"] for a in ex["aspects"].values()), 2) == ex["score"]
