@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 
 from citycredit.exceptions import InputError
@@ -23,6 +24,8 @@ def epoch(ts: str, field: str = "ts") -> int:
     return int(parse_ts(ts, field).timestamp())
 
 
+# Scoring converts the same fact times again on every update: cache the conversions.
+@lru_cache(maxsize=1 << 17)
 def month_index(seconds: int) -> int:
     d = datetime.fromtimestamp(seconds, CST)
     return d.year * 12 + d.month - 1
@@ -44,6 +47,7 @@ def month_start(index: int) -> int:
     return int(datetime(index // 12, index % 12 + 1, 1, tzinfo=CST).timestamp())
 
 
+@lru_cache(maxsize=1 << 17)
 def iso(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, CST).isoformat()
 

@@ -53,7 +53,10 @@ class _Aspect:
     total: int = 0
 
     def add(self, centi: int, **what: Any) -> None:
-        self.contributions.append({**what, "points": points(centi), "_cp": centi})
+        if what:
+            self.contributions.append({**what, "points": points(centi), "_cp": centi})
+        else:  # totals only (index entries): no explanation to build
+            self.contributions.append({"_cp": centi})
 
 
 @dataclass
@@ -242,7 +245,9 @@ class CityScorer:
             return 0
         return self.config.rolling_weights_bp[period.end - m] if period.rolling else BP
 
-    def city_result(self, adcode: str, period: Period) -> CityResult:
+    def city_result(self, adcode: str, period: Period, detail: bool = True) -> CityResult:
+        """Points of every aspect; with ``detail`` each contribution names its fact (explain),
+        without it only the points are kept (index entries, ten times a second per city)."""
         row = self.state.get(adcode) or _new_city()
         cfg = self.config
         aspects = {name: _Aspect(name) for name in ASPECTS}
@@ -258,11 +263,11 @@ class CityScorer:
                 continue
             facts += 1
             what = {"type": "story", "id": sid, "title": s["title"], "urls": [u[1] for u in s["urls"]],
-                    "sites": s["sites"], "ts": iso(s["t"]), "weight": w / BP}
+                    "sites": s["sites"], "ts": iso(s["t"]), "weight": w / BP} if detail else {}
             a = s["a"]
             if a in CREDIT_EVENT_ASPECTS:
                 p = cfg.aspects["credit_event"].params["dishonest_points" if s["p"] == "dishonest" else "trustworthy_points"]
-                aspects["credit_event"].add(p * w // BP, polarity=s["p"], **what)
+                aspects["credit_event"].add(p * w // BP, **({"polarity": s["p"], **what} if detail else {}))
             elif a == "credit_policy":
                 policy_by_domain.setdefault(s["d"] or "unassigned", []).append((cfg.aspects["credit_policy"].params["policy_points"] * w // BP, what))
             elif a == "info_disclosure":
@@ -288,14 +293,16 @@ class CityScorer:
             if not w:
                 continue
             facts += 1
-            what = {"type": "record", "id": rid, "kind": kind, "ts": iso(r["t"]), "weight": w / BP}
+            what = {"type": "record", "id": rid, "kind": kind, "ts": iso(r["t"]), "weight": w / BP} if detail else {}
             if kind == "blacklist":
                 key = "black_points" if p["list"] == "black" else "red_points"
-                aspects["blacklist"].add(cfg.aspects["blacklist"].params[key] * w // BP, title=p["name"],
-                                         list=p["list"], credit_code=p.get("credit_code"), reason=p.get("reason"), **what)
+                aspects["blacklist"].add(cfg.aspects["blacklist"].params[key] * w // BP, **({
+                    "title": p["name"], "list": p["list"], "credit_code": p.get("credit_code"), "reason": p.get("reason"),
+                    **what} if detail else {}))
             elif kind == "policy":
                 policy_by_domain.setdefault(p.get("domain") or "unassigned", []).append(
-                    (cfg.aspects["credit_policy"].params["policy_points"] * w // BP, {**what, "title": p["title"], "urls": [p.get("url")]}))
+                    (cfg.aspects["credit_policy"].params["policy_points"] * w // BP,
+                     {**what, "title": p["title"], "urls": [p.get("url")]} if detail else {}))
 
         # credit_policy: per-domain saturation first, so breadth across domains counts
         per_domain_max = cfg.aspects["credit_policy"].params["per_domain_max"]
@@ -304,13 +311,13 @@ class CityScorer:
             for centi, what in policy_by_domain[domain]:
                 take = max(0, min(centi, per_domain_max - used))
                 used += take
-                aspects["credit_policy"].add(take, domain=domain, capped=take != centi, **what)
+                aspects["credit_policy"].add(take, **({"domain": domain, "capped": take != centi, **what} if detail else {}))
         media_max = cfg.aspects["info_disclosure"].params["media_max"]
         used = 0
         for centi, what in media:
             take = max(0, min(centi, media_max - used))
             used += take
-            aspects["info_disclosure"].add(take, capped=take != centi, **what)
+            aspects["info_disclosure"].add(take, **({"capped": take != centi, **what} if detail else {}))
         if latest_check is not None:
             facts += 1
             t, rid = latest_check
@@ -333,7 +340,7 @@ class CityScorer:
                     aspects["task_implementation"].add(span * done_w // total_w - before, type="record", id=rid,
                                                        kind="task_completion", task=task.id, title=task.title, ts=iso(t))
 
-        self._score_alerts(row, period, aspects)
+        self._score_alerts(row, period, aspects, detail)
         facts += len(aspects["major_dishonesty"].contributions) + len(aspects["major_trustworthy"].contributions)
 
         for name in LEVEL_ASPECTS:
@@ -345,7 +352,7 @@ class CityScorer:
             aspects[name].total = sum(c["_cp"] for c in aspects[name].contributions)
         return CityResult(adcode, period, aspects, facts)
 
-    def _score_alerts(self, row: Mapping[str, Any], period: Period, aspects: dict[str, _Aspect]) -> None:
+    def _score_alerts(self, row: Mapping[str, Any], period: Period, aspects: dict[str, _Aspect], detail: bool) -> None:
         cfg = self.config
         majors = sorted((a for a in row["alerts"].values() if a["type"] == "major_dishonesty"),
                         key=lambda a: (a["t"], a["story_id"]))
@@ -356,7 +363,7 @@ class CityScorer:
                 continue
             deduction = cfg.deduction * w // BP
             what = {"type": "alert", "id": alert["story_id"], "title": alert["title"], "urls": alert["urls"],
-                    "trigger": alert["trigger"], "sites": alert["sites"], "ts": iso(alert["t"]), "weight": w / BP}
+                    "trigger": alert["trigger"], "sites": alert["sites"], "ts": iso(alert["t"]), "weight": w / BP} if detail else {}
             aspects["major_dishonesty"].add(-deduction, **what)
             # One response per kind counts (the earliest, which has the highest lateness factor).
             by_kind: dict[str, tuple[int, str, dict[str, Any]]] = {}
@@ -452,7 +459,7 @@ class CityScorer:
         for adcode in sorted(self.state.keys()):
             if province and not self.registry.province_matches(adcode, province):
                 continue
-            res = self.city_result(adcode, p)
+            res = self.city_result(adcode, p, detail=False)
             if res.facts:
                 results.append(res)
         results.sort(key=lambda r: (-r.score, r.adcode))
@@ -467,7 +474,7 @@ class CityScorer:
         return out
 
     def entry(self, adcode: str, period: Period) -> CityIndexEntry:
-        res = self.city_result(adcode, period)
+        res = self.city_result(adcode, period, detail=False)
         city = self.registry.get(adcode)
         wm = (self.state.get(adcode) or {}).get("wm")
         return CityIndexEntry(city_adcode=adcode, city=city.name, province=city.province, period=period.label,
