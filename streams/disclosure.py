@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import tomllib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +22,7 @@ import httpx
 from selectolax.lexbor import LexborHTMLParser
 
 from citycredit.exceptions import ConfigError, InputError
-from citycredit.scoring.config import DISCLOSURE_COLUMNS
+from citycredit.scoring.config import DISCLOSURE_COLUMNS, read_toml
 from citycredit.scoring.filings import disclosure_record
 from citycredit.scoring.periods import CST
 from citycredit.settings import Settings
@@ -44,10 +43,7 @@ class SiteCheck:
 
 
 def load_sites(path: Path) -> list[SiteCheck]:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"disclosure sites {path}: {exc}") from exc
+    data = read_toml(path, "disclosure sites")
     columns = data.get("columns", {})
     if set(columns) != set(DISCLOSURE_COLUMNS):
         raise ConfigError(f"disclosure sites {path}: [columns] must list {', '.join(DISCLOSURE_COLUMNS)}")

@@ -21,6 +21,14 @@ BP = 10_000  # basis points in 1.0
 MAX_POINTS = 1000.0  # no single configured value may exceed this: a typo like 500 instead of 5.0 is caught
 
 
+def read_toml(path: Path, what: str) -> dict[str, Any]:
+    """A desk-tunable TOML file, or ConfigError naming the file and the problem."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{what} {path}: {exc}") from exc
+
+
 def cp(value: Any, where: str) -> int:
     """Points -> centipoints, rejecting non-numbers and absurd values."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -80,10 +88,7 @@ class ScoringConfig:
 
     @classmethod
     def from_toml(cls, path: Path) -> "ScoringConfig":
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"scoring config {path}: {exc}") from exc
+        data = read_toml(path, "scoring config")
         try:
             return cls.from_dict(data, source=str(path))
         except KeyError as exc:
@@ -196,10 +201,7 @@ class TaskChecklists:
 
     @classmethod
     def from_toml(cls, path: Path) -> "TaskChecklists":
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"task checklist {path}: {exc}") from exc
+        data = read_toml(path, "task checklist")
         default = _tasks(data.get("default", []), f"{path}: default")
         by_city = {}
         for adcode, spec in data.get("cities", {}).items():
