@@ -92,7 +92,7 @@ def _earlier(new: Mapping[str, Any], old: Mapping[str, Any]) -> bool:
 def _new_city() -> dict[str, Any]:
     # wm: newest event time of any fact (prunes old months); nwm: of news items and alerts
     # only (the lateness bound), so a desk filing dated ahead cannot make news "late".
-    return {"wm": None, "nwm": None, "stories": {}, "alerts": {}, "responses": {}, "ritems": {}, "records": {}, "emitted": {}}
+    return {"wm": None, "nwm": None, "stories": {}, "alerts": {}, "responses": {}, "ritems": {}, "records": {}}
 
 
 class CityScorer:
@@ -104,8 +104,12 @@ class CityScorer:
     """
 
     def __init__(self, state: MutableMapping[str, Any] | None = None, config: ScoringConfig | None = None,
-                 registry: CityRegistry | None = None, checklists: TaskChecklists | None = None) -> None:
+                 registry: CityRegistry | None = None, checklists: TaskChecklists | None = None,
+                 emitted: MutableMapping[str, Any] | None = None) -> None:
         self.state: MutableMapping[str, Any] = state if state is not None else {}
+        # What was last emitted per city and period: its own small mapping (a second table in
+        # the agent), so recording an emission does not rewrite the city's whole row.
+        self.emitted: MutableMapping[str, Any] = emitted if emitted is not None else {}
         self.config = config or load_scoring_config()
         self.registry = registry or load_registry()
         self.checklists = checklists or load_task_checklists()
@@ -145,8 +149,6 @@ class CityScorer:
         for key in ("stories", "ritems", "records", "responses"):
             row[key] = {k: v for k, v in row[key].items() if month_index(v["t"]) >= oldest}
         row["alerts"] = {k: v for k, v in row["alerts"].items() if month_index(v["t"]) >= oldest}
-        row["emitted"] = {k: v for k, v in row["emitted"].items()
-                          if Period.parse(k, self.config.rolling_months).end >= oldest}
 
     def on_item(self, item: Item) -> set[int]:
         if item.city_adcode is None or item.change == "left":
@@ -485,23 +487,24 @@ class CityScorer:
     def changed_entries(self, adcode: str, months: Iterable[int]) -> list[CityIndexEntry]:
         """Index entries of ``adcode`` that changed since last emitted: the calendar months
         touched and the rolling window ending with the city's newest month. Remembers what
-        it returns (in the city's row), so each change is emitted once."""
+        it returns (in ``self.emitted``), so each change is emitted once."""
         row = self.state.get(adcode)
         if row is None or row.get("wm") is None:
             return []
-        periods = {Period(m, 1) for m in months} | {Period(month_index(row["wm"]), self.config.rolling_months)}
+        newest = month_index(row["wm"])
+        periods = {Period(m, 1) for m in months} | {Period(newest, self.config.rolling_months)}
         out = []
-        emitted = dict(row.get("emitted", {}))
+        before = self.emitted.get(adcode) or {}
+        oldest = newest - self.config.retain_months + 1
+        marks = {k: v for k, v in before.items() if Period.parse(k, self.config.rolling_months).end >= oldest}
         for p in sorted(periods, key=lambda p: (p.end, p.months)):
             entry = self.entry(adcode, p)
             mark = json.dumps([entry.score, entry.components, entry.penalty, entry.offset], sort_keys=True)
-            if emitted.get(p.label) != mark:
-                emitted[p.label] = mark
+            if marks.get(p.label) != mark:
+                marks[p.label] = mark
                 out.append(entry)
-        if out:
-            row = self._load(adcode)
-            row["emitted"] = emitted
-            self.state[adcode] = row
+        if marks != before:
+            self.emitted[adcode] = marks
         return out
 
     def explain(self, city_adcode: str, period: str | None = None) -> dict[str, Any]:
