@@ -151,12 +151,13 @@ def main() -> int:
           f"({score_s:.1f}s; {base_s / score_s * 100:.2f}% of baseline speed, {score_s / base_s:,.0f}x the work); "
           f"{emitted:,} city-index entries emitted")
 
-    sizes = sorted(len(json.dumps(row, ensure_ascii=False).encode()) for row in scorer.state.values())
-    total = sum(sizes)
+    sizes = sorted(len(json.dumps(row, ensure_ascii=False).encode()) for key, row in scorer.state.items() if "|" in key)
+    meta = sum(len(json.dumps(scorer.state[c], ensure_ascii=False).encode()) for c in scorer.cities())
+    total = sum(sizes) + meta
     print(f"changelog: {ChangelogDict.written / 1e9:.2f} GB written for {len(inputs):,} updates "
           f"({ChangelogDict.written / len(inputs) / 1024:.1f} kB per update)")
-    print(f"state: {len(sizes)} city rows, {total / 1e6:.1f} MB as JSON (changelog bytes); "
-          f"row mean {total / len(sizes) / 1024:.1f} kB, max {sizes[-1] / 1024:.1f} kB")
+    print(f"state: {len(scorer.cities())} cities, {len(sizes):,} city-month rows, {total / 1e6:.1f} MB as JSON; "
+          f"month row mean {sum(sizes) / len(sizes) / 1024:.1f} kB, max {sizes[-1] / 1024:.1f} kB; meta rows {meta / 1e3:.0f} kB")
     print(f"memory: state rows {current / 1e6:.1f} MB as Python objects; "
           f"process max RSS {rss_after / 1024:.0f} MB (before scoring {rss_before / 1024:.0f} MB)")
     for workers in (1, 2, 4):

@@ -31,7 +31,7 @@ from schemas import Alert, CityIndexEntry, CreditRecord, Item, Response
 from .cities import CityRegistry, load_registry
 from .config import BP, LEVEL_ASPECTS, ScoringConfig, TaskChecklists, load_scoring_config, load_task_checklists
 from .filings import parse_response, validate_record
-from .periods import Period, epoch, iso, month_index, month_start
+from .periods import Period, epoch, iso, month_index, month_label, month_start
 
 MAX_URLS = 3  # sightings kept per story for explain; the story id leads to the rest in the items topic
 CREDIT_EVENT_ASPECTS = ("credit_event", "major_dishonesty", "major_trustworthy")
@@ -89,14 +89,32 @@ def _earlier(new: Mapping[str, Any], old: Mapping[str, Any]) -> bool:
     return (new["t"], json.dumps(new, sort_keys=True, ensure_ascii=False)) < (old["t"], json.dumps(old, sort_keys=True, ensure_ascii=False))
 
 
+FACT_KINDS = ("stories", "alerts", "responses", "ritems", "records")
+
+
 def _new_city() -> dict[str, Any]:
     # wm: newest event time of any fact (prunes old months); nwm: of news items and alerts
     # only (the lateness bound), so a desk filing dated ahead cannot make news "late".
-    return {"wm": None, "nwm": None, "stories": {}, "alerts": {}, "responses": {}, "ritems": {}, "records": {}}
+    return {"wm": None, "nwm": None, "sent": [], "months": [], **{k: {} for k in FACT_KINDS}}
+
+
+def _dirty(t: int, prev: Mapping[str, Any] | None) -> set[int]:
+    """Months whose rows change when a fact at ``t`` is stored over ``prev`` (same id)."""
+    return {month_index(t)} | ({month_index(prev["t"])} if prev is not None else set())
+
+
+def shard_key(adcode: str, month: int) -> str:
+    return f"{adcode}|{month_label(month)}"
 
 
 class CityScorer:
     """Running city credit index over items, alerts, responses and credit records.
+
+    ``state`` holds, per city, a small meta row under the adcode (watermarks, the months it
+    has) and one row of facts per month under ``"<adcode>|YYYY-MM"``, each fact in the month
+    of its event time: an update rewrites one month's row, not the city's year (the rows
+    are what a Faust table writes to its changelog on every change). All keys of a city
+    are written while processing that city's partition, so they stay co-partitioned.
 
     Each ``on_*`` returns the month indices it touched (empty when the input does not
     concern the index, e.g. an item without a city) and raises ``InputError`` for an
@@ -117,9 +135,18 @@ class CityScorer:
     # --- inputs ------------------------------------------------------------------
 
     def _load(self, adcode: str) -> dict[str, Any]:
-        # Every check that can fail runs before the row is changed, so a rejected input writes nothing.
-        row = self.state.get(adcode)
-        return row if row is not None else _new_city()
+        """The city's facts of every retained month merged into one view (a fresh dict).
+        Every check that can fail runs before anything is stored, so a rejected input writes nothing."""
+        meta = self.state.get(adcode)
+        view = _new_city()
+        if meta is None:
+            return view
+        view.update(wm=meta["wm"], nwm=meta["nwm"], sent=list(meta.get("sent", [])), months=list(meta["months"]))
+        for m in meta["months"]:
+            shard = self.state.get(shard_key(adcode, m)) or {}
+            for kind in FACT_KINDS:
+                view[kind].update(shard.get(kind, {}))
+        return view
 
     def _check_late(self, row: Mapping[str, Any], t: int, what: str) -> None:
         wm = row.get("nwm")
@@ -134,21 +161,22 @@ class CityScorer:
         if wm is not None and month_index(t) < month_index(wm) - self.config.retain_months + 1:
             raise InputError(f"late: {what} at {iso(t)} is older than the {self.config.retain_months} months the index keeps")
 
-    def _store(self, adcode: str, row: dict[str, Any], t: int, news: bool = False) -> None:
+    def _store(self, adcode: str, row: dict[str, Any], t: int, dirty: set[int], news: bool = False) -> None:
+        """Write the meta row and the month rows in ``dirty`` (the months of the facts that
+        were added or replaced); months past retention are deleted."""
         if news:
             row["nwm"] = t if row.get("nwm") is None else max(row["nwm"], t)
-        old_wm = row["wm"]
-        row["wm"] = t if old_wm is None else max(old_wm, t)
-        if old_wm is None or month_index(row["wm"]) != month_index(old_wm):
-            self._prune(row)
-        self.state[adcode] = row
-
-    def _prune(self, row: dict[str, Any]) -> None:
-        """Forget facts older than the retained months (bounded rows; the topics keep the history)."""
+        row["wm"] = t if row["wm"] is None else max(row["wm"], t)
         oldest = month_index(row["wm"]) - self.config.retain_months + 1
-        for key in ("stories", "ritems", "records", "responses"):
-            row[key] = {k: v for k, v in row[key].items() if month_index(v["t"]) >= oldest}
-        row["alerts"] = {k: v for k, v in row["alerts"].items() if month_index(v["t"]) >= oldest}
+        for m in row["months"]:
+            if m < oldest:  # forget facts older than the retained months; the topics keep the history
+                del self.state[shard_key(adcode, m)]
+        months = sorted({m for m in set(row["months"]) | dirty if m >= oldest})
+        for m in sorted(dirty):
+            if m >= oldest:
+                self.state[shard_key(adcode, m)] = {
+                    kind: {k: v for k, v in row[kind].items() if month_index(v["t"]) == m} for kind in FACT_KINDS}
+        self.state[adcode] = {"wm": row["wm"], "nwm": row["nwm"], "sent": row["sent"], "months": months}
 
     def on_item(self, item: Item) -> set[int]:
         if item.city_adcode is None or item.change == "left":
@@ -174,7 +202,7 @@ class CityScorer:
             if prev is None or _earlier(fact, prev):
                 row["ritems"][item.story_id] = fact
         else:
-            story = row["stories"].get(item.story_id)
+            story = prev = row["stories"].get(item.story_id)
             if story is None or key < story["k"]:
                 old_urls = story["urls"] if story else []
                 old_sites = story["sites"] if story else []
@@ -184,7 +212,7 @@ class CityScorer:
             urls = {tuple(u) for u in story["urls"]} | {(t, item.url, item.site)}
             story["urls"] = [list(u) for u in sorted(urls)[:MAX_URLS]]
             story["sites"] = sorted(set(story["sites"]) | {item.site})
-        self._store(adcode, row, t, news=True)
+        self._store(adcode, row, t, _dirty(t, prev), news=True)
         return {month_index(t)}
 
     def _kind_from_title(self, title: str) -> str:
@@ -208,7 +236,7 @@ class CityScorer:
                 "trigger": alert.trigger, "sites": sorted(alert.sites)}
         if prev is None or _earlier(fact, prev):
             row["alerts"][key] = fact
-        self._store(adcode, row, t, news=True)
+        self._store(adcode, row, t, _dirty(t, prev), news=True)
         return {month_index(t)}
 
     def on_response(self, resp: Response | Mapping[str, Any] | bytes | str) -> set[int]:
@@ -223,7 +251,7 @@ class CityScorer:
             row["responses"][r.response_id] = fact
         if r.response_id in row.get("sent", []):  # our own detection came back: it is a response now
             row["sent"] = [x for x in row["sent"] if x != r.response_id]
-        self._store(adcode, row, t)
+        self._store(adcode, row, t, _dirty(t, prev))
         alert = row["alerts"].get(f"major_dishonesty|{r.story_id}")
         return {month_index(alert["t"]) if alert else month_index(t)}
 
@@ -236,7 +264,7 @@ class CityScorer:
         fact = {"kind": r.kind, "t": t, "p": r.payload}
         if prev is None or _earlier(fact, prev):
             row["records"][r.record_id] = fact
-        self._store(r.city_adcode, row, t)
+        self._store(r.city_adcode, row, t, _dirty(t, prev))
         return {month_index(t)}
 
     # --- scoring -----------------------------------------------------------------
@@ -247,10 +275,12 @@ class CityScorer:
             return 0
         return self.config.rolling_weights_bp[period.end - m] if period.rolling else BP
 
-    def city_result(self, adcode: str, period: Period, detail: bool = True) -> CityResult:
+    def city_result(self, adcode: str, period: Period, detail: bool = True,
+                    row: Mapping[str, Any] | None = None) -> CityResult:
         """Points of every aspect; with ``detail`` each contribution names its fact (explain),
-        without it only the points are kept (index entries, ten times a second per city)."""
-        row = self.state.get(adcode) or _new_city()
+        without it only the points are kept (index entries, ten times a second per city).
+        ``row``: the city's merged facts when the caller already has them."""
+        row = row if row is not None else self._load(adcode)
         cfg = self.config
         aspects = {name: _Aspect(name) for name in ASPECTS}
         facts = 0
@@ -415,7 +445,7 @@ class CityScorer:
     def detected_responses(self, adcode: str) -> list[Response]:
         """Responses detected in the news for a city, as Responses for the ``responses`` topic
         (their ids are derived from the item's and the event's story, so they count once)."""
-        row = self.state.get(adcode) or _new_city()
+        row = self._load(adcode)
         majors = sorted((a for a in row["alerts"].values() if a["type"] == "major_dishonesty"),
                         key=lambda a: (a["t"], a["story_id"]))
         out = []
@@ -429,20 +459,24 @@ class CityScorer:
     def unsent_detected_responses(self, adcode: str) -> list[Response]:
         """Detected responses not yet published to (nor received from) ``responses``; marks
         them sent in the city's row so each is published once."""
-        row = self.state.get(adcode)
-        if row is None:
+        meta = self.state.get(adcode)
+        if meta is None:
             return []
-        sent = set(row.get("sent", []))
+        row = self._load(adcode)
+        sent = set(row["sent"])
         fresh = [r for r in self.detected_responses(adcode) if r.response_id not in row["responses"] and r.response_id not in sent]
         if fresh:
-            row["sent"] = sorted(sent | {r.response_id for r in fresh})
-            self.state[adcode] = row
+            self.state[adcode] = {**meta, "sent": sorted(sent | {r.response_id for r in fresh})}
         return fresh
 
     # --- outputs -----------------------------------------------------------------
 
+    def cities(self) -> list[str]:
+        """Adcodes of the cities in the state (the meta rows, not the month rows)."""
+        return sorted(k for k in self.state.keys() if "|" not in k)
+
     def latest_month(self) -> int | None:
-        marks = [row["wm"] for row in self.state.values() if row and row.get("wm") is not None]
+        marks = [self.state[c]["wm"] for c in self.cities() if self.state[c].get("wm") is not None]
         return month_index(max(marks)) if marks else None
 
     def period(self, text: str | None) -> Period:
@@ -458,7 +492,7 @@ class CityScorer:
         (plus province and period), best first; ties share a rank and are listed by code."""
         p = self.period(period)
         results = []
-        for adcode in sorted(self.state.keys()):
+        for adcode in self.cities():
             if province and not self.registry.province_matches(adcode, province):
                 continue
             res = self.city_result(adcode, p, detail=False)
@@ -475,8 +509,8 @@ class CityScorer:
                         "penalty": points(res.penalty), "offset": points(res.offset)})
         return out
 
-    def entry(self, adcode: str, period: Period) -> CityIndexEntry:
-        res = self.city_result(adcode, period, detail=False)
+    def entry(self, adcode: str, period: Period, row: Mapping[str, Any] | None = None) -> CityIndexEntry:
+        res = self.city_result(adcode, period, detail=False, row=row)
         city = self.registry.get(adcode)
         wm = (self.state.get(adcode) or {}).get("wm")
         return CityIndexEntry(city_adcode=adcode, city=city.name, province=city.province, period=period.label,
@@ -497,8 +531,9 @@ class CityScorer:
         before = self.emitted.get(adcode) or {}
         oldest = newest - self.config.retain_months + 1
         marks = {k: v for k, v in before.items() if Period.parse(k, self.config.rolling_months).end >= oldest}
+        view = self._load(adcode)
         for p in sorted(periods, key=lambda p: (p.end, p.months)):
-            entry = self.entry(adcode, p)
+            entry = self.entry(adcode, p, view)
             mark = json.dumps([entry.score, entry.components, entry.penalty, entry.offset], sort_keys=True)
             if marks.get(p.label) != mark:
                 marks[p.label] = mark

@@ -135,7 +135,7 @@ def test_late_items_are_rejected_with_reason_and_nothing_written():
         s.on_item(item("s2", ts="2026-03-10T00:00:00+08:00"))
     assert json.dumps(s.state, sort_keys=True) == before
     s.on_item(item("s3", ts="2026-03-18T00:00:00+08:00"))  # within 72 h: accepted
-    assert "s3" in s.state[CITY_A]["stories"]
+    assert "s3" in s._load(CITY_A)["stories"]
 
 
 def test_unknown_city_codes_are_errors():
@@ -202,3 +202,18 @@ def test_changed_entries_emit_once_per_change():
     assert s.changed_entries(CITY_A, months) == []
     months = s.on_alert(alert("s1"))
     assert [e.penalty for e in s.changed_entries(CITY_A, months)] == [-DEDUCTION, -DEDUCTION]
+
+
+def test_month_rows_follow_the_story_and_old_months_are_deleted():
+    # 02-28 23:00 ─ 03-01 01:00: the earlier sighting arrives second and moves the story to February
+    s = CityScorer()
+    s.on_item(item("s1", ts="2026-03-01T01:00:00+08:00"))
+    s.on_item(item("s1", ts="2026-02-28T23:00:00+08:00", site="sina", url="http://sina.example/s1"))
+    assert "s1" in s.state[f"{CITY_A}|2026-02"]["stories"] and "s1" not in s.state[f"{CITY_A}|2026-03"]["stories"]
+    assert CITY_A in ranked(s, "2026-02") and CITY_A not in ranked(s, "2026-03")
+    assert s.state[CITY_A]["months"] == [2026 * 12 + 1, 2026 * 12 + 2]
+    # a year and more later, February 2026 is past retention: its row is deleted
+    s.on_item(item("s2", ts="2027-03-02T00:00:00+08:00"))
+    assert f"{CITY_A}|2026-02" not in s.state and f"{CITY_A}|2026-03" in s.state
+    with pytest.raises(InputError, match="older than the 13 months"):
+        s.on_record(blacklist_record({"city": "苏州", "name": "甲", "date": "2026-01-05"}))
