@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "citycredit.commands.broker",
     "citycredit.commands.worker",
     "citycredit.commands.index",
+    "citycredit.commands.sites",
 )
 
 

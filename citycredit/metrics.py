@@ -21,6 +21,7 @@ class Metrics(NamedTuple):
     poll_last_success_timestamp_seconds: Gauge
     poll_consecutive_failures: Gauge
     poll_yield_drop: Gauge
+    poll_observations_published_total: Counter
 
 
 def build_metrics(registry: CollectorRegistry) -> Metrics:
@@ -36,6 +37,7 @@ def build_metrics(registry: CollectorRegistry) -> Metrics:
         poll_last_success_timestamp_seconds=Gauge("citycredit_poll_last_success_timestamp_seconds", "Unix time of the last successful poll", ["site", "surface"], registry=registry),
         poll_consecutive_failures=Gauge("citycredit_poll_consecutive_failures", "Consecutive failed polls", ["site", "surface"], registry=registry),
         poll_yield_drop=Gauge("citycredit_poll_yield_drop", "1 when a surface's yield dropped far below its usual (broken parser)", ["site", "surface"], registry=registry),
+        poll_observations_published_total=Counter("citycredit_poll_observations_published_total", "Observations the pollers had acknowledged by the broker", registry=registry),
     )
 
 

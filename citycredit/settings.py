@@ -52,6 +52,25 @@ class Settings:
                                  "City credit websites and the disclosure columns checked on them (TOML).")
     disclosure_interval: float = _s(86400.0, "Seconds between two checks of the city credit websites.")
 
+    # --- ingestion (streams/) ---------------------------------------------
+    sites_file: Path = _s(PROJECT_ROOT / "citycredit" / "config" / "sites.toml", "The site registry (TOML): sites, surfaces, parsers, poll intervals.")
+    sites_base_url: str = _s("", "Poll this server instead of the real hosts (the recorded-sites server, e.g. http://127.0.0.1:8800); empty = the real sites.")
+    sites_port: int = _s(8800, "Port of the recorded-sites server (`citycredit sites serve`, `citycredit demo`).")
+    sites_speed: float = _s(120.0, "Time acceleration of the recorded-sites timeline: simulated seconds per real second.")
+    poll_interval_scale: float = _s(1.0, "Multiplier on every registry poll interval (the demo uses a small one to match the accelerated timeline).")
+    poll_metrics_port: int = _s(9108, "Port of the pollers' own Prometheus /metrics in `citycredit run` (0 = none; the worker serves the rest).")
+    poll_politeness_delay: float = _s(2.0, "Seconds between two requests to the same host (one request per host at a time).")
+    poll_connect_timeout: float = _s(5.0, "Seconds to connect to a site.")
+    poll_read_timeout: float = _s(10.0, "Seconds without a byte before a read times out.")
+    poll_deadline: float = _s(20.0, "Seconds for a whole response, however it trickles in.")
+    poll_retries: int = _s(2, "Retries of a transient fetch failure (timeout, reset, 5xx, 429), with exponential backoff and jitter.")
+    poll_backoff: float = _s(1.0, "Base of the exponential retry backoff, seconds.")
+    poll_max_bytes: int = _s(8 * 1024 * 1024, "Largest response body accepted, checked while streaming and after decompression.")
+    poll_max_redirects: int = _s(5, "Redirects followed before a fetch fails.")
+    poll_yield_drop_ratio: float = _s(0.2, "A surface yielding under this fraction of its usual headline count is flagged as a broken parser.")
+    snapshot_retention_days: float = _s(7.0, "Days raw snapshots are kept for `citycredit reparse`.")
+    snapshot_max_mb: int = _s(500, "Size cap of the raw snapshot store (oldest days are dropped first).")
+
     @property
     def kafka_dir(self) -> Path:
         """Where the local broker keeps its log, pid file and KRaft storage."""
@@ -113,7 +132,8 @@ def markdown_table() -> str:
     """The README's settings table (``python -m citycredit.settings``)."""
     rows = ["| variable | default | what it sets |", "| --- | --- | --- |"]
     for name, default, doc in Settings.documented():
-        shown = "`<checkout>/var`" if isinstance(default, Path) else f"`{default}`" if default != "" else "(empty)"
+        shown = (f"`<checkout>/{default.relative_to(PROJECT_ROOT)}`" if isinstance(default, Path)
+                 else f"`{default}`" if default != "" else "(empty)")
         rows.append(f"| `{name}` | {shown} | {doc} |")
     return "\n".join(rows)
 

@@ -35,8 +35,10 @@ def test_sighting_becomes_item_read_by_console_consumer(kafka, worker_factory):
     worker = worker_factory().start()
     worker.wait_ready()
 
-    lines = broker.console_consume(kafka, "items", max_messages=1, timeout_ms=60000)
-    assert len(lines) == 1, worker.log()[-3000:]
+    # Other tests share the session broker and its topics: pick this test's records out by content.
+    lines = [line for line in broker.console_consume(kafka, "items", max_messages=100000, timeout_ms=8000)
+             if obs["url"] in line]
+    assert lines, worker.log()[-3000:]  # other tests' workers (own app ids) may classify it too
     key, value = lines[0].split("\t", 1)
     item = json.loads(value)
     assert key == item["story_id"]
@@ -44,8 +46,9 @@ def test_sighting_becomes_item_read_by_console_consumer(kafka, worker_factory):
         assert item[field] == obs[field]
     assert "__faust" not in item  # the topic carries exactly the design.md contract
 
-    dead = broker.console_consume(kafka, "deadletter", max_messages=1, timeout_ms=30000)
-    assert len(dead) == 1
+    dead = [line for line in broker.console_consume(kafka, "deadletter", max_messages=100000, timeout_ms=8000)
+            if '\\"yesterday\\"' in line or '"yesterday"' in line]
+    assert dead
     record = json.loads(dead[0].split("\t", 1)[1])
     assert record["stage"] == "classify_sightings" and record["reason"].startswith("ts:")
     assert record["payload"] == bad.decode()

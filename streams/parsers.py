@@ -1,0 +1,178 @@
+"""Decoded page text -> headlines, one parser per registry ``parser`` kind.
+
+All three are driven by the surface's registry entry; no site has code of its own, so a
+redesign is fixed in ``sites.toml``. Every parser returns headlines in page order,
+de-duplicated by URL (the first occurrence wins: a homepage links its top story twice).
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import feedparser
+from selectolax.lexbor import LexborHTMLParser as HTMLParser
+
+from .encoding import decode_body
+from .exceptions import ParseError
+from .registry import Surface
+
+_SPACE = re.compile(r"\s+")
+# A DOCTYPE that declares entities is the billion-laughs / external-entity vector; real feeds never need one.
+_ENTITY_DECL = re.compile(r"<!DOCTYPE[^>\[]*\[[^\]]*<!ENTITY", re.I | re.S)
+_XML_DECL_ENCODING = re.compile(r"(<\?xml[^>]{0,100}?encoding\s*=\s*[\"'])[\w.:-]+([\"'])", re.I)
+_JSONP = re.compile(r"^[^{\[]*?(?:=|\()\s*(?P<body>[\[{].*[\]}])\s*\)?\s*;?\s*$", re.S)
+
+
+@dataclass(frozen=True)
+class Headline:
+    title: str
+    url: str
+    rank: int | None = None
+    summary: str | None = None
+
+
+def clean_title(text: str) -> str:
+    return _SPACE.sub(" ", text.replace("\u3000", " ")).strip()
+
+
+def normalise_url(href: str, base: str, keep_query: bool) -> str | None:
+    href = href.strip()
+    if not href or href.startswith(("javascript:", "mailto:", "#")):
+        return None
+    absolute = urljoin(base, href)
+    parts = urlsplit(absolute)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return urlunsplit((parts.scheme, parts.netloc.lower(), parts.path, parts.query if keep_query else "", ""))
+
+
+def _finish(surface: Surface, found: list[Headline]) -> list[Headline]:
+    out: list[Headline] = []
+    seen: set[str] = set()
+    for h in found:
+        if h.url in seen or len(h.title) < surface.min_title_chars:
+            continue
+        seen.add(h.url)
+        out.append(h)
+        if len(out) >= surface.max_items:
+            break
+    if surface.ranked:
+        out = [Headline(h.title, h.url, i + 1, h.summary) for i, h in enumerate(out)]
+    return out
+
+
+def parse_html(surface: Surface, text: str, base_url: str) -> list[Headline]:
+    tree = HTMLParser(text)
+    roots = tree.css(surface.container) if surface.container else [tree.root] if tree.root else []
+    if surface.container and not roots:
+        raise ParseError("no_container", f"no element matches container {surface.container!r}")
+    pattern = surface.link_re
+    assert pattern is not None  # the registry requires one for html surfaces
+    found: list[Headline] = []
+    for root in roots:
+        for a in root.css("a[href]"):
+            url = normalise_url(a.attributes.get("href") or "", base_url, surface.keep_query)
+            if url is None or not pattern.search(url):
+                continue
+            title = clean_title(a.text(deep=True, separator=""))
+            if len(title) < surface.min_title_chars:
+                # image links carry the headline in title=; short visible text is navigation
+                title = clean_title(a.attributes.get("title") or "")
+            found.append(Headline(title, url))
+    return _finish(surface, found)
+
+
+def parse_feed(surface: Surface, body: bytes) -> list[Headline]:
+    head = body[:65536].decode("utf-8", errors="replace")
+    if _ENTITY_DECL.search(head):
+        raise ParseError("xml_entity", "feed declares XML entities in its DOCTYPE (entity-expansion guard)")
+    parsed = feedparser.parse(body, response_headers={"content-type": "application/xml; charset=utf-8"})
+    entries = parsed.get("entries", [])
+    found = []
+    for e in entries:
+        url = normalise_url(e.get("link") or "", surface.url, keep_query=True)
+        title = clean_title(e.get("title") or "")
+        if not url or not title:
+            continue
+        summary = e.get("summary")
+        if summary:
+            summary = clean_title(HTMLParser(summary).text(separator=" ")) or None
+        found.append(Headline(title, url, None, summary))
+    if not found and parsed.get("bozo"):
+        # lenient parsing keeps what it can; only a feed that yields nothing is reported as broken XML
+        raise ParseError("malformed_xml", f"not a readable RSS/Atom feed: {parsed.get('bozo_exception')}")
+    if not found and not parsed.get("version"):
+        raise ParseError("not_a_feed", "the body is not RSS or Atom")
+    return _finish(surface, found)
+
+
+def _path(data: Any, path: str) -> Any:
+    for part in path.split("."):
+        if isinstance(data, list) and part.lstrip("-").isdigit():
+            idx = int(part)
+            data = data[idx] if -len(data) <= idx < len(data) else None
+        elif isinstance(data, dict):
+            data = data.get(part)
+        else:
+            return None
+        if data is None:
+            return None
+    return data
+
+
+def parse_json(surface: Surface, text: str) -> list[Headline]:
+    body = text.strip()
+    if surface.jsonp:
+        m = _JSONP.match(body)
+        if not m:
+            raise ParseError("malformed_json", "no JSONP wrapper around a JSON value")
+        body = m.group("body")
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise ParseError("malformed_json", f"not JSON: {exc}") from exc
+    assert surface.items_path and surface.title_path
+    items = _path(data, surface.items_path)
+    if not isinstance(items, list):
+        raise ParseError("json_shape", f"{surface.items_path!r} is not a list in the response")
+    found = []
+    for item in items[surface.skip:]:
+        if not isinstance(item, dict):
+            continue
+        title = _path(item, surface.title_path)
+        if not isinstance(title, str):
+            continue
+        if surface.url_path:
+            raw_url = _path(item, surface.url_path)
+        else:
+            try:
+                raw_url = surface.url_template.format(**item)  # type: ignore[union-attr]
+            except (KeyError, IndexError, ValueError):
+                raw_url = None
+        url = normalise_url(raw_url, surface.url, keep_query=True) if isinstance(raw_url, str) else None
+        if url is None:
+            continue
+        summary = _path(item, surface.summary_path) if surface.summary_path else None
+        found.append(Headline(clean_title(title), url, None, clean_title(summary) or None if isinstance(summary, str) else None))
+    return _finish(surface, found)
+
+
+def parse_body(surface: Surface, body: bytes, content_type: str | None = None) -> list[Headline]:
+    """Raw (decompressed) body -> headlines: decode, then the surface's parser.
+
+    The one entry point of the poller and of ``citycredit reparse``, so re-parsing stored
+    snapshots runs exactly the code that polling runs.
+    """
+    if not body.strip():
+        raise ParseError("empty", "empty body")
+    decoded = decode_body(body, content_type, surface.encoding)
+    if surface.parser == "feed":
+        # feedparser gets UTF-8 we decoded ourselves: it would trust a gb2312 label on a UTF-8 feed
+        text = _XML_DECL_ENCODING.sub(r"\1utf-8\2", decoded.text, count=1)
+        return parse_feed(surface, text.encode("utf-8"))
+    if surface.parser == "html":
+        return parse_html(surface, decoded.text, surface.url)
+    return parse_json(surface, decoded.text)
