@@ -18,6 +18,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Mapping
 
+from urllib.parse import urlsplit
+
 import httpx
 from selectolax.lexbor import LexborHTMLParser
 
@@ -28,10 +30,12 @@ from citycredit.scoring.periods import CST
 from citycredit.settings import Settings
 from schemas import CreditRecord
 
+from .encoding import decode_body
+from .exceptions import FetchError
+from .fetch import Fetcher, FetchPolicy
+from .poller import policy_from
+
 log = logging.getLogger(__name__)
-MAX_PAGE_BYTES = 3_000_000  # a credit website's homepage is < 500 kB; more is not a homepage
-TIMEOUT = httpx.Timeout(20.0, connect=10.0)
-USER_AGENT = "citycredit-disclosure-check/0.1 (city credit monitoring desk)"
 
 
 @dataclass(frozen=True)
@@ -57,19 +61,10 @@ def load_sites(path: Path) -> list[SiteCheck]:
     return sites
 
 
-def page_text(content: bytes, encoding: str | None) -> str:
-    """Visible text of a page; the declared charset is tried first, then UTF-8 and GB18030
-    (Chinese government sites often declare one and send the other)."""
-    for enc in (encoding, "utf-8", "gb18030"):
-        if not enc:
-            continue
-        try:
-            html = content.decode(enc)
-            break
-        except (LookupError, UnicodeDecodeError):
-            continue
-    else:
-        html = content.decode("utf-8", errors="replace")
+def page_text(content: bytes, content_type: str | None = None) -> str:
+    """Visible text of a page, decoded as the pollers decode (declared charset, UTF-8 wins
+    over a wrong declaration, GB18030 fallback); scripts and styles removed."""
+    html = decode_body(content, content_type).text
     tree = LexborHTMLParser(html)
     tree.strip_tags(["script", "style", "noscript"])  # words in code are not columns on the page
     root = tree.body or tree.root
@@ -80,36 +75,25 @@ def columns_found(text: str, markers: Mapping[str, tuple[str, ...]]) -> dict[str
     return {c: any(m in text for m in markers[c]) for c in DISCLOSURE_COLUMNS}
 
 
-async def check_site(client: httpx.AsyncClient, site: SiteCheck, now: datetime | None = None) -> CreditRecord:
+async def check_site(fetcher: Fetcher, site: SiteCheck, now: datetime | None = None) -> CreditRecord:
+    """One check with the pollers' fetcher: polite per host, bounded, retried."""
     ts = (now or datetime.now(CST)).replace(microsecond=0).isoformat()
     try:
-        async with client.stream("GET", site.url) as resp:
-            if resp.status_code >= 400:
-                return disclosure_record(site.adcode, ts, site.url, None, error=f"HTTP {resp.status_code}")
-            chunks, size = [], 0
-            async for chunk in resp.aiter_bytes():
-                size += len(chunk)
-                if size > MAX_PAGE_BYTES:
-                    return disclosure_record(site.adcode, ts, site.url, None, error=f"page larger than {MAX_PAGE_BYTES} bytes")
-                chunks.append(chunk)
-            text = page_text(b"".join(chunks), resp.charset_encoding)
-    except httpx.HTTPError as exc:
-        return disclosure_record(site.adcode, ts, site.url, None, error=f"{type(exc).__name__}: {exc}"[:300])
+        result = await fetcher.fetch(site.url, urlsplit(site.url).hostname or site.url)
+    except FetchError as exc:
+        return disclosure_record(site.adcode, ts, site.url, None, error=f"{exc.reason}: {exc.message}"[:300])
+    text = page_text(result.body, result.headers.get("content-type"))
     return disclosure_record(site.adcode, ts, site.url, columns_found(text, site.markers))
 
 
-async def check_all(sites: list[SiteCheck], transport: httpx.AsyncBaseTransport | None = None,
-                    now: datetime | None = None) -> list[CreditRecord]:
-    async with httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=True, transport=transport,
-                                 headers={"User-Agent": USER_AGENT}) as client:
-        # A handful of sites at a time: polite to government servers, quick enough for ~670 cities a day.
-        sem = asyncio.Semaphore(4)
-
-        async def one(site: SiteCheck) -> CreditRecord:
-            async with sem:
-                return await check_site(client, site, now)
-
-        return list(await asyncio.gather(*(one(s) for s in sites)))
+async def check_all(sites: list[SiteCheck], policy: FetchPolicy | None = None,
+                    transport: httpx.AsyncBaseTransport | None = None, now: datetime | None = None) -> list[CreditRecord]:
+    fetcher = Fetcher(policy or FetchPolicy(), transport=transport)
+    try:
+        # Sites are on different hosts; the fetcher keeps one request per host at a time.
+        return list(await asyncio.gather(*(check_site(fetcher, s, now) for s in sites)))
+    finally:
+        await fetcher.aclose()
 
 
 def run(settings: Settings, once: bool = True, cities: list[str] | None = None, dry_run: bool = False) -> int:
@@ -125,7 +109,7 @@ def run(settings: Settings, once: bool = True, cities: list[str] | None = None, 
             raise InputError(f"--city: no disclosure site configured for {', '.join(unknown)}")
         sites = [s for s in sites if s.adcode in cities]
     while True:
-        records = asyncio.run(check_all(sites))
+        records = asyncio.run(check_all(sites, policy_from(settings)))
         for rec in records:
             p = rec.payload
             status = "ok " + ",".join(c for c, v in p["columns"].items() if v) if p["ok"] else "failed: " + p["error"]

@@ -11,6 +11,7 @@ import httpx
 from citycredit.cli import main
 from citycredit.scoring.periods import CST
 from streams.disclosure import SiteCheck, check_all, load_sites
+from streams.fetch import FetchPolicy
 from citycredit.settings import get_settings
 from tests.unit.index_factories import CITY_A, CITY_B, alert, item, response
 
@@ -81,7 +82,7 @@ def _handler(request: httpx.Request) -> httpx.Response:
     url = str(request.url)
     if url in PAGES:
         text, enc = PAGES[url]
-        return httpx.Response(200, content=text.encode(enc), headers={"content-type": "text/html"})
+        return httpx.Response(200, stream=httpx.ByteStream(text.encode(enc)), headers={"content-type": "text/html"})
     if url == "https://down.example/":
         raise httpx.ConnectError("connection refused", request=request)
     return httpx.Response(404)
@@ -94,13 +95,14 @@ def test_disclosure_check_finds_columns_and_records_failures():
              SiteCheck("320100", "南京市", "https://down.example/", markers),
              SiteCheck("320200", "无锡市", "https://missing.example/", markers)]
     now = datetime(2026, 3, 1, 9, tzinfo=CST)
-    recs = asyncio.run(check_all(sites, transport=httpx.MockTransport(_handler), now=now))
+    policy = FetchPolicy(politeness_delay_s=0, retries=0)
+    recs = asyncio.run(check_all(sites, policy, transport=httpx.MockTransport(_handler), now=now))
     by = {r.payload["url"]: r.payload for r in recs}
     # script text is not page text: 信用承诺 inside <script> does not count
     assert by["https://ok.example/"]["columns"] == {"shuang_gongshi": True, "red_black_list": True, "credit_commitment": False}
     assert by["https://gbk.example/"]["columns"] == {"shuang_gongshi": True, "red_black_list": False, "credit_commitment": True}
-    assert by["https://down.example/"]["ok"] is False and "ConnectError" in by["https://down.example/"]["error"]
-    assert by["https://missing.example/"]["error"] == "HTTP 404"
+    assert by["https://down.example/"]["ok"] is False and by["https://down.example/"]["error"].startswith("connect")
+    assert "404" in by["https://missing.example/"]["error"]
     assert all(r.ts == "2026-03-01T09:00:00+08:00" and r.kind == "disclosure_check" for r in recs)
 
 
