@@ -6,8 +6,10 @@ the policy document asks for (双公示, 红黑名单, 信用承诺), as CreditR
 
 A column counts as present when any of its marker strings appears in the page's text
 (markers per column in citycredit/config/disclosure_sites.toml, overridable per city).
-A page that cannot be fetched gives a check with ``ok: false`` and the error — recorded
-so the desk sees it, but never scored as "columns missing".
+Pages are fetched with the pollers' ``Fetcher`` (one request per host at a time,
+bounded size and time, retries) and decoded with their ``decode_body``. A page that
+cannot be fetched gives a check with ``ok: false`` and the error — recorded so the desk
+sees it, but never scored as "columns missing".
 """
 from __future__ import annotations
 
