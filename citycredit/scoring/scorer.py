@@ -489,7 +489,10 @@ class CityScorer:
 
     def ranking(self, period: str | None = None, province: str | None = None) -> list[dict[str, Any]]:
         """design.md Ranking: ``[{rank, city, city_adcode, score, components, penalty, offset}]``
-        (plus province and period), best first; ties share a rank and are listed by code."""
+        (plus province and period), best first; ties share a rank and are listed by code.
+        With no period and nothing scored yet the ranking is empty."""
+        if period is None and self.latest_month() is None:
+            return []
         p = self.period(period)
         results = []
         for adcode in self.cities():

@@ -188,6 +188,7 @@ def test_ranking_province_filter_ties_and_default_period():
     assert [(r["rank"], r["city_adcode"]) for r in jiangsu] == [(1, CITY_B), (1, CITY_A)]
     assert [r["city_adcode"] for r in s.ranking("2026-03", province="32")] == [CITY_B, CITY_A]
     assert len(s.ranking()) == 3 and s.ranking()[0]["period"] == "12m:2026-03"
+    assert CityScorer().ranking() == []
     with pytest.raises(InputError, match="period"):
         s.ranking("2026-13")
 
