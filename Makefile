@@ -1,5 +1,5 @@
 # The README's two commands. Each does the whole fresh-machine set-up first (ops/bootstrap.sh).
-.PHONY: demo test bootstrap lock
+.PHONY: demo test bootstrap lock readme
 
 bootstrap:
 	@ops/bootstrap.sh
@@ -17,3 +17,7 @@ test: bootstrap
 # Re-pin dependencies after changing pyproject.toml.
 lock:
 	.venv/bin/python -m pip freeze --exclude-editable | grep -v '^citycredit' > requirements.lock
+
+# Regenerate the README's settings table from citycredit/settings.py.
+readme:
+	.venv/bin/python -m citycredit.settings --update-readme README.md

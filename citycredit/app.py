@@ -55,6 +55,8 @@ responses_topic = _topic(topics.RESPONSES, key_type=bytes, value_type=bytes, key
 records_topic = _topic(topics.RECORDS, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 city_index_topic = _topic(topics.CITY_INDEX, key_type=str, value_serializer="json")
 source_health_topic = _topic(topics.SOURCE_HEALTH, key_type=str, value_serializer="json")
+subscriptions_topic = _topic(topics.SUBSCRIPTIONS, key_type=str, value_serializer="json")
+deliveries_topic = _topic(topics.DELIVERIES, key_type=str, value_serializer="json")
 deadletter_topic = _topic(topics.DEADLETTER, key_type=str, value_serializer="json")
 
 

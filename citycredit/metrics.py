@@ -22,6 +22,22 @@ class Metrics(NamedTuple):
     poll_consecutive_failures: Gauge
     poll_yield_drop: Gauge
     poll_observations_published_total: Counter
+    # --- city index, desk read model, delivery (issue 7) ---
+    city_index_score_points: Gauge
+    city_component_points: Gauge
+    city_penalty_points: Gauge
+    city_offset_points: Gauge
+    city_rank: Gauge
+    alerts_recorded: Gauge
+    desk_items_read_total: Counter
+    pipeline_lag_seconds: Gauge
+    desk_consumer_lag_messages: Gauge
+    webhook_deliveries_total: Counter
+    webhook_delivery_seconds: Histogram
+    webhook_outbox_alerts: Gauge
+    subscriptions_active: Gauge
+    sse_clients: Gauge
+    api_requests_total: Counter
 
 
 def build_metrics(registry: CollectorRegistry) -> Metrics:
@@ -38,8 +54,32 @@ def build_metrics(registry: CollectorRegistry) -> Metrics:
         poll_consecutive_failures=Gauge("citycredit_poll_consecutive_failures", "Consecutive failed polls", ["site", "surface"], registry=registry),
         poll_yield_drop=Gauge("citycredit_poll_yield_drop", "1 when a surface's yield dropped far below its usual (broken parser)", ["site", "surface"], registry=registry),
         poll_observations_published_total=Counter("citycredit_poll_observations_published_total", "Observations the pollers had acknowledged by the broker", registry=registry),
+        # Only the latest month and the latest 12-month period are exported (period_kind), so
+        # series stay bounded by ~670 cities x 2 instead of growing every month.
+        city_index_score_points=Gauge("citycredit_city_index_score_points", "City credit composite index of the latest period",
+                                      _CITY_LABELS, registry=registry),
+        city_component_points=Gauge("citycredit_city_component_points", "Points of one of the eight aspects in the city's index",
+                                    _CITY_LABELS + ["aspect"], registry=registry),
+        city_penalty_points=Gauge("citycredit_city_penalty_points", "Major-dishonesty deduction in the city's index", _CITY_LABELS, registry=registry),
+        city_offset_points=Gauge("citycredit_city_offset_points", "Government-response offset in the city's index", _CITY_LABELS, registry=registry),
+        city_rank=Gauge("citycredit_city_rank", "National rank of the city (1 = best) in the latest period", _CITY_LABELS, registry=registry),
+        alerts_recorded=Gauge("citycredit_alerts_recorded", "Alerts on the alerts topic (within retention) known to the desk, by type", ["type"], registry=registry),
+        desk_items_read_total=Counter("citycredit_desk_items_read_total", "Classified items read by the desk from the items topic, by domain and polarity",
+                                      ["domain", "polarity"], registry=registry),
+        pipeline_lag_seconds=Gauge("citycredit_pipeline_lag_seconds", "Wall time minus event time of the newest record the desk read, per topic",
+                                   ["topic"], registry=registry),
+        desk_consumer_lag_messages=Gauge("citycredit_desk_consumer_lag_messages", "Records on a topic not yet read by the desk", ["topic"], registry=registry),
+        webhook_deliveries_total=Counter("citycredit_webhook_deliveries_total", "Webhook POST outcomes (delivered, failed try, dead_letter)", ["result"], registry=registry),
+        webhook_delivery_seconds=Histogram("citycredit_webhook_delivery_seconds", "Time of one webhook POST",
+                                           buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=registry),
+        webhook_outbox_alerts=Gauge("citycredit_webhook_outbox_alerts", "Alerts waiting in subscription outboxes of this worker", registry=registry),
+        subscriptions_active=Gauge("citycredit_subscriptions_active", "Alert subscriptions known to this worker", registry=registry),
+        sse_clients=Gauge("citycredit_sse_clients", "Open Server-Sent Events streams", registry=registry),
+        api_requests_total=Counter("citycredit_api_requests_total", "HTTP API requests by route and status code", ["route", "status"], registry=registry),
     )
 
+
+_CITY_LABELS = ["city_adcode", "city", "province", "period_kind"]
 
 REGISTRY = CollectorRegistry()
 METRICS = build_metrics(REGISTRY)

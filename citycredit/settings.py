@@ -34,6 +34,16 @@ class Settings:
     web_port: int = _s(6066, "Port of the worker's web server (desk, API, /metrics).")
     web_host: str = _s("127.0.0.1", "Interface the worker's web server binds to.")
     log_level: str = _s("info", "Log level of worker and pollers (debug, info, warning, error).")
+    # --- desk, API and alert delivery (citycredit/web, agents/deliver_alerts.py) ---
+    api_token: str = _s("", "Bearer token required by every write endpoint (responses, subscriptions); empty disables writes. Never logged.")
+    web_max_body_bytes: int = _s(65536, "Largest request body the API accepts; bigger bodies get 413.")
+    webhook_allow_private: bool = _s(False, "Allow subscription URLs that resolve to private, loopback or link-local addresses (tests, closed networks).")
+    webhook_timeout: float = _s(10.0, "Seconds one webhook POST may take before it counts as a failed try.")
+    webhook_max_attempts: int = _s(6, "Tries per alert before a dead-letter record is written and the subscription is marked down.")
+    webhook_backoff_base: float = _s(1.0, "First retry delay in seconds; doubles on each further try (exponential backoff).")
+    webhook_backoff_max: float = _s(60.0, "Longest delay between tries, also the probe interval of a subscription marked down.")
+    webhook_outbox_max: int = _s(10000, "Alerts kept per subscription while its receiver is down; older ones beyond this go to dead-letter.")
+    desk_events_per_city: int = _s(500, "Most recent classified items per city kept in the desk's read model (timeline and search).")
     # --- local broker (ops) ------------------------------------------------
     kafka_version: str = _s("3.9.1", "Apache Kafka version fetched from Maven Central for the local broker.")
     kafka_port: int = _s(9092, "Client port of the local broker.")
@@ -132,11 +142,26 @@ def markdown_table() -> str:
     """The README's settings table (``python -m citycredit.settings``)."""
     rows = ["| variable | default | what it sets |", "| --- | --- | --- |"]
     for name, default, doc in Settings.documented():
-        shown = (f"`<checkout>/{default.relative_to(PROJECT_ROOT)}`" if isinstance(default, Path)
+        # Paths relative to the checkout; the shared data sits beside it (../shared/data).
+        shown = (f"`<checkout>/{Path(os.path.relpath(default, PROJECT_ROOT)).as_posix()}`" if isinstance(default, Path)
                  else f"`{default}`" if default != "" else "(empty)")
         rows.append(f"| `{name}` | {shown} | {doc} |")
     return "\n".join(rows)
 
 
+def update_readme(path: Path) -> None:
+    """Replace the table between the README's settings-table markers."""
+    text = path.read_text()
+    start = text.index("<!-- settings-table")
+    start = text.index("\n", start) + 1
+    end = text.index("<!-- /settings-table -->")
+    path.write_text(text[:start] + markdown_table() + "\n" + text[end:])
+
+
 if __name__ == "__main__":
-    print(markdown_table())
+    import sys
+
+    if sys.argv[1:2] == ["--update-readme"]:
+        update_readme(Path(sys.argv[2]))
+    else:
+        print(markdown_table())

@@ -45,7 +45,12 @@ RECORDS = TopicSpec("records", "Structured records: blacklist rows, filed polici
 CITY_INPUTS = TopicSpec("city-inputs", "Items and alerts that name a city, re-keyed by city_adcode for the index table.", "city_adcode", config=_delete(_INDEX_HORIZON_DAYS))
 CITY_INDEX = TopicSpec("city-index", "Latest index of each city and period, emitted on change.", "city_adcode/period", config=_COMPACT)
 SOURCE_HEALTH = TopicSpec("source-health", "Latest health of each site and surface.", "site/surface", partitions=1, config=_COMPACT)
+SUBSCRIPTIONS = TopicSpec("subscriptions", "Alert subscriptions (webhook URL, filters); latest per id, a tombstone deletes.", "subscription_id", config=_COMPACT)
+# The per-subscription outbox log: alerts routed to a subscription and their delivery results.
+# It must outlive the longest receiver outage we promise to bridge (a week).
+DELIVERIES = TopicSpec("deliveries", "Alerts routed to one subscription and their delivery outcomes (the webhook outbox).", "subscription_id", config=_delete(7))
 DEADLETTER = TopicSpec("deadletter", "Rejected records with the reason, the stage and the original payload.", "stage", partitions=1, config=_delete(30))
 
-ALL: tuple[TopicSpec, ...] = (SIGHTINGS, ITEMS, ALERTS, RESPONSES, RECORDS, CITY_INPUTS, CITY_INDEX, SOURCE_HEALTH, DEADLETTER)
+ALL: tuple[TopicSpec, ...] = (SIGHTINGS, ITEMS, ALERTS, RESPONSES, RECORDS, CITY_INPUTS, CITY_INDEX, SOURCE_HEALTH, SUBSCRIPTIONS,
+                              DELIVERIES, DEADLETTER)
 BY_NAME = {t.name: t for t in ALL}

@@ -68,3 +68,15 @@ def test_worker_publishes_its_web_port():
     port = env["CITYCREDIT_WEB_PORT"]
     assert f"{port}:{port}" in SERVICES["worker"]["ports"]
     assert int(port) == Settings().web_port
+def test_mounted_ops_files_exist():
+    for service in SERVICES.values():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (PROJECT_ROOT / source).exists(), f"{source} is mounted but missing"
+
+
+def test_prometheus_scrapes_the_worker_service_on_its_port():
+    prom = yaml.safe_load((PROJECT_ROOT / "ops" / "prometheus.yml").read_text())
+    targets = [t for job in prom["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]]
+    assert f"worker:{_env('worker')['CITYCREDIT_WEB_PORT']}" in targets

@@ -1,0 +1,178 @@
+"""Webhook delivery: the per-subscription outbox and the sender that drains it in order.
+
+The durable state is the ``webhook_outbox`` Faust table (changelogged), written only
+by the agent in ``agents/deliver_alerts.py``; this module keeps the in-memory index of
+it that senders work from, and the senders themselves. A sender posts the oldest
+pending alert of its subscription (event time, then arrival), and only after a 2xx
+moves on, so a receiver that was down gets the backlog once, in order. After
+``webhook_max_attempts`` failed tries a dead-letter record says so and the subscription
+is marked down; its alerts stay queued and the head is retried every
+``webhook_backoff_max`` seconds until the receiver answers again.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import timezone
+from typing import Any, Awaitable, Callable, Mapping
+
+import httpx
+
+from citycredit.metrics import Metrics
+from citycredit.settings import Settings
+from schemas import parse_ts
+
+from .subscriptions import (IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, Subscription, check_url, sign)
+
+log = logging.getLogger(__name__)
+USER_AGENT = "citycredit-webhook/1"
+
+
+def entry_order(alert: Mapping[str, Any], seq: int) -> tuple[str, int]:
+    """Delivery order: the alert's event time (UTC), then the order it was routed in."""
+    try:
+        when = parse_ts(alert.get("triggered_at"), "triggered_at").astimezone(timezone.utc).isoformat()
+    except Exception:  # noqa: BLE001 - an alert without a usable time goes by arrival
+        when = "9999"
+    return (when, seq)
+
+
+def backoff(attempt: int, base: float, most: float) -> float:
+    """Seconds to wait after the ``attempt``-th failed try (1-based): base, 2*base, 4*base, ... capped."""
+    return min(base * (2 ** (attempt - 1)), most)
+
+
+def webhook_body(alert: Mapping[str, Any]) -> bytes:
+    return json.dumps(dict(alert), ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+
+
+def webhook_headers(sub: Subscription, key: str, body: bytes, now: float) -> dict[str, str]:
+    ts = str(int(now))
+    return {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT,
+            IDEMPOTENCY_HEADER: key, TIMESTAMP_HEADER: ts, SIGNATURE_HEADER: sign(sub.secret, ts, body),
+            "X-CityCredit-Subscription": sub.id}
+
+
+@dataclass
+class Pending:
+    key: str          # the idempotency key: one per subscription and alert
+    seq: int
+    alert: dict[str, Any]
+    order: tuple[str, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.order = entry_order(self.alert, self.seq)
+
+
+class Outbox:
+    """In-memory index of the outbox table: pending alerts per subscription, and their senders."""
+
+    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.pending: dict[str, dict[str, Pending]] = {}
+        self.acked: set[str] = set()      # delivered here, the agent has not yet removed it
+        self.down: set[str] = set()       # subscriptions whose receiver failed every try
+        self.tasks: dict[str, asyncio.Task] = {}
+        if metrics:  # both outcomes have a series from the start: a board shows 0, not "no data"
+            for result in ("delivered", "failed_try"):
+                metrics.webhook_deliveries_total.labels(result=result)
+
+    # ---- bookkeeping (called by the outbox agent) --------------------------------
+    def add(self, sub_id: str, entry: Pending) -> None:
+        self.pending.setdefault(sub_id, {})[entry.key] = entry
+        self._gauge()
+
+    def remove(self, sub_id: str, key: str) -> None:
+        self.pending.get(sub_id, {}).pop(key, None)
+        self.acked.discard(key)
+        self._gauge()
+
+    def size(self, sub_id: str) -> int:
+        return len(self.pending.get(sub_id, ()))
+
+    def head(self, sub_id: str) -> Pending | None:
+        entries = [e for e in self.pending.get(sub_id, {}).values() if e.key not in self.acked]
+        return min(entries, key=lambda e: e.order) if entries else None
+
+    def oldest(self, sub_id: str) -> Pending | None:
+        entries = list(self.pending.get(sub_id, {}).values())
+        return min(entries, key=lambda e: e.order) if entries else None
+
+    def _gauge(self) -> None:
+        if self.metrics:
+            self.metrics.webhook_outbox_alerts.set(sum(len(p) for p in self.pending.values()) - len(self.acked))
+
+    # ---- sending -----------------------------------------------------------------
+    def ensure_senders(self, subscription: Callable[[str], Subscription | None],
+                       done: Callable[[str, Pending, str], Awaitable[None]],
+                       dead: Callable[[str, Pending, str], Awaitable[None]]) -> None:
+        for sub_id, entries in self.pending.items():
+            task = self.tasks.get(sub_id)
+            if entries and (task is None or task.done()):
+                self.tasks[sub_id] = asyncio.ensure_future(self.drain(sub_id, subscription, done, dead))
+
+    async def drain(self, sub_id: str, subscription: Callable[[str], Subscription | None],
+                    done: Callable[[str, Pending, str], Awaitable[None]],
+                    dead: Callable[[str, Pending, str], Awaitable[None]]) -> None:
+        s = self.settings
+        failures = 0
+        async with httpx.AsyncClient(timeout=s.webhook_timeout, follow_redirects=False) as client:
+            while True:
+                entry = self.head(sub_id)
+                if entry is None:
+                    return
+                sub = subscription(sub_id)
+                if sub is None or not sub.url:
+                    await done(sub_id, entry, "cancelled")  # the subscription was deleted
+                    self.acked.add(entry.key)
+                    continue
+                ok, reason = await self.post(client, sub, entry)
+                if ok:
+                    self.acked.add(entry.key)
+                    self._gauge()
+                    if sub_id in self.down:
+                        log.info("webhook %s is back: delivering %d queued alert(s)", sub_id, self.size(sub_id))
+                        self.down.discard(sub_id)
+                    failures = 0
+                    await done(sub_id, entry, "delivered")
+                    continue
+                failures += 1
+                if failures == s.webhook_max_attempts:
+                    self.down.add(sub_id)
+                    await dead(sub_id, entry, f"webhook {sub_id} failed {failures} tries, last: {reason}; "
+                                              f"subscription marked down, {self.size(sub_id)} alert(s) kept and retried "
+                                              f"every {s.webhook_backoff_max:g}s")
+                delay = backoff(min(failures, s.webhook_max_attempts), s.webhook_backoff_base, s.webhook_backoff_max)
+                if failures >= s.webhook_max_attempts:
+                    delay = s.webhook_backoff_max
+                await asyncio.sleep(delay)
+
+    async def post(self, client: httpx.AsyncClient, sub: Subscription, entry: Pending) -> tuple[bool, str]:
+        assert sub.url is not None
+        try:
+            # Re-check the address on every try: a host name may have been re-pointed since.
+            await asyncio.get_running_loop().run_in_executor(
+                None, check_url, sub.url, self.settings.webhook_allow_private)
+        except Exception as exc:  # noqa: BLE001 - refused or unresolvable: a failed try with its reason
+            return self._count(False, f"refused: {exc}")
+        body = webhook_body(entry.alert)
+        started = time.monotonic()
+        try:
+            response = await client.post(sub.url, content=body, headers=webhook_headers(sub, entry.key, body, time.time()))
+        except httpx.HTTPError as exc:
+            return self._count(False, f"{type(exc).__name__}: {exc}")
+        finally:
+            if self.metrics:
+                self.metrics.webhook_delivery_seconds.observe(time.monotonic() - started)
+        if 200 <= response.status_code < 300:
+            return self._count(True, "")
+        return self._count(False, f"HTTP {response.status_code}")
+
+    def _count(self, ok: bool, reason: str) -> tuple[bool, str]:
+        if self.metrics:
+            self.metrics.webhook_deliveries_total.labels(result="delivered" if ok else "failed_try").inc()
+        return ok, reason

@@ -1,0 +1,355 @@
+"""The HTTP surface on the worker's web server: desk pages, JSON API, CSV, SSE, /metrics.
+
+Routes are plain aiohttp handlers added to the aiohttp application Faust's web server
+runs (``app.web.web_app``); tests add the same routes to their own aiohttp app.
+Reads are open (a desk is a reading room); writes need ``Authorization: Bearer
+<CITYCREDIT_API_TOKEN>``, take JSON of bounded size and answer errors as
+``{"error": "..."}`` with a 4xx status that says which.
+"""
+from __future__ import annotations
+
+import asyncio
+import csv
+import hmac
+import io
+import json
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from citycredit.exceptions import InputError
+from citycredit.ids import ALERT_TYPES, ASPECTS, DOMAINS, POLARITIES, RESPONSE_KINDS, SITES, SUBFIELDS, SURFACES
+from citycredit.metrics import Metrics
+from citycredit.settings import Settings
+
+from .desk import DeskView
+from .filings import UnknownEvent, validate_filing
+from .subscriptions import (Filters, SubscriptionURLRefused, alert_key, parse_filters, parse_subscription,
+                            valid_subscription_id)
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).resolve().parent / "static"
+Publish = Callable[[str, str, "dict[str, Any] | None"], Awaitable[None]]
+_ADCODE = re.compile(r"^\d{6}$")
+_PERIOD = re.compile(r"^(12m:)?\d{4}-\d{2}$")
+SSE_KEEPALIVE_SECONDS = 15.0
+
+
+@dataclass
+class DeskContext:
+    desk: DeskView
+    settings: Settings
+    publish: Publish                       # (topic, key, JSON value or None for a tombstone)
+    metrics: Metrics | None = None
+    registry: CollectorRegistry | None = None
+    resolve: Callable[[str, int], list[str]] | None = None   # DNS for the SSRF guard (None: the system's)
+    caught_up: Callable[[], bool] = lambda: True
+
+
+class HTTPProblem(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers or {}
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": message}, status=status, headers=headers, dumps=_dumps)
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, default=str)
+
+
+def _json(obj: Any, status: int = 200) -> web.Response:
+    return web.json_response(obj, status=status, dumps=_dumps)
+
+
+def add_routes(router: web.UrlDispatcher, ctx: DeskContext) -> None:
+    settings, desk = ctx.settings, ctx.desk
+
+    def route(name: str) -> Callable[[Callable[[web.Request], Awaitable[web.StreamResponse]]], Any]:
+        """Turn raised problems into JSON errors and count every request by route and status."""
+        def wrap(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> Any:
+            async def run(request: web.Request) -> web.StreamResponse:
+                try:
+                    response = await handler(request)
+                except HTTPProblem as exc:
+                    response = _error(exc.status, exc.message, exc.headers)
+                except UnknownEvent as exc:
+                    response = _error(422, str(exc))
+                except SubscriptionURLRefused as exc:
+                    response = _error(422, str(exc))
+                except InputError as exc:
+                    response = _error(400, str(exc))
+                if ctx.metrics:
+                    ctx.metrics.api_requests_total.labels(route=name, status=str(response.status)).inc()
+                return response
+            return run
+        return wrap
+
+    def require_token(request: web.Request) -> None:
+        expected = settings.api_token
+        if not expected:
+            raise HTTPProblem(503, "writes are disabled: the server has no API token (set CITYCREDIT_API_TOKEN)")
+        header = request.headers.get("Authorization", "")
+        if not header:
+            raise HTTPProblem(401, "missing token: send 'Authorization: Bearer <token>'", {"WWW-Authenticate": "Bearer"})
+        scheme, _, token = header.partition(" ")
+        # compare_digest: the time taken does not reveal how much of a guess was right.
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
+            raise HTTPProblem(403, "wrong token", {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+    async def read_json(request: web.Request) -> Any:
+        limit = settings.web_max_body_bytes
+        if request.content_length is not None and request.content_length > limit:
+            raise HTTPProblem(413, f"body of {request.content_length} bytes is larger than the limit of {limit} bytes")
+        ctype = request.headers.get("Content-Type", "")
+        if ctype.split(";")[0].strip().lower() != "application/json":
+            raise HTTPProblem(415, f"expected Content-Type: application/json, got {ctype or 'none'}")
+        # Read one byte past the limit: a chunked body without Content-Length is caught too.
+        body = await request.content.read(limit + 1)
+        if len(body) > limit:
+            raise HTTPProblem(413, f"body is larger than the limit of {limit} bytes")
+        if not body:
+            raise HTTPProblem(400, "empty body: expected a JSON object")
+        try:
+            return json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise HTTPProblem(400, f"body is not valid JSON: {exc}") from exc
+
+    def period_arg(request: web.Request) -> str | None:
+        period = request.query.get("period") or desk.default_period()
+        if period and not _PERIOD.match(period):
+            raise HTTPProblem(400, f"period: expected YYYY-MM or 12m:YYYY-MM, got {period!r}")
+        return period
+
+    def limit_arg(request: web.Request, default: int, most: int) -> int:
+        try:
+            n = int(request.query.get("limit", default))
+        except ValueError as exc:
+            raise HTTPProblem(400, "limit: expected an integer") from exc
+        return max(1, min(n, most))
+
+    # ---- pages -------------------------------------------------------------------
+    async def desk_page(request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(STATIC / "index.html", headers=_page_headers())
+
+    # ---- reads -------------------------------------------------------------------
+    @route("meta")
+    async def meta(request: web.Request) -> web.StreamResponse:
+        return _json({"periods": desk.periods(), "default_period": desk.default_period(),
+                      "provinces": desk.province_names(), "sites": SITES, "surfaces": SURFACES, "domains": DOMAINS,
+                      "aspects": ASPECTS, "subfields": SUBFIELDS, "alert_types": ALERT_TYPES, "polarities": POLARITIES,
+                      "response_kinds": RESPONSE_KINDS, "caught_up": ctx.caught_up(),
+                      "writes_enabled": bool(settings.api_token)})
+
+    def ranking_rows(request: web.Request) -> tuple[str | None, str | None, list[dict[str, Any]]]:
+        period = period_arg(request)
+        province = request.query.get("province") or None
+        return period, province, desk.ranking(period, province) if period else []
+
+    @route("ranking")
+    async def ranking(request: web.Request) -> web.StreamResponse:
+        period, province, rows = ranking_rows(request)
+        return _json({"period": period, "province": province, "rows": rows})
+
+    @route("ranking_csv")
+    async def ranking_csv(request: web.Request) -> web.StreamResponse:
+        period, province, rows = ranking_rows(request)
+        header = ["rank", "city", "city_adcode", "province", "period", "score", *ASPECTS, "penalty", "offset"]
+        table = [[r["rank"], r["city"], r["city_adcode"], r["province"], r["period"], r["score"],
+                  *[r["components"].get(a, 0.0) for a in ASPECTS], r["penalty"], r["offset"]] for r in rows]
+        name = f"ranking-{(period or 'none').replace(':', '-')}{'-' + province if province else ''}.csv"
+        return _csv(header, table, name)
+
+    @route("city")
+    async def city(request: web.Request) -> web.StreamResponse:
+        adcode = request.match_info["adcode"]
+        if not _ADCODE.match(adcode):
+            raise HTTPProblem(400, f"city: expected a 6-digit adcode, got {adcode!r}")
+        data = desk.city(adcode, period_arg(request))
+        if data is None:
+            raise HTTPProblem(404, f"no data for city {adcode}")
+        return _json(data)
+
+    def event_rows(request: web.Request) -> list[dict[str, Any]]:
+        q = request.query.get("q", "")
+        if len(q) > 100:
+            raise HTTPProblem(400, "q: at most 100 characters")
+        city = request.query.get("city") or None
+        if city and not _ADCODE.match(city):
+            raise HTTPProblem(400, f"city: expected a 6-digit adcode, got {city!r}")
+        domain = request.query.get("domain") or None
+        polarity = request.query.get("polarity") or None
+        if domain and domain not in DOMAINS:
+            raise HTTPProblem(400, f"domain: not one of {', '.join(DOMAINS)}")
+        if polarity and polarity not in POLARITIES:
+            raise HTTPProblem(400, f"polarity: not one of {', '.join(POLARITIES)}")
+        return desk.search(q, city, domain, polarity, limit_arg(request, 200, 5000))
+
+    @route("events")
+    async def events(request: web.Request) -> web.StreamResponse:
+        return _json({"rows": event_rows(request)})
+
+    @route("events_csv")
+    async def events_csv(request: web.Request) -> web.StreamResponse:
+        cols = ["ts", "city", "city_adcode", "province", "domain", "subfield", "polarity", "aspect", "site", "surface",
+                "rank", "title", "url", "story_id"]
+        return _csv(cols, [[r.get(c) for c in cols] for r in event_rows(request)], "events.csv")
+
+    @route("alerts")
+    async def alerts(request: web.Request) -> web.StreamResponse:
+        return _json({"rows": desk.recent_alerts(limit_arg(request, 100, 1000))})
+
+    @route("sources")
+    async def sources(request: web.Request) -> web.StreamResponse:
+        known = {f"{h['site']}/{h['surface']}": h for h in desk.health()}
+        rows = []
+        for site, name in SITES.items():
+            surfaces = [known[k] for k in sorted(known) if k.split("/", 1)[0] == site]
+            rows.append({"site": site, "name": name, "surfaces": surfaces})
+        return _json({"rows": rows})
+
+    @route("stream")
+    async def stream(request: web.Request) -> web.StreamResponse:
+        """Server-Sent Events: alerts in event-time order; resumes after ``Last-Event-ID``."""
+        filters = Filters()
+        sub_id = request.query.get("subscription")
+        if sub_id:
+            sub = desk.subscriptions.get(sub_id)
+            if sub is None:
+                raise HTTPProblem(404, f"no subscription {sub_id!r}")
+            filters = sub.filters
+        else:
+            raw = {k: request.query.getall(k) for k in ("cities", "provinces", "domains", "subfields", "types")
+                   if k in request.query}
+            filters = parse_filters(raw)
+        last = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8",
+                                               "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        queue = desk.listen()  # listen before the backlog so nothing falls between the two
+        await response.prepare(request)
+        if ctx.metrics:
+            ctx.metrics.sse_clients.inc()
+        sent: set[str] = set()
+        try:
+            await response.write(b"retry: 3000\n\n")
+            if last is not None:
+                for alert in desk.alerts_after(last or None, limit=100_000):
+                    if filters.matches(alert, desk.province_of):
+                        await response.write(_sse(alert))
+                        sent.add(alert["key"])
+            while True:
+                try:
+                    alert = await asyncio.wait_for(queue.get(), SSE_KEEPALIVE_SECONDS)
+                except asyncio.TimeoutError:
+                    if getattr(queue, "overflowed", False):
+                        break  # the client fell behind; it reconnects with Last-Event-ID
+                    await response.write(b": keepalive\n\n")
+                    continue
+                if alert["key"] not in sent and filters.matches(alert, desk.province_of):
+                    await response.write(_sse(alert))
+        except ConnectionResetError:
+            pass  # the client went away; a cancellation (server stopping) propagates
+        finally:
+            desk.unlisten(queue)
+            if ctx.metrics:
+                ctx.metrics.sse_clients.dec()
+        return response
+
+    async def metrics(request: web.Request) -> web.StreamResponse:
+        body = generate_latest(ctx.registry) if ctx.registry is not None else b""
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    # ---- writes ------------------------------------------------------------------
+    @route("responses")
+    async def file_response(request: web.Request) -> web.StreamResponse:
+        require_token(request)
+        payload = await read_json(request)
+        adcode = payload.get("city_adcode") if isinstance(payload, dict) else None
+        known = desk.major_events(adcode) if isinstance(adcode, str) else {}
+        response = validate_filing(payload, known)
+        value = response.asdict()
+        await ctx.publish("responses", response.city_adcode, value)
+        return _json({"accepted": True, "response": value}, status=202)
+
+    @route("subscriptions")
+    async def create_subscription(request: web.Request) -> web.StreamResponse:
+        require_token(request)
+        payload = await read_json(request)
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        # DNS lookups block; keep them off the event loop.
+        sub = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: parse_subscription(payload, allow_private=settings.webhook_allow_private, now_iso=now,
+                                             resolve=ctx.resolve))
+        await ctx.publish("subscriptions", sub.id, sub.to_json())
+        # The secret is shown once, here; listings never repeat it.
+        return _json({**sub.public(), "secret": sub.secret}, status=201)
+
+    @route("subscriptions_list")
+    async def list_subscriptions(request: web.Request) -> web.StreamResponse:
+        require_token(request)
+        return _json({"rows": [s.public() for s in desk.subscriptions.values()]})
+
+    @route("subscription_delete")
+    async def delete_subscription(request: web.Request) -> web.StreamResponse:
+        require_token(request)
+        sub_id = request.match_info["sub_id"]
+        if not valid_subscription_id(sub_id):
+            raise HTTPProblem(400, f"not a subscription id: {sub_id!r}")
+        if sub_id not in desk.subscriptions:
+            raise HTTPProblem(404, f"no subscription {sub_id!r}")
+        await ctx.publish("subscriptions", sub_id, None)
+        return _json({"deleted": sub_id})
+
+    router.add_get("/desk/", desk_page)
+    router.add_static("/desk/static/", STATIC, append_version=False)
+    router.add_get("/api/meta", meta)
+    router.add_get("/api/ranking", ranking)
+    router.add_get("/api/ranking.csv", ranking_csv)
+    router.add_get("/api/cities/{adcode}", city)
+    router.add_get("/api/events", events)
+    router.add_get("/api/events.csv", events_csv)
+    router.add_get("/api/alerts", alerts)
+    router.add_get("/api/alerts/stream", stream)
+    router.add_get("/api/sources", sources)
+    router.add_post("/api/responses", file_response)
+    router.add_post("/api/subscriptions", create_subscription)
+    router.add_get("/api/subscriptions", list_subscriptions)
+    router.add_delete("/api/subscriptions/{sub_id}", delete_subscription)
+    router.add_get("/metrics", metrics)
+
+
+def _sse(alert: dict[str, Any]) -> bytes:
+    body = {k: v for k, v in alert.items() if k != "key"}
+    return f"id: {alert_key(alert)}\nevent: alert\ndata: {_dumps(body)}\n\n".encode()
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv(header: list[str], rows: list[list[Any]], filename: str) -> web.Response:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    for row in rows:
+        # A headline starting with "=" must not become a formula in a spreadsheet.
+        writer.writerow(["'" + v if isinstance(v, str) and v.startswith(_FORMULA_START) else ("" if v is None else v)
+                         for v in row])
+    # UTF-8 with BOM: Excel on a Chinese desktop opens it with the right encoding.
+    return web.Response(body=("\ufeff" + out.getvalue()).encode("utf-8"),
+                        headers={"Content-Type": "text/csv; charset=utf-8",
+                                 "Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _page_headers() -> dict[str, str]:
+    # The desk renders data as text only; the policy makes an injected script inert anyway.
+    return {"Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
+                                       "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'",
+            "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}

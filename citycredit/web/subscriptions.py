@@ -1,0 +1,222 @@
+"""Alert subscriptions: the value object, its filters, the SSRF guard and webhook signing.
+
+A subscription is stored as JSON on the compacted ``subscriptions`` topic keyed by its
+id (a tombstone deletes it). Filters are lists; an empty list means "any". A receiver
+verifies a delivery by recomputing ``HMAC-SHA256(secret, "<timestamp>.<body>")`` and
+comparing it with the ``X-CityCredit-Signature: sha256=<hex>`` header.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import re
+import secrets
+import socket
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit
+
+from citycredit.exceptions import InputError
+from citycredit.ids import ALERT_TYPES, DOMAINS, SUBFIELDS
+
+SIGNATURE_HEADER = "X-CityCredit-Signature"
+TIMESTAMP_HEADER = "X-CityCredit-Timestamp"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_URL_CHARS = 2000
+MAX_FILTER_VALUES = 700  # every prefecture-level city fits; more is a malformed request
+_ADCODE = re.compile(r"^\d{6}$")
+_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+FILTER_FIELDS = ("cities", "provinces", "domains", "subfields", "types")
+
+
+class SubscriptionURLRefused(InputError):
+    """The webhook URL points somewhere the product must not send requests to."""
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which alerts a subscription wants; an empty tuple matches anything."""
+
+    cities: tuple[str, ...] = ()      # city adcodes (6 digits) or full city names
+    provinces: tuple[str, ...] = ()   # province names, or 2-digit province codes
+    domains: tuple[str, ...] = ()
+    subfields: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()
+
+    def matches(self, alert: Mapping[str, Any], province_of: Callable[[str | None], str | None] = lambda _c: None) -> bool:
+        if self.types and alert.get("type") not in self.types:
+            return False
+        if self.domains and alert.get("domain") not in self.domains:
+            return False
+        if self.subfields and alert.get("subfield") not in self.subfields:
+            return False
+        adcode = alert.get("city_adcode")
+        if self.cities and adcode not in self.cities and alert.get("city") not in self.cities:
+            return False
+        if self.provinces:
+            province = alert.get("province") or province_of(adcode)
+            code = adcode[:2] if isinstance(adcode, str) else None
+            if province not in self.provinces and code not in self.provinces:
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class Subscription:
+    id: str
+    secret: str
+    url: str | None          # None: stream-only subscriber (Server-Sent Events)
+    filters: Filters = field(default_factory=Filters)
+    created_at: str = ""
+    label: str = ""
+
+    def created_epoch(self) -> float:
+        """Wall-clock second the subscription was created; 0 when unknown."""
+        from datetime import datetime
+
+        try:
+            return datetime.fromisoformat(self.created_at).timestamp()
+        except ValueError:
+            return 0.0
+
+    def wants_since(self, appended_epoch: float | None) -> bool:
+        """A subscription gets the alerts appended to the log after it was made, not the year before it.
+
+        This is about delivery, so the log's append time is the right clock here; scoring
+        and windows never look at it.
+        """
+        return appended_epoch is None or appended_epoch >= self.created_epoch() - 1.0
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["filters"] = {k: list(v) for k, v in data["filters"].items()}
+        return data
+
+    def public(self) -> dict[str, Any]:
+        """What the API shows after creation: everything but the secret."""
+        data = self.to_json()
+        data.pop("secret")
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Subscription":
+        f = data.get("filters") or {}
+        return cls(id=data["id"], secret=data["secret"], url=data.get("url"),
+                   filters=Filters(**{k: tuple(f.get(k) or ()) for k in FILTER_FIELDS}),
+                   created_at=data.get("created_at", ""), label=data.get("label", ""))
+
+
+def parse_filters(raw: Any) -> Filters:
+    if raw is None:
+        return Filters()
+    if not isinstance(raw, Mapping):
+        raise InputError("filters: expected an object with cities, provinces, domains, subfields, types")
+    unknown = set(raw) - set(FILTER_FIELDS)
+    if unknown:
+        raise InputError(f"filters: unknown field(s) {', '.join(sorted(unknown))}; allowed: {', '.join(FILTER_FIELDS)}")
+    values: dict[str, tuple[str, ...]] = {}
+    for name in FILTER_FIELDS:
+        v = raw.get(name) or []
+        if isinstance(v, str):
+            v = [v]
+        if not isinstance(v, list) or not all(isinstance(x, str) and 0 < len(x) <= 40 for x in v):
+            raise InputError(f"filters.{name}: expected a list of short strings")
+        if len(v) > MAX_FILTER_VALUES:
+            raise InputError(f"filters.{name}: {len(v)} values, more than {MAX_FILTER_VALUES}")
+        values[name] = tuple(dict.fromkeys(x.strip() for x in v))
+    for name, allowed in (("types", ALERT_TYPES), ("domains", tuple(DOMAINS)), ("subfields", tuple(SUBFIELDS))):
+        bad = [x for x in values[name] if x not in allowed]
+        if bad:
+            raise InputError(f"filters.{name}: {', '.join(bad)} not one of {', '.join(allowed)}")
+    return Filters(**values)
+
+
+def check_url(url: str, allow_private: bool, resolve: Callable[[str, int], list[str]] | None = None) -> str:
+    """Refuse webhook URLs that would make the product call into its own network (SSRF).
+
+    Every address the host name resolves to is checked, so a public name pointing at
+    127.0.0.1 is refused too; delivery re-checks before each POST (DNS can change).
+    """
+    if not isinstance(url, str) or not url:
+        raise InputError("url: expected an http(s) URL")
+    if len(url) > MAX_URL_CHARS:
+        raise InputError(f"url: longer than {MAX_URL_CHARS} characters")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(f"url: only http:// and https:// URLs with a host are accepted, got {url!r}")
+    if parts.username or parts.password:
+        raise InputError("url: credentials in the URL are not accepted; use the signature header to authenticate")
+    if allow_private:
+        return url
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise InputError(f"url: bad port: {exc}") from exc
+    addresses = (resolve or _resolve)(parts.hostname, port)
+    if not addresses:
+        raise SubscriptionURLRefused(f"url: host {parts.hostname!r} does not resolve")
+    for text in addresses:
+        ip = ipaddress.ip_address(text.split("%", 1)[0])
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+            ip = ip.ipv4_mapped
+        if (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved
+                or ip.is_unspecified or not ip.is_global):
+            raise SubscriptionURLRefused(
+                f"url: {parts.hostname} resolves to {ip}, a private/loopback/link-local address; "
+                "refused (set CITYCREDIT_WEBHOOK_ALLOW_PRIVATE=true only on a closed network)")
+    return url
+
+
+def _resolve(host: str, port: int) -> list[str]:
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except socket.gaierror as exc:
+        raise SubscriptionURLRefused(f"url: host {host!r} does not resolve: {exc}") from exc
+    return [str(info[4][0]) for info in infos]
+
+
+def parse_subscription(raw: Any, *, allow_private: bool, now_iso: str,
+                       resolve: Callable[[str, int], list[str]] | None = None) -> Subscription:
+    """API body -> Subscription (new id and secret unless given), or InputError naming the field."""
+    if not isinstance(raw, Mapping):
+        raise InputError("body: expected a JSON object")
+    unknown = set(raw) - {"url", "filters", "secret", "label"}
+    if unknown:
+        raise InputError(f"body: unknown field(s) {', '.join(sorted(unknown))}; allowed: url, filters, secret, label")
+    url = raw.get("url")
+    if url is not None:
+        url = check_url(url, allow_private, resolve)
+    secret = raw.get("secret")
+    if secret is None:
+        secret = secrets.token_urlsafe(32)
+    elif not isinstance(secret, str) or not 16 <= len(secret) <= 200:
+        raise InputError("secret: expected a string of 16 to 200 characters (or omit it to get one)")
+    label = raw.get("label") or ""
+    if not isinstance(label, str) or len(label) > 200:
+        raise InputError("label: expected a string of at most 200 characters")
+    return Subscription(id="sub-" + secrets.token_hex(8), secret=secret, url=url,
+                        filters=parse_filters(raw.get("filters")), created_at=now_iso, label=label)
+
+
+def valid_subscription_id(text: str) -> bool:
+    return bool(_ID.match(text))
+
+
+def alert_key(alert: Mapping[str, Any]) -> str:
+    """One alert per story and type (design.md), so this names an alert everywhere."""
+    return f"{alert.get('type')}:{alert.get('story_id')}"
+
+
+def idempotency_key(subscription_id: str, alert: Mapping[str, Any]) -> str:
+    return hashlib.sha256(f"{subscription_id}|{alert_key(alert)}".encode()).hexdigest()[:32]
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def verify(secret: str, timestamp: str, body: bytes, header: str) -> bool:
+    return hmac.compare_digest(sign(secret, timestamp, body), header or "")

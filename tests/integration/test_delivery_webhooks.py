@@ -1,0 +1,154 @@
+"""Webhook delivery on the real broker: a local receiver that fails its first calls still
+gets every matching alert exactly once, signed, in event-time order; the failed tries
+leave a dead-letter record; alerts that do not match the filters never arrive."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from citycredit.web.subscriptions import verify
+from tests.conftest import free_port
+from tests.integration.desk_helpers import call, produce, wait_for
+
+pytestmark = pytest.mark.broker
+TOKEN = "webhook-test-token-0123456789"
+
+
+class Receiver:
+    """A subscriber's endpoint that answers 503 to its first ``fail_first`` calls."""
+
+    def __init__(self, fail_first: int) -> None:
+        self.fail_first = fail_first
+        self.calls: list[dict] = []
+        self.accepted: list[dict] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                call = {"headers": dict(self.headers), "body": body}
+                receiver.calls.append(call)
+                ok = len(receiver.calls) > receiver.fail_first
+                if ok:
+                    receiver.accepted.append(call)
+                self.send_response(200 if ok else 503)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.port = free_port()
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def alert(n: int, city: str, adcode: str, province: str, type_: str = "major_dishonesty") -> dict:
+    return {"type": type_, "story_id": f"s-webhook-{n:02d}", "city": city, "city_adcode": adcode, "domain": "business",
+            "trigger": "homepages", "sites": ["people", "xinhua", "cctv"], "first_seen": f"2026-02-03T0{n % 10}:00:00+08:00",
+            "triggered_at": f"2026-02-03T{10 + n:02d}:00:00+08:00", "title": f"第{n}条 无锡企业拖欠工资 <b>x</b>",
+            "urls": [f"http://example.com/{n}"], "province": province, "subfield": "wages_social_insurance"}
+
+
+def test_receiver_down_at_first_gets_every_alert_once_signed_in_order(kafka, worker_factory):
+    receiver = Receiver(fail_first=5)
+    worker = worker_factory(CITYCREDIT_API_TOKEN=TOKEN, CITYCREDIT_WEBHOOK_ALLOW_PRIVATE="true",
+                            CITYCREDIT_WEBHOOK_MAX_ATTEMPTS="3", CITYCREDIT_WEBHOOK_BACKOFF_BASE="0.2",
+                            CITYCREDIT_WEBHOOK_BACKOFF_MAX="1.5").start()
+    worker.wait_ready()
+    try:
+        status, sub = call(worker.web_port, "POST", "/api/subscriptions", token=TOKEN, body={
+            "url": f"http://127.0.0.1:{receiver.port}/hook", "label": "无锡市信用办",
+            "filters": {"cities": ["320200"], "types": ["major_dishonesty", "early_warning"]}})
+        assert status == 201, sub
+        wait_for(lambda: any(s["id"] == sub["id"] for s in call(worker.web_port, "GET", "/api/subscriptions", token=TOKEN)[1]["rows"]),
+                 30, "the subscription to reach the desk", worker.log)
+
+        wanted = [alert(n, "无锡市", "320200", "江苏省") for n in range(6)]
+        noise = [alert(10, "苏州市", "320500", "江苏省"), alert(11, "无锡市", "320200", "江苏省", "major_trustworthy")]
+        # Produced out of event-time order, across partitions (keys are story ids):
+        # the receiver must still see them in event-time order.
+        order = [wanted[2], noise[0], wanted[0], wanted[1], noise[1], wanted[5], wanted[3], wanted[4]]
+        produce(kafka.kafka_bootstrap, "alerts", [(a["story_id"], a) for a in order] + [("s-bad", b'{"type": "nonsense"}')])
+
+        wait_for(lambda: len(receiver.accepted) >= len(wanted), 60, "six deliveries", worker.log)
+        time.sleep(2.0)  # give a duplicate or a noise alert the chance to show up before counting
+
+        bodies = [json.loads(c["body"]) for c in receiver.accepted]
+        assert [b["story_id"] for b in bodies] == [a["story_id"] for a in wanted]          # in order, once each
+        assert bodies == wanted                                                            # the design.md Alert, as produced
+        keys = [c["headers"]["Idempotency-Key"] for c in receiver.accepted]
+        assert len(set(keys)) == len(keys)
+        for c in receiver.accepted:
+            h = c["headers"]
+            assert verify(sub["secret"], h["X-CityCredit-Timestamp"], c["body"], h["X-CityCredit-Signature"])
+            assert not verify("another-secret-of-someone", h["X-CityCredit-Timestamp"], c["body"], h["X-CityCredit-Signature"])
+        # The first five calls failed: three tries on the head alert -> a dead-letter record, then probes.
+        assert len(receiver.calls) == len(wanted) + 5
+
+        from citycredit import broker
+        dead = [json.loads(line.split("\t", 1)[1]) for line in
+                broker.console_consume(kafka, "deadletter", max_messages=50, timeout_ms=15000)]
+        stages = {d["stage"] for d in dead}
+        assert "deliver_alerts" in stages and "route_alerts" in stages, dead
+        reason = next(d["reason"] for d in dead if d["stage"] == "deliver_alerts" and sub["id"] in d["reason"])
+        assert "failed 3 tries" in reason and "HTTP 503" in reason
+
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{worker.web_port}/metrics").read().decode()
+        assert 'citycredit_webhook_deliveries_total{result="delivered"} 6.0' in metrics
+    finally:
+        # Later tests share the subscriptions topic: leave no subscriber pointing at a closed port.
+        for s in call(worker.web_port, "GET", "/api/subscriptions", token=TOKEN)[1]["rows"]:
+            call(worker.web_port, "DELETE", f"/api/subscriptions/{s['id']}", token=TOKEN)
+        receiver.close()
+
+
+def test_outbox_survives_a_worker_restart_during_the_outage(kafka, worker_factory):
+    """The subscriber is down, the worker is stopped with alerts queued, more alerts arrive
+    while no worker runs; a new worker (memory store: nothing on disk) recovers the outbox
+    from its changelog and the receiver, once back, gets every alert of the outage once, in
+    order. (A SIGKILLed worker behaves the same once Kafka expires its group membership,
+    after the session timeout; a graceful stop leaves the group at once.)"""
+    rport = free_port()
+    env = dict(CITYCREDIT_API_TOKEN=TOKEN, CITYCREDIT_WEBHOOK_ALLOW_PRIVATE="true", CITYCREDIT_WEBHOOK_MAX_ATTEMPTS="2",
+               CITYCREDIT_WEBHOOK_BACKOFF_BASE="0.2", CITYCREDIT_WEBHOOK_BACKOFF_MAX="1.0")
+    first = worker_factory(**env).start()
+    first.wait_ready()
+    status, sub = call(first.web_port, "POST", "/api/subscriptions", token=TOKEN, body={
+        "url": f"http://127.0.0.1:{rport}/hook", "filters": {"cities": ["320300"]}})
+    assert status == 201, sub
+    wait_for(lambda: any(s["id"] == sub["id"] for s in call(first.web_port, "GET", "/api/subscriptions", token=TOKEN)[1]["rows"]),
+             30, "the subscription to reach the desk", first.log)
+    alerts = [alert(n, "徐州市", "320300", "江苏省") for n in range(7)]
+    produce(kafka.kafka_bootstrap, "alerts", [(a["story_id"], a) for a in alerts[:5]])
+    # Nobody listens on rport: the five alerts wait in the outbox.
+    wait_for(lambda: "citycredit_webhook_outbox_alerts 5.0" in urllib.request.urlopen(
+        f"http://127.0.0.1:{first.web_port}/metrics").read().decode(), 30, "five queued alerts", first.log)
+    first.stop()
+    produce(kafka.kafka_bootstrap, "alerts", [(a["story_id"], a) for a in alerts[5:]])
+
+    receiver = Receiver(fail_first=0)
+    receiver.server.server_close()  # rebind the receiver on the port the subscription names
+    receiver.port = rport
+    receiver.server = ThreadingHTTPServer(("127.0.0.1", rport), receiver.server.RequestHandlerClass)
+    threading.Thread(target=receiver.server.serve_forever, daemon=True).start()
+    second = worker_factory(app_id=first.app_id, data_dir=first.data_dir, **env).start()
+    try:
+        second.wait_ready()
+        wait_for(lambda: len(receiver.accepted) >= len(alerts), 60, "seven deliveries after the restart", second.log)
+        time.sleep(2.0)
+        bodies = [json.loads(c["body"]) for c in receiver.accepted]
+        assert [b["story_id"] for b in bodies] == [a["story_id"] for a in alerts]
+        for c in receiver.accepted:
+            h = c["headers"]
+            assert verify(sub["secret"], h["X-CityCredit-Timestamp"], c["body"], h["X-CityCredit-Signature"])
+    finally:
+        call(second.web_port, "DELETE", f"/api/subscriptions/{sub['id']}", token=TOKEN)
+        receiver.close()

@@ -1,0 +1,107 @@
+"""A real Prometheus server (Debian's ``prometheus`` package) scrapes the running worker
+with ops/prometheus.yml, and every PromQL expression in the provisioned Grafana boards
+(panel targets and variable queries) returns data from it."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import free_port
+from tests.e2e.test_desk_browser import CITIES, MAJOR, index_entry, item
+from tests.integration.desk_helpers import ensure_system_tools, produce, wait_for
+
+pytestmark = pytest.mark.broker
+ROOT = Path(__file__).resolve().parents[2]
+PROMETHEUS = "/usr/bin/prometheus"
+# Grafana fills these in; the test picks values the produced data has.
+VARIABLES = {"$period_kind": "month", "$city": "苏州市", "$province": "江苏省", "$__rate_interval": "1m", "$__interval": "15s"}
+
+
+def dashboard_queries() -> list[tuple[str, str, str]]:
+    """(board, panel or variable, PromQL) for every query of every provisioned board."""
+    out = []
+    for path in sorted((ROOT / "ops" / "grafana" / "dashboards").glob("*.json")):
+        board = json.loads(path.read_text())
+        for panel in board["panels"]:
+            for target in panel.get("targets", []):
+                out.append((path.name, panel["title"], target["expr"]))
+        for var in board.get("templating", {}).get("list", []):
+            if var["type"] == "query":
+                m = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", var["query"]["query"])
+                assert m, f"{path.name}: variable {var['name']} is not label_values(...)"
+                out.append((path.name, f"variable {var['name']}", m.group(1)))
+    return out
+
+
+def substitute(expr: str) -> str:
+    for k in sorted(VARIABLES, key=len, reverse=True):
+        expr = expr.replace(k, VARIABLES[k])
+    return expr
+
+
+def query(port: int, expr: str) -> list[dict]:
+    url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    with urllib.request.urlopen(url, timeout=10) as r:
+        body = json.loads(r.read())
+    assert body["status"] == "success", body
+    return body["data"]["result"]
+
+
+def test_every_dashboard_query_returns_data_from_a_real_prometheus(kafka, worker_factory, tmp_path):
+    ensure_system_tools(PROMETHEUS)
+    records = [(f"{a}/{p}", index_entry(a, c, prov, p, s, pen)) for a, c, prov, s, pen in CITIES
+               for p in ("2026-02", "12m:2026-02")]
+    produce(kafka.kafka_bootstrap, "city-index", records)
+    produce(kafka.kafka_bootstrap, "alerts", [(MAJOR["story_id"], MAJOR)])
+    produce(kafka.kafka_bootstrap, "items", [(MAJOR["story_id"], item(n, "苏州食品企业使用过期原料", "people")) for n in range(3)])
+    produce(kafka.kafka_bootstrap, "source-health", [(f"{site}/homepage", {
+        "site": site, "surface": "homepage", "url": f"http://{site}.example/", "last_success": "2026-02-03T10:00:00+08:00",
+        "last_error": None if site != "sina" else "HTTP 503", "items_parsed": 120, "consecutive_failures": int(site == "sina"),
+        "yield_drop": False}) for site in ("people", "xinhua", "sina")])
+    worker = worker_factory().start()
+    worker.wait_ready()
+    metrics_url = f"http://127.0.0.1:{worker.web_port}/metrics"
+    wait_for(lambda: "citycredit_city_index_score_points{" in urllib.request.urlopen(metrics_url).read().decode(),
+             60, "index gauges on /metrics", worker.log)
+
+    config = yaml.safe_load((ROOT / "ops" / "prometheus.yml").read_text())
+    config["global"]["scrape_interval"] = "1s"
+    job = next(j for j in config["scrape_configs"] if j["job_name"] == "citycredit")
+    job["static_configs"][0]["targets"] = [f"127.0.0.1:{worker.web_port}"]
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    port = free_port()
+    log = open(tmp_path / "prometheus.log", "wb")
+    prom = subprocess.Popen([PROMETHEUS, f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                             f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        prom_log = lambda: (tmp_path / "prometheus.log").read_text(errors="replace")  # noqa: E731
+        wait_for(lambda: query(port, 'up{job="citycredit"} == 1'), 60, "Prometheus to scrape the worker", prom_log)
+        queries = dashboard_queries()
+        assert len(queries) >= 20
+        empty: list[tuple[str, str, str]] = []
+        deadline = time.monotonic() + 45  # rate() needs a few scrapes
+        while True:
+            empty = [(b, p, e) for b, p, e in queries if not query(port, substitute(e))]
+            if not empty or time.monotonic() > deadline:
+                break
+            time.sleep(1.0)
+        assert not empty, f"queries without data: {empty}"
+        # And the numbers are the ones the index published.
+        score = query(port, 'citycredit_city_index_score_points{city="苏州市", period_kind="month"}')
+        assert float(score[0]["value"][1]) == 84.0
+        rank = query(port, 'citycredit_city_rank{city="苏州市", period_kind="12m"}')
+        assert float(rank[0]["value"][1]) == 5.0
+        failing = query(port, "max by (site) (citycredit_poll_consecutive_failures) > 0")
+        assert [r["metric"]["site"] for r in failing] == ["sina"]
+    finally:
+        prom.terminate()
+        prom.wait(30)
+        log.close()

@@ -1,0 +1,73 @@
+"""Delivery rules as pure functions: backoff, delivery order, filters, signatures, the SSRF guard."""
+from __future__ import annotations
+
+import pytest
+
+from citycredit.exceptions import InputError
+from citycredit.web.delivery import Outbox, Pending, backoff, webhook_body, webhook_headers
+from citycredit.web.subscriptions import Filters, Subscription, check_url, parse_filters, verify
+from citycredit.settings import Settings
+
+
+@pytest.mark.parametrize("attempt,expected", [(1, 0.5), (2, 1.0), (3, 2.0), (4, 4.0), (5, 8.0), (6, 10.0), (20, 10.0)])
+def test_backoff_doubles_up_to_the_cap(attempt, expected):
+    assert backoff(attempt, 0.5, 10.0) == expected
+
+
+def test_outbox_head_is_earliest_event_time_then_arrival():
+    # arrival:   seq 0 (10:00 +08)   seq 1 (01:30 UTC = 09:30 +08)   seq 2 (10:00 +08)
+    # delivery:  seq 1, seq 0, seq 2
+    box = Outbox(Settings())
+    box.add("sub-1", Pending("a", 0, {"triggered_at": "2026-02-03T10:00:00+08:00"}))
+    box.add("sub-1", Pending("b", 1, {"triggered_at": "2026-02-03T01:30:00Z"}))
+    box.add("sub-1", Pending("c", 2, {"triggered_at": "2026-02-03T10:00:00+08:00"}))
+    order = []
+    while (head := box.head("sub-1")) is not None:
+        order.append(head.key)
+        box.acked.add(head.key)
+    assert order == ["b", "a", "c"]
+
+
+ALERT = {"type": "early_warning", "city_adcode": "320200", "city": "无锡市", "province": None, "domain": "social",
+         "subfield": "wages_social_insurance"}
+
+
+@pytest.mark.parametrize("filters,matches", [
+    ({}, True),
+    ({"cities": ["320200"]}, True),
+    ({"cities": ["无锡市"]}, True),
+    ({"cities": ["320500"]}, False),
+    ({"provinces": ["江苏省"]}, True),    # province learned from the index (province_of)
+    ({"provinces": ["32"]}, True),        # or the 2-digit province code of the adcode
+    ({"provinces": ["浙江省"]}, False),
+    ({"types": ["major_dishonesty"]}, False),
+    ({"domains": ["social"], "subfields": ["wages_social_insurance"]}, True),
+    ({"subfields": ["food_safety"]}, False),
+])
+def test_filters(filters, matches):
+    assert parse_filters(filters).matches(ALERT, lambda adcode: "江苏省" if adcode == "320200" else None) is matches
+
+
+def test_signature_covers_timestamp_and_body():
+    sub = Subscription(id="sub-0123456789", secret="x" * 32, url="https://hooks.example/a", filters=Filters())
+    body = webhook_body({"story_id": "s-1", "title": "标题"})
+    h = webhook_headers(sub, "key-1", body, 1_770_000_000)
+    assert verify(sub.secret, h["X-CityCredit-Timestamp"], body, h["X-CityCredit-Signature"])
+    assert not verify(sub.secret, str(1_770_000_001), body, h["X-CityCredit-Signature"])
+    assert not verify(sub.secret, h["X-CityCredit-Timestamp"], body + b" ", h["X-CityCredit-Signature"])
+    assert h["Idempotency-Key"] == "key-1"
+
+
+@pytest.mark.parametrize("addresses,refused", [
+    (["93.184.216.34"], False), (["127.0.0.1"], True), (["::1"], True), (["169.254.169.254"], True),
+    (["192.168.1.1"], True), (["172.16.0.1"], True), (["100.64.0.1"], True), (["::ffff:10.0.0.1"], True),
+    (["fe80::1"], True), (["0.0.0.0"], True), (["93.184.216.34", "10.0.0.1"], True),
+])
+def test_ssrf_guard_checks_every_resolved_address(addresses, refused):
+    resolve = lambda host, port: addresses  # noqa: E731 - the DNS answer under test
+    if refused:
+        with pytest.raises(InputError, match="private/loopback/link-local"):
+            check_url("http://hooks.example/a", False, resolve)
+    else:
+        assert check_url("http://hooks.example/a", False, resolve)
+    assert check_url("http://hooks.example/a", True, resolve)  # allowed explicitly by the setting

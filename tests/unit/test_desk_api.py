@@ -1,0 +1,239 @@
+"""The desk's HTTP API on a real aiohttp server: auth, validation, size limits, SSRF guard,
+and read answers from a read model fed with contract records. Writes that pass every
+check need the broker and are covered in tests/integration/test_delivery_webhooks.py
+and tests/e2e/test_desk_browser.py; here the publisher refuses to be called, so any
+request that should have been rejected but was not fails the test."""
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import CollectorRegistry
+
+from citycredit.metrics import build_metrics
+from citycredit.settings import Settings
+from citycredit.web.desk import DeskView
+from citycredit.web.server import DeskContext, add_routes
+
+TOKEN = "s3cret-token-for-tests"
+
+
+def entry(adcode, city, province, period, score, penalty=0.0, offset=0.0):
+    comps = {"credit_event": score - 60, "credit_policy": 20.0, "info_disclosure": 20.0, "task_implementation": 10.0,
+             "blacklist": 10.0, "major_dishonesty": -penalty, "government_response": offset, "major_trustworthy": 0.0}
+    return {"city_adcode": adcode, "city": city, "province": province, "period": period, "score": score,
+            "components": comps, "penalty": penalty, "offset": offset, "updated_at": "2026-02-10T00:00:00+00:00"}
+
+
+ALERT = {"type": "major_dishonesty", "story_id": "s-1", "city": "苏州市", "city_adcode": "320500", "domain": "business",
+         "trigger": "homepages", "sites": ["people", "xinhua", "cctv"], "first_seen": "2026-02-03T08:00:00+08:00",
+         "triggered_at": "2026-02-03T09:00:00+08:00", "title": "<script>alert(1)</script>苏州食品企业用过期原料",
+         "urls": ["http://example.com/a"], "province": "江苏省", "subfield": "food_safety"}
+
+
+def fed_desk(metrics=None) -> DeskView:
+    desk = DeskView(metrics=metrics)
+    desk.apply("city-index", "320500/2026-02", entry("320500", "苏州市", "江苏省", "2026-02", 80.0, penalty=5.0))
+    desk.apply("city-index", "320100/2026-02", entry("320100", "南京市", "江苏省", "2026-02", 85.0))
+    desk.apply("city-index", "330100/2026-02", entry("330100", "杭州市", "浙江省", "2026-02", 90.0))
+    desk.apply("alerts", "s-1", ALERT)
+    desk.apply("items", "s-1", {"ts": "2026-02-03T08:00:00+08:00", "site": "people", "surface": "homepage", "rank": None,
+                                "title": "=HYPERLINK(\"x\") 苏州食品企业用过期原料", "url": "http://example.com/a",
+                                "city": "苏州市", "city_adcode": "320500", "province": "江苏省", "domain": "business",
+                                "subfield": "food_safety", "polarity": "dishonest", "aspect": "credit_event",
+                                "story_id": "s-1", "change": "appeared"})
+    return desk
+
+
+async def _refuse(topic, key, value):
+    raise AssertionError(f"publish must not be called for a rejected request ({topic})")
+
+
+def run(coro_fn, desk=None, **settings):
+    async def main():
+        app = web.Application()
+        ctx = DeskContext(desk=desk or fed_desk(), settings=Settings(api_token=TOKEN, **settings), publish=_refuse,
+                          resolve=lambda host, port: ["93.184.216.34"] if host == "public.example" else ["10.0.0.5"])
+        add_routes(app.router, ctx)
+        async with TestClient(TestServer(app)) as client:
+            return await coro_fn(client)
+    return asyncio.run(main())
+
+
+GOOD = {"city_adcode": "320500", "story_id": "s-1", "kind": "statement", "title": "市政府通报"}
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.mark.parametrize("headers,status,words", [
+    ({}, 401, "missing token"),
+    ({"Authorization": "Bearer wrong"}, 403, "wrong token"),
+    ({"Authorization": f"Basic {TOKEN}"}, 403, "wrong token"),
+    ({"Authorization": f"Bearer {TOKEN}x"}, 403, "wrong token"),
+])
+def test_writes_need_the_right_token(headers, status, words):
+    async def go(client):
+        for path, body in (("/api/responses", GOOD), ("/api/subscriptions", {"url": "https://public.example/h"})):
+            r = await client.post(path, json=body, headers=headers)
+            assert r.status == status, await r.text()
+            assert words in (await r.json())["error"]
+        r = await client.get("/api/subscriptions", headers=headers)
+        assert r.status == status
+    run(go)
+
+
+def test_writes_disabled_without_a_configured_token():
+    async def go(client):
+        r = await client.post("/api/responses", json=GOOD, headers={"Authorization": "Bearer "})
+        assert r.status == 503 and "CITYCREDIT_API_TOKEN" in (await r.json())["error"]
+
+    async def main():
+        app = web.Application()
+        add_routes(app.router, DeskContext(desk=fed_desk(), settings=Settings(api_token=""), publish=_refuse))
+        async with TestClient(TestServer(app)) as client:
+            await go(client)
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("body,ctype,status,words", [
+    (b"x" * 70000, "application/json", 413, "larger than the limit"),
+    (b"{not json", "application/json", 400, "not valid JSON"),
+    (b"", "application/json", 400, "empty body"),
+    (json.dumps(GOOD).encode(), "text/plain", 415, "application/json"),
+    (b"[1, 2]", "application/json", 400, "expected a JSON object"),
+    (json.dumps({**GOOD, "kind": "apology"}).encode(), "application/json", 400, "kind"),
+    (json.dumps({**GOOD, "city_adcode": "3205"}).encode(), "application/json", 400, "city_adcode"),
+    (json.dumps({**GOOD, "story_id": "s-unknown"}).encode(), "application/json", 422, "not a major dishonesty event"),
+    (json.dumps({**GOOD, "city_adcode": "320100"}).encode(), "application/json", 422, "not a major dishonesty event"),
+    (json.dumps({**GOOD, "title": "", "note": ""}).encode(), "application/json", 400, "title"),
+    (json.dumps({**GOOD, "url": "javascript:alert(1)"}).encode(), "application/json", 400, "url"),
+    (json.dumps({**GOOD, "ts": "2026-02-01T00:00:00+08:00"}).encode(), "application/json", 400, "before the event"),
+    (json.dumps({**GOOD, "extra": 1}).encode(), "application/json", 400, "unknown field"),
+    (json.dumps({**GOOD, "title": "x" * 301}).encode(), "application/json", 400, "more than 300"),
+])
+def test_bad_responses_get_a_clear_4xx(body, ctype, status, words):
+    async def go(client):
+        r = await client.post("/api/responses", data=body, headers={**AUTH, "Content-Type": ctype})
+        assert r.status == status, await r.text()
+        assert words in (await r.json())["error"]
+    run(go)
+
+
+def test_chunked_oversize_body_is_refused_without_content_length():
+    async def go(client):
+        async def chunks():
+            for _ in range(20):
+                yield b"x" * 4096
+        r = await client.post("/api/responses", data=chunks(), headers={**AUTH, "Content-Type": "application/json"})
+        assert r.status == 413
+    run(go, web_max_body_bytes=16384)
+
+
+@pytest.mark.parametrize("body,status,words", [
+    ({"url": "http://127.0.0.1:9/hook"}, 422, "private/loopback/link-local"),
+    ({"url": "http://[::1]/hook"}, 422, "private/loopback/link-local"),
+    ({"url": "http://169.254.169.254/latest/meta-data"}, 422, "private/loopback/link-local"),
+    ({"url": "http://10.1.2.3/hook"}, 422, "private/loopback/link-local"),
+    ({"url": "http://internal.example/hook"}, 422, "private/loopback/link-local"),  # a name that resolves inside
+    ({"url": "ftp://public.example/hook"}, 400, "only http"),
+    ({"url": "http://user:pw@public.example/hook"}, 400, "credentials"),
+    ({"url": "https://public.example/h", "filters": {"types": ["everything"]}}, 400, "filters.types"),
+    ({"url": "https://public.example/h", "filters": {"colour": ["red"]}}, 400, "unknown field"),
+    ({"url": "https://public.example/h", "secret": "short"}, 400, "secret"),
+])
+def test_bad_subscriptions_are_refused(body, status, words):
+    async def go(client):
+        r = await client.post("/api/subscriptions", json=body, headers=AUTH)
+        assert r.status == status, await r.text()
+        assert words in (await r.json())["error"]
+    run(go)
+
+
+def test_reads_answer_from_the_read_model():
+    async def go(client):
+        meta = await (await client.get("/api/meta")).json()
+        assert meta["default_period"] == "2026-02" and meta["provinces"] == ["江苏省", "浙江省"]
+        rows = (await (await client.get("/api/ranking?period=2026-02")).json())["rows"]
+        assert [(r["rank"], r["city"]) for r in rows] == [(1, "杭州市"), (2, "南京市"), (3, "苏州市")]
+        rows = (await (await client.get("/api/ranking", params={"period": "2026-02", "province": "江苏省"})).json())["rows"]
+        assert [(r["rank"], r["city"]) for r in rows] == [(1, "南京市"), (2, "苏州市")]
+        assert rows[1]["components"]["major_dishonesty"] == -5.0 and rows[1]["penalty"] == 5.0
+        city = await (await client.get("/api/cities/320500")).json()
+        assert city["ranks"] == {"national": 3, "national_of": 3, "province": 2, "province_of": 2}
+        assert city["events"][0]["status"] == "open" and city["events"][0]["title"] == ALERT["title"]
+        assert (await client.get("/api/cities/999999")).status == 404
+        assert (await client.get("/api/cities/abc")).status == 400
+        assert (await client.get("/api/ranking?period=bad")).status == 400
+        found = (await (await client.get("/api/events", params={"q": "过期"})).json())["rows"]
+        assert len(found) == 1 and found[0]["city_adcode"] == "320500"
+        text = (await (await client.get("/api/events.csv", params={"q": "过期"})).read()).decode("utf-8-sig")
+        rows = list(csv.DictReader(io.StringIO(text)))
+        assert rows[0]["title"].startswith("'=HYPERLINK")  # no formula injection into spreadsheets
+        text = (await (await client.get("/api/ranking.csv?period=2026-02")).read()).decode("utf-8-sig")
+        assert [r["city"] for r in csv.DictReader(io.StringIO(text))] == ["杭州市", "南京市", "苏州市"]
+        sources = (await (await client.get("/api/sources")).json())["rows"]
+        assert len(sources) == 15
+        page = await client.get("/desk/")
+        assert page.status == 200 and "script-src 'self'" in page.headers["Content-Security-Policy"]
+        assert (await client.get("/desk/static/desk.js")).status == 200
+    run(go)
+
+
+def test_sse_stream_replays_after_last_event_id_then_goes_live():
+    desk = fed_desk()
+    later = {**ALERT, "story_id": "s-2", "triggered_at": "2026-02-04T09:00:00+08:00", "title": "第二条"}
+    other = {**ALERT, "story_id": "s-3", "city_adcode": "330100", "city": "杭州市", "province": "浙江省",
+             "triggered_at": "2026-02-05T09:00:00+08:00", "title": "第三条"}
+
+    async def go(client):
+        r = await client.get("/api/alerts/stream", params={"last_event_id": "", "provinces": "江苏省"})
+        assert r.status == 200 and r.headers["Content-Type"].startswith("text/event-stream")
+        got = []
+
+        async def read():
+            buf = b""
+            while len(got) < 2:
+                buf += await r.content.readany()
+                while b"\n\n" in buf:
+                    block, buf = buf.split(b"\n\n", 1)
+                    lines = dict(line.split(": ", 1) for line in block.decode().splitlines() if ": " in line)
+                    if "data" in lines:
+                        got.append((lines["id"], json.loads(lines["data"])["title"]))
+        reader = asyncio.ensure_future(read())
+        await asyncio.sleep(0.2)
+        desk.apply("alerts", "s-3", other)   # another province: filtered out
+        desk.apply("alerts", "s-2", later)
+        await asyncio.wait_for(reader, 5)
+        assert got == [("major_dishonesty:s-1", ALERT["title"]), ("major_dishonesty:s-2", "第二条")]
+        r.close()
+    run(go, desk=desk)
+
+
+def test_records_that_do_not_fit_are_skipped_not_served():
+    desk = fed_desk()
+    desk.apply("items", "s-9", {"ts": "2026-02-03T010:00:00+08:00", "title": "坏时间", "city_adcode": "320500"})
+    desk.apply("alerts", "s-9", {"type": "major_dishonesty", "story_id": "s-9"})
+    desk.apply("city-index", "x", {"city": "无码市"})
+    assert desk.rejected == 3
+    assert [i["title"] for i in desk.city("320500", None)["timeline"]] == [desk.items_by_city["320500"][0]["title"]]
+
+
+def test_metrics_follow_the_latest_period():
+    registry = CollectorRegistry()
+    metrics = build_metrics(registry)
+    desk = fed_desk(metrics)
+    value = registry.get_sample_value
+    labels = {"city_adcode": "320500", "city": "苏州市", "province": "江苏省", "period_kind": "month"}
+    assert value("citycredit_city_index_score_points", labels) == 80.0
+    assert value("citycredit_city_rank", labels) == 3
+    assert value("citycredit_city_component_points", {**labels, "aspect": "major_dishonesty"}) == -5.0
+    assert value("citycredit_alerts_recorded", {"type": "major_dishonesty"}) == 1
+    assert value("citycredit_desk_items_read_total", {"domain": "business", "polarity": "dishonest"}) == 1
+    desk.apply("city-index", "320500/2026-03", entry("320500", "苏州市", "江苏省", "2026-03", 70.0))
+    assert value("citycredit_city_index_score_points", labels) == 70.0
+    # the February series of the other cities are gone: one period per kind is exported
+    assert value("citycredit_city_index_score_points", {**labels, "city_adcode": "330100", "city": "杭州市", "province": "浙江省"}) is None
