@@ -1,11 +1,18 @@
-"""sightings -> items: parse each observation, classify it, give it its story id."""
+"""sightings -> classified: parse each observation, find its city and credit class.
+
+Stateless, so it scales with the partitions of ``sightings``. The analysed item goes to
+the internal ``classified`` topic keyed by the clustering bucket, where
+``cluster_stories`` gives it its story id. A record that is not a valid observation,
+or whose title has no words left once markup and emoji are removed, goes to the
+dead-letter topic with the reason.
+"""
 from __future__ import annotations
 
 import json
 
-from citycredit.app import app, dead_letter, items_topic, sightings_topic
+from citycredit.app import app, classified_topic, dead_letter, sightings_topic
 from citycredit.exceptions import InputError
-from citycredit.understanding import Understanding
+from citycredit.understanding import STORY_BUCKET, Understanding
 from schemas import Observation
 
 
@@ -18,7 +25,8 @@ def parse_observation(raw: bytes | str) -> Observation:
     return Observation.parse(data)
 
 
-understanding = Understanding()
+# Stateless: the analysis needs no story state (gazetteer and lexicons load once per process).
+understanding = Understanding(story_state={})
 
 
 @app.agent(sightings_topic)
@@ -26,10 +34,10 @@ async def classify_sightings(stream):
     async for event in stream.events():
         try:
             obs = parse_observation(event.value)
+            # bytes -> Observation -> Item with city, class and evidence; story_id still empty
+            item = understanding.analyse(obs)
         except InputError as exc:
             await dead_letter("classify_sightings", str(exc), event.value, event)
             continue
-        item = understanding.classify(obs)
-        # items are keyed by story so every sighting of a story meets the same window table
-        await items_topic.send(key=item.story_id, value=item)
+        await classified_topic.send(key=STORY_BUCKET, value=item)
         yield item

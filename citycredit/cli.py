@@ -17,6 +17,8 @@ COMMAND_MODULES = (
     "citycredit.commands.worker",
     "citycredit.commands.index",
     "citycredit.commands.sites",
+    "citycredit.commands.replay",
+    "citycredit.commands.classify",
 )
 
 

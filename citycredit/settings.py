@@ -33,7 +33,8 @@ class Settings:
     data_dir: Path = _s(PROJECT_ROOT / "var", "Directory for worker state, snapshots and the local broker.")
     web_port: int = _s(6066, "Port of the worker's web server (desk, API, /metrics).")
     web_host: str = _s("127.0.0.1", "Interface the worker's web server binds to.")
-    log_level: str = _s("info", "Log level of worker and pollers (debug, info, warning, error).")
+    session_timeout: float = _s(10.0, "Seconds without a heartbeat before a crashed worker's partitions move to another worker (failover time).")
+    log_level: str = _s("info", "Log level of worker and pollers (debug, info, warn, error; Faust rejects \"warning\").")
     # --- desk, API and alert delivery (citycredit/web, agents/deliver_alerts.py) ---
     api_token: str = _s("", "Bearer token required by every write endpoint (responses, subscriptions); empty disables writes. Never logged.")
     web_max_body_bytes: int = _s(65536, "Largest request body the API accepts; bigger bodies get 413.")
@@ -44,6 +45,16 @@ class Settings:
     webhook_backoff_max: float = _s(60.0, "Longest delay between tries, also the probe interval of a subscription marked down.")
     webhook_outbox_max: int = _s(10000, "Alerts kept per subscription while its receiver is down; older ones beyond this go to dead-letter.")
     desk_events_per_city: int = _s(500, "Most recent classified items per city kept in the desk's read model (timeline and search).")
+    # --- detection ---------------------------------------------------------
+    detection_config: Path = _s(PROJECT_ROOT / "citycredit" / "config" / "detection.toml",
+                                "TOML file with the major-event and early-warning rules (site threshold, window, top N, lateness, trend test).")
+    # --- understanding (city, credit class, story) ---------------------------
+    gazetteer_dir: Path = _s(PROJECT_ROOT.parent / "shared" / "data" / "gazetteer",
+                             "Directory of the national division lists (provinces/cities/areas.csv, areacodes/) used for city attribution.")
+    story_window_hours: float = _s(48.0, "Event-time hours a story stays open for new sightings after it was last seen (story clustering).")
+    story_min_similarity: float = _s(0.12, "Weighted bigram Jaccard (weights idf^3) at which two titles in the same city bucket are one story.")
+    story_min_containment: float = _s(0.5, "Weighted share of a short title found in a longer one at which both are one story.")
+    story_max_open: int = _s(50000, "Most open stories kept for clustering; the oldest hours are dropped beyond it.")
     # --- local broker (ops) ------------------------------------------------
     kafka_version: str = _s("3.9.1", "Apache Kafka version fetched from Maven Central for the local broker.")
     kafka_port: int = _s(9092, "Client port of the local broker.")
@@ -51,9 +62,7 @@ class Settings:
     kafka_heap: str = _s("512m", "JVM heap (-Xmx and -Xms) of the local broker.")
     kafka_ready_timeout: float = _s(60.0, "Seconds to wait for the local broker to answer a metadata request.")
     java_home: str = _s("", "JDK used for the local broker; empty means java on PATH or $JAVA_HOME.")
-    # --- city index (scoring) -------------------------------------------------
-    gazetteer_dir: Path = _s(PROJECT_ROOT.parent / "shared" / "data" / "gazetteer",
-                             "Gazetteer (provinces.csv, cities.csv, areas.csv) for the city registry.")
+    # --- city index (scoring); its city registry reads gazetteer_dir too ---------
     scoring_config: Path = _s(PROJECT_ROOT / "citycredit" / "config" / "scoring.toml",
                               "Scoring weights, saturation, decay, periods and response offsets (TOML).")
     tasks_config: Path = _s(PROJECT_ROOT / "citycredit" / "config" / "tasks.toml",
@@ -138,12 +147,20 @@ def get_settings() -> Settings:
     return _current
 
 
+def _relative_to_checkout(path: Path) -> str:
+    """Defaults are absolute on this machine; the README shows them relative to the checkout."""
+    if path.is_relative_to(PROJECT_ROOT):
+        return f"<checkout>/{path.relative_to(PROJECT_ROOT)}"
+    if path.is_relative_to(PROJECT_ROOT.parent):
+        return f"<checkout>/../{path.relative_to(PROJECT_ROOT.parent)}"
+    return str(path)
+
+
 def markdown_table() -> str:
     """The README's settings table (``python -m citycredit.settings``)."""
     rows = ["| variable | default | what it sets |", "| --- | --- | --- |"]
     for name, default, doc in Settings.documented():
-        # Paths relative to the checkout; the shared data sits beside it (../shared/data).
-        shown = (f"`<checkout>/{Path(os.path.relpath(default, PROJECT_ROOT)).as_posix()}`" if isinstance(default, Path)
+        shown = (f"`{_relative_to_checkout(default)}`" if isinstance(default, Path)
                  else f"`{default}`" if default != "" else "(empty)")
         rows.append(f"| `{name}` | {shown} | {doc} |")
     return "\n".join(rows)

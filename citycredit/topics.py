@@ -49,8 +49,21 @@ SUBSCRIPTIONS = TopicSpec("subscriptions", "Alert subscriptions (webhook URL, fi
 # The per-subscription outbox log: alerts routed to a subscription and their delivery results.
 # It must outlive the longest receiver outage we promise to bridge (a week).
 DELIVERIES = TopicSpec("deliveries", "Alerts routed to one subscription and their delivery outcomes (the webhook outbox).", "subscription_id", config=_delete(7))
+
+# Internal re-key of items for the early warning: a dishonesty story of one city and
+# subfield, once per story, keyed by "city_adcode/subfield" so the city-keyed trend
+# table is co-partitioned with its input. Needs to outlive only the trend state's
+# changelog catch-up, not the baseline (the state holds the day counts).
+TREND_EVENTS = TopicSpec("trend-events", "Dishonesty stories re-keyed by city and early-warning subfield (internal).", "city_adcode/subfield", config=_delete(14))
 DEADLETTER = TopicSpec("deadletter", "Rejected records with the reason, the stage and the original payload.", "stage", partitions=1, config=_delete(30))
 
-ALL: tuple[TopicSpec, ...] = (SIGHTINGS, ITEMS, ALERTS, RESPONSES, RECORDS, CITY_INPUTS, CITY_INDEX, SOURCE_HEALTH, SUBSCRIPTIONS,
-                              DELIVERIES, DEADLETTER)
+# Internal: classify_sightings (stateless, parallel over sightings partitions) hands analysed
+# items to cluster_stories, whose story table is co-partitioned with this topic. Every item
+# carries the same clustering key (one story space: sites name a city differently), so
+# clustering runs in one partition; a week of retention covers any restart.
+CLASSIFIED = TopicSpec("classified", "Analysed items (city, class, evidence) waiting for their story id.", "story bucket",
+                       config=_delete(7))
+
+ALL: tuple[TopicSpec, ...] = (SIGHTINGS, CLASSIFIED, ITEMS, ALERTS, RESPONSES, RECORDS, CITY_INPUTS, CITY_INDEX,
+                              SOURCE_HEALTH, SUBSCRIPTIONS, DELIVERIES, TREND_EVENTS, DEADLETTER)
 BY_NAME = {t.name: t for t in ALL}

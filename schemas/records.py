@@ -153,6 +153,9 @@ class Alert(_Record):
     # Extras to design.md, for subscriber filters and the desk.
     province: Optional[str] = None
     subfield: Optional[str] = None
+    # Why the rule fired (the sightings in the window, the ranking entry, or the trend
+    # statistics): every alert traceable to its items.
+    evidence: Optional[dict] = None
 
     def __post_init__(self) -> None:
         if self.type not in ALERT_TYPES:

@@ -3,27 +3,99 @@
 Interface used by the agents and by replay (keep it):
     u = Understanding(story_state=None)   # story_state: a MutableMapping (dict in replay, Faust table in the agent)
     item = u.classify(obs)                # Observation -> Item
+
+The work is two steps so the worker can partition it: ``analyse`` is stateless (city,
+domain, subfield, polarity, aspect, evidence; ``story_id`` still empty) and
+``assign_story`` clusters the analysed item into a story using ``story_state``.
+``classify`` does both, for replay and the CLI. Heavy data (gazetteer, lexicons,
+bigram weights) is built once per process. Same ordered input, same items: nothing
+reads the wall clock.
 """
 from __future__ import annotations
 
-import hashlib
-import unicodedata
+from dataclasses import dataclass
 from typing import Any, MutableMapping
 
-from schemas import Item, Observation
+from citycredit.exceptions import InputError
+from citycredit.settings import Settings, get_settings
+from schemas import Item, Observation, parse_ts
+
+from .classify import Classification, CreditClassifier, load_classifier
+from .cluster import ClusterSettings, StoryClusterer
+from .gazetteer import Attribution, Gazetteer, load_gazetteer
+from .text import content_chars, normalize
+
+# All stories share one clustering partition: paraphrases on different sites often name
+# the city differently (北京 / 在京 / none), so a per-city partition would split them.
+# City agreement is a matching rule instead. Sighting volume is small enough for one
+# partition (changes on 15 sites, not snapshots).
+STORY_BUCKET = "all"
+
+__all__ = ["Analysis", "Understanding", "STORY_BUCKET"]
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What a title says: where (gazetteer) and what kind of credit event (classifier)."""
+
+    place: Attribution
+    credit: Classification
+
+    def evidence(self) -> dict[str, list[str]]:
+        """The matched terms behind each decision, one list per decision."""
+        evidence: dict[str, list[str]] = {"city": list(self.place.evidence)}
+        if self.place.note:
+            evidence["city_note"] = [self.place.note]
+        for key in ("domain", "subfield", "polarity", "aspect", "context", "neutralised"):
+            if key in self.credit.evidence:
+                evidence[key] = list(self.credit.evidence[key])
+        return evidence
 
 
 class Understanding:
-    """Placeholder until city attribution, classification and clustering land."""
+    def __init__(self, story_state: MutableMapping[str, Any] | None = None, settings: Settings | None = None) -> None:
+        settings = settings or get_settings()
+        self.story_state: MutableMapping[str, Any] = story_state if story_state is not None else {}
+        self.gazetteer: Gazetteer = load_gazetteer(str(settings.gazetteer_dir))
+        self.classifier: CreditClassifier = load_classifier()
+        self.clusterer = StoryClusterer(self.story_state, ClusterSettings(
+            window_s=settings.story_window_hours * 3600.0,
+            min_similarity=settings.story_min_similarity,
+            min_containment=settings.story_min_containment,
+            max_stories_per_bucket=settings.story_max_open,
+        ))
 
-    def __init__(self, story_state: MutableMapping[str, Any] | None = None) -> None:
-        self.story_state = story_state if story_state is not None else {}
+    def analyse_text(self, title: str) -> Analysis:
+        """City and credit class of one raw title (the classification pipeline, no record)."""
+        text = normalize(title)
+        if not content_chars(text):
+            raise InputError("title: no words left after removing markup, symbols and emoji")
+        place = self.gazetteer.attribute(text)
+        credit = self.classifier.classify(text, place.spans, has_city=place.city is not None)
+        return Analysis(place, credit)
 
-    def classify(self, obs: Observation) -> Item:
-        norm = unicodedata.normalize("NFKC", obs.title).strip()
-        story_id = "s-" + hashlib.sha1(norm.encode()).hexdigest()[:16]
+    def analyse(self, obs: Observation) -> Item:
+        """Stateless part: city, credit class and evidence; story_id is left empty."""
+        a = self.analyse_text(obs.title)
+        place, cls = a.place, a.credit
         return Item(
             ts=obs.ts, site=obs.site, surface=obs.surface, title=obs.title, url=obs.url, rank=obs.rank,
-            summary=obs.summary, change=obs.change, city=None, city_adcode=None, county=None, county_adcode=None,
-            province=None, domain=None, subfield=None, polarity="neutral", aspect=None, story_id=story_id, evidence={},
+            summary=obs.summary, change=obs.change,
+            city=place.city, city_adcode=place.city_adcode, county=place.county, county_adcode=place.county_adcode,
+            province=place.province, domain=cls.domain, subfield=cls.subfield, polarity=cls.polarity,
+            aspect=cls.aspect, story_id="", evidence=a.evidence(),
         )
+
+    def assign_story(self, item: Item) -> Item:
+        """Stateful part: set the story id of an analysed item (state: ``story_state``); returns the item."""
+        ts = parse_ts(item.ts).timestamp()
+        assignment = self.clusterer.assign(STORY_BUCKET, ts, normalize(item.title), item.subfield, item.city_adcode)
+        evidence = dict(item.evidence)
+        evidence["story"] = (["new story"] if assignment.new else
+                             [f"joined: {assignment.matched_title}", f"similarity {assignment.similarity:.3f}"])
+        item.story_id = assignment.story_id
+        item.evidence = evidence
+        return item
+
+    def classify(self, obs: Observation) -> Item:
+        return self.assign_story(self.analyse(obs))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import pytest
 
@@ -25,6 +26,16 @@ async def _produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]
         await producer.stop()
 
 
+def _consume_until(settings, topic: str, match, timeout: float = 60.0) -> list[str]:
+    """Lines of ``topic`` (read from the start by the console consumer) whose value matches."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = broker.console_consume(settings, topic, max_messages=1_000_000, timeout_ms=3000)
+        found = [line for line in lines if match(line.split("\t", 1)[1])]
+        if found or time.monotonic() > deadline:
+            return found
+
+
 def test_sighting_becomes_item_read_by_console_consumer(kafka, worker_factory):
     obs = {"ts": "2026-02-03T08:00:00+08:00", "site": "people", "surface": "homepage", "rank": None,
            "title": "苏州一食品企业使用过期原料被立案调查", "url": "http://society.people.com.cn/n1/2026/0203/c1008-1.html",
@@ -35,17 +46,8 @@ def test_sighting_becomes_item_read_by_console_consumer(kafka, worker_factory):
     worker = worker_factory().start()
     worker.wait_ready()
 
-    # The session's broker is shared: other tests put their own items and dead letters on these
-    # topics, so look for this test's records rather than taking the first one.
-    def read_own(topic: str, match) -> list[str]:
-        for _ in range(6):
-            lines = broker.console_consume(kafka, topic, max_messages=10000, timeout_ms=5000)
-            own = [line for line in lines if match(json.loads(line.split("\t", 1)[1]))]
-            if own:
-                return own
-        return []
-
-    lines = read_own("items", lambda item: item.get("url") == obs["url"])
+    # Other tests of the session share the topics: find this test's records among theirs.
+    lines = _consume_until(kafka, "items", lambda v: json.loads(v)["url"] == obs["url"])
     assert len(lines) == 1, worker.log()[-3000:]
     key, value = lines[0].split("\t", 1)
     item = json.loads(value)
@@ -54,7 +56,7 @@ def test_sighting_becomes_item_read_by_console_consumer(kafka, worker_factory):
         assert item[field] == obs[field]
     assert "__faust" not in item  # the topic carries exactly the design.md contract
 
-    dead = read_own("deadletter", lambda d: d.get("payload") == bad.decode())
+    dead = _consume_until(kafka, "deadletter", lambda v: json.loads(v)["payload"] == bad.decode())
     assert len(dead) == 1
     record = json.loads(dead[0].split("\t", 1)[1])
     assert record["stage"] == "classify_sightings" and record["reason"].startswith("ts:")

@@ -1,0 +1,291 @@
+"""Benchmark: major-event detection on the real broker.
+
+Measures, in one run on one broker (its own, on free ports in a temp dir, unless
+``--bootstrap`` names one):
+
+1. baseline: raw aiokafka produce -> consume rate of item-sized messages;
+2. throughput: items/s one worker (``citycredit worker``, all agents) takes from
+   ``items`` through ``detect_major_events`` (window table + changelog) -- timed
+   from the first item produced to the alerts of sentinel stories produced after
+   the backlog on every partition (per-partition order: everything before them is done);
+3. latency: with ~1,000 items/s of background traffic, the time from producing the
+   sighting that completes a story's 3-site rule to its alert arriving on ``alerts``
+   (p50 / p99 over the probes).
+
+Targets (issue 5): p99 < 1 s; >= 5,000 items/s on this 2-core machine.
+
+    .venv/bin/python bench/bench_detection.py [--items 40000] [--probes 200] [--store rocksdb://]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.partitioner import DefaultPartitioner
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from citycredit import broker  # noqa: E402
+from citycredit.admin import ensure_topics_sync  # noqa: E402
+from citycredit.settings import Settings  # noqa: E402
+from tests.unit.detection_helpers import item  # noqa: E402
+
+SITES = ["people", "xinhua", "cctv", "sina", "sohu", "gmw", "ce", "cnr"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def item_bytes(hours: float, site: str, story: str, polarity: str = "dishonest") -> bytes:
+    return item(hours, site, story=story, polarity=polarity).dumps(serializer="json")
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+async def tail_alerts(bootstrap: str, arrived: dict[str, float], stop: asyncio.Event) -> None:
+    """Record when each story's first alert arrives on ``alerts`` (from the current end)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=5)
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()
+        parts = [TopicPartition("alerts", p) for p in consumer.partitions_for_topic("alerts")]
+        consumer.assign(parts)
+        await consumer.seek_to_end(*parts)
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=20)
+            now = time.perf_counter()
+            for msgs in batch.values():
+                for m in msgs:
+                    arrived.setdefault(json.loads(m.value)["story_id"], now)
+    finally:
+        await consumer.stop()
+
+
+async def baseline(bootstrap: str, n: int, payload: bytes, partitions: int) -> float:
+    """Raw aiokafka: produce n messages and consume them all; messages/s end to end."""
+    topic = f"bench-raw-{uuid.uuid4().hex[:6]}"
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    await admin.create_topics([NewTopic(topic, partitions, 1)])
+    await admin.close()
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50)
+    await consumer.start()
+    await consumer._client.force_metadata_update()
+    parts = [TopicPartition(topic, p) for p in range(partitions)]
+    consumer.assign(parts)
+    await consumer.seek_to_beginning(*parts)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    done = asyncio.Event()
+    got = 0
+
+    async def consume() -> None:
+        nonlocal got
+        while got < n:
+            batch = await consumer.getmany(timeout_ms=100)
+            got += sum(len(v) for v in batch.values())
+        done.set()
+
+    t0 = time.perf_counter()
+    task = asyncio.create_task(consume())
+    for i in range(n):
+        await producer.send(topic, payload, key=f"s-{i % 5000}".encode())
+    await producer.flush()
+    await asyncio.wait_for(done.wait(), 300)
+    elapsed = time.perf_counter() - t0
+    await task
+    await producer.stop()
+    await consumer.stop()
+    return n / elapsed
+
+
+def sentinel_stories(partitions: int, tag: str) -> list[str]:
+    """One story id per partition of ``items`` (Kafka's default murmur2 partitioner, as Faust uses)."""
+    part = DefaultPartitioner()
+    found: dict[int, str] = {}
+    i = 0
+    while len(found) < partitions:
+        sid = f"s-sentinel-{tag}-{i}"
+        found.setdefault(part(sid.encode(), list(range(partitions)), list(range(partitions))), sid)
+        i += 1
+    return list(found.values())
+
+
+async def throughput(bootstrap: str, n: int, partitions: int) -> tuple[float, float]:
+    """items/s through one worker, and the producer's own rate (to show it was not the limit)."""
+    arrived: dict[str, float] = {}
+    stop = asyncio.Event()
+    tail = asyncio.create_task(tail_alerts(bootstrap, arrived, stop))
+    await asyncio.sleep(1.0)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5)
+    await producer.start()
+    tag = uuid.uuid4().hex[:6]
+    stories = n // 4
+    sentinels = sentinel_stories(partitions, tag)
+    t0 = time.perf_counter()
+    for i in range(n):
+        # Four sightings per story on four sites spread over 24 h, most stories neutral: mostly
+        # window updates, a share of dishonest ones that alert (as on a real news day).
+        s = i % stories
+        await producer.send("items", item_bytes(6 * (i // stories), SITES[(s + i // stories) % 8], f"s-tp-{tag}-{s}",
+                                                "dishonest" if s % 20 == 0 else "neutral"),
+                            key=f"s-tp-{tag}-{s}".encode())
+    for h, site in ((30, "people"), (31, "xinhua"), (32, "cctv")):
+        for sid in sentinels:
+            await producer.send("items", item_bytes(h, site, sid), key=sid.encode())
+    await producer.flush()
+    produced = time.perf_counter() - t0
+    deadline = time.perf_counter() + 600
+    while not all(s in arrived for s in sentinels):
+        if time.perf_counter() > deadline:
+            raise SystemExit("sentinel alerts did not arrive in 600 s: see the worker log")
+        await asyncio.sleep(0.05)
+    elapsed = max(arrived[s] for s in sentinels) - t0
+    stop.set()
+    await tail
+    await producer.stop()
+    return (n + 3 * len(sentinels)) / elapsed, n / produced
+
+
+async def latency(bootstrap: str, probes: int, background_rate: int) -> list[float]:
+    arrived: dict[str, float] = {}
+    stop = asyncio.Event()
+    tail = asyncio.create_task(tail_alerts(bootstrap, arrived, stop))
+    await asyncio.sleep(1.0)
+    bg = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    fg = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await bg.start()
+    await fg.start()
+    tag = uuid.uuid4().hex[:6]
+    sent_at: dict[str, float] = {}
+
+    async def background() -> None:
+        i, tick, t0 = 0, 0.05, time.perf_counter()
+        while not stop.is_set():
+            for _ in range(int(background_rate * tick)):
+                s = f"s-bg-{tag}-{i // 2}"  # two sightings a story: never reaches the 3-site rule
+                await bg.send("items", item_bytes(i * 0.001, SITES[i % 2], s, random.choice(["dishonest", "neutral"])),
+                              key=s.encode())
+                i += 1
+            t0 += tick
+            await asyncio.sleep(max(0.0, t0 - time.perf_counter()))
+
+    async def probe(k: int) -> None:
+        s = f"s-probe-{tag}-{k}"
+        await fg.send_and_wait("items", item_bytes(0, "people", s), key=s.encode())
+        await fg.send_and_wait("items", item_bytes(1, "xinhua", s), key=s.encode())
+        await asyncio.sleep(0.3)
+        sent_at[s] = time.perf_counter()
+        await fg.send_and_wait("items", item_bytes(2, "cctv", s), key=s.encode())
+
+    bg_task = asyncio.create_task(background())
+    await asyncio.sleep(3.0)  # let the background reach its steady rate first
+    tasks = []
+    for k in range(probes):
+        tasks.append(asyncio.create_task(probe(k)))
+        await asyncio.sleep(0.1)
+    await asyncio.gather(*tasks)
+    deadline = time.perf_counter() + 30
+    while not all(s in arrived for s in sent_at) and time.perf_counter() < deadline:
+        await asyncio.sleep(0.05)
+    stop.set()
+    await bg_task
+    await tail
+    await bg.stop()
+    await fg.stop()
+    missing = [s for s in sent_at if s not in arrived]
+    if missing:
+        print(f"WARNING: {len(missing)} probe alerts did not arrive within 30 s", file=sys.stderr)
+    # In probe order, so a growing backlog (latency rising through the run) shows.
+    return [arrived[s] - sent_at[s] for s in sent_at if s in arrived]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--items", type=int, default=40000, help="backlog size for the throughput run")
+    ap.add_argument("--probes", type=int, default=200, help="stories completed for the latency run")
+    ap.add_argument("--background", type=int, default=1000, help="background items/s during the latency run")
+    ap.add_argument("--store", default="rocksdb://", help="worker table store (rocksdb:// as in production)")
+    ap.add_argument("--bootstrap", help="use this broker instead of starting one")
+    args = ap.parse_args()
+    # A SIGTERM (timeout, Ctrl-C from a wrapper) still stops the worker and the broker in ``finally``.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-detection-"))
+    port = free_port()
+    settings = Settings.from_env().replace(data_dir=tmp, kafka_port=port, kafka_controller_port=free_port(),
+                                           kafka_bootstrap=args.bootstrap or f"127.0.0.1:{port}", store=args.store)
+    own_broker = not args.bootstrap
+    load0 = os.getloadavg()
+    if own_broker:
+        broker.start(settings)
+    worker = None
+    try:
+        ensure_topics_sync(settings)
+        bootstrap = settings.kafka_bootstrap
+        partitions = settings.topic_partitions
+        payload = item_bytes(0, "people", "s-" + "0" * 16)
+        raw = asyncio.run(baseline(bootstrap, args.items, payload, partitions))
+
+        env = dict(os.environ, CITYCREDIT_KAFKA_BOOTSTRAP=bootstrap, CITYCREDIT_DATA_DIR=str(tmp),
+                   CITYCREDIT_STORE=args.store, CITYCREDIT_APP_ID=f"bench-{uuid.uuid4().hex[:6]}",
+                   CITYCREDIT_WEB_PORT=str(free_port()), CITYCREDIT_LOG_LEVEL="info")
+        # Not warn/error: at those levels Faust's terminal spinner sets the root logger to DEBUG, and
+        # every aiokafka/faust debug call then builds a LogRecord (about 9% of a worker's time).
+        log = open(tmp / "worker.log", "wb")
+        worker = subprocess.Popen([sys.executable, "-m", "citycredit.cli", "worker"], env=env, stdout=log,
+                                  stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
+        # Warm up: the first alert proves the worker has its partitions and tables.
+        asyncio.run(throughput(bootstrap, 400, partitions))
+        rate, produce_rate = asyncio.run(throughput(bootstrap, args.items, partitions))
+        lat = asyncio.run(latency(bootstrap, args.probes, args.background))
+
+        print(f"raw aiokafka produce->consume : {raw:9.0f} msg/s  ({args.items} item-sized messages, {partitions} partitions)")
+        print(f"one worker, items -> alerts   : {rate:9.0f} items/s  ({rate / raw:.2f} x raw; producer alone {produce_rate:.0f}/s;"
+              f" target >= 5000/s: {'met' if rate >= 5000 else 'NOT met'})")
+        if lat:
+            p50, p99 = pct(lat, 50) * 1000, pct(lat, 99) * 1000
+            print(f"alert latency ({len(lat)} probes, {args.background} items/s background): p50 {p50:.1f} ms, "
+                  f"p99 {p99:.1f} ms, max {max(lat) * 1000:.1f} ms, mean {statistics.mean(lat) * 1000:.1f} ms"
+                  f"  (target p99 < 1000 ms: {'met' if p99 < 1000 else 'NOT met'})")
+            q = max(1, len(lat) // 4)
+            print(f"  latency through the run: first quarter mean {statistics.mean(lat[:q]) * 1000:.0f} ms, "
+                  f"last quarter mean {statistics.mean(lat[-q:]) * 1000:.0f} ms (rising = the worker falls behind)")
+        print(f"store {args.store}; load average during the run {load0[0]:.1f} -> {os.getloadavg()[0]:.1f} "
+              f"on {os.cpu_count()} cores (other processes share them); worker log {tmp / 'worker.log'}")
+    finally:
+        if worker is not None and worker.poll() is None:
+            os.killpg(worker.pid, 15)
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, 9)
+        if own_broker:
+            broker.stop(settings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

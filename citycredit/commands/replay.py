@@ -1,0 +1,50 @@
+"""citycredit replay FILE [--ranking OUT.json]: a recorded timeline through the live logic, no broker."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ..detection import load_config
+from ..exceptions import ConfigError, InputError
+from ..settings import get_settings
+
+
+def register(sub) -> None:
+    p = sub.add_parser("replay", help="run a recorded JSONL timeline in event time; alerts JSONL to stdout")
+    p.add_argument("file", help="timeline JSONL (observations, {\"type\": \"response\"|\"record\", ...}); - for stdin")
+    p.add_argument("--ranking", metavar="OUT.json", help="also score the cities and write the ranking here")
+    p.set_defaults(func=_replay)
+
+
+def _scorer():
+    # The index subsystem is optional for replay: only --ranking needs it.
+    try:
+        from .. import scoring
+    except ImportError as exc:
+        raise ConfigError(f"--ranking needs the city index (citycredit.scoring), which this checkout lacks: {exc}") from exc
+    return scoring.CityScorer()
+
+
+def _replay(args) -> int:
+    from ..replay import Replay, alert_json, read_timeline
+
+    source = "<stdin>" if args.file == "-" else args.file
+    try:
+        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {source}: {exc}") from exc
+    entries, errors = read_timeline(text.splitlines())
+    scorer = _scorer() if args.ranking else None
+    replay = Replay(load_config(get_settings().detection_config), sinks=[scorer] if scorer else [])
+    out = sys.stdout
+    for alert in replay.run(entries, errors):
+        out.write(alert_json(alert) + "\n")
+    out.flush()
+    if scorer is not None:
+        Path(args.ranking).write_text(json.dumps(scorer.ranking(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    for err in sorted(errors, key=lambda e: e.lineno):
+        print(err.render(source), file=sys.stderr)
+    if errors:
+        print(f"citycredit replay: {len(errors)} line(s) rejected, {len(entries)} applied", file=sys.stderr)
+    return 1 if errors else 0

@@ -1,0 +1,350 @@
+"""Story clustering: one stable ``story_id`` for the same real-world story across sites.
+
+Two sightings are the same story when they are within the story window in event
+time, their cities agree (both the same prefecture, or at least one names none: one
+site writes 北京, another 在京), and their titles are near-duplicates over character
+bigrams weighted by rarity (idf**3 from the real headline corpus, so names and places
+dominate and templates like 接受纪律审查 count little): a weighted Jaccard, or a
+weighted containment for a short headline inside a longer one. Numbers that disagree
+(银价突破100美元 vs 120美元) and credit subfields that disagree keep stories apart.
+
+A *bucket* is a partition of the state (all stories a match may join must share one);
+Understanding uses a single bucket, because sites name the same city differently and
+sighting volume (changes on 15 sites) is small.
+
+State lives in a MutableMapping (a dict in replay, a changelogged Faust table in the
+worker) in small records, so a table write is never bigger than one story:
+
+    m:<bucket>             {"hours": [hour, ...], "seq": n}    hours that hold stories
+    h:<bucket>:<hour>      [story_id, ...]                       stories registered in that hour
+    s:<story_id>           [first_ts, last_ts, grams, numbers, subfield, title, hour registered, city adcode,
+                            members: [[grams, numbers, text], ...] of up to max_members distinct wordings]
+
+A new sighting is compared with every wording a story has collected (single link), so
+a story seen as 东京上野动物园两大熊猫启程 and as 旅日大熊猫回国 matches either.
+
+Stories registered more than ``window`` before the newest event of the bucket are
+deleted with their hour, so state stays bounded; a story still being seen is
+re-registered in the current hour and lives on. Everything is event time: replaying
+the same ordered input gives the same ids.
+"""
+from __future__ import annotations
+
+import hashlib
+import heapq
+import math
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any, MutableMapping
+
+from .text import content_chars
+
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_CN_NUMBER = re.compile("[零一二两三四五六七八九十百千]+(?=[月日号年人名个家起件万亿元岁])")
+_CN_DIGIT = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_CN_UNIT = {"十": 10, "百": 100, "千": 1000}
+_TEMPLATE_IDF = 4.0  # the weight of a bigram of a set phrase: like a common word
+# Prefixes that say which column or feed a headline came from, not what happened.
+_PREFIX = re.compile(
+    r"^(?:\d+版(?:头版)?\s*-\s*|推荐\d?|新华社(?:快讯|消息|权威快报)?[:：丨|｜]\s*|视频[丨|｜]|第一观察[丨|｜]|"
+    r"近镜头[丨|｜]|【[^】]{1,12}】|[^\s丨|｜]{1,8}[丨|｜])+"
+)
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    window_s: float = 48 * 3600.0     # a story is the same story for this long after it was last seen
+    idf_power: float = 3.0            # bigram weight = idf ** power: rare bigrams (names, places) dominate
+    min_similarity: float = 0.12      # weighted Jaccard of bigram sets
+    min_containment: float = 0.5      # weighted share of the shorter title found in the longer one
+    number_conflict_similarity: float = 1.01  # titles whose amounts disagree: never the same story
+    max_stories_per_bucket: int = 50000
+    max_candidates: int = 6
+    max_members: int = 8              # distinct wordings remembered per story
+    max_postings: int = 100           # a bigram in more open stories than this proposes none (a word of the day)
+    min_anchor_idf: float = 8.0       # only bigrams this rare propose candidates (a match must share one)
+    min_shared_idf: float = 8.0       # a match must share at least one bigram this rare (a name, not a template)
+
+
+@dataclass(frozen=True)
+class Assignment:
+    story_id: str
+    new: bool
+    similarity: float
+    matched_title: str | None
+
+
+@lru_cache(maxsize=1)
+def _idf_table() -> tuple[dict[str, float], float]:
+    text = resources.files("citycredit.config").joinpath("bigram_df.txt").read_text(encoding="utf-8")
+    df: dict[str, int] = {}
+    documents = 1
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        gram, _, count = line.partition("\t")
+        if gram == "documents":
+            documents = int(count)
+        else:
+            df[gram] = int(count)
+    idf = {g: math.log((documents + 1) / (n + 1)) for g, n in df.items()}
+    # Set phrases of official news (config/clustering.toml) weigh as common words.
+    config = tomllib.loads(resources.files("citycredit.config").joinpath("clustering.toml").read_text(encoding="utf-8"))
+    for phrase in config.get("templates", {}).get("phrases", []):
+        text = content_chars(phrase)
+        for i in range(len(text) - 1):
+            gram = text[i:i + 2]
+            idf[gram] = min(idf.get(gram, _TEMPLATE_IDF), _TEMPLATE_IDF)
+    return idf, math.log((documents + 1) / 1.0)
+
+
+def _cn_to_arabic(match: re.Match[str]) -> str:
+    """二月三日 -> 2月3日, 十三人 -> 13人: one site writes numerals in characters, another in digits."""
+    total, current = 0, 0
+    for ch in match.group():
+        if ch in _CN_DIGIT:
+            current = _CN_DIGIT[ch]
+        else:
+            total += (current or 1) * _CN_UNIT[ch]
+            current = 0
+    return str(total + current)
+
+
+def _amounts(numbers: list[str]) -> frozenset[str]:
+    """Amounts a title quotes, compared by integer part (50.2 ~ 50); years are not amounts."""
+    return frozenset(n.split(".")[0] for n in numbers if not (len(n) == 4 and n[:2] in ("19", "20")))
+
+
+def _numbers_conflict(a: frozenset[str], b: frozenset[str]) -> bool:
+    """Both titles quote amounts and none agree (100美元 vs 120美元)."""
+    return bool(a and b and not a & b)
+
+
+def _member_grams(record: list) -> set[str]:
+    return {g for member in record[8] for g in member[0]}
+
+
+def story_text(title: str) -> str:
+    """The part of a normalised title that says what happened (feed prefixes removed)."""
+    stripped = _PREFIX.sub("", title)
+    return stripped if len(stripped) >= 4 else title
+
+
+class StoryClusterer:
+    def __init__(self, state: MutableMapping[str, Any], settings: ClusterSettings | None = None) -> None:
+        self.state = state
+        self.settings = settings or ClusterSettings()
+        idf, max_idf = _idf_table()
+        power = self.settings.idf_power
+        self._idf = {g: v ** power for g, v in idf.items()}
+        self._max_idf = max_idf ** power
+        self._min_anchor = self.settings.min_anchor_idf ** power
+        self._min_shared = self.settings.min_shared_idf ** power
+        # bucket -> (seq, {gram: {story_id}}, {story_id: record}); a cache rebuilt from state when seq differs
+        self._cache: dict[str, tuple[int, dict[str, set[str]], dict[str, list]]] = {}
+        # bucket -> {exact wording: story_id}: a sighting seen before (the common case: the same
+        # headline on the next poll or another list) is found without any similarity work.
+        self._exact: dict[str, dict[str, str]] = {}
+        # story_id -> [(gram set, amounts, total weight)] per wording; derived from state, never stored
+        self._members: dict[str, list[tuple[frozenset[str], frozenset[str], float]]] = {}
+
+    # --- signature -------------------------------------------------------------
+    @staticmethod
+    def _signature(title: str) -> tuple[list[str], list[str], str]:
+        text = _CN_NUMBER.sub(_cn_to_arabic, content_chars(story_text(title)))
+        grams = sorted({text[i:i + 2] for i in range(len(text) - 1)}) or ([text] if text else [])
+        numbers = sorted(set(_NUMBER.findall(text)))
+        return grams, numbers, text
+
+    # --- state ------------------------------------------------------------------
+    def _load(self, bucket: str) -> tuple[dict, dict[str, set[str]], dict[str, list]]:
+        meta = self.state.get(f"m:{bucket}") or {"hours": [], "seq": 0}
+        cached = self._cache.get(bucket)
+        if cached is not None and cached[0] == meta["seq"]:
+            return meta, cached[1], cached[2]
+        postings: dict[str, set[str]] = {}
+        stories: dict[str, list] = {}
+        exact: dict[str, str] = {}
+        self._exact[bucket] = exact
+        for hour in meta["hours"]:
+            for sid in self.state.get(f"h:{bucket}:{hour}") or []:
+                record = self.state.get(f"s:{sid}")
+                if record is None:
+                    continue
+                stories[sid] = record
+                for g in _member_grams(record):
+                    postings.setdefault(g, set()).add(sid)
+                for member in record[8]:
+                    exact.setdefault(member[2], sid)
+        self._cache[bucket] = (meta["seq"], postings, stories)
+        return meta, postings, stories
+
+    def _expire(self, bucket: str, meta: dict, postings: dict[str, set[str]], stories: dict[str, list], now: float) -> None:
+        cutoff_hour = int((now - self.settings.window_s) // 3600)
+        keep, drop = [], []
+        for hour in meta["hours"]:
+            (drop if hour < cutoff_hour else keep).append(hour)
+        # Bound the bucket: oldest hours go first once it holds too many stories.
+        live = len(stories) - sum(len(self.state.get(f"h:{bucket}:{h}") or []) for h in drop)
+        while keep and live >= self.settings.max_stories_per_bucket:
+            hour = keep.pop(0)
+            drop.append(hour)
+            live -= len(self.state.get(f"h:{bucket}:{hour}") or [])
+        for hour in drop:
+            key = f"h:{bucket}:{hour}"
+            for sid in self.state.get(key) or []:
+                record = stories.pop(sid, None)
+                if record is not None:
+                    exact = self._exact.get(bucket, {})
+                    for member in record[8]:
+                        if exact.get(member[2]) == sid:
+                            del exact[member[2]]
+                    for g in _member_grams(record):
+                        ids = postings.get(g)
+                        if ids is not None:
+                            ids.discard(sid)
+                            if not ids:
+                                del postings[g]
+                self._members.pop(sid, None)
+                if f"s:{sid}" in self.state:
+                    del self.state[f"s:{sid}"]
+            if key in self.state:
+                del self.state[key]
+        meta["hours"] = keep
+
+    # --- matching ---------------------------------------------------------------
+    def _member_view(self, sid: str, record: list) -> list[tuple[frozenset[str], frozenset[str], float]]:
+        view = self._members.get(sid)
+        if view is None or len(view) != len(record[8]):
+            weight = self._idf.get
+            top = self._max_idf
+            view = [(frozenset(g), _amounts(n), sum(weight(x, top) for x in g)) for g, n, _ in record[8]]
+            self._members[sid] = view
+        return view
+
+    def _similar(self, grams: list[str], numbers: list[str], subfield: str | None, city: str | None,
+                 postings: dict[str, set[str]], stories: dict[str, list], now: float) -> tuple[str | None, float]:
+        weight = self._idf.get
+        top = self._max_idf
+        wmap = {g: weight(g, top) for g in grams}
+        rare = frozenset(g for g, w in wmap.items() if w >= self._min_anchor)
+        if not rare:
+            return None, 0.0
+        # Rank stories by the weight of the rare bigrams they share with this title.
+        shared_weight: dict[str, float] = {}
+        limit = self.settings.max_postings
+        for g in rare:
+            ids = postings.get(g)
+            if not ids or len(ids) > limit:
+                continue
+            w = wmap[g]
+            for sid in ids:
+                shared_weight[sid] = shared_weight.get(sid, 0.0) + w
+        if not shared_weight:
+            return None, 0.0
+        s = self.settings
+        # ties broken by story id, so the choice never depends on set iteration order
+        candidates = heapq.nsmallest(s.max_candidates, shared_weight, key=lambda k: (-shared_weight[k], k))
+        mine = frozenset(grams)
+        w_mine = sum(wmap.values())
+        my_amounts = _amounts(numbers)
+        best, best_sim = None, 0.0
+        for sid in candidates:
+            record = stories[sid]
+            if now - record[1] > s.window_s or now < record[0] - s.window_s:
+                continue
+            if city and record[7] and city != record[7]:
+                continue
+            if subfield and record[4] and subfield != record[4]:
+                continue
+            for other, other_amounts, w_other in self._member_view(sid, record):
+                if rare.isdisjoint(other) or self._min_shared > self._min_anchor and not any(
+                        wmap[g] >= self._min_shared for g in rare & other):
+                    continue  # only template words in common (接受纪律审查, 全线最长隧道)
+                inter = sum(map(wmap.__getitem__, mine & other))
+                union = w_mine + w_other - inter
+                jaccard = inter / union if union else 0.0
+                smaller = min(w_mine, w_other)
+                containment = inter / smaller if smaller else 0.0
+                if _numbers_conflict(my_amounts, other_amounts):
+                    ok = jaccard >= s.number_conflict_similarity
+                else:
+                    ok = jaccard >= s.min_similarity or containment >= s.min_containment
+                score = max(jaccard, containment)
+                if ok and score > best_sim:
+                    best, best_sim = sid, score
+        return best, best_sim
+
+    def assign(self, bucket: str, ts: float, title: str, subfield: str | None = None,
+               city: str | None = None) -> Assignment:
+        """Story of one sighting at event time ``ts`` (epoch seconds) in ``bucket``."""
+        meta, postings, stories = self._load(bucket)
+        newest = max(ts, meta.get("newest", ts))
+        meta["newest"] = newest
+        self._expire(bucket, meta, postings, stories, newest)
+        grams, numbers, text = self._signature(title)
+        exact = self._exact.setdefault(bucket, {})
+        sid, sim = exact.get(text), 1.0
+        if sid is not None:
+            record = stories.get(sid)
+            if (record is None or ts - record[1] > self.settings.window_s or ts < record[0] - self.settings.window_s
+                    or (city and record[7] and city != record[7]) or (subfield and record[4] and subfield != record[4])):
+                sid = None
+        if sid is None:
+            sid, sim = self._similar(grams, numbers, subfield, city, postings, stories, ts)
+        hour = int(ts // 3600)
+        if sid is not None:
+            record = stories[sid]
+            record[1] = max(record[1], ts)
+            if not record[4] and subfield:
+                record[4] = subfield
+            if not record[7] and city:
+                record[7] = city
+            if len(record[8]) < self.settings.max_members and all(m[2] != text for m in record[8]):
+                record[8].append([grams, numbers, text])
+                self._members.pop(sid, None)  # rebuilt with the new wording on next use
+                exact.setdefault(text, sid)
+                for g in grams:
+                    postings.setdefault(g, set()).add(sid)
+            # A story still being seen moves to the current hour so expiry keeps it.
+            if record[6] < hour - int(self.settings.window_s // 7200):
+                self._register(bucket, meta, hour, sid, move_from=record[6])
+                record[6] = hour
+            self.state[f"s:{sid}"] = record
+            matched_title = record[5]
+            new = False
+        else:
+            digest = hashlib.sha1(f"{bucket}|{ts:.0f}|{content_chars(title)}".encode()).hexdigest()[:16]
+            sid = f"s-{digest}"
+            record = [ts, ts, grams, numbers, subfield, title, hour, city, [[grams, numbers, text]]]
+            weight, top = self._idf.get, self._max_idf
+            self._members[sid] = [(frozenset(grams), _amounts(numbers), sum(weight(g, top) for g in grams))]
+            exact.setdefault(text, sid)
+            stories[sid] = record
+            for g in grams:
+                postings.setdefault(g, set()).add(sid)
+            self.state[f"s:{sid}"] = record
+            self._register(bucket, meta, hour, sid)
+            matched_title = None
+            new = True
+        meta["seq"] = meta.get("seq", 0) + 1
+        self.state[f"m:{bucket}"] = meta
+        self._cache[bucket] = (meta["seq"], postings, stories)
+        return Assignment(sid, new, round(sim, 3), matched_title)
+
+    def _register(self, bucket: str, meta: dict, hour: int, sid: str, move_from: int | None = None) -> None:
+        if move_from is not None:
+            key = f"h:{bucket}:{move_from}"
+            self.state[key] = [s for s in (self.state.get(key) or []) if s != sid]
+        key = f"h:{bucket}:{hour}"
+        ids = self.state.get(key)
+        if ids is None:
+            ids = []
+        if sid not in ids[-8:]:
+            ids.append(sid)
+        self.state[key] = ids  # reassigned so a Faust table writes its changelog
+        if hour not in meta["hours"]:
+            meta["hours"] = sorted(meta["hours"] + [hour])

@@ -1,0 +1,399 @@
+"""City attribution: which prefecture-level city (and county) a headline is about.
+
+The gazetteer is built once per process from the national division lists in the
+shared data (NBS 2023 provinces/cities/areas plus the Ministry of Civil Affairs
+code history for renamed divisions) and the desk-tunable ``config/places.toml``
+(traps, weak names, aliases). Matching is one Aho-Corasick pass over the
+normalised title; overlapping hits are resolved leftmost-longest, so a trap word
+(公安部, 重大安全, 长安汽车) swallows the place name hidden inside it.
+
+Precision first: a name that belongs to several places (鼓楼区, 朝阳) is resolved
+only through another place named in the same headline, a weak name (a short name
+that is also an ordinary word: 合作, 安康, 三明治's 三明) counts only when the
+headline also names its province or prefecture, and two different cities in one
+headline give no city at all. Nothing is guessed.
+"""
+from __future__ import annotations
+
+import csv
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import ahocorasick
+
+from citycredit.exceptions import ConfigError
+from citycredit.ids import MUNICIPALITY_ADCODES
+
+# Ethnic names inside autonomous prefecture/county names; the short name is what precedes them.
+_ETHNIC = (
+    "朝鲜", "土家", "苗族", "藏族", "羌族", "彝族", "布依", "侗族", "壮族", "傣族", "景颇", "白族", "哈尼", "傈僳",
+    "回族", "蒙古", "哈萨克", "柯尔克孜", "维吾尔", "满族", "瑶族", "黎族", "畲族", "水族", "仡佬", "仫佬", "毛南",
+    "纳西", "拉祜", "佤族", "普米", "怒族", "独龙", "德昂", "阿昌", "基诺", "布朗", "撒拉", "土族", "保安族",
+    "东乡", "裕固", "塔吉克", "锡伯", "达斡尔", "鄂温克", "鄂伦春", "各族", "京族",
+)
+_COUNTY_SUFFIXES = ("自治县", "自治旗", "林区", "特区", "新区", "矿区", "市", "县", "区", "旗")
+_PREFECTURE_SUFFIXES = ("自治州", "地区", "市", "盟")
+_PROVINCE_SUFFIXES = ("维吾尔自治区", "壮族自治区", "回族自治区", "自治区", "省", "市")
+
+
+@dataclass(frozen=True)
+class Place:
+    """One division: adcode (6 digits), full name, level, and the prefecture/province it belongs to."""
+
+    code: str
+    name: str
+    level: str  # province | prefecture | county
+    prefecture: str | None  # adcode of the prefecture-level unit (itself for prefectures)
+    province: str  # 6-digit province adcode
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One place name found in a title: where, the text, and every place it may mean."""
+
+    start: int
+    end: int
+    text: str
+    codes: tuple[str, ...]
+    weak: bool
+
+
+@dataclass(frozen=True)
+class Attribution:
+    city: str | None = None
+    city_adcode: str | None = None
+    county: str | None = None
+    county_adcode: str | None = None
+    province: str | None = None
+    evidence: tuple[str, ...] = ()
+    note: str = ""
+    spans: tuple[tuple[int, int], ...] = ()  # where place names are, so credit terms inside them are ignored
+
+
+@dataclass
+class _Names:
+    """name -> candidate codes, and which (name, code) pairs are weak."""
+
+    codes: dict[str, set[str]] = field(default_factory=dict)
+    weak: set[str] = field(default_factory=set)
+
+    def add(self, name: str, code: str) -> None:
+        if len(name) >= 2:
+            self.codes.setdefault(name, set()).add(code)
+
+
+def _strip_ethnic(stem: str) -> str:
+    cut = min((i for i in (stem.find(e) for e in _ETHNIC) if i > 0), default=-1)
+    return stem[:cut] if cut > 0 else stem
+
+
+def short_name(name: str, suffixes: tuple[str, ...], ethnic: bool = True) -> str | None:
+    """苏州市 -> 苏州, 延边朝鲜族自治州 -> 延边, 长阳土家族自治县 -> 长阳; None when nothing shorter is safe."""
+    for suffix in suffixes:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            stem = name[: -len(suffix)]
+            stem = _strip_ethnic(stem) if ethnic else stem
+            return stem if len(stem) >= 2 and stem != name else None
+    return None
+
+
+def _is_cjk(ch: str) -> bool:
+    return "\u4e00" <= ch <= "\u9fff"
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+class Gazetteer:
+    """All divisions of mainland China plus traps; ``attribute(title)`` resolves a headline."""
+
+    def __init__(self, gazetteer_dir: Path, config: dict, extra_traps: tuple[str, ...] = ()) -> None:
+        if not (gazetteer_dir / "areas.csv").exists():
+            raise ConfigError(f"gazetteer not found in {gazetteer_dir} (set CITYCREDIT_GAZETTEER_DIR)")
+        self.places: dict[str, Place] = {}
+        self._district_shorts: set[str] = set()
+        names = _Names()
+        self._load_divisions(gazetteer_dir, names)
+        self._load_history(gazetteer_dir / "areacodes" / "result.csv", names)
+        self._apply_config(config, names)
+        # District short names (天桥, 路北, 长宁) are also people's and streets' names, and national
+        # news names the city with them: they need that context unless a prefecture has the name too.
+        for short in self._district_shorts:
+            if short in names.codes and all(self.places[c].level == "county" for c in names.codes[short]):
+                names.weak.add(short)
+        names.weak -= self.not_weak
+        sar = self._load_sar_names(gazetteer_dir / "HK-MO-TW.json")
+        # 大埔 is in Hong Kong and in 梅州: a short name shared with a SAR or Taiwan district needs
+        # context; a full mainland name (复兴区, 中正区 exist in Taiwan too) stays strong.
+        names.weak.update(n for n in sar if n in names.codes and not n.endswith(("区", "县", "市")))
+        self._extra_traps = [n for n in sar if n not in names.codes] + list(extra_traps)
+        self._build(names, config)
+
+    # --- building -----------------------------------------------------------
+    def _load_divisions(self, root: Path, names: _Names) -> None:
+        provinces = {row["code"]: row["name"] for row in _read_csv(root / "provinces.csv")}
+        for code2, name in provinces.items():
+            code = code2 + "0000"
+            is_muni = code in MUNICIPALITY_ADCODES
+            self.places[code] = Place(code, name, "prefecture" if is_muni else "province", code if is_muni else None, code)
+            names.add(name, code)
+            short = short_name(name, _PROVINCE_SUFFIXES, ethnic=False)
+            if short:
+                names.add(short, code)
+        direct_groups: set[str] = set()
+        for row in _read_csv(root / "cities.csv"):
+            code4, name, prov = row["code"], row["name"], row["provinceCode"] + "0000"
+            if name in ("市辖区", "县"):
+                continue  # municipality districts: the municipality itself is the prefecture
+            if "直辖县级" in name:
+                direct_groups.add(code4)
+                continue
+            code = code4 + "00"
+            self.places[code] = Place(code, name, "prefecture", code, prov)
+            names.add(name, code)
+            short = short_name(name, _PREFECTURE_SUFFIXES)
+            if short:
+                names.add(short, code)
+                if name.endswith("自治州"):
+                    names.add(short + "州", code)  # 恩施州, 延边州: how news names autonomous prefectures
+        for row in _read_csv(root / "areas.csv"):
+            code, name, city4, prov = row["code"], row["name"], row["cityCode"], row["provinceCode"] + "0000"
+            if prov in MUNICIPALITY_ADCODES:
+                parent: str | None = prov
+            elif city4 in direct_groups:
+                parent = code  # 仙桃市, 济源市, 石河子市: county-level, governed by the province itself
+            else:
+                parent = city4 + "00"
+            level = "prefecture" if parent == code else "county"
+            self.places[code] = Place(code, name, level, parent, prov)
+            if name in ("城区", "郊区", "矿区"):
+                continue
+            names.add(name, code)
+            short = short_name(name, _COUNTY_SUFFIXES)
+            if short:
+                names.add(short, code)
+                if name.endswith("区"):
+                    self._district_shorts.add(short)
+
+    def _load_history(self, path: Path, names: _Names) -> None:
+        """Old names (襄樊市, 思茅市, 吴江市, 崇文区) pointing at the division that carries them on today."""
+        if not path.exists():
+            return
+        rows = _read_csv(path)
+        successors: dict[str, list[str]] = {}
+        for row in rows:
+            nxt = [c.split("[")[0] for c in (row.get("新代码") or "").split(";") if c.strip()]
+            if row["状态"] != "在用":
+                successors.setdefault(row["代码"], nxt)
+
+        def current(code: str, depth: int = 0) -> set[str]:
+            if code in self.places:
+                return {code}
+            if depth > 8:
+                return set()
+            found: set[str] = set()
+            for nxt in successors.get(code, []):
+                if nxt != code:
+                    found |= current(nxt, depth + 1)
+            return found
+
+        for row in rows:
+            if row["状态"] == "在用" or row["级别"] not in ("地级", "县级"):
+                continue
+            old = row["名称"]
+            if old in names.codes or old in ("城区", "郊区", "矿区") or not old.endswith(("市", "县", "区", "地区", "盟", "自治州")):
+                continue  # a name still in use means the current division, not the old one
+            targets = current(row["代码"])
+            prefectures = {self.places[t].prefecture for t in targets}
+            if len(targets) == 1:
+                names.add(old, next(iter(targets)))
+            elif len(prefectures) == 1 and None not in prefectures:
+                names.add(old, next(iter(prefectures)))  # type: ignore[arg-type]
+
+    def _load_sar_names(self, path: Path) -> list[str]:
+        """Hong Kong, Macao and Taiwan district names (大埔, 沙田): places, but not mainland cities."""
+        if not path.exists():
+            return []
+        import json
+
+        out: list[str] = []
+
+        def walk(node: object) -> None:
+            if isinstance(node, dict):
+                for key, value in node.items():
+                    out.append(key)
+                    walk(value)
+            elif isinstance(node, list):
+                for value in node:
+                    walk(value)
+            elif isinstance(node, str):
+                out.append(node)
+
+        walk(json.loads(path.read_text(encoding="utf-8")))
+        for name in list(out):
+            short = short_name(name, ("特别行政区", "区", "市", "县", "岛"), ethnic=False)
+            if short:
+                out.append(short)
+        return sorted(set(out))
+
+    def _apply_config(self, config: dict, names: _Names) -> None:
+        for alias, target in config.get("aliases", {}).items():
+            code = str(target)
+            if code not in self.places:
+                raise ConfigError(f"places.toml: alias {alias!r} points at unknown adcode {code}")
+            names.codes[alias] = {code}
+        for name in config.get("never_places", {}).get("names", []):
+            names.codes.pop(name, None)
+        weak = config.get("weak_names", {})
+        names.weak.update(weak.get("manual", []))
+        self.not_weak = frozenset(weak.get("not_weak", []))
+        names.weak.update(n for n in weak.get("derived", []) if n not in self.not_weak)
+
+    def _build(self, names: _Names, config: dict) -> None:
+        self._weak = frozenset(names.weak)
+        self.names: dict[str, tuple[str, ...]] = {n: tuple(sorted(c)) for n, c in names.codes.items()}
+        automaton = ahocorasick.Automaton()
+        for name, codes in names.codes.items():
+            automaton.add_word(name, (name, tuple(sorted(codes)), name in names.weak))
+        for trap in list(config.get("traps", {}).get("words", [])) + self._extra_traps:
+            # A trap wins over a place name inside it because it is longer or starts earlier.
+            if trap not in names.codes:
+                automaton.add_word(trap, (trap, (), False))
+        automaton.make_automaton()
+        self._automaton = automaton
+        self._road_chars = frozenset(config.get("context", {}).get("not_place_after", []))
+        self._title_chars = frozenset(config.get("context", {}).get("not_place_before", []))
+
+    @property
+    def weak_names(self) -> frozenset[str]:
+        """Names that count only when the headline confirms them (places.toml and derived)."""
+        return self._weak
+
+    # --- lookup ---------------------------------------------------------------
+    def hits(self, text: str) -> list[Hit]:
+        """Leftmost-longest non-overlapping names and traps; traps are dropped after they block."""
+        raw = []
+        for end, (word, codes, weak) in self._automaton.iter(text):
+            start = end - len(word) + 1
+            raw.append((start, -len(word), word, codes, weak))
+        if not raw:
+            return []
+        raw.sort()
+        chosen: list[Hit] = []
+        cursor = 0
+        for i, (start, neg_len, word, codes, weak) in enumerate(raw):
+            if start < cursor:
+                continue
+            end = start - neg_len
+            if weak and any(s2 < end and codes2 and not weak2 and -n2 >= -neg_len
+                            for s2, n2, _, codes2, weak2 in raw[i + 1:] if s2 > start):
+                continue  # 朝阳路北京: the weak 路北 yields to the overlapping 北京
+            cursor = start - neg_len
+            if not codes:
+                continue
+            # 南京路 / 中山街 are streets named after places, not the places.
+            if cursor < len(text) and text[cursor] in self._road_chars and len(word) <= 3 and not word.endswith(("市", "县", "区", "省")):
+                continue
+            full = word.endswith(("市", "县", "区", "省", "州", "盟", "旗"))
+            # 厅长宁坚, 书记张三: a short name right after an official's title is a person's name.
+            if start > 0 and text[start - 1] in self._title_chars and not full:
+                continue
+            # A two-character county name in the middle of a word (羊曲水电站 has 曲水) is only
+            # a place when the headline confirms it: it is read as weak unless it starts the
+            # title or follows punctuation.
+            if (not weak and not full and len(word) == 2 and start > 0 and _is_cjk(text[start - 1])
+                    and word not in self.not_weak
+                    and all(self.places[c].level == "county" for c in codes)):
+                weak = True
+            chosen.append(Hit(start, cursor, word, codes, weak))
+        return chosen
+
+    def attribute(self, text: str) -> Attribution:
+        hits = self.hits(text)
+        if not hits:
+            return Attribution()
+        places = self.places
+        # Only a name that can mean nothing but a province is province context (吉林 and
+        # 海南 are also prefectures, and must not confirm themselves).
+        provinces_named = {h.codes[0] for h in hits if len(h.codes) == 1 and places[h.codes[0]].level == "province"}
+        # 吉林 and 海南 are never read as their city, but they do confirm another place of
+        # their province (吉林集安 is 集安市 of 通化).
+        provinces_any = {c for h in hits for c in h.codes if places[c].level == "province"}
+        strong_prefectures: set[str] = set()
+        for h in hits:
+            prefs = {places[c].prefecture for c in h.codes if places[c].level != "province"}
+            if len(prefs) == 1 and not h.weak and not any(places[c].level == "province" for c in h.codes):
+                strong_prefectures.add(next(iter(prefs)))  # type: ignore[arg-type]
+        context_provinces = provinces_named | {places[p].province for p in strong_prefectures}
+
+        resolved: list[tuple[Hit, str]] = []  # (hit, code it resolved to)
+        unresolved: list[Hit] = []
+        for h in hits:
+            if any(places[c].level == "province" for c in h.codes):
+                continue  # 吉林, 海南: read as the province; the city needs its full name (吉林市)
+            cands = list(h.codes)
+            if len(cands) > 1 or h.weak:
+                # Ambiguous or weak: keep only readings that agree with the rest of the headline.
+                agree = [c for c in cands if places[c].prefecture in strong_prefectures and places[c].prefecture != c]
+                agree = agree or [c for c in cands if places[c].prefecture in strong_prefectures]
+                if not agree:
+                    agree = [c for c in cands if places[c].province in (context_provinces | provinces_any)
+                             and not (places[c].level == "prefecture" and c == places[c].province)]
+                if not agree and not h.weak:
+                    # 西安 is 西安市 unless the headline says 辽源 or 牡丹江 (each has a 西安区).
+                    agree = [c for c in cands if places[c].level == "prefecture"]
+                    agree = agree if len(agree) == 1 else []
+                prefs = {places[c].prefecture for c in agree}
+                if len(prefs) == 1 and (not h.weak or agree):
+                    # Among readings in one prefecture prefer the city itself (辽宁朝阳 is 朝阳市, not 朝阳县).
+                    agree.sort(key=lambda c: (places[c].level != "prefecture", c))
+                    resolved.append((h, agree[0]))
+                else:
+                    unresolved.append(h)
+                continue
+            resolved.append((h, cands[0]))
+
+        prefectures = {places[c].prefecture for _, c in resolved}
+        evidence = tuple(h.text for h in hits)
+        spans = tuple((h.start, h.end) for h in hits)
+        if len(prefectures) == 1:
+            pref = next(iter(prefectures))
+            assert pref is not None
+            county_hits = [(h, c) for h, c in resolved if places[c].level == "county"]
+            county = places[county_hits[0][1]] if county_hits else None
+            city = places[pref]
+            return Attribution(
+                city=city.name, city_adcode=city.code,
+                county=county.name if county else None, county_adcode=county.code if county else None,
+                province=places[city.province].name, evidence=evidence, spans=spans,
+            )
+        note = "several cities named" if len(prefectures) > 1 else "ambiguous or weak place names only"
+        provs = {places[c].province for _, c in resolved} | {
+            c for h in hits for c in h.codes if places[c].level == "province"}
+        if not provs:
+            provs = {places[c].province for h in unresolved for c in h.codes}
+            provs = provs if len(provs) == 1 else set()
+        province = places[next(iter(provs))].name if len(provs) == 1 else None
+        return Attribution(province=province, evidence=evidence, note=note, spans=spans)
+
+
+def _config_text(name: str) -> str:
+    return resources.files("citycredit.config").joinpath(name).read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=4)
+def load_gazetteer(gazetteer_dir: str) -> Gazetteer:
+    """The process-wide gazetteer for a data directory (built once: ~0.5 s)."""
+    try:
+        config = tomllib.loads(_config_text("places.toml"))
+        credit = tomllib.loads(_config_text("credit.toml"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config/places.toml or credit.toml: {exc}") from exc
+    # Places abroad (马里兰州, 利西昌斯克) hide Chinese names inside them: they are traps too.
+    foreign = tuple(credit.get("foreign", {}).get("words", []))
+    return Gazetteer(Path(gazetteer_dir), config, extra_traps=foreign)

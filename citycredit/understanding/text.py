@@ -1,0 +1,66 @@
+"""Title normalisation before any matching: one canonical form of a headline.
+
+Real titles arrive with full-width forms, HTML entities and tags left by feeds,
+traditional characters from Hong Kong/Taiwan mirrors, emoji and stray control
+characters. Everything downstream (gazetteer, lexicons, n-grams) matches the
+normalised text, so the same words always look the same.
+"""
+from __future__ import annotations
+
+import html
+import re
+import tomllib
+import unicodedata
+from functools import lru_cache
+from importlib import resources
+
+_TAG = re.compile(r"<[^>]{0,200}>")
+_SPACE = re.compile(r"\s+")
+# Characters kept for matching: CJK ideographs, ASCII letters and digits.
+_CONTENT = re.compile(r"[\u4e00-\u9fffA-Za-z0-9]")
+
+
+@lru_cache(maxsize=1)
+def _trad_table() -> dict[int, str]:
+    """Traditional -> simplified character map for words the lexicons and gazetteer use."""
+    text = resources.files("citycredit.config").joinpath("traditional.toml").read_text(encoding="utf-8")
+    pairs = tomllib.loads(text)["pairs"]
+    table: dict[int, str] = {}
+    for trad, simp in zip(pairs["traditional"], pairs["simplified"], strict=True):
+        table[ord(trad)] = simp
+    return table
+
+
+def _drop_char(ch: str) -> bool:
+    cat = unicodedata.category(ch)
+    # So: emoji and pictographs; Cc/Cf: control and zero-width; Co/Cs: private use and lone surrogates.
+    return cat in ("So", "Cc", "Cf", "Co", "Cs", "Sk")
+
+
+# Characters outside the blocks real headlines use (ASCII, Latin-1, CJK, CJK and full-width
+# punctuation): only these are looked at one by one for emoji and control characters.
+_UNUSUAL = re.compile("[^\u0020-\u007e\u00a0-\u00ff\u2010-\u2027\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff01-\uff5e]")
+
+
+def _drop_unusual(match: re.Match[str]) -> str:
+    ch = match.group()
+    return " " if _drop_char(ch) else ch
+
+
+def normalize(title: str) -> str:
+    """Canonical headline: entities decoded, tags dropped, NFKC, simplified, single spaces."""
+    text = html.unescape(title) if "&" in title else title
+    if "<" in text:
+        text = _TAG.sub(" ", text)
+    if not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
+    if not text.isascii():
+        text = text.translate(_trad_table())
+        if _UNUSUAL.search(text):
+            text = _UNUSUAL.sub(_drop_unusual, text)
+    return _SPACE.sub(" ", text).strip()
+
+
+def content_chars(text: str) -> str:
+    """Only ideographs, letters and digits (lower-case): the string n-grams are taken from."""
+    return "".join(_CONTENT.findall(text)).lower()

@@ -1,0 +1,83 @@
+"""Classification and clustering in the worker, on the real broker.
+
+A sighting goes through classify_sightings -> classified -> cluster_stories -> items.
+The worker is then stopped and a new one started with the same application id: the
+story table is rebuilt from its changelog, so a paraphrase from another site that
+arrives after the restart joins the story seen before it.
+
+The topics are shared by every test of the session and clustering expires stories in
+event time (older than the window behind the newest sighting), so these sightings are
+dated after anything another test produces.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from citycredit import broker
+
+pytestmark = pytest.mark.broker
+
+
+async def _produce(bootstrap: str, records: list[dict]) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        for r in records:
+            await producer.send_and_wait("sightings", json.dumps(r, ensure_ascii=False).encode(),
+                                         key=r["url"].encode())
+    finally:
+        await producer.stop()
+
+
+def _items(kafka, titles: set[str]) -> dict[str, dict]:
+    """Items with these titles from ``items`` (other tests of the session share the topic)."""
+    found: dict[str, dict] = {}
+    for extra in range(0, 8):
+        lines = broker.console_consume(kafka, "items", max_messages=len(titles) + extra, timeout_ms=20000)
+        found = {}
+        for line in lines:
+            item = json.loads(line.split("\t", 1)[1])
+            if item["title"] in titles:
+                found[item["title"]] = item
+        if set(found) == titles:
+            break
+    return found
+
+
+def test_story_state_survives_a_worker_restart(kafka, worker_factory, tmp_path):
+    first = {"ts": "2030-01-28T09:49:00+08:00", "site": "sina", "surface": "hotlist", "rank": 3,
+             "title": "盒马误送有毒水仙球致老人孩子中毒", "url": "https://s.weibo.com/hema-1", "summary": None}
+    other_event = {"ts": "2030-01-28T10:05:00+08:00", "site": "people", "surface": "homepage", "rank": None,
+                   "title": "苏州一建筑工地拖欠60名农民工工资", "url": "http://people.com.cn/wage-1", "summary": None}
+    paraphrase = {"ts": "2030-01-28T20:00:00+08:00", "site": "netease", "surface": "homepage", "rank": None,
+                  "title": "盒马误将有毒水仙球当百合发货 多名顾客中毒", "url": "https://www.163.com/hema-2", "summary": None}
+    app_id = "citycredit-test-understanding"
+    data_dir = tmp_path / "worker"
+
+    worker = worker_factory(app_id=app_id, data_dir=data_dir).start()
+    worker.wait_ready()
+    asyncio.run(_produce(kafka.kafka_bootstrap, [first, other_event]))
+    before = _items(kafka, {first["title"], other_event["title"]})
+    assert len(before) == 2, worker.log()[-3000:]
+    # Stop only once the story table's writes are in its changelog (two new stories: a
+    # story record, an hour list and the bucket meta each), as a clean shutdown would
+    # leave them; a loaded machine may otherwise kill the worker before it flushes.
+    changelog = broker.console_consume(kafka, f"{app_id}-story-state-changelog", max_messages=6, timeout_ms=60000)
+    assert len(changelog) >= 6, worker.log()[-3000:]
+    worker.stop()
+
+    restarted = worker_factory(app_id=app_id, data_dir=data_dir).start()
+    restarted.wait_ready(timeout=90)
+    asyncio.run(_produce(kafka.kafka_bootstrap, [paraphrase]))
+    by_title = _items(kafka, {first["title"], other_event["title"], paraphrase["title"]})
+    assert len(by_title) == 3, restarted.log()[-3000:]
+    hema, wage, again = by_title[first["title"]], by_title[other_event["title"]], by_title[paraphrase["title"]]
+    assert again["story_id"] == hema["story_id"], again["evidence"]
+    assert wage["story_id"] != hema["story_id"]
+    assert wage["city"] == "苏州市" and wage["subfield"] == "wages_social_insurance"
+    assert hema["subfield"] == "food_safety" and hema["polarity"] == "dishonest"

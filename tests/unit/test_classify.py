@@ -1,0 +1,96 @@
+"""Credit classification rules from config/credit.toml, with the evidence behind them."""
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+
+import pytest
+
+from citycredit.exceptions import ConfigError
+from citycredit.understanding import Understanding
+from citycredit.understanding.classify import CreditClassifier, load_classifier
+
+
+@pytest.fixture(scope="module")
+def u(shared_data):
+    from citycredit.settings import Settings
+
+    return Understanding(story_state={}, settings=Settings().replace(gazetteer_dir=shared_data / "gazetteer"))
+
+
+# (title, domain, subfield, polarity, aspect)
+CASES = [
+    ("深圳龙岗区一家工厂数百人食物中毒", "business", "food_safety", "dishonest", "credit_event"),
+    ("肇庆一家三口突发重病 食物中毒惹的祸", None, None, "neutral", None),          # a family, not a business
+    ("温岭鞋厂火灾16人死亡", "business", "work_safety", "dishonest", "credit_event"),
+    ("宜宾城区一大厦11层发生火灾", None, None, "neutral", None),                  # no workplace named
+    ("黑心老板拖欠工资还打人", "social", "wages_social_insurance", "dishonest", "credit_event"),
+    ("环保公司负责人被控违法倾倒数千吨污泥受审", "social", "environment", "dishonest", "credit_event"),
+    ("四川省绵阳市委副书记、市长李云接受纪律审查和监察调查", "government", "government_integrity", "dishonest", "credit_event"),
+    ("贵阳警方打掉一传销团伙抓获10名高管", "business", "financial_fraud", "dishonest", "credit_event"),
+    ("2025年第二、三季度见义勇为勇士榜发布", "social", None, "trustworthy", "credit_event"),
+    ("公安部发布第六期全国公安楷模", "judicial", "public_security", "trustworthy", "credit_event"),
+    ("《市场监督管理严重违法失信名单管理办法》今起施行", "business", None, "neutral", "credit_policy"),
+    ("濮阳加油站黑名单曝光,这34个加油站点不要再去了", "business", None, "dishonest", "blacklist"),
+    ("电商悲情营销洋葱滞销？西昌市政府作出回应", "business", "e_commerce", "dishonest", "government_response"),
+    ("沈阳地区32个网点可查个人信用报告", "business", None, "neutral", "info_disclosure"),
+    ("我国加快健全社会信用体系", "government", None, "neutral", "task_implementation"),
+    # traps
+    ("如何快速办信用卡？好申请吗？", None, None, "neutral", None),
+    ("石原里美最新恋情曝光！2人在高级度假酒店连住两晚", None, None, "neutral", None),
+    ("谨防电信诈骗 这些套路要警惕", None, None, "neutral", None),
+    ("日本旅馆饭菜导致72名观光客集体食物中毒", None, None, "neutral", None),   # abroad
+    ("宁波这对夫妻被判坐牢！罚款90万元！", None, None, "neutral", None),         # generic words only
+    ("做人，要讲究诚信", None, None, "neutral", None),
+]
+
+
+@pytest.mark.parametrize("title, domain, subfield, polarity, aspect", CASES)
+def test_classification(u, title, domain, subfield, polarity, aspect):
+    credit = u.analyse_text(title).credit
+    assert (credit.domain, credit.subfield, credit.polarity, credit.aspect) == (domain, subfield, polarity, aspect), \
+        credit.evidence
+
+
+def test_evidence_lists_the_terms_for_each_decision(u):
+    a = u.analyse_text("江苏苏州一化工厂爆炸致3死")
+    ev = a.evidence()
+    assert ev["city"] == ["江苏", "苏州"]
+    assert "爆炸" in ev["polarity"] and "爆炸" in ev["subfield"]
+    assert ev["domain"] == ["subfield:work_safety"]
+    assert set(ev["context"]) >= {"化工", "厂"}
+
+
+def test_place_names_do_not_count_as_credit_terms(u):
+    # 公安 inside 公安县 is the county, not the police
+    a = u.analyse_text("湖北公安县发生食物中毒6人死亡")
+    assert a.place.county == "公安县"
+    assert a.credit.domain == "business" and a.credit.subfield == "food_safety"
+
+
+def _config() -> dict:
+    return tomllib.loads(resources.files("citycredit.config").joinpath("credit.toml").read_text(encoding="utf-8"))
+
+
+def test_unknown_subfield_in_config_is_a_clear_error():
+    config = _config()
+    config["dishonest"]["新词"] = ["no_such_subfield", 2]
+    with pytest.raises(ConfigError, match="no_such_subfield"):
+        CreditClassifier(config)
+
+
+def test_unknown_aspect_in_config_is_a_clear_error():
+    config = _config()
+    config["aspect"].append({"id": "nonsense", "all_of": [["x"]]})
+    with pytest.raises(ConfigError, match="nonsense"):
+        CreditClassifier(config)
+
+
+def test_every_lexicon_subfield_and_domain_is_a_declared_id():
+    from citycredit.ids import DOMAINS, SUBFIELDS
+
+    c = load_classifier()
+    for table in (c.dishonest, c.trustworthy, c.topics, c.conditional):
+        assert all(sub == "" or sub in SUBFIELDS for sub, _ in table.values())
+    assert set(c.subfield_domain) == set(SUBFIELDS)
+    assert set(c.subfield_domain.values()) <= set(DOMAINS)

@@ -1,0 +1,109 @@
+"""Story clustering: same story across sites joins, different events do not, event time only."""
+from __future__ import annotations
+
+import pytest
+
+from citycredit.understanding.cluster import ClusterSettings, StoryClusterer
+from citycredit.understanding.text import normalize
+
+H = 3600.0
+T0 = 1_770_000_000.0  # an arbitrary event-time origin (2026-02-02)
+
+
+def assign(c: StoryClusterer, ts: float, title: str, city: str | None = None, subfield: str | None = None) -> str:
+    return c.assign("all", ts, normalize(title), subfield, city).story_id
+
+
+def test_same_story_on_two_sites_gets_one_id():
+    c = StoryClusterer({})
+    a = assign(c, T0, "盒马误送有毒水仙球致老人孩子中毒", subfield="food_safety")
+    b = assign(c, T0 + 2 * H, "盒马误将有毒水仙球当百合发货 多名顾客中毒", subfield="food_safety")
+    assert a == b
+
+
+def test_repeated_sighting_is_the_same_story():
+    c = StoryClusterer({})
+    a = assign(c, T0, "国家卫生健康委通报最新疫情")
+    assert assign(c, T0 + 1 * H, "国家卫生健康委通报最新疫情") == a
+
+
+def test_two_wage_arrears_cases_in_one_city_stay_apart():
+    c = StoryClusterer({})
+    a = assign(c, T0, "苏州一建筑工地拖欠60名农民工工资", "320500", "wages_social_insurance")
+    b = assign(c, T0 + H, "苏州某电子厂老板跑路 拖欠员工工资三个月", "320500", "wages_social_insurance")
+    assert a != b
+
+
+def test_different_cities_never_join():
+    c = StoryClusterer({})
+    a = assign(c, T0, "王某某接受纪律审查和监察调查 张家港市", "320500")
+    b = assign(c, T0 + H, "王某某接受纪律审查和监察调查 江阴市", "320200")
+    assert a != b
+
+
+def test_one_city_named_and_one_not_may_join():
+    c = StoryClusterer({})
+    a = assign(c, T0, "国台办：国共两党智库论坛将于2月3日在北京举办", "110000")
+    b = assign(c, T0 + H, "国台办：国共两党智库论坛将于2月3日在京举办", None)
+    assert a == b
+
+
+def test_template_alone_does_not_join():
+    c = StoryClusterer({})
+    a = assign(c, T0, "湖南开放大学党委书记龙献忠接受纪律审查和监察调查")
+    b = assign(c, T0 + H, "贵州省医学会会长杨克勤接受纪律审查和监察调查")
+    assert a != b
+
+
+def test_amounts_that_disagree_are_different_stories():
+    c = StoryClusterer({})
+    a = assign(c, T0, "国际银价突破每盎司100美元")
+    b = assign(c, T0 + 24 * H, "国际银价突破每盎司120美元")
+    assert a != b
+
+
+# Window in event time (48 h after the story was last seen):
+#
+#   T0           T0+40h          T0+100h
+#   |-- A seen --|-- A seen --|   ...   |-- same title: new story (A closed at T0+88h)
+def test_window_is_event_time_and_extends_while_seen():
+    c = StoryClusterer({}, ClusterSettings(window_s=48 * H))
+    a = assign(c, T0, "盒马误送有毒水仙球致老人孩子中毒")
+    assert assign(c, T0 + 40 * H, "盒马误送有毒水仙球致老人孩子中毒") == a
+    assert assign(c, T0 + 100 * H, "盒马误送有毒水仙球致老人孩子中毒") != a
+
+
+def test_state_is_bounded_by_the_window():
+    state: dict = {}
+    c = StoryClusterer(state, ClusterSettings(window_s=6 * H))
+    for i in range(300):
+        assign(c, T0 + i * H, f"第{i}号测试新闻 编号{i * 7919 % 1000} 事件{i}")
+    stories = [k for k in state if k.startswith("s:")]
+    assert len(stories) <= 8  # only the last 6-7 hours' stories are open
+
+
+def test_state_survives_a_restart():
+    state: dict = {}
+    first = StoryClusterer(state)
+    a = assign(first, T0, "盒马误送有毒水仙球致老人孩子中毒", subfield="food_safety")
+    restarted = StoryClusterer(state)  # a new process: caches empty, state from the table
+    assert assign(restarted, T0 + H, "盒马误将有毒水仙球当百合发货 多名顾客中毒", subfield="food_safety") == a
+
+
+def test_same_input_gives_same_ids():
+    titles = ["盒马误送有毒水仙球致老人孩子中毒", "苏州一工地拖欠工资", "盒马把水仙当百合发货 致消费者中毒",
+              "国际银价突破每盎司100美元", "苏州一工地拖欠工资 农民工讨薪"]
+    runs = []
+    for _ in range(2):
+        c = StoryClusterer({})
+        runs.append([assign(c, T0 + i * 600, t) for i, t in enumerate(titles)])
+    assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize("prefixed, plain", [
+    ("01版 -  廖锡龙同志逝世", "廖锡龙同志逝世"),
+    ("新华社快讯：陈戌源、李铁等73人被终身禁止从事足球活动", "陈戌源、李铁等73人被终身禁止从事足球活动"),
+])
+def test_feed_prefixes_do_not_split_stories(prefixed, plain):
+    c = StoryClusterer({})
+    assert assign(c, T0, prefixed) == assign(c, T0 + H, plain)

@@ -1,0 +1,149 @@
+"""``citycredit replay``: the live logic over a recorded timeline, in event time, without a broker."""
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from citycredit.detection import DetectionConfig
+from citycredit.replay import Replay, parse_line, read_timeline
+from citycredit.understanding import Understanding
+from schemas import Observation
+
+SITES = ("people", "xinhua", "cctv", "gmw", "sina", "sohu")
+
+
+def run_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "citycredit.cli", "replay", *args], input=stdin,
+                          capture_output=True, text=True, timeout=120)
+
+
+def real_timeline(shared_data: Path, rows: int = 300) -> list[dict]:
+    """Real feed headlines as homepage sightings, each shown by three sites hours apart."""
+    path = shared_data / "realnews" / "rss_jsonfeed_items.tsv"
+    with path.open(encoding="utf-8") as fh:
+        reader = csv.DictReader(fh, delimiter="\t")
+        items = [r for _, r in zip(range(rows), reader)]
+    lines = []
+    for n, row in enumerate(items):
+        for k in range(3):
+            day = 1 + (n % 27)
+            lines.append({"ts": f"2026-01-{day:02d}T{8 + 3 * k:02d}:{n % 60:02d}:00+08:00", "site": SITES[(n + k) % 6],
+                          "surface": "homepage", "rank": None, "title": row["title"][:200], "url": row["url"],
+                          "summary": None})
+    return lines
+
+
+def write_jsonl(path: Path, rows: list) -> Path:
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n" for r in rows),
+                    encoding="utf-8")
+    return path
+
+
+RESPONSE = {"type": "response", "response_id": "r-1", "ts": "2026-01-05T10:00:00+08:00", "city_adcode": "320500",
+            "story_id": "s-1", "kind": "investigation", "source": "cli", "title": "苏州市市场监管局立案调查"}
+RECORD = {"type": "record", "record_id": "b-1", "kind": "blacklist", "ts": "2026-01-03T09:00:00+08:00",
+          "city_adcode": "320500", "payload": {"name": "某食品公司"}}
+
+
+def test_bad_lines_are_reported_by_number_and_the_rest_still_runs(tmp_path: Path, shared_data: Path) -> None:
+    rows = real_timeline(shared_data, 20)
+    rows[3:3] = ["{not json", {"ts": "yesterday", "site": "people", "surface": "homepage", "title": "x", "url": ""},
+                 {"type": "respons", "ts": "2026-01-01T00:00:00+08:00"},
+                 dict(RESPONSE, kind="apology"), dict(RECORD, city_adcode="3205")]
+    path = write_jsonl(tmp_path / "timeline.jsonl", rows + [RESPONSE, RECORD])
+    result = run_cli(str(path))
+    assert result.returncode == 1
+    errors = result.stderr.splitlines()
+    assert errors[0].startswith(f"{path}:4: not JSON")
+    assert errors[1] == f"{path}:5: ts: not ISO-8601: 'yesterday'"
+    assert errors[2].startswith(f"{path}:6: type: 'respons' is not one of response, record")
+    assert errors[3].startswith(f"{path}:7: kind: 'apology'")
+    assert errors[4] == f"{path}:8: record: city_adcode: not 6 digits: '3205'"
+    assert errors[5] == "citycredit replay: 5 line(s) rejected, 62 applied"
+
+
+def test_replay_twice_gives_identical_bytes(tmp_path: Path, shared_data: Path) -> None:
+    path = write_jsonl(tmp_path / "timeline.jsonl", real_timeline(shared_data) + [RESPONSE, RECORD])
+    first, second = run_cli(str(path)), run_cli(str(path))
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout
+    for line in first.stdout.splitlines():
+        assert json.loads(line)["type"] in ("major_dishonesty", "major_trustworthy", "early_warning")
+
+
+def test_file_order_does_not_matter_only_event_time(tmp_path: Path, shared_data: Path) -> None:
+    rows = real_timeline(shared_data, 100)
+    forward = run_cli(str(write_jsonl(tmp_path / "a.jsonl", rows)))
+    backward = run_cli(str(write_jsonl(tmp_path / "b.jsonl", rows[::-1])))
+    assert forward.returncode == backward.returncode == 0
+    assert forward.stdout == backward.stdout
+
+
+def test_a_dishonest_story_on_three_homepages_alerts_once(tmp_path: Path) -> None:
+    title = "苏州一食品企业使用过期原料生产月饼被立案查处"
+    obs = [{"ts": f"2026-02-03T{h:02d}:00:00+08:00", "site": site, "surface": "homepage", "rank": None,
+            "title": title, "url": f"http://{site}.example.cn/a.html", "summary": None}
+           for h, site in ((8, "people"), (9, "xinhua"), (11, "cctv"), (12, "sohu"))]
+    item = Understanding().classify(Observation.parse(obs[0]))
+    if item.polarity != "dishonest" or not item.city_adcode:
+        pytest.skip("the understanding subsystem in this checkout does not classify this headline yet")
+    result = run_cli(str(write_jsonl(tmp_path / "t.jsonl", obs)))
+    alerts = [json.loads(line) for line in result.stdout.splitlines()]
+    majors = [a for a in alerts if a["type"] == "major_dishonesty"]
+    assert len(majors) == 1 and majors[0]["triggered_at"] == obs[2]["ts"] and majors[0]["city_adcode"] == "320500"
+
+
+def test_sinks_see_everything_in_event_time_order(shared_data: Path) -> None:
+    class Recorder:
+        def __init__(self) -> None:
+            self.calls: list[tuple[str, str]] = []
+
+        def on_item(self, item) -> None:
+            self.calls.append(("item", item.ts))
+
+        def on_response(self, resp) -> None:
+            self.calls.append(("response", resp.ts))
+
+        def on_record(self, rec) -> None:
+            self.calls.append(("record", rec.ts))
+
+    lines = [json.dumps(r, ensure_ascii=False) for r in real_timeline(shared_data, 10) + [RESPONSE, RECORD]]
+    entries, errors = read_timeline(lines[::-1])
+    recorder = Recorder()
+    list(Replay(DetectionConfig(), sinks=[recorder]).run(entries, errors))
+    assert errors == []
+    assert len(recorder.calls) == 32
+    from schemas import parse_ts
+    assert [parse_ts(ts) for _, ts in recorder.calls] == sorted(parse_ts(ts) for _, ts in recorder.calls)
+    assert ("response", RESPONSE["ts"]) in recorder.calls and ("record", RECORD["ts"]) in recorder.calls
+
+
+def test_parse_line_kinds() -> None:
+    assert parse_line(json.dumps(RESPONSE))[0] == "response"
+    assert parse_line(json.dumps(RECORD))[0] == "record"
+    kind, obs = parse_line('{"ts": "2026-02-03T08:00:00+08:00", "site": "people", "surface": "rss", "title": "t", "url": "u"}')
+    assert kind == "observation" and obs.rank is None
+
+
+def test_ranking_needs_the_index_subsystem(tmp_path: Path, shared_data: Path) -> None:
+    path = write_jsonl(tmp_path / "t.jsonl", real_timeline(shared_data, 10))
+    out = tmp_path / "ranking.json"
+    result = run_cli(str(path), "--ranking", str(out))
+    if importlib.util.find_spec("citycredit.scoring") is None:
+        assert result.returncode == 2
+        assert "--ranking needs the city index (citycredit.scoring)" in result.stderr
+        assert not out.exists()
+    else:
+        assert result.returncode == 0, result.stderr
+        assert isinstance(json.loads(out.read_text(encoding="utf-8")), list)
+
+
+def test_missing_file_is_a_one_line_error(tmp_path: Path) -> None:
+    result = run_cli(str(tmp_path / "nope.jsonl"))
+    assert result.returncode == 2 and result.stderr.startswith("citycredit: cannot read")
