@@ -12,6 +12,7 @@ from .config import ScoringConfig, TaskChecklists, load_scoring_config, load_tas
 from .filings import validate_record, validate_response
 from .periods import Period
 from .scorer import CityScorer
+from .sink import ScoringSink
 
-__all__ = ["City", "CityRegistry", "CityScorer", "Period", "ScoringConfig", "TaskChecklists", "load_registry",
+__all__ = ["City", "CityRegistry", "CityScorer", "Period", "ScoringConfig", "ScoringSink", "TaskChecklists", "load_registry",
            "load_scoring_config", "load_task_checklists", "validate_record", "validate_response"]

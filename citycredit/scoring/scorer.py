@@ -193,6 +193,7 @@ class CityScorer:
         # The earliest sighting (then the smallest by every field) classifies a story: a total
         # order, so the result is the same whatever order the sightings arrive in.
         key = [t, item.url, item.site, aspect, item.polarity, item.domain or "", item.title]
+        dirty: set[int] = {month_index(t)}
         if aspect == "government_response":
             kind = item.evidence.get("response_kind") if isinstance(item.evidence, Mapping) else None
             if kind not in RESPONSE_KINDS:
@@ -201,7 +202,13 @@ class CityScorer:
             prev = row["ritems"].get(item.story_id)
             if prev is None or _earlier(fact, prev):
                 row["ritems"][item.story_id] = fact
-        else:
+            dirty |= _dirty(t, prev)
+            # "涉事企业被立案调查" reports the dishonesty and the authorities' response at once:
+            # a dishonest one is also a credit event of the city.
+            if item.polarity == "dishonest":
+                aspect = "credit_event"
+                key[3] = aspect
+        if aspect != "government_response":
             story = prev = row["stories"].get(item.story_id)
             if story is None or key < story["k"]:
                 old_urls = story["urls"] if story else []
@@ -212,7 +219,8 @@ class CityScorer:
             urls = {tuple(u) for u in story["urls"]} | {(t, item.url, item.site)}
             story["urls"] = [list(u) for u in sorted(urls)[:MAX_URLS]]
             story["sites"] = sorted(set(story["sites"]) | {item.site})
-        self._store(adcode, row, t, _dirty(t, prev), news=True)
+            dirty |= _dirty(t, prev)
+        self._store(adcode, row, t, dirty, news=True)
         return {month_index(t)}
 
     def _kind_from_title(self, title: str) -> str:

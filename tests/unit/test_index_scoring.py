@@ -218,3 +218,16 @@ def test_month_rows_follow_the_story_and_old_months_are_deleted():
     assert f"{CITY_A}|2026-02" not in s.state and f"{CITY_A}|2026-03" in s.state
     with pytest.raises(InputError, match="older than the 13 months"):
         s.on_record(blacklist_record({"city": "苏州", "name": "甲", "date": "2026-01-05"}))
+
+
+def test_a_dishonest_story_reported_as_investigated_is_an_event_and_a_response():
+    # "苏州一食品企业使用过期原料被立案调查": the classifier says government_response + dishonest
+    s = CityScorer()
+    s.on_item(item("s1", aspect="government_response", polarity="dishonest", title="苏州一食品企业使用过期原料被立案调查",
+                   ts="2026-03-05T08:00:00+08:00"))
+    s.on_alert(alert("s1", ts="2026-03-05T12:00:00+08:00", first_seen="2026-03-05T08:00:00+08:00"))
+    ex = s.explain(CITY_A, "2026-03")
+    assert [c["id"] for c in ex["aspects"]["credit_event"]["contributions"]] == ["s1"]
+    assert ex["components"]["credit_event"] == 19.0
+    assert [(c["id"], c["kind"]) for c in ex["aspects"]["government_response"]["contributions"]] == [("news:s1:s1", "investigation")]
+    assert ex["offset"] == DEDUCTION * 0.20
