@@ -81,8 +81,8 @@ async def route_to_cities(stream):
             known = major_events.get(record.story_id)
             if known is None or record.triggered_at < known["triggered_at"]:
                 major_events[record.story_id] = record.asdict()
-        if record.city_adcode is None:
-            continue  # nothing to score: the item names no city
+        if record.city_adcode is None or (kind == "item" and not CityScorer.scores_item(record)):
+            continue  # nothing the index scores (no city, no scored aspect): not worth a hop
         body = json.dumps({"kind": kind, "value": record.asdict()}, ensure_ascii=False).encode()
         await city_inputs_topic.send(key=record.city_adcode.encode(), value=body)
 

@@ -178,14 +178,19 @@ class CityScorer:
                     kind: {k: v for k, v in row[kind].items() if month_index(v["t"]) == m} for kind in FACT_KINDS}
         self.state[adcode] = {"wm": row["wm"], "nwm": row["nwm"], "sent": row["sent"], "months": months}
 
-    def on_item(self, item: Item) -> set[int]:
+    @staticmethod
+    def scores_item(item: Item) -> bool:
+        """Whether an item can change the index (the agent routes only these to the scorer)."""
         if item.city_adcode is None or item.change == "left":
-            return set()  # no city to score, or a headline leaving a surface (no new evidence)
+            return False  # no city to score, or a headline leaving a surface (no new evidence)
+        if item.aspect not in NEWS_ASPECTS and item.aspect != "government_response":
+            return False
+        return not (item.aspect in CREDIT_EVENT_ASPECTS and item.polarity == "neutral")
+
+    def on_item(self, item: Item) -> set[int]:
+        if not self.scores_item(item):
+            return set()
         aspect = item.aspect
-        if aspect not in NEWS_ASPECTS and aspect != "government_response":
-            return set()
-        if aspect in CREDIT_EVENT_ASPECTS and item.polarity == "neutral":
-            return set()
         adcode = self.registry.get(item.city_adcode).adcode
         t = epoch(item.ts)
         row = self._load(adcode)
