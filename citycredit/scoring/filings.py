@@ -104,6 +104,10 @@ def _event_field(event: Any, name: str) -> Any:
     return event.get(name) if isinstance(event, Mapping) else getattr(event, name, None)
 
 
+class UnknownEvent(InputError):
+    """The response names a story that is not a major dishonesty event of that city."""
+
+
 def validate_response(payload: Mapping[str, Any], known_events: Mapping[str, Any],
                       registry: CityRegistry | None = None, now: datetime | None = None) -> Response:
     """A filed response (API or CLI) -> a Response for the ``responses`` topic.
@@ -131,10 +135,10 @@ def validate_response(payload: Mapping[str, Any], known_events: Mapping[str, Any
 
     event = known_events.get(story_id)
     if event is None or _event_field(event, "type") not in (None, "major_dishonesty"):
-        raise InputError(f"story_id: no major dishonesty event {story_id!r} is known")
+        raise UnknownEvent(f"story_id: no major dishonesty event {story_id!r} is known")
     owner = _event_field(event, "city_adcode")
     if owner != adcode:
-        raise InputError(f"story_id: event {story_id!r} belongs to city {owner}, not {adcode}")
+        raise UnknownEvent(f"story_id: event {story_id!r} belongs to city {owner}, not {adcode}")
     first_seen = _event_field(event, "first_seen") or _event_field(event, "triggered_at")
     if first_seen and epoch(ts) < epoch(first_seen, "first_seen"):
         raise InputError(f"ts: response at {ts} is before the event was first seen ({first_seen})")
