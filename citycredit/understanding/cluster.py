@@ -21,7 +21,8 @@ worker) in small records, so a table write is never bigger than one story:
     m:<bucket>             {"hours": [hour, ...], "seq": n}    hours that hold stories
     h:<bucket>:<hour>      [story_id, ...]                       stories registered in that hour
     s:<story_id>           [first_ts, last_ts, grams, numbers, subfield, title, hour registered, city adcode,
-                            members: [[grams, numbers, text], ...] of up to max_members distinct wordings]
+                            members: [[grams, numbers, text, place grams], ...] of up to max_members distinct wordings,
+                            county adcode]
 
 A new sighting is compared with every wording a story has collected (single link), so
 a story seen as 东京上野动物园两大熊猫启程 and as 旅日大熊猫回国 matches either.
@@ -71,6 +72,10 @@ class ClusterSettings:
     max_postings: int = 100           # a bigram in more open stories than this proposes none (a word of the day)
     min_anchor_idf: float = 8.0       # only bigrams this rare propose candidates (a match must share one)
     min_shared_idf: float = 8.0       # a match must share at least one bigram this rare (a name, not a template)
+    # Bigrams of the place names a title names weigh at most this idf: cities must agree anyway,
+    # so a shared 毕节 is weak evidence (two officials of one city are two stories), not none
+    # (昆山化工厂爆炸 on two sites).
+    place_idf: float = 7.0
     # Titles of the same known event type (config/clustering.toml [events]; for meetings the same
     # host) that share a name are one story at a lower similarity: 丁薛祥会见高盛集团董事长 and
     # 丁薛祥与高盛董事长会面 share little wording but the same people and the same kind of event.
@@ -102,7 +107,11 @@ def _idf_table() -> tuple[dict[str, float], float]:
     idf = {g: math.log((documents + 1) / (n + 1)) for g, n in df.items()}
     # Set phrases of official news (config/clustering.toml) weigh as common words.
     config = tomllib.loads(resources.files("citycredit.config").joinpath("clustering.toml").read_text(encoding="utf-8"))
-    for phrase in config.get("templates", {}).get("phrases", []):
+    # So do the words of the event types: a type is compared as a type (被查 = 被查), so two
+    # headlines sharing 被查 have not thereby shared a name.
+    events = config.get("events", {})
+    event_words = [w for name in events.get("order", []) for w in events.get(name, [])]
+    for phrase in config.get("templates", {}).get("phrases", []) + event_words:
         text = content_chars(phrase)
         for i in range(len(text) - 1):
             gram = text[i:i + 2]
@@ -202,6 +211,7 @@ class StoryClusterer:
         self._max_idf = max_idf ** power
         self._min_anchor = self.settings.min_anchor_idf ** power
         self._min_shared = self.settings.min_shared_idf ** power
+        self._place_weight = self.settings.place_idf ** power
         # bucket -> (seq, {gram: {story_id}}, {story_id: record}); a cache rebuilt from state when seq differs
         self._cache: dict[str, tuple[int, dict[str, str | set[str]], dict[str, list]]] = {}
         # bucket -> {exact wording: story_id}: a sighting seen before (the common case: the same
@@ -288,16 +298,27 @@ class StoryClusterer:
     def _member_view(self, sid: str, record: list) -> list[tuple[frozenset[str], frozenset[str], float, tuple]]:
         view = self._members.get(sid)
         if view is None or len(view) != len(record[8]):
-            view = [self._view(g, n, t) for g, n, t in record[8]]
+            view = [self._view(m[0], m[1], m[2], m[3] if len(m) > 3 else ()) for m in record[8]]
             self._members[sid] = view
         return view
 
-    def _view(self, grams: list[str], numbers: list[str], text: str) -> tuple[frozenset[str], frozenset[str], float, tuple]:
+    def _view(self, grams: list[str], numbers: list[str], text: str,
+              place_grams: Iterable[str] = ()) -> tuple[frozenset[str], frozenset[str], float, tuple]:
+        return (frozenset(grams), _amounts(numbers), sum(self._weights(grams, place_grams).values()),
+                self._events.event(text))
+
+    def _weights(self, grams: list[str], place_grams: Iterable[str]) -> dict[str, float]:
+        """Bigram weights of one title; bigrams of its place names weigh as set phrases: the city is
+        compared as a city (agreement required), so 毕节 in two headlines is no evidence of one story."""
         weight, top = self._idf.get, self._max_idf
-        return frozenset(grams), _amounts(numbers), sum([weight(x, top) for x in grams]), self._events.event(text)
+        wmap = dict(zip(grams, [weight(g, top) for g in grams]))
+        for g in place_grams:
+            if g in wmap:
+                wmap[g] = min(wmap[g], self._place_weight)
+        return wmap
 
     def _similar(self, grams: list[str], my_amounts: frozenset[str], wmap: dict[str, float], my_event: tuple,
-                 subfield: str | None, city: str | None,
+                 subfield: str | None, city: str | None, county: str | None,
                  postings: dict[str, str | set[str]], stories: dict[str, list], now: float) -> tuple[str | None, float]:
         anchor = self._min_anchor
         rare = frozenset([g for g, w in wmap.items() if w >= anchor])
@@ -338,6 +359,8 @@ class StoryClusterer:
                 continue
             if city and record[7] and city != record[7]:
                 continue
+            if county and len(record) > 9 and record[9] and county != record[9]:
+                continue  # two districts of one city: 东区 vs 仁和区
             if subfield and record[4] and subfield != record[4]:
                 continue
             for other, other_amounts, w_other, other_event in self._member_view(sid, record):
@@ -371,29 +394,30 @@ class StoryClusterer:
         return any(wmap[g] >= self._min_shared and (actor is None or g[0] not in actor) for g in shared)
 
     def assign(self, bucket: str, ts: float, title: str, subfield: str | None = None,
-               city: str | None = None) -> Assignment:
+               city: str | None = None, places: Iterable[str] = (), county: str | None = None) -> Assignment:
         """Story of one sighting at event time ``ts`` (epoch seconds) in ``bucket``."""
         meta, postings, stories = self._load(bucket)
         newest = max(ts, meta.get("newest", ts))
         meta["newest"] = newest
         self._expire(bucket, meta, postings, stories, newest)
         grams, numbers, text = self._signature(title)
+        place_grams = sorted({p[i:i + 2] for p in places for i in range(len(p) - 1)})
         exact = self._exact.setdefault(bucket, {})
         sid, sim = exact.get(text), 1.0
         if sid is not None:
             record = stories.get(sid)
             if (record is None or ts - record[1] > self.settings.window_s or ts < record[0] - self.settings.window_s
-                    or (city and record[7] and city != record[7]) or (subfield and record[4] and subfield != record[4])):
+                    or (city and record[7] and city != record[7]) or (subfield and record[4] and subfield != record[4])
+                    or (county and len(record) > 9 and record[9] and county != record[9])):
                 sid = None
         wmap: dict[str, float] = {}
         event: tuple = (None, None)
         amounts = _NO_AMOUNTS
         if sid is None:
-            weight, top = self._idf.get, self._max_idf
-            wmap = dict(zip(grams, [weight(g, top) for g in grams]))
+            wmap = self._weights(grams, place_grams)
             event = self._events.event(text)
             amounts = _amounts(numbers)
-            sid, sim = self._similar(grams, amounts, wmap, event, subfield, city, postings, stories, ts)
+            sid, sim = self._similar(grams, amounts, wmap, event, subfield, city, county, postings, stories, ts)
         hour = int(ts // 3600)
         if sid is not None:
             record = stories[sid]
@@ -402,8 +426,10 @@ class StoryClusterer:
                 record[4] = subfield
             if not record[7] and city:
                 record[7] = city
+            if county and len(record) > 9 and not record[9]:
+                record[9] = county
             if len(record[8]) < self.settings.max_members and all(m[2] != text for m in record[8]):
-                record[8].append([grams, numbers, text])
+                record[8].append([grams, numbers, text, place_grams])
                 self._members.pop(sid, None)  # rebuilt with the new wording on next use
                 exact.setdefault(text, sid)
                 self._post(postings, grams, sid)
@@ -417,10 +443,10 @@ class StoryClusterer:
         else:
             digest = hashlib.sha1(f"{bucket}|{ts:.0f}|{content_chars(title)}".encode()).hexdigest()[:16]
             sid = f"s-{digest}"
-            record = [ts, ts, grams, numbers, subfield, title, hour, city, [[grams, numbers, text]]]
+            record = [ts, ts, grams, numbers, subfield, title, hour, city, [[grams, numbers, text, place_grams]], county]
             # the view of this first wording, from the weights and event already computed above
             self._members[sid] = [(frozenset(grams), amounts, sum(wmap.values()), event) if wmap
-                                  else self._view(grams, numbers, text)]
+                                  else self._view(grams, numbers, text, place_grams)]
             exact.setdefault(text, sid)
             stories[sid] = record
             self._post(postings, grams, sid)

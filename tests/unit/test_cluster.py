@@ -158,3 +158,20 @@ def test_a_response_stays_in_the_story_of_its_event():
     a = assign(c, T0, "盒马误送有毒水仙球致老人孩子中毒", subfield="food_safety")
     b = assign(c, T0 + 5 * H, "盒马误送有毒水仙球致人中毒 市场监管部门回应：已立案调查", subfield="food_safety")
     assert a == b
+
+
+def test_two_officials_of_one_city_investigated_are_two_stories():
+    # the city name and 被查 are shared; the city is compared as a city, the event as a type
+    c = StoryClusterer({})
+    a = c.assign("all", T0, normalize("贵州省毕节市委原书记吴胜华被查"), None, "520500", ("贵州省", "毕节市")).story_id
+    b = c.assign("all", T0 + H, normalize("毕节市原副市长张建国被查"), None, "520500", ("毕节市",)).story_id
+    assert a != b
+
+
+def test_two_districts_of_one_city_are_two_stories():
+    c = StoryClusterer({})
+    a = c.assign("all", T0, normalize("南京市鼓楼区一餐馆使用过期食品被罚"), "food_safety", "320100",
+                 ("南京市", "鼓楼区"), "320106").story_id
+    b = c.assign("all", T0 + H, normalize("南京市玄武区一餐馆使用过期食品被罚"), "food_safety", "320100",
+                 ("南京市", "玄武区"), "320102").story_id
+    assert a != b
