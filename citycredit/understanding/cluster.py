@@ -35,12 +35,13 @@ the same ordered input gives the same ids.
 from __future__ import annotations
 
 import hashlib
-import heapq
 import math
 import re
 import tomllib
+from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import repeat
 from importlib import resources
 from typing import Any, Iterable, MutableMapping
 
@@ -310,8 +311,7 @@ class StoryClusterer:
     def _weights(self, grams: list[str], place_grams: Iterable[str]) -> dict[str, float]:
         """Bigram weights of one title; bigrams of its place names weigh as set phrases: the city is
         compared as a city (agreement required), so 毕节 in two headlines is no evidence of one story."""
-        weight, top = self._idf.get, self._max_idf
-        wmap = dict(zip(grams, [weight(g, top) for g in grams]))
+        wmap = dict(zip(grams, map(self._idf.get, grams, repeat(self._max_idf))))
         for g in place_grams:
             if g in wmap:
                 wmap[g] = min(wmap[g], self._place_weight)
@@ -325,7 +325,7 @@ class StoryClusterer:
         if not rare:
             return None, 0.0
         # Rank stories by the weight of the rare bigrams they share with this title.
-        shared_weight: dict[str, float] = {}
+        shared_weight: defaultdict[str, float] = defaultdict(float)  # += without a Python-level get
         limit = self.settings.max_postings
         for g in rare:
             ids = postings.get(g)
@@ -333,18 +333,18 @@ class StoryClusterer:
                 continue
             w = wmap[g]
             if ids.__class__ is str:  # one story has this bigram (the common case)
-                shared_weight[ids] = shared_weight.get(ids, 0.0) + w
+                shared_weight[ids] += w
                 continue
             if len(ids) > limit:
                 continue
             for sid in ids:
-                shared_weight[sid] = shared_weight.get(sid, 0.0) + w
+                shared_weight[sid] += w
         if not shared_weight:
             return None, 0.0
         s = self.settings
         # ties broken by story id, so the choice never depends on set iteration order
         if len(shared_weight) <= s.max_candidates:
-            candidates = list(shared_weight)
+            candidates = sorted(shared_weight)  # by id: set iteration order varies between processes
         else:
             ranked = sorted([(-w, k) for k, w in shared_weight.items()])  # tuples compare in C: fast
             candidates = [k for _, k in ranked[:s.max_candidates]]
@@ -464,12 +464,10 @@ class StoryClusterer:
         """Index a story under its bigrams. A bigram of one story maps to the story id itself, not a
         set: most bigrams are in one open story, and a set per bigram is an allocation the garbage
         collector then walks again and again (a quarter of the clustering time in the worst case)."""
-        get = postings.get
+        put = postings.setdefault  # one C call indexes a new bigram and returns what was there
         for g in grams:
-            ids = get(g)
-            if ids is None:
-                postings[g] = sid
-            elif ids.__class__ is str:
+            ids = put(g, sid)
+            if ids.__class__ is str:
                 if ids != sid:
                     postings[g] = {ids, sid}
             else:
