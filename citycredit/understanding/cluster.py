@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from itertools import repeat
 from importlib import resources
-from typing import Any, Iterable, MutableMapping
+from typing import Any, Iterable, MutableMapping, Sequence
 
 from .text import content_chars
 
@@ -180,7 +180,7 @@ def _cn_to_arabic(match: re.Match[str]) -> str:
     return str(total + current)
 
 
-def _amounts(numbers: list[str]) -> frozenset[str]:
+def _amounts(numbers: Sequence[str]) -> frozenset[str]:
     """Amounts a title quotes, compared by integer part (50.2 ~ 50); years are not amounts."""
     if not numbers:
         return _NO_AMOUNTS  # most titles quote none
@@ -224,12 +224,14 @@ class StoryClusterer:
 
     # --- signature -------------------------------------------------------------
     @staticmethod
-    def _signature(title: str) -> tuple[list[str], list[str], str]:
+    def _signature(title: str) -> tuple[tuple[str, ...], tuple[str, ...], str]:
         story = _CN_NUMBER.sub(_cn_to_arabic, story_text(title))
         text = content_chars(story)
-        grams = sorted({text[i:i + 2] for i in range(len(text) - 1)}) or ([text] if text else [])
+        # tuples, not lists: a tuple of strings drops out of the garbage collector's tracking,
+        # and every open story keeps these for the whole window
+        grams = tuple(sorted({text[i:i + 2] for i in range(len(text) - 1)})) or ((text,) if text else ())
         # numbers read before punctuation goes, so 50.2% stays 50.2 (not 502)
-        numbers = sorted(set(_NUMBER.findall(story)))
+        numbers = tuple(sorted(set(_NUMBER.findall(story))))
         return grams, numbers, text
 
     # --- state ------------------------------------------------------------------
@@ -303,12 +305,12 @@ class StoryClusterer:
             self._members[sid] = view
         return view
 
-    def _view(self, grams: list[str], numbers: list[str], text: str,
+    def _view(self, grams: Sequence[str], numbers: Sequence[str], text: str,
               place_grams: Iterable[str] = ()) -> tuple[frozenset[str], frozenset[str], float, tuple]:
         return (frozenset(grams), _amounts(numbers), sum(self._weights(grams, place_grams).values()),
                 self._events.event(text))
 
-    def _weights(self, grams: list[str], place_grams: Iterable[str]) -> dict[str, float]:
+    def _weights(self, grams: Sequence[str], place_grams: Iterable[str]) -> dict[str, float]:
         """Bigram weights of one title; bigrams of its place names weigh as set phrases: the city is
         compared as a city (agreement required), so 毕节 in two headlines is no evidence of one story."""
         wmap = dict(zip(grams, map(self._idf.get, grams, repeat(self._max_idf))))
@@ -317,7 +319,7 @@ class StoryClusterer:
                 wmap[g] = min(wmap[g], self._place_weight)
         return wmap
 
-    def _similar(self, grams: list[str], my_amounts: frozenset[str], wmap: dict[str, float], my_event: tuple,
+    def _similar(self, grams: Sequence[str], my_amounts: frozenset[str], wmap: dict[str, float], my_event: tuple,
                  subfield: str | None, city: str | None, county: str | None,
                  postings: dict[str, str | set[str]], stories: dict[str, list], now: float) -> tuple[str | None, float]:
         anchor = self._min_anchor
@@ -401,7 +403,7 @@ class StoryClusterer:
         meta["newest"] = newest
         self._expire(bucket, meta, postings, stories, newest)
         grams, numbers, text = self._signature(title)
-        place_grams = sorted({p[i:i + 2] for p in places for i in range(len(p) - 1)})
+        place_grams = tuple(sorted({p[i:i + 2] for p in places for i in range(len(p) - 1)}))
         exact = self._exact.setdefault(bucket, {})
         sid, sim = exact.get(text), 1.0
         if sid is not None:
