@@ -34,3 +34,9 @@ def test_topics_are_declared_once_with_explicit_retention():
         assert t.config.get("cleanup.policy") in ("delete", "compact"), t.name
         if t.config["cleanup.policy"] == "delete":
             assert "retention.ms" in t.config, t.name
+
+
+def test_readme_lists_every_topic():
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    missing = [t.name for t in ALL if f"| `{t.name}` |" not in readme]
+    assert not missing, f"topics missing from the README's topics table: {missing}"
