@@ -90,8 +90,10 @@ class Worker:
                                      stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         return self
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        """Ready once the worker logs that partitions were assigned and it is running."""
+    def wait_ready(self, timeout: float = 180.0) -> None:
+        """Ready once the worker logs that partitions were assigned and it is running. A fresh
+        broker creates __consumer_offsets and every changelog topic first: on a loaded 2-core
+        machine that took over 60 s once, hence the generous bound."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc and self.proc.poll() is None, f"worker exited: {self.log()}"
