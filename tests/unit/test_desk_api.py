@@ -237,3 +237,14 @@ def test_metrics_follow_the_latest_period():
     assert value("citycredit_city_index_score_points", labels) == 70.0
     # the February series of the other cities are gone: one period per kind is exported
     assert value("citycredit_city_index_score_points", {**labels, "city_adcode": "330100", "city": "杭州市", "province": "浙江省"}) is None
+
+
+@pytest.mark.parametrize("topic", ["subscriptions", "responses", "city-index", "source-health", "alerts", "items"])
+@pytest.mark.parametrize("value", [[], "text", 3, [{"id": "x"}]])
+def test_json_of_the_wrong_shape_is_skipped_on_every_desk_topic(topic, value):
+    """Regression (fault test): a JSON list on ``subscriptions`` raised AttributeError out of
+    apply(); the feed then re-read every topic from the start every 5 s and never caught up."""
+    desk = fed_desk()
+    before = desk.rejected
+    desk.apply(topic, "poison", value)
+    assert desk.rejected == before + 1
