@@ -15,6 +15,7 @@ from .exceptions import CityCreditError
 COMMAND_MODULES = (
     "citycredit.commands.broker",
     "citycredit.commands.worker",
+    "citycredit.commands.index",
     "citycredit.commands.sites",
     "citycredit.commands.replay",
     "citycredit.commands.classify",

@@ -64,6 +64,14 @@ class Settings:
     kafka_heap: str = _s("512m", "JVM heap (-Xmx and -Xms) of the local broker.")
     kafka_ready_timeout: float = _s(60.0, "Seconds to wait for the local broker to answer a metadata request.")
     java_home: str = _s("", "JDK used for the local broker; empty means java on PATH or $JAVA_HOME.")
+    # --- city index (scoring); its city registry reads gazetteer_dir too ---------
+    scoring_config: Path = _s(PROJECT_ROOT / "citycredit" / "config" / "scoring.toml",
+                              "Scoring weights, saturation, decay, periods and response offsets (TOML).")
+    tasks_config: Path = _s(PROJECT_ROOT / "citycredit" / "config" / "tasks.toml",
+                            "Per-city credit-building task checklists (TOML).")
+    disclosure_config: Path = _s(PROJECT_ROOT / "citycredit" / "config" / "disclosure_sites.toml",
+                                 "City credit websites and the disclosure columns checked on them (TOML).")
+    disclosure_interval: float = _s(86400.0, "Seconds between two checks of the city credit websites.")
 
     # --- ingestion (streams/) ---------------------------------------------
     sites_file: Path = _s(PROJECT_ROOT / "citycredit" / "config" / "sites.toml", "The site registry (TOML): sites, surfaces, parsers, poll intervals.")

@@ -40,6 +40,9 @@ ITEMS = TopicSpec("items", "Classified items (city, domain, polarity, aspect, st
 ALERTS = TopicSpec("alerts", "Major dishonesty / trustworthy events and early warnings, one per story and type.", "story_id", config=_delete(_INDEX_HORIZON_DAYS))
 RESPONSES = TopicSpec("responses", "Government responses to major dishonesty events (API, CLI, detected in news).", "city_adcode", config=_delete(_INDEX_HORIZON_DAYS))
 RECORDS = TopicSpec("records", "Structured records: blacklist rows, filed policies, disclosure checks, task completions.", "city_adcode", config={"cleanup.policy": "delete", "retention.ms": "-1"})
+# Items and alerts re-keyed by city, so the city index table sits on the same partitions as
+# responses and records (all keyed by city_adcode, same partition count): co-partitioned.
+CITY_INPUTS = TopicSpec("city-inputs", "Items and alerts that name a city, re-keyed by city_adcode for the index table.", "city_adcode", config=_delete(_INDEX_HORIZON_DAYS))
 CITY_INDEX = TopicSpec("city-index", "Latest index of each city and period, emitted on change.", "city_adcode/period", config=_COMPACT)
 SOURCE_HEALTH = TopicSpec("source-health", "Latest health of each site and surface.", "site/surface", partitions=1, config=_COMPACT)
 SUBSCRIPTIONS = TopicSpec("subscriptions", "Alert subscriptions (webhook URL, filters); latest per id, a tombstone deletes.", "subscription_id", config=_COMPACT)
@@ -61,6 +64,6 @@ DEADLETTER = TopicSpec("deadletter", "Rejected records with the reason, the stag
 CLASSIFIED = TopicSpec("classified", "Analysed items (city, class, evidence) waiting for their story id.", "story bucket",
                        config=_delete(7))
 
-ALL: tuple[TopicSpec, ...] = (SIGHTINGS, CLASSIFIED, ITEMS, ALERTS, RESPONSES, RECORDS, CITY_INDEX, SOURCE_HEALTH,
-                              SUBSCRIPTIONS, DELIVERIES, TREND_EVENTS, DEADLETTER)
+ALL: tuple[TopicSpec, ...] = (SIGHTINGS, CLASSIFIED, ITEMS, ALERTS, RESPONSES, RECORDS, CITY_INPUTS, CITY_INDEX,
+                              SOURCE_HEALTH, SUBSCRIPTIONS, DELIVERIES, TREND_EVENTS, DEADLETTER)
 BY_NAME = {t.name: t for t in ALL}

@@ -32,19 +32,33 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-@pytest.fixture(scope="session")
-def kafka(tmp_path_factory) -> Settings:
-    """A real single-node KRaft broker for this test session."""
-    root = tmp_path_factory.mktemp("broker")
+def _start_broker(root: Path) -> Settings:
+    from citycredit.admin import ensure_topics_sync
+
     port, cport = free_port(), free_port()
     settings = Settings.from_env().replace(
         data_dir=root, kafka_port=port, kafka_controller_port=cport,
         kafka_bootstrap=f"127.0.0.1:{port}", store="memory://",
     )
     broker.start(settings)
-    from citycredit.admin import ensure_topics_sync
-
     ensure_topics_sync(settings)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory) -> Settings:
+    """A real single-node KRaft broker for this test session, shared by its tests:
+    every topic holds other tests' records too, so a test looks for its own."""
+    settings = _start_broker(tmp_path_factory.mktemp("broker"))
+    yield settings
+    broker.stop(settings)
+
+
+@pytest.fixture
+def own_kafka(tmp_path_factory) -> Settings:
+    """A broker of this test alone (~3 s to start): for tests that kill the broker or need
+    topics that hold nothing but their own records (e.g. "the newest period" of the index)."""
+    settings = _start_broker(tmp_path_factory.mktemp("own-broker"))
     yield settings
     broker.stop(settings)
 
@@ -110,11 +124,12 @@ class Worker:
 
 
 @pytest.fixture
-def worker_factory(kafka):
+def worker_factory(request):
+    """Makes workers on the session broker, or on ``broker=`` (e.g. ``own_kafka``); all stopped at the end."""
     workers: list[Worker] = []
 
-    def make(**kwargs) -> Worker:
-        w = Worker(kafka, **kwargs)
+    def make(broker: Settings | None = None, **kwargs) -> Worker:
+        w = Worker(broker or request.getfixturevalue("kafka"), **kwargs)
         workers.append(w)
         return w
 

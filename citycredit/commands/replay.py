@@ -1,7 +1,6 @@
 """citycredit replay FILE [--ranking OUT.json]: a recorded timeline through the live logic, no broker."""
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -23,7 +22,7 @@ def _scorer():
         from .. import scoring
     except ImportError as exc:
         raise ConfigError(f"--ranking needs the city index (citycredit.scoring), which this checkout lacks: {exc}") from exc
-    return scoring.CityScorer()
+    return scoring.ScoringSink()
 
 
 def _replay(args) -> int:
@@ -42,9 +41,12 @@ def _replay(args) -> int:
         out.write(alert_json(alert) + "\n")
     out.flush()
     if scorer is not None:
-        Path(args.ranking).write_text(json.dumps(scorer.ranking(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        Path(args.ranking).write_text(scorer.ranking_json(), encoding="utf-8")
     for err in sorted(errors, key=lambda e: e.lineno):
         print(err.render(source), file=sys.stderr)
+    # Inputs the index rejects (unknown city, too late) are reported, not fatal, as live.
+    for reason in (scorer.rejected if scorer is not None else []):
+        print(f"{source}: {reason}", file=sys.stderr)
     if errors:
         print(f"citycredit replay: {len(errors)} line(s) rejected, {len(entries)} applied", file=sys.stderr)
-    return 1 if errors else 0
+    return 1 if errors or (scorer is not None and scorer.rejected) else 0

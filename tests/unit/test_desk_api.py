@@ -107,13 +107,13 @@ def test_writes_disabled_without_a_configured_token():
     (b"[1, 2]", "application/json", 400, "expected a JSON object"),
     (json.dumps({**GOOD, "kind": "apology"}).encode(), "application/json", 400, "kind"),
     (json.dumps({**GOOD, "city_adcode": "3205"}).encode(), "application/json", 400, "city_adcode"),
-    (json.dumps({**GOOD, "story_id": "s-unknown"}).encode(), "application/json", 422, "not a major dishonesty event"),
-    (json.dumps({**GOOD, "city_adcode": "320100"}).encode(), "application/json", 422, "not a major dishonesty event"),
+    (json.dumps({**GOOD, "story_id": "s-unknown"}).encode(), "application/json", 422, "no major dishonesty event"),
+    (json.dumps({**GOOD, "city_adcode": "320100"}).encode(), "application/json", 422, "no major dishonesty event"),
     (json.dumps({**GOOD, "title": "", "note": ""}).encode(), "application/json", 400, "title"),
     (json.dumps({**GOOD, "url": "javascript:alert(1)"}).encode(), "application/json", 400, "url"),
     (json.dumps({**GOOD, "ts": "2026-02-01T00:00:00+08:00"}).encode(), "application/json", 400, "before the event"),
     (json.dumps({**GOOD, "extra": 1}).encode(), "application/json", 400, "unknown field"),
-    (json.dumps({**GOOD, "title": "x" * 301}).encode(), "application/json", 400, "more than 300"),
+    (json.dumps({**GOOD, "title": "x" * 501}).encode(), "application/json", 400, "more than 500"),
 ])
 def test_bad_responses_get_a_clear_4xx(body, ctype, status, words):
     async def go(client):

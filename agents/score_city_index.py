@@ -1,0 +1,120 @@
+"""items + alerts + responses + records -> the running city index table -> city-index.
+
+Two steps, so the index table is co-partitioned with everything it reads:
+
+1. ``route_to_cities``: items and alerts (keyed by story) that name a city are
+   re-keyed by city adcode onto the internal ``city-inputs`` topic.
+   # shape after: key b"320500", value {"kind": "item"|"alert", "value": {...}}
+   Major dishonesty alerts also go into the global table ``major_events`` (story_id ->
+   alert) that the HTTP API uses to validate filed responses.
+2. ``score_city_index``: ``city-inputs``, ``responses`` and ``records`` (all keyed by
+   city adcode, same partition count) update the city's row of ``city_index_state``
+   (a changelogged table keyed by adcode) through the pure ``CityScorer``, then emit
+   every ``CityIndexEntry`` that changed to ``city-index`` (what was last emitted is kept
+   in the small ``city-index-emitted`` table, same key); responses detected in the
+   news are published to ``responses`` (their ids make the echo count once).
+   # shape after: key "320500/2026-03", value CityIndexEntry
+
+Bad or late input goes to the dead-letter topic with the reason; nothing is written.
+"""
+from __future__ import annotations
+
+import json
+from citycredit import topics
+from citycredit.app import alerts_topic, app, city_index_topic, dead_letter, items_topic, responses_topic, settings
+from citycredit.exceptions import InputError
+from citycredit.scoring import CityScorer
+from citycredit.scoring.inputs import record_from
+from schemas import Alert, Item
+
+_RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+city_inputs_topic = app.topic(topics.CITY_INPUTS.name, partitions=topics.CITY_INPUTS.partition_count(settings),
+                              config=dict(topics.CITY_INPUTS.config), internal=False, **_RAW)
+news_topics = app.topic(topics.ITEMS.name, topics.ALERTS.name, key_type=str, value_serializer="json")
+scoring_topics = app.topic(topics.CITY_INPUTS.name, topics.RESPONSES.name, topics.RECORDS.name, **_RAW)
+
+city_index_state = app.Table("city-index-state", default=None, partitions=settings.topic_partitions,
+                             key_type=str,
+                             help="Facts behind the city credit index, one row per city adcode.")
+
+city_index_emitted = app.Table("city-index-emitted", default=None, partitions=settings.topic_partitions, key_type=str,
+                               help="Last emitted score per city and period, so each change is emitted once.")
+
+# story_id -> its major dishonesty alert, on every worker: the ``known_events`` the HTTP
+# API passes to ``validate_response`` (a filing may reach any worker, whatever its city).
+major_events = app.GlobalTable("major-events", default=None, partitions=settings.topic_partitions, key_type=str,
+                               help="Major dishonesty alerts by story id, for validating filed responses.")
+
+_scorer: CityScorer | None = None
+
+
+def scorer() -> CityScorer:
+    """Built on first use, so a missing gazetteer is reported by the agent, not at import."""
+    global _scorer
+    if _scorer is None:
+        _scorer = CityScorer(state=city_index_state, emitted=city_index_emitted)
+    return _scorer
+
+
+def parse_city_input(raw: bytes) -> Item | Alert:
+    try:
+        envelope = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"not JSON: {exc}") from exc
+    kind = envelope.get("kind") if isinstance(envelope, dict) else None
+    if kind not in ("item", "alert"):
+        raise InputError(f"city input: kind {kind!r} is neither item nor alert")
+    return record_from(Item if kind == "item" else Alert, envelope.get("value"))
+
+
+@app.agent(news_topics)
+async def route_to_cities(stream):
+    async for event in stream.events():
+        kind = "alert" if event.message.topic == topics.ALERTS.name else "item"
+        value = event.value
+        try:
+            record = record_from(Alert if kind == "alert" else Item, value)
+        except InputError as exc:
+            await dead_letter("route_to_cities", str(exc), value, event)
+            continue
+        if kind == "alert" and record.type == "major_dishonesty":
+            known = major_events.get(record.story_id)
+            if known is None or record.triggered_at < known["triggered_at"]:
+                major_events[record.story_id] = record.asdict()
+        if record.city_adcode is None or (kind == "item" and not CityScorer.scores_item(record)):
+            continue  # nothing the index scores (no city, no scored aspect): not worth a hop
+        body = json.dumps({"kind": kind, "value": record.asdict()}, ensure_ascii=False).encode()
+        await city_inputs_topic.send(key=record.city_adcode.encode(), value=body)
+
+
+def apply(scoring: CityScorer, topic: str, raw: bytes) -> tuple[str | None, set[int], bool]:
+    """One input into the scorer -> (city adcode, months touched, may have detected a response)."""
+    if topic == topics.RESPONSES.name:
+        resp = scoring.on_response(raw)
+        return json.loads(raw)["city_adcode"], resp, False
+    if topic == topics.RECORDS.name:
+        return json.loads(raw)["city_adcode"], scoring.on_record(raw), False
+    record = parse_city_input(raw)
+    if isinstance(record, Alert):
+        return record.city_adcode, scoring.on_alert(record), record.type == "major_dishonesty"
+    return record.city_adcode, scoring.on_item(record), record.aspect == "government_response"
+
+
+@app.agent(scoring_topics)
+async def score_city_index(stream):
+    async for event in stream.events():
+        scoring = scorer()
+        try:
+            adcode, months, detect = apply(scoring, event.message.topic, event.value)
+        except InputError as exc:
+            await dead_letter("score_city_index", str(exc), event.value, event)
+            continue
+        if not adcode or not months:
+            continue
+        for entry in scoring.changed_entries(adcode, months):
+            await city_index_topic.send(key=f"{entry.city_adcode}/{entry.period}", value=entry)
+        if detect:
+            for resp in scoring.unsent_detected_responses(adcode):
+                await responses_topic.send(key=adcode.encode(),
+                                           value=json.dumps(resp.asdict(), ensure_ascii=False).encode())
+        yield adcode

@@ -1,0 +1,581 @@
+"""The city credit index: facts per city in a state mapping, points computed from them.
+
+``CityScorer`` is pure: it keeps *facts* (stories, alerts, responses, records) per city
+in ``state`` — a dict in replay and tests, a Faust table in the agent, keyed by city
+adcode so each city's row lives on one partition — and computes points for a period
+from those facts and the configuration whenever asked. Storing facts rather than
+running totals makes the result independent of arrival order (within the lateness
+bound), lets ``explain`` name every item behind every point, and lets a changed
+configuration re-score the retained months.
+
+Scores are integer centipoints inside; ``ranking`` and ``explain`` give points with
+two decimals. For every city and period::
+
+    score = sum(components.values()) + penalty + offset
+
+``components`` holds the six level aspects (credit_event, credit_policy,
+info_disclosure, task_implementation, blacklist, major_trustworthy); ``penalty`` is
+the major_dishonesty aspect (<= 0) and ``offset`` the government_response aspect
+(>= 0, never more than the penalty it offsets).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, MutableMapping
+
+from citycredit.exceptions import InputError
+from citycredit.ids import ASPECTS, RESPONSE_KINDS
+from schemas import Alert, CityIndexEntry, CreditRecord, Item, Response
+
+from .cities import CityRegistry, load_registry
+from .config import BP, LEVEL_ASPECTS, ScoringConfig, TaskChecklists, load_scoring_config, load_task_checklists
+from .filings import parse_response, validate_record
+from .periods import Period, epoch, iso, month_index, month_label, month_start
+
+MAX_URLS = 3  # sightings kept per story for explain; the story id leads to the rest in the items topic
+CREDIT_EVENT_ASPECTS = ("credit_event", "major_dishonesty", "major_trustworthy")
+NEWS_ASPECTS = CREDIT_EVENT_ASPECTS + ("credit_policy", "info_disclosure", "blacklist")
+
+
+def points(centi: int) -> float:
+    return round(centi / 100, 2)
+
+
+@dataclass
+class _Aspect:
+    """Points of one aspect for one city and period, with what is behind them."""
+
+    name: str
+    base: int = 0
+    contributions: list[dict[str, Any]] = field(default_factory=list)
+    saturation: int = 0
+    total: int = 0
+
+    def add(self, centi: int, **what: Any) -> None:
+        if what:
+            self.contributions.append({**what, "points": points(centi), "_cp": centi})
+        else:  # totals only (index entries): no explanation to build
+            self.contributions.append({"_cp": centi})
+
+
+@dataclass
+class CityResult:
+    adcode: str
+    period: Period
+    aspects: dict[str, _Aspect]
+    facts: int  # inputs that fall in the period; 0 = the city is not ranked in it
+
+    @property
+    def components(self) -> dict[str, int]:
+        return {a: self.aspects[a].total for a in LEVEL_ASPECTS}
+
+    @property
+    def penalty(self) -> int:
+        return self.aspects["major_dishonesty"].total
+
+    @property
+    def offset(self) -> int:
+        return self.aspects["government_response"].total
+
+    @property
+    def score(self) -> int:
+        return sum(self.components.values()) + self.penalty + self.offset
+
+
+def _earlier(new: Mapping[str, Any], old: Mapping[str, Any]) -> bool:
+    """Of two facts under one id, keep the earliest, then the smallest by content: the kept
+    fact does not depend on which arrived first (a filing twice counts once, the same)."""
+    return (new["t"], json.dumps(new, sort_keys=True, ensure_ascii=False)) < (old["t"], json.dumps(old, sort_keys=True, ensure_ascii=False))
+
+
+FACT_KINDS = ("stories", "alerts", "responses", "ritems", "records")
+
+
+def _new_city() -> dict[str, Any]:
+    # wm: newest event time of any fact (prunes old months); nwm: of news items and alerts
+    # only (the lateness bound), so a desk filing dated ahead cannot make news "late".
+    return {"wm": None, "nwm": None, "sent": [], "months": [], **{k: {} for k in FACT_KINDS}}
+
+
+def _dirty(t: int, prev: Mapping[str, Any] | None) -> set[int]:
+    """Months whose rows change when a fact at ``t`` is stored over ``prev`` (same id)."""
+    return {month_index(t)} | ({month_index(prev["t"])} if prev is not None else set())
+
+
+def shard_key(adcode: str, month: int) -> str:
+    return f"{adcode}|{month_label(month)}"
+
+
+class CityScorer:
+    """Running city credit index over items, alerts, responses and credit records.
+
+    ``state`` holds, per city, a small meta row under the adcode (watermarks, the months it
+    has) and one row of facts per month under ``"<adcode>|YYYY-MM"``, each fact in the month
+    of its event time: an update rewrites one month's row, not the city's year (the rows
+    are what a Faust table writes to its changelog on every change). All keys of a city
+    are written while processing that city's partition, so they stay co-partitioned.
+
+    Each ``on_*`` returns the month indices it touched (empty when the input does not
+    concern the index, e.g. an item without a city) and raises ``InputError`` for an
+    invalid, unknown-city or too-late input; nothing is written then.
+    """
+
+    def __init__(self, state: MutableMapping[str, Any] | None = None, config: ScoringConfig | None = None,
+                 registry: CityRegistry | None = None, checklists: TaskChecklists | None = None,
+                 emitted: MutableMapping[str, Any] | None = None) -> None:
+        self.state: MutableMapping[str, Any] = state if state is not None else {}
+        # What was last emitted per city and period: its own small mapping (a second table in
+        # the agent), so recording an emission does not rewrite the city's whole row.
+        self.emitted: MutableMapping[str, Any] = emitted if emitted is not None else {}
+        self.config = config or load_scoring_config()
+        self.registry = registry or load_registry()
+        self.checklists = checklists or load_task_checklists()
+
+    # --- inputs ------------------------------------------------------------------
+
+    def _load(self, adcode: str) -> dict[str, Any]:
+        """The city's facts of every retained month merged into one view (a fresh dict).
+        Every check that can fail runs before anything is stored, so a rejected input writes nothing."""
+        meta = self.state.get(adcode)
+        view = _new_city()
+        if meta is None:
+            return view
+        view.update(wm=meta["wm"], nwm=meta["nwm"], sent=list(meta.get("sent", [])), months=list(meta["months"]))
+        for m in meta["months"]:
+            shard = self.state.get(shard_key(adcode, m)) or {}
+            for kind in FACT_KINDS:
+                view[kind].update(shard.get(kind, {}))
+        return view
+
+    def _check_late(self, row: Mapping[str, Any], t: int, what: str) -> None:
+        wm = row.get("nwm")
+        if wm is not None and t < wm - self.config.allowed_lateness_seconds:
+            raise InputError(f"late: {what} at {iso(t)} is more than {self.config.allowed_lateness_seconds // 3600} h "
+                             f"behind the newest news of the city ({iso(wm)})")
+
+    def _check_retained(self, row: Mapping[str, Any], t: int, what: str) -> None:
+        """Filings carry their own dates and are not held to the news lateness bound, but a
+        fact older than the retained months would be forgotten at the next prune anyway."""
+        wm = row["wm"]
+        if wm is not None and month_index(t) < month_index(wm) - self.config.retain_months + 1:
+            raise InputError(f"late: {what} at {iso(t)} is older than the {self.config.retain_months} months the index keeps")
+
+    def _store(self, adcode: str, row: dict[str, Any], t: int, dirty: set[int], news: bool = False) -> None:
+        """Write the meta row and the month rows in ``dirty`` (the months of the facts that
+        were added or replaced); months past retention are deleted."""
+        if news:
+            row["nwm"] = t if row.get("nwm") is None else max(row["nwm"], t)
+        row["wm"] = t if row["wm"] is None else max(row["wm"], t)
+        oldest = month_index(row["wm"]) - self.config.retain_months + 1
+        for m in row["months"]:
+            if m < oldest:  # forget facts older than the retained months; the topics keep the history
+                del self.state[shard_key(adcode, m)]
+        months = sorted({m for m in set(row["months"]) | dirty if m >= oldest})
+        for m in sorted(dirty):
+            if m >= oldest:
+                self.state[shard_key(adcode, m)] = {
+                    kind: {k: v for k, v in row[kind].items() if month_index(v["t"]) == m} for kind in FACT_KINDS}
+        self.state[adcode] = {"wm": row["wm"], "nwm": row["nwm"], "sent": row["sent"], "months": months}
+
+    @staticmethod
+    def scores_item(item: Item) -> bool:
+        """Whether an item can change the index (the agent routes only these to the scorer)."""
+        if item.city_adcode is None or item.change == "left":
+            return False  # no city to score, or a headline leaving a surface (no new evidence)
+        if item.aspect not in NEWS_ASPECTS and item.aspect != "government_response":
+            return False
+        return not (item.aspect in CREDIT_EVENT_ASPECTS and item.polarity == "neutral")
+
+    def on_item(self, item: Item) -> set[int]:
+        if not self.scores_item(item):
+            return set()
+        aspect = item.aspect
+        adcode = self.registry.get(item.city_adcode).adcode
+        t = epoch(item.ts)
+        row = self._load(adcode)
+        self._check_late(row, t, f"item {item.story_id}")
+        # The earliest sighting (then the smallest by every field) classifies a story: a total
+        # order, so the result is the same whatever order the sightings arrive in.
+        key = [t, item.url, item.site, aspect, item.polarity, item.domain or "", item.title]
+        dirty: set[int] = {month_index(t)}
+        if aspect == "government_response":
+            kind = item.evidence.get("response_kind") if isinstance(item.evidence, Mapping) else None
+            if kind not in RESPONSE_KINDS:
+                kind = self._kind_from_title(item.title)
+            fact = {"t": t, "title": item.title, "url": item.url, "site": item.site, "d": item.domain, "kind": kind}
+            prev = row["ritems"].get(item.story_id)
+            if prev is None or _earlier(fact, prev):
+                row["ritems"][item.story_id] = fact
+            dirty |= _dirty(t, prev)
+            # "涉事企业被立案调查" reports the dishonesty and the authorities' response at once:
+            # a dishonest one is also a credit event of the city.
+            if item.polarity == "dishonest":
+                aspect = "credit_event"
+                key[3] = aspect
+        if aspect != "government_response":
+            story = prev = row["stories"].get(item.story_id)
+            if story is None or key < story["k"]:
+                old_urls = story["urls"] if story else []
+                old_sites = story["sites"] if story else []
+                story = {"t": t, "a": aspect, "p": item.polarity, "d": item.domain, "title": item.title,
+                         "urls": old_urls, "sites": old_sites, "k": key}
+                row["stories"][item.story_id] = story
+            urls = {tuple(u) for u in story["urls"]} | {(t, item.url, item.site)}
+            story["urls"] = [list(u) for u in sorted(urls)[:MAX_URLS]]
+            story["sites"] = sorted(set(story["sites"]) | {item.site})
+            dirty |= _dirty(t, prev)
+        self._store(adcode, row, t, dirty, news=True)
+        return {month_index(t)}
+
+    def _kind_from_title(self, title: str) -> str:
+        for kind, terms in self.config.kind_terms:
+            if any(term in title for term in terms):
+                return kind
+        return self.config.default_kind
+
+    def on_alert(self, alert: Alert) -> set[int]:
+        if alert.type == "early_warning" or alert.city_adcode is None:
+            return set()  # warnings do not score; an alert without a city has nobody to rank
+        adcode = self.registry.get(alert.city_adcode).adcode
+        t = epoch(alert.triggered_at, "triggered_at")
+        first = epoch(alert.first_seen, "first_seen")
+        row = self._load(adcode)
+        self._check_late(row, t, f"alert {alert.story_id}")
+        key = f"{alert.type}|{alert.story_id}"
+        prev = row["alerts"].get(key)
+        fact = {"type": alert.type, "story_id": alert.story_id, "t": t, "first": min(first, t),
+                "title": alert.title, "urls": sorted(alert.urls)[:MAX_URLS], "d": alert.domain,
+                "trigger": alert.trigger, "sites": sorted(alert.sites)}
+        if prev is None or _earlier(fact, prev):
+            row["alerts"][key] = fact
+        self._store(adcode, row, t, _dirty(t, prev), news=True)
+        return {month_index(t)}
+
+    def on_response(self, resp: Response | Mapping[str, Any] | bytes | str) -> set[int]:
+        r = resp if isinstance(resp, Response) else parse_response(resp, self.registry)
+        adcode = self.registry.get(r.city_adcode).adcode
+        t = epoch(r.ts)
+        row = self._load(adcode)
+        self._check_retained(row, t, f"response {r.response_id}")
+        fact = {"story_id": r.story_id, "kind": r.kind, "t": t, "source": r.source, "title": r.title, "url": r.url}
+        prev = row["responses"].get(r.response_id)
+        if prev is None or _earlier(fact, prev):
+            row["responses"][r.response_id] = fact
+        if r.response_id in row.get("sent", []):  # our own detection came back: it is a response now
+            row["sent"] = [x for x in row["sent"] if x != r.response_id]
+        self._store(adcode, row, t, _dirty(t, prev))
+        alert = row["alerts"].get(f"major_dishonesty|{r.story_id}")
+        return {month_index(alert["t"]) if alert else month_index(t)}
+
+    def on_record(self, rec: CreditRecord | Mapping[str, Any] | bytes | str) -> set[int]:
+        r = validate_record(rec, self.registry, self.checklists)
+        t = epoch(r.ts)
+        row = self._load(r.city_adcode)
+        self._check_retained(row, t, f"record {r.record_id}")
+        prev = row["records"].get(r.record_id)
+        fact = {"kind": r.kind, "t": t, "p": r.payload}
+        if prev is None or _earlier(fact, prev):
+            row["records"][r.record_id] = fact
+        self._store(r.city_adcode, row, t, _dirty(t, prev))
+        return {month_index(t)}
+
+    # --- scoring -----------------------------------------------------------------
+
+    def _weight(self, period: Period, t: int) -> int:
+        m = month_index(t)
+        if not period.contains(m):
+            return 0
+        return self.config.rolling_weights_bp[period.end - m] if period.rolling else BP
+
+    def city_result(self, adcode: str, period: Period, detail: bool = True,
+                    row: Mapping[str, Any] | None = None) -> CityResult:
+        """Points of every aspect; with ``detail`` each contribution names its fact (explain),
+        without it only the points are kept (index entries, ten times a second per city).
+        ``row``: the city's merged facts when the caller already has them."""
+        row = row if row is not None else self._load(adcode)
+        cfg = self.config
+        aspects = {name: _Aspect(name) for name in ASPECTS}
+        facts = 0
+        for name in LEVEL_ASPECTS:
+            aspects[name].base = cfg.aspects[name].base
+
+        policy_by_domain: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        media: list[tuple[int, dict[str, Any]]] = []
+        for sid, s in sorted(row["stories"].items(), key=lambda kv: (kv[1]["t"], kv[0])):
+            w = self._weight(period, s["t"])
+            if not w:
+                continue
+            facts += 1
+            what = {"type": "story", "id": sid, "title": s["title"], "urls": [u[1] for u in s["urls"]],
+                    "sites": s["sites"], "ts": iso(s["t"]), "weight": w / BP} if detail else {}
+            a = s["a"]
+            if a in CREDIT_EVENT_ASPECTS:
+                p = cfg.aspects["credit_event"].params["dishonest_points" if s["p"] == "dishonest" else "trustworthy_points"]
+                aspects["credit_event"].add(p * w // BP, **({"polarity": s["p"], **what} if detail else {}))
+            elif a == "credit_policy":
+                policy_by_domain.setdefault(s["d"] or "unassigned", []).append((cfg.aspects["credit_policy"].params["policy_points"] * w // BP, what))
+            elif a == "info_disclosure":
+                media.append((cfg.aspects["info_disclosure"].params["media_points"] * w // BP, what))
+            elif a == "blacklist":
+                aspects["blacklist"].add(cfg.aspects["blacklist"].params["black_points"] * w // BP, **what)
+
+        end = period.end_seconds()
+        lookback_start = month_start(period.end - cfg.state_lookback_months + 1)
+        latest_check: tuple[int, str] | None = None
+        tasks_done: dict[str, tuple[int, str]] = {}
+        for rid, r in sorted(row["records"].items(), key=lambda kv: (kv[1]["t"], kv[0])):
+            kind, p = r["kind"], r["p"]
+            if kind in ("disclosure_check", "task_completion"):
+                if not lookback_start <= r["t"] < end:
+                    continue
+                if kind == "disclosure_check" and p.get("ok"):
+                    latest_check = (r["t"], rid)  # sorted by time: the last one wins
+                elif kind == "task_completion":
+                    tasks_done.setdefault(p["task_id"], (r["t"], rid))
+                continue
+            w = self._weight(period, r["t"])
+            if not w:
+                continue
+            facts += 1
+            what = {"type": "record", "id": rid, "kind": kind, "ts": iso(r["t"]), "weight": w / BP} if detail else {}
+            if kind == "blacklist":
+                key = "black_points" if p["list"] == "black" else "red_points"
+                aspects["blacklist"].add(cfg.aspects["blacklist"].params[key] * w // BP, **({
+                    "title": p["name"], "list": p["list"], "credit_code": p.get("credit_code"), "reason": p.get("reason"),
+                    **what} if detail else {}))
+            elif kind == "policy":
+                policy_by_domain.setdefault(p.get("domain") or "unassigned", []).append(
+                    (cfg.aspects["credit_policy"].params["policy_points"] * w // BP,
+                     {**what, "title": p["title"], "urls": [p.get("url")]} if detail else {}))
+
+        # credit_policy: per-domain saturation first, so breadth across domains counts
+        per_domain_max = cfg.aspects["credit_policy"].params["per_domain_max"]
+        for domain in sorted(policy_by_domain):
+            used = 0
+            for centi, what in policy_by_domain[domain]:
+                take = max(0, min(centi, per_domain_max - used))
+                used += take
+                aspects["credit_policy"].add(take, **({"domain": domain, "capped": take != centi, **what} if detail else {}))
+        media_max = cfg.aspects["info_disclosure"].params["media_max"]
+        used = 0
+        for centi, what in media:
+            take = max(0, min(centi, media_max - used))
+            used += take
+            aspects["info_disclosure"].add(take, **({"capped": take != centi, **what} if detail else {}))
+        if latest_check is not None:
+            facts += 1
+            t, rid = latest_check
+            rec = row["records"][rid]
+            for col, present in sorted(rec["p"]["columns"].items()):
+                if present:
+                    aspects["info_disclosure"].add(cfg.column_points[col], type="record", id=rid, kind="disclosure_check",
+                                                   column=col, urls=[rec["p"].get("url")], ts=iso(t))
+        if tasks_done:
+            facts += len(tasks_done)
+            checklist = self.checklists.tasks_for(adcode)
+            total_w = sum(task.weight_bp for task in checklist) or 1
+            span = cfg.aspects["task_implementation"].high - cfg.aspects["task_implementation"].base
+            done_w = 0
+            for task in checklist:  # cumulative rounding: the task points add up to the aspect exactly
+                if task.id in tasks_done:
+                    before = span * done_w // total_w
+                    done_w += task.weight_bp
+                    t, rid = tasks_done[task.id]
+                    aspects["task_implementation"].add(span * done_w // total_w - before, type="record", id=rid,
+                                                       kind="task_completion", task=task.id, title=task.title, ts=iso(t))
+
+        self._score_alerts(row, period, aspects, detail)
+        facts += len(aspects["major_dishonesty"].contributions) + len(aspects["major_trustworthy"].contributions)
+
+        for name in LEVEL_ASPECTS:
+            a = aspects[name]
+            raw = a.base + sum(c["_cp"] for c in a.contributions)
+            a.total = cfg.aspects[name].clamp(raw)
+            a.saturation = a.total - raw
+        for name in ("major_dishonesty", "government_response"):
+            aspects[name].total = sum(c["_cp"] for c in aspects[name].contributions)
+        return CityResult(adcode, period, aspects, facts)
+
+    def _score_alerts(self, row: Mapping[str, Any], period: Period, aspects: dict[str, _Aspect], detail: bool) -> None:
+        cfg = self.config
+        majors = sorted((a for a in row["alerts"].values() if a["type"] == "major_dishonesty"),
+                        key=lambda a: (a["t"], a["story_id"]))
+        responses = self._responses_by_story(row, majors)
+        for alert in majors:
+            w = self._weight(period, alert["t"])
+            if not w:
+                continue
+            deduction = cfg.deduction * w // BP
+            what = {"type": "alert", "id": alert["story_id"], "title": alert["title"], "urls": alert["urls"],
+                    "trigger": alert["trigger"], "sites": alert["sites"], "ts": iso(alert["t"]), "weight": w / BP} if detail else {}
+            aspects["major_dishonesty"].add(-deduction, **what)
+            # One response per kind counts (the earliest, which has the highest lateness factor).
+            by_kind: dict[str, tuple[int, str, dict[str, Any]]] = {}
+            for rid, r in responses.get(alert["story_id"], []):
+                if r["t"] < alert["first"]:
+                    continue
+                prev = by_kind.get(r["kind"])
+                if prev is None or (r["t"], rid) < prev[:2]:
+                    by_kind[r["kind"]] = (r["t"], rid, r)
+            share = 0
+            for t, rid, r in sorted(by_kind.values(), key=lambda x: (x[0], x[1])):
+                factor = cfg.lateness_factor_bp(max(0, t - alert["t"]))
+                before = deduction * share // BP
+                share = min(cfg.max_share_bp, share + cfg.shares_bp[r["kind"]] * factor // BP)
+                aspects["government_response"].add(
+                    deduction * share // BP - before, type="response", id=rid, event=alert["story_id"], kind=r["kind"],
+                    source=r["source"], title=r["title"], urls=[r["url"]] if r.get("url") else [], ts=iso(t),
+                    lateness_factor=factor / BP, share=cfg.shares_bp[r["kind"]] / BP)
+        for alert in sorted((a for a in row["alerts"].values() if a["type"] == "major_trustworthy"),
+                            key=lambda a: (a["t"], a["story_id"])):
+            w = self._weight(period, alert["t"])
+            if w:
+                aspects["major_trustworthy"].add(cfg.aspects["major_trustworthy"].params["event_points"] * w // BP,
+                                                 type="alert", id=alert["story_id"], title=alert["title"],
+                                                 urls=alert["urls"], ts=iso(alert["t"]), weight=w / BP)
+
+    def _responses_by_story(self, row: Mapping[str, Any], majors: list[dict[str, Any]]) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+        """Filed responses by their story, plus news items detected as responses: same story,
+        or same domain within the detection window after the event (the latest such event)."""
+        out: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        for rid, r in row["responses"].items():
+            out.setdefault(r["story_id"], []).append((rid, r))
+        stories = {a["story_id"] for a in majors}
+        window = self.config.detection_window_seconds
+        for sid, it in row["ritems"].items():
+            target = sid if sid in stories else None
+            if target is None and it["d"]:
+                candidates = [a for a in majors if a["d"] == it["d"] and a["first"] <= it["t"] <= a["t"] + window]
+                if candidates:
+                    target = candidates[-1]["story_id"]
+            if target is not None:
+                rid = f"news:{sid}:{target}"
+                out.setdefault(target, []).append((rid, {"story_id": target, "kind": it["kind"], "t": it["t"],
+                                                         "source": "news", "title": it["title"], "url": it["url"]}))
+        return out
+
+    def detected_responses(self, adcode: str) -> list[Response]:
+        """Responses detected in the news for a city, as Responses for the ``responses`` topic
+        (their ids are derived from the item's and the event's story, so they count once)."""
+        row = self._load(adcode)
+        majors = sorted((a for a in row["alerts"].values() if a["type"] == "major_dishonesty"),
+                        key=lambda a: (a["t"], a["story_id"]))
+        out = []
+        for story, rs in sorted(self._responses_by_story(row, majors).items()):
+            for rid, r in rs:
+                if r["source"] == "news" and rid.startswith("news:"):
+                    out.append(Response(response_id=rid, ts=iso(r["t"]), city_adcode=adcode, story_id=story,
+                                        kind=r["kind"], source="news", title=r["title"], url=r["url"]))
+        return out
+
+    def unsent_detected_responses(self, adcode: str) -> list[Response]:
+        """Detected responses not yet published to (nor received from) ``responses``; marks
+        them sent in the city's row so each is published once."""
+        meta = self.state.get(adcode)
+        if meta is None:
+            return []
+        row = self._load(adcode)
+        sent = set(row["sent"])
+        fresh = [r for r in self.detected_responses(adcode) if r.response_id not in row["responses"] and r.response_id not in sent]
+        if fresh:
+            self.state[adcode] = {**meta, "sent": sorted(sent | {r.response_id for r in fresh})}
+        return fresh
+
+    # --- outputs -----------------------------------------------------------------
+
+    def cities(self) -> list[str]:
+        """Adcodes of the cities in the state (the meta rows, not the month rows)."""
+        return sorted(k for k in self.state.keys() if "|" not in k)
+
+    def latest_month(self) -> int | None:
+        marks = [self.state[c]["wm"] for c in self.cities() if self.state[c].get("wm") is not None]
+        return month_index(max(marks)) if marks else None
+
+    def period(self, text: str | None) -> Period:
+        if text:
+            return Period.parse(text, self.config.rolling_months)
+        latest = self.latest_month()
+        if latest is None:
+            raise InputError("period: nothing scored yet; give a period (YYYY-MM or 12m:YYYY-MM)")
+        return Period(latest, self.config.rolling_months)
+
+    def ranking(self, period: str | None = None, province: str | None = None) -> list[dict[str, Any]]:
+        """design.md Ranking: ``[{rank, city, city_adcode, score, components, penalty, offset}]``
+        (plus province and period), best first; ties share a rank and are listed by code.
+        With no period and nothing scored yet the ranking is empty."""
+        if period is None and self.latest_month() is None:
+            return []
+        p = self.period(period)
+        results = []
+        for adcode in self.cities():
+            if province and not self.registry.province_matches(adcode, province):
+                continue
+            res = self.city_result(adcode, p, detail=False)
+            if res.facts:
+                results.append(res)
+        results.sort(key=lambda r: (-r.score, r.adcode))
+        out: list[dict[str, Any]] = []
+        for i, res in enumerate(results):
+            rank = out[-1]["rank"] if out and results[i - 1].score == res.score else i + 1
+            city = self.registry.get(res.adcode)
+            out.append({"rank": rank, "city": city.name, "city_adcode": res.adcode, "province": city.province,
+                        "period": p.label, "score": points(res.score),
+                        "components": {k: points(v) for k, v in res.components.items()},
+                        "penalty": points(res.penalty), "offset": points(res.offset)})
+        return out
+
+    def entry(self, adcode: str, period: Period, row: Mapping[str, Any] | None = None) -> CityIndexEntry:
+        res = self.city_result(adcode, period, detail=False, row=row)
+        city = self.registry.get(adcode)
+        wm = (self.state.get(adcode) or {}).get("wm")
+        return CityIndexEntry(city_adcode=adcode, city=city.name, province=city.province, period=period.label,
+                              score=points(res.score), components={k: points(v) for k, v in res.components.items()},
+                              penalty=points(res.penalty), offset=points(res.offset),
+                              updated_at=iso(wm) if wm is not None else "")
+
+    def changed_entries(self, adcode: str, months: Iterable[int]) -> list[CityIndexEntry]:
+        """Index entries of ``adcode`` that changed since last emitted: the calendar months
+        touched and the rolling window ending with the city's newest month. Remembers what
+        it returns (in ``self.emitted``), so each change is emitted once."""
+        row = self.state.get(adcode)
+        if row is None or row.get("wm") is None:
+            return []
+        newest = month_index(row["wm"])
+        periods = {Period(m, 1) for m in months} | {Period(newest, self.config.rolling_months)}
+        out = []
+        before = self.emitted.get(adcode) or {}
+        oldest = newest - self.config.retain_months + 1
+        marks = {k: v for k, v in before.items() if Period.parse(k, self.config.rolling_months).end >= oldest}
+        view = self._load(adcode)
+        for p in sorted(periods, key=lambda p: (p.end, p.months)):
+            entry = self.entry(adcode, p, view)
+            mark = json.dumps([entry.score, entry.components, entry.penalty, entry.offset], sort_keys=True)
+            if marks.get(p.label) != mark:
+                marks[p.label] = mark
+                out.append(entry)
+        if marks != before:
+            self.emitted[adcode] = marks
+        return out
+
+    def explain(self, city_adcode: str, period: str | None = None) -> dict[str, Any]:
+        """Every aspect of a city's score in a period with the facts behind each point."""
+        adcode = self.registry.resolve(city_adcode).adcode
+        p = self.period(period)
+        res = self.city_result(adcode, p)
+        city = self.registry.get(adcode)
+        aspects = {}
+        for name, a in res.aspects.items():
+            aspects[name] = {"label": ASPECTS[name], "points": points(a.total), "base": points(a.base),
+                             "saturation": points(a.saturation),
+                             "contributions": [{k: v for k, v in c.items() if k != "_cp"} for c in a.contributions]}
+        return {"city": city.name, "city_adcode": adcode, "province": city.province, "period": p.label,
+                "score": points(res.score), "components": {k: points(v) for k, v in res.components.items()},
+                "penalty": points(res.penalty), "offset": points(res.offset), "aspects": aspects,
+                "check": "score = sum(components) + penalty + offset; each aspect = base + contributions + saturation"}
+
+
+def ranking_json(rows: list[dict[str, Any]]) -> str:
+    """The ranking as written to files: fixed key order, UTF-8 names, two-space indent,
+    trailing newline — byte-identical for the same log."""
+    return json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
