@@ -81,9 +81,13 @@ async def _undecodable(topic: faust.Topic, part: str, exc: Exception, message: A
                       payload if payload is not None else b"", origin)
 
 
+# Every topic an agent reads, declared here or in an agent module with app.topic(), gets it.
+app.conf.Topic = DeadLetteringTopic
+
+
 def _topic(spec: topics.TopicSpec, **kwargs: Any) -> faust.TopicT:
-    return DeadLetteringTopic(app, topics=[spec.name], partitions=spec.partition_count(settings),
-                              config=dict(spec.config), internal=False, **kwargs)
+    return app.topic(spec.name, partitions=spec.partition_count(settings), config=dict(spec.config),
+                     internal=False, **kwargs)
 
 
 # Sightings arrive as raw bytes: parsing happens in the agent so a bad record goes to

@@ -256,9 +256,13 @@ def test_worker_sigkilled_mid_batch_emits_every_alert_of_the_replay_once(own_bro
 
 
 POISON = [b"\xff\xfe not json {", b"[]", b'{"ts": "yesterday"}', b"null"]
-AGENT_TOPICS = {"sightings": "classify_sightings", "classified": "cluster_stories", "items": "detect_major_events",
-                "alerts": "route_alerts", "deliveries": "track_webhook_outbox"}
-DESK_TOPICS = ["subscriptions", "responses", "records", "city-index", "source-health"]
+# topic -> the agents that read it (each one dead-letters the poison it meets)
+AGENT_TOPICS = {"sightings": ["classify_sightings"], "classified": ["cluster_stories"],
+                "items": ["detect_major_events", "route_to_cities"], "alerts": ["route_alerts", "route_to_cities"],
+                "deliveries": ["track_webhook_outbox"], "city-inputs": ["score_city_index"],
+                "responses": ["score_city_index"], "records": ["score_city_index"],
+                "trend-events": ["detect_early_warnings"]}
+DESK_TOPICS = ["subscriptions", "city-index", "source-health"]
 
 
 def test_poison_on_every_topic_goes_to_deadletter_and_the_worker_goes_on(own_broker, workers):
@@ -289,16 +293,19 @@ def test_poison_on_every_topic_goes_to_deadletter_and_the_worker_goes_on(own_bro
 
     def topics_seen(records):
         return Counter(v.get("topic") for v in json_values(records) if v.get("topic") in AGENT_TOPICS)
-    dl = read_topic(own_broker.kafka_bootstrap, "deadletter",
-                    lambda r: all(n >= len(POISON) for n in topics_seen(r).values()) and len(topics_seen(r)) == len(AGENT_TOPICS),
-                    45, linger=3)
+    def complete(records):
+        seen = topics_seen(records)
+        return all(seen[t] >= len(POISON) * len(agents) for t, agents in AGENT_TOPICS.items())
+    dl = read_topic(own_broker.kafka_bootstrap, "deadletter", complete, 45, linger=3)
     ours = [v for v in json_values(dl) if v.get("topic") in AGENT_TOPICS and any(p.decode(errors="replace")[:8] in (v.get("payload") or "") for p in POISON)]
     by_topic = Counter(v["topic"] for v in ours)
     print(f"\nFAULT poison: {len(POISON)} poison records on each of {len(AGENT_TOPICS) + len(DESK_TOPICS)} topics; "
           f"dead-lettered per agent topic {dict(by_topic)}; reasons e.g. {[v['reason'] for v in ours[:3]]}")
     assert worker.proc.poll() is None, worker.log()[-3000:]
-    for topic in AGENT_TOPICS:
-        assert by_topic[topic] >= len(POISON), f"poison on {topic} not dead-lettered: {by_topic}\n{worker.log()[-2000:]}"
+    for topic, agents in AGENT_TOPICS.items():
+        # once per poison record and per agent that read it
+        assert by_topic[topic] >= len(POISON) * len(agents), \
+            f"poison on {topic} not dead-lettered by each of {agents}: {by_topic}\n{worker.log()[-2000:]}"
     assert all(v["reason"] for v in ours)
     assert "Crashed reason" not in worker.log(), "an agent crashed on a poison record"
     # the desk's reader skips and counts what does not fit (the records stay on their topics)
