@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable
+from urllib.parse import quote
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -358,7 +359,18 @@ def _csv(header: list[str], rows: list[list[Any]], filename: str) -> web.Respons
     # UTF-8 with BOM: Excel on a Chinese desktop opens it with the right encoding.
     return web.Response(body=("\ufeff" + out.getvalue()).encode("utf-8"),
                         headers={"Content-Type": "text/csv; charset=utf-8",
-                                 "Content-Disposition": f'attachment; filename="{filename}"'})
+                                 "Content-Disposition": _attachment(filename)})
+
+
+def _attachment(filename: str) -> str:
+    """Content-Disposition for a download whose name carries query text (the province).
+
+    The name came from the request: a CR/LF in it made aiohttp refuse the header (a 500,
+    found by fuzzing) and a quote broke out of it. The plain ``filename`` keeps only safe
+    ASCII; ``filename*`` (RFC 6266/5987) carries the full UTF-8 name percent-encoded.
+    """
+    plain = re.sub(r"[^A-Za-z0-9._-]+", "_", filename)
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def _page_headers() -> dict[str, str]:

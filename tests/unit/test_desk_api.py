@@ -9,6 +9,7 @@ import asyncio
 import csv
 import io
 import json
+import re
 
 import pytest
 from aiohttp import web
@@ -248,3 +249,17 @@ def test_json_of_the_wrong_shape_is_skipped_on_every_desk_topic(topic, value):
     before = desk.rejected
     desk.apply(topic, "poison", value)
     assert desk.rejected == before + 1
+
+
+@pytest.mark.parametrize("province", ["江苏省", "x\r\nSet-Cookie: a=b", 'a"; filename="evil.exe', "\x00\x7f"])
+def test_csv_download_name_from_the_query_cannot_break_the_header(province):
+    """Regression (fuzz): a CR/LF in ?province= made aiohttp refuse the Content-Disposition
+    header (500), and a quote could end the filename early."""
+    async def go(client):
+        r = await client.get("/api/ranking.csv", params={"province": province})
+        assert r.status == 200
+        disposition = r.headers["Content-Disposition"]
+        assert "\r" not in disposition and "\n" not in disposition and "Set-Cookie" not in r.headers
+        plain = disposition.split('filename="', 1)[1].split('"', 1)[0]
+        assert re.fullmatch(r"[A-Za-z0-9._-]+\.csv", plain)
+    run(go)
