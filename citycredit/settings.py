@@ -17,8 +17,10 @@ PREFIX = "CITYCREDIT_"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _s(default: Any, doc: str) -> Any:
-    return field(default=default, metadata={"doc": doc})
+def _s(default: Any, doc: str, secret: bool = False) -> Any:
+    # secret: left out of repr(), so a logged or printed Settings (or a traceback showing
+    # one) never carries it
+    return field(default=default, metadata={"doc": doc}, repr=not secret)
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class Settings:
     session_timeout: float = _s(10.0, "Seconds without a heartbeat before a crashed worker's partitions move to another worker (failover time).")
     log_level: str = _s("info", "Log level of worker and pollers (debug, info, warn, error; Faust rejects \"warning\").")
     # --- desk, API and alert delivery (citycredit/web, agents/deliver_alerts.py) ---
-    api_token: str = _s("", "Bearer token required by every write endpoint (responses, subscriptions); empty disables writes. Never logged.")
+    api_token: str = _s("", "Bearer token required by every write endpoint (responses, subscriptions); empty disables writes. Never logged.", secret=True)
     web_max_body_bytes: int = _s(65536, "Largest request body the API accepts; bigger bodies get 413.")
     api_rate_limit: float = _s(20.0, "Requests per second each client address may make to the API on average (token bucket); beyond it 429 with Retry-After. 0 disables.")
     api_rate_burst: int = _s(60, "Requests a client may make at once before the API rate limit applies (the token bucket's size).")
