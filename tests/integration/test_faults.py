@@ -121,19 +121,23 @@ def _obs(ts: str, site: str, title: str, url: str) -> Observation:
     return Observation(ts=ts, site=site, surface="homepage", title=title, url=url, rank=None, summary=None, change="appeared")
 
 
-def load_log(run: str, filler: int) -> list[Observation]:
+def load_log(run: str, filler: int, day: str) -> list[Observation]:
     """A day of sightings: six dishonesty stories each on four homepages (so six major events),
-    and ``filler`` other headlines, interleaved in event time."""
+    and ``filler`` other headlines, interleaved in event time. Each test takes its own ``day``
+    (further apart than the story window): a new worker reads the module's whole sightings
+    topic, and the same city's story on the same day would otherwise be one story."""
     out: list[Observation] = []
     for i in range(filler):
-        minute = i * 1440 // max(filler, 1)
-        ts = f"2031-03-04T{minute // 60:02d}:{minute % 60:02d}:00+08:00"
+        # within five hours: the near-identical filler titles form one story, which must not
+        # reach the 6 h allowed lateness when partitions interleave (it would be dead-lettered as late)
+        minute = i * 300 // max(filler, 1)
+        ts = f"{day}T{minute // 60:02d}:{minute % 60:02d}:00+08:00"
         out.append(_obs(ts, HOMEPAGE_SITES[i % len(HOMEPAGE_SITES)], f"第{i}期全国各地新闻综述{run}",
                         f"http://{HOMEPAGE_SITES[i % len(HOMEPAGE_SITES)]}.example.cn/{run}/f{i}.html"))
     for s, city in enumerate(STORY_CITIES):
         for k, site in enumerate(HOMEPAGE_SITES[:4]):
             hour = 2 + 3 * s
-            ts = f"2031-03-04T{hour:02d}:{10 * k:02d}:00+08:00"
+            ts = f"{day}T{hour:02d}:{10 * k:02d}:00+08:00"
             out.append(_obs(ts, site, f"{city}一食品企业使用过期原料被立案调查{run}", f"http://{site}.example.cn/{run}/s{s}.html"))
     out.sort(key=lambda o: o.ts)
     return out
@@ -175,7 +179,7 @@ class SteadyPublisher:
 
 def test_broker_sigkilled_and_restarted_under_load_loses_no_sighting(own_broker, workers, tmp_path):
     run = uuid.uuid4().hex[:6]
-    log = load_log(run, filler=900)
+    log = load_log(run, filler=900, day="2031-03-04")
     urls = {o.url for o in log}
     worker = workers().start()
     worker.wait_ready()
@@ -213,7 +217,7 @@ def test_broker_sigkilled_and_restarted_under_load_loses_no_sighting(own_broker,
 
 def test_worker_sigkilled_mid_batch_emits_every_alert_of_the_replay_once(own_broker, workers, tmp_path):
     run = uuid.uuid4().hex[:6]
-    log = load_log(run, filler=1200)
+    log = load_log(run, filler=1200, day="2031-05-06")
     urls = {o.url for o in log}
     # what the same log gives without any fault: the replay (no broker)
     lines = [json.dumps(o.asdict(), ensure_ascii=False) for o in log]
@@ -291,13 +295,16 @@ def test_poison_on_every_topic_goes_to_deadletter_and_the_worker_goes_on(own_bro
                        60, linger=0)
     assert any(v.get("url") == good_url for v in json_values(items)), f"pipeline stalled behind poison:\n{worker.log()[-3000:]}"
 
+    poison_text = {p.decode("utf-8", errors="replace") for p in POISON}
+
     def topics_seen(records):
-        return Counter(v.get("topic") for v in json_values(records) if v.get("topic") in AGENT_TOPICS)
+        return Counter(v.get("topic") for v in json_values(records)
+                       if v.get("topic") in AGENT_TOPICS and v.get("payload") in poison_text)
     def complete(records):
         seen = topics_seen(records)
         return all(seen[t] >= len(POISON) * len(agents) for t, agents in AGENT_TOPICS.items())
     dl = read_topic(own_broker.kafka_bootstrap, "deadletter", complete, 45, linger=3)
-    ours = [v for v in json_values(dl) if v.get("topic") in AGENT_TOPICS and any(p.decode(errors="replace")[:8] in (v.get("payload") or "") for p in POISON)]
+    ours = [v for v in json_values(dl) if v.get("topic") in AGENT_TOPICS and v.get("payload") in poison_text]
     by_topic = Counter(v["topic"] for v in ours)
     print(f"\nFAULT poison: {len(POISON)} poison records on each of {len(AGENT_TOPICS) + len(DESK_TOPICS)} topics; "
           f"dead-lettered per agent topic {dict(by_topic)}; reasons e.g. {[v['reason'] for v in ours[:3]]}")
