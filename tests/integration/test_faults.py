@@ -23,6 +23,7 @@ import pytest
 from citycredit import broker
 from citycredit.detection import load_config
 from citycredit.replay import Replay, read_timeline
+from citycredit.scoring import CityScorer
 from citycredit.settings import Settings
 from schemas import Observation
 from streams.publisher import Publisher, observation_record
@@ -239,7 +240,8 @@ def test_worker_sigkilled_mid_batch_emits_every_alert_of_the_replay_once(own_bro
     at_kill = sum(1 for v in json_values(seen) if v.get("url") in urls)
     assert at_kill < len(log), "the worker finished before it was killed: nothing was tested"
     second = workers(app_id=app_id, data_dir=first.data_dir).start()
-    second.wait_ready()
+    # the dead worker's session must time out, then every table is recovered from its changelog
+    second.wait_ready(timeout=180)
 
     def complete(records):
         return urls <= {v.get("url") for v in json_values(records)}
@@ -257,6 +259,38 @@ def test_worker_sigkilled_mid_batch_emits_every_alert_of_the_replay_once(own_bro
           f"alerts {dict(got)} vs replay {dict(expected)}")
     assert cities
     assert got == expected, f"live alerts {dict(got)} differ from the replay {dict(expected)}"
+
+    # The index after the crash equals a replay --ranking of everything the worker read: the
+    # whole sightings topic (other tests' days too), deduplicated by (url, ts, change).
+    seen_sightings: dict[tuple, str] = {}
+    for v in json_values(read_topic(own_broker.kafka_bootstrap, "sightings", lambda r: False, 8, 0)):
+        if {"url", "ts", "change"} <= set(v):
+            seen_sightings.setdefault((v["url"], v["ts"], v["change"]), json.dumps(v, ensure_ascii=False))
+    all_entries, _ = read_timeline(list(seen_sightings.values()))
+    scorer = CityScorer()
+    list(Replay(load_config(own_broker.detection_config), sinks=[scorer]).run(all_entries))
+    want = {r["city_adcode"]: r["score"] for r in scorer.ranking("2031-05") if r["city_adcode"] in cities}
+    assert set(want) == cities, want
+
+    def index_done(records):
+        latest = {}
+        for v in json_values(records):
+            if v.get("period") == "2031-05":
+                latest[v["city_adcode"]] = v["score"]
+        return all(latest.get(c) == want[c] for c in want)
+    # the index is two hops behind items (route_to_cities -> city-inputs -> score_city_index)
+    live_index = read_topic(own_broker.kafka_bootstrap, "city-index", index_done, 120, linger=1)
+    latest: dict[str, float] = {}
+    for v in json_values(live_index):
+        if v.get("period") == "2031-05":
+            latest[v["city_adcode"]] = v["score"]
+    print(f"FAULT worker-kill index 2031-05: live {dict(sorted((c, latest.get(c)) for c in want))} "
+          f"vs replay --ranking {dict(sorted(want.items()))}")
+    live_rows = {v["city_adcode"]: v for v in json_values(live_index) if v.get("period") == "2031-05"}
+    replay_rows = {r["city_adcode"]: r for r in scorer.ranking("2031-05")}
+    diff = {c: {"live": live_rows.get(c, {}).get("components"), "replay": replay_rows[c]["components"]}
+            for c in want if latest.get(c) != want[c]}
+    assert {c: latest.get(c) for c in want} == want, f"the index after the crash differs from the replay: {diff}"
 
 
 POISON = [b"\xff\xfe not json {", b"[]", b'{"ts": "yesterday"}', b"null"]
