@@ -183,7 +183,7 @@ def test_broker_sigkilled_and_restarted_under_load_loses_no_sighting(own_broker,
     log = load_log(run, filler=900, day="2031-03-04")
     urls = {o.url for o in log}
     worker = workers().start()
-    worker.wait_ready()
+    worker.wait_ready(timeout=120)  # a fresh broker creates the group coordinator and changelogs first
     pub = SteadyPublisher(own_broker.kafka_bootstrap, tmp_path / "spool.jsonl", log, rate=60.0)
     t0 = time.monotonic()
     pub.thread.start()
@@ -232,7 +232,7 @@ def test_worker_sigkilled_mid_batch_emits_every_alert_of_the_replay_once(own_bro
     assert pub.done.wait(60) and pub.error is None, pub.error
     app_id = f"citycredit-fault-{run}"
     first = workers(app_id=app_id).start()
-    first.wait_ready()
+    first.wait_ready(timeout=120)
     # kill -9 while the worker is in the middle of the log: some items out, most not
     seen = read_topic(own_broker.kafka_bootstrap, "items",
                       lambda r: sum(1 for v in json_values(r) if v.get("url") in urls) >= len(log) // 4, 60, linger=0)
@@ -314,7 +314,7 @@ DESK_TOPICS = ["subscriptions", "city-index", "source-health"]
 def test_poison_on_every_topic_goes_to_deadletter_and_the_worker_goes_on(own_broker, workers):
     run = uuid.uuid4().hex[:6]
     worker = workers().start()
-    worker.wait_ready()
+    worker.wait_ready(timeout=120)  # a fresh broker creates the group coordinator and changelogs first
 
     async def send_poison():
         from aiokafka import AIOKafkaProducer
