@@ -1,5 +1,5 @@
-"""Shared fixtures. The real broker is started once per test session, on free ports
-in a temporary directory, and stopped at the end; tests that need it take ``kafka``."""
+"""Shared fixtures. Tests that need the real broker take ``kafka``: a broker of their own,
+on free ports in a temporary directory, stopped at the end of the test."""
 from __future__ import annotations
 
 import os
@@ -45,20 +45,14 @@ def _start_broker(root: Path) -> Settings:
     return settings
 
 
-@pytest.fixture(scope="session")
-def kafka(tmp_path_factory) -> Settings:
-    """A real single-node KRaft broker for this test session, shared by its tests:
-    every topic holds other tests' records too, so a test looks for its own."""
-    settings = _start_broker(tmp_path_factory.mktemp("broker"))
-    yield settings
-    broker.stop(settings)
-
-
 @pytest.fixture
-def own_kafka(tmp_path_factory) -> Settings:
-    """A broker of this test alone (~3 s to start): for tests that kill the broker or need
-    topics that hold nothing but their own records (e.g. "the newest period" of the index)."""
-    settings = _start_broker(tmp_path_factory.mktemp("own-broker"))
+def kafka(tmp_path_factory) -> Settings:
+    """A real single-node KRaft broker of this test alone (~3 s to start), stopped after it.
+
+    Not shared across tests: every worker a test starts reads its topics from the beginning,
+    so on a shared broker each test would re-process (and re-emit from) every earlier test's
+    records, and "the newest period" or "the only alert" would depend on test order."""
+    settings = _start_broker(tmp_path_factory.mktemp("broker"))
     yield settings
     broker.stop(settings)
 
@@ -124,12 +118,12 @@ class Worker:
 
 
 @pytest.fixture
-def worker_factory(request):
-    """Makes workers on the session broker, or on ``broker=`` (e.g. ``own_kafka``); all stopped at the end."""
+def worker_factory(kafka):
+    """Makes workers on this test's broker; all are stopped at the end."""
     workers: list[Worker] = []
 
-    def make(broker: Settings | None = None, **kwargs) -> Worker:
-        w = Worker(broker or request.getfixturevalue("kafka"), **kwargs)
+    def make(**kwargs) -> Worker:
+        w = Worker(kafka, **kwargs)
         workers.append(w)
         return w
 

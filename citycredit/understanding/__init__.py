@@ -89,7 +89,10 @@ class Understanding:
     def assign_story(self, item: Item) -> Item:
         """Stateful part: set the story id of an analysed item (state: ``story_state``); returns the item."""
         ts = parse_ts(item.ts).timestamp()
-        assignment = self.clusterer.assign(STORY_BUCKET, ts, normalize(item.title), item.subfield, item.city_adcode)
+        # the place names the gazetteer matched: compared as a city, not as similar wording
+        places = (item.evidence or {}).get("city") or ()
+        assignment = self.clusterer.assign(STORY_BUCKET, ts, normalize(item.title), item.subfield, item.city_adcode,
+                                           places, item.county_adcode)
         evidence = dict(item.evidence)
         evidence["story"] = (["new story"] if assignment.new else
                              [f"joined: {assignment.matched_title}", f"similarity {assignment.similarity:.3f}"])

@@ -18,6 +18,7 @@ domain and subfield, so the index never counts a headline it cannot explain.
 """
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -28,6 +29,19 @@ import ahocorasick
 
 from citycredit.exceptions import ConfigError
 from citycredit.ids import ASPECTS, DOMAINS, POLARITIES, SUBFIELDS
+
+_BOOK_TITLE = re.compile("《[^》]{1,60}》")
+
+
+def _only_inside(text: str, term: str, spans: list[tuple[int, int]]) -> bool:
+    """True when every occurrence of ``term`` lies inside one of ``spans``."""
+    i = text.find(term)
+    while i >= 0:
+        if not any(a <= i and i + len(term) <= b for a, b in spans):
+            return False
+        i = text.find(term, i + 1)
+    return True
+
 
 _ACTOR_ORDER = ("government", "judicial", "business", "social")  # first reading kept when a word is listed twice
 
@@ -51,6 +65,8 @@ class _AspectRule:
     groups: tuple[frozenset[str], ...]
     polarity: str | None
     needs_dishonest: bool
+    passive: tuple[str, ...] = ()   # words that make the first group's term passive (被立案调查): no match
+    passive_chars: int = 6
 
 
 def _weighted(table: dict, section: str) -> dict[str, tuple[str, float]]:
@@ -107,7 +123,8 @@ class CreditClassifier:
         groups = tuple(frozenset(g) for g in raw.get("all_of", []))
         if not groups:
             raise ConfigError(f"credit.toml [[aspect]] {aspect}: all_of is empty")
-        return _AspectRule(aspect, groups, polarity, bool(raw.get("needs_dishonest", False)))
+        return _AspectRule(aspect, groups, polarity, bool(raw.get("needs_dishonest", False)),
+                           tuple(raw.get("passive", ())), int(raw.get("passive_chars", 6)))
 
     def _build(self) -> ahocorasick.Automaton:
         terms: set[str] = set()
@@ -154,6 +171,11 @@ class CreditClassifier:
         evidence: dict[str, list[str]] = {}
 
         dis = {t: self.dishonest[t] for t in kept if t in self.dishonest}
+        if "《" in text:
+            # A term only inside a document's title (《生产安全事故罚款处罚规定》施行) names the rule,
+            # not an event; aspect rules still see it (a credit rule is a credit_policy item).
+            titles = [m.span() for m in _BOOK_TITLE.finditer(text)]
+            dis = {t: v for t, v in dis.items() if not _only_inside(text, t, titles)}
         if kept & self.conditional.keys():
             context = sorted(seen & self.context)
             if context:
@@ -182,6 +204,8 @@ class CreditClassifier:
         for rule in self.aspect_rules if seen & self._aspect_terms else ():
             if not all(group & seen for group in rule.groups):
                 continue
+            if rule.passive and not self._active(text, rule.groups[0] & seen, rule):
+                continue  # 被证监会立案调查: the event itself reported, not the authorities' response
             hits = [sorted(group & seen) for group in rule.groups]
             if rule.needs_dishonest and polarity != "dishonest":
                 continue
@@ -231,6 +255,18 @@ class CreditClassifier:
                 domain = {"trustworthy": "social"}.get(polarity, "business")
                 evidence["domain"] = [f"default:{polarity}"]
         return Classification(domain, subfield, polarity, aspect, evidence)
+
+    @staticmethod
+    def _active(text: str, terms: set[str] | frozenset[str], rule: _AspectRule) -> bool:
+        """True when some occurrence of the terms is not preceded (within passive_chars) by a passive word."""
+        for term in terms:
+            i = text.find(term)
+            while i >= 0:
+                before = text[max(0, i - rule.passive_chars):i]
+                if not any(p in before for p in rule.passive):
+                    return True
+                i = text.find(term, i + 1)
+        return False
 
     @staticmethod
     def _signal_subfield(subfield: str, signal: dict[str, tuple[str, float]]) -> bool:

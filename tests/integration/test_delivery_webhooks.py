@@ -78,7 +78,7 @@ def test_receiver_down_at_first_gets_every_alert_once_signed_in_order(kafka, wor
         order = [wanted[2], noise[0], wanted[0], wanted[1], noise[1], wanted[5], wanted[3], wanted[4]]
         produce(kafka.kafka_bootstrap, "alerts", [(a["story_id"], a) for a in order] + [("s-bad", b'{"type": "nonsense"}')])
 
-        wait_for(lambda: len(receiver.accepted) >= len(wanted), 60, "six deliveries", worker.log)
+        wait_for(lambda: len(receiver.accepted) >= len(wanted), 120, "six deliveries", worker.log)  # generous: a loaded 2-core CI
         time.sleep(2.0)  # give a duplicate or a noise alert the chance to show up before counting
 
         bodies = [json.loads(c["body"]) for c in receiver.accepted]
@@ -142,7 +142,7 @@ def test_outbox_survives_a_worker_restart_during_the_outage(kafka, worker_factor
     second = worker_factory(app_id=first.app_id, data_dir=first.data_dir, **env).start()
     try:
         second.wait_ready()
-        wait_for(lambda: len(receiver.accepted) >= len(alerts), 60, "seven deliveries after the restart", second.log)
+        wait_for(lambda: len(receiver.accepted) >= len(alerts), 120, "seven deliveries after the restart", second.log)
         time.sleep(2.0)
         bodies = [json.loads(c["body"]) for c in receiver.accepted]
         assert [b["story_id"] for b in bodies] == [a["story_id"] for a in alerts]

@@ -55,10 +55,7 @@ def query(port: int, expr: str) -> list[dict]:
     return body["data"]["result"]
 
 
-def test_every_dashboard_query_returns_data_from_a_real_prometheus(own_kafka, worker_factory, tmp_path):
-    # Its own broker: the desk exports the newest period, and on the shared broker other
-    # tests' items make the index emit newer periods than these hand-made entries.
-    kafka = own_kafka
+def test_every_dashboard_query_returns_data_from_a_real_prometheus(kafka, worker_factory, tmp_path):
     ensure_system_tools(PROMETHEUS)
     records = [(f"{a}/{p}", index_entry(a, c, prov, p, s, pen)) for a, c, prov, s, pen in CITIES
                for p in ("2026-02", "12m:2026-02")]
@@ -69,7 +66,7 @@ def test_every_dashboard_query_returns_data_from_a_real_prometheus(own_kafka, wo
         "site": site, "surface": "homepage", "url": f"http://{site}.example/", "last_success": "2026-02-03T10:00:00+08:00",
         "last_error": None if site != "sina" else "HTTP 503", "items_parsed": 120, "consecutive_failures": int(site == "sina"),
         "yield_drop": False}) for site in ("people", "xinhua", "sina")])
-    worker = worker_factory(broker=kafka).start()
+    worker = worker_factory().start()
     worker.wait_ready()
     metrics_url = f"http://127.0.0.1:{worker.web_port}/metrics"
     wait_for(lambda: "citycredit_city_index_score_points{" in urllib.request.urlopen(metrics_url).read().decode(),

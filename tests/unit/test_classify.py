@@ -35,7 +35,25 @@ CASES = [
     ("电商悲情营销洋葱滞销？西昌市政府作出回应", "business", "e_commerce", "dishonest", "government_response"),
     ("沈阳地区32个网点可查个人信用报告", "business", None, "neutral", "info_disclosure"),
     ("我国加快健全社会信用体系", "government", None, "neutral", "task_implementation"),
+    # dishonesty vocabulary across the policy's subfields (added after a blind batch)
+    ("苏州一食品企业使用过期原料生产月饼被立案查处", "business", "food_safety", "dishonest", "credit_event"),
+    ("徐州某企业非法吸收公众存款被立案侦查", "business", "financial_fraud", "dishonest", "credit_event"),
+    ("常州一建筑公司偷工减料被查处", "business", "construction", "dishonest", "credit_event"),
+    ("男子勾结债主导演虚假诉讼案 骗2千万获刑15年", "judicial", "courts", "dishonest", "credit_event"),
+    ("某主播偷逃税被追缴并处罚款", "business", "tax", "dishonest", "credit_event"),
+    # event vs response: the first report of a sanction is the event, the authorities' follow-up the response
+    ("某上市公司涉嫌信披违规被证监会立案调查", "business", "financial_fraud", "dishonest", "credit_event"),
+    ("无锡一化工厂偷排废水被立案调查", "social", "environment", "dishonest", "credit_event"),
+    ("无锡市生态环境局回应化工厂偷排：已立案调查", "social", "environment", "dishonest", "government_response"),
+    ("南京一工地拖欠农民工工资 官方通报：已责令整改", "social", "wages_social_insurance", "dishonest",
+     "government_response"),
+    ("河南安阳市凯信达商贸有限公司“11·21”特别重大火灾事故调查报告公布", "business", "work_safety", "dishonest",
+     "government_response"),
     # traps
+    ("《生产安全事故罚款处罚规定》今年3月1日起施行", None, None, "neutral", None),  # a rule's name, not an event
+    ("支付宝常见诈骗汇总，赶紧收藏吧！", None, None, "neutral", None),
+    ("农村纯天然无污染的大白菜", None, None, "neutral", None),
+    ("柬埔寨集体中毒事件已致10死 疑因杀虫剂污染水源", None, None, "neutral", None),
     ("如何快速办信用卡？好申请吗？", None, None, "neutral", None),
     ("石原里美最新恋情曝光！2人在高级度假酒店连住两晚", None, None, "neutral", None),
     ("谨防电信诈骗 这些套路要警惕", None, None, "neutral", None),

@@ -107,3 +107,71 @@ def test_same_input_gives_same_ids():
 def test_feed_prefixes_do_not_split_stories(prefixed, plain):
     c = StoryClusterer({})
     assert assign(c, T0, prefixed) == assign(c, T0 + H, plain)
+
+
+def test_event_types_that_differ_keep_the_same_people_apart():
+    # an official investigated and the same official expelled later are two events (two stories)
+    c = StoryClusterer({})
+    a = assign(c, T0, "四川省成都市人大常委会原主任包惠接受审查调查")
+    b = assign(c, T0 + 20 * H, "四川省成都市人大常委会原主任包惠严重违纪违法被开除党籍和公职")
+    assert a != b
+    # a visit announced and the talks held; a launch and the congratulations on it
+    c = StoryClusterer({})
+    assert assign(c, T0, "阿塞拜疆外长巴伊拉莫夫将访华") != assign(c, T0 + 10 * H, "王毅同阿塞拜疆外长巴伊拉莫夫会谈")
+    c = StoryClusterer({})
+    assert assign(c, T0, "我国成功发射阿尔及利亚遥感三号卫星B星") != assign(
+        c, T0 + 2 * H, "习近平同阿尔及利亚总统特本就阿尔及利亚遥感三号卫星发射成功互致贺电")
+
+
+def test_two_hosts_meeting_one_visitor_are_two_stories():
+    c = StoryClusterer({})
+    a = assign(c, T0, "刘海星会见塞内加尔爱国党宣传事务全国书记、国民议会议长恩迪亚耶")
+    b = assign(c, T0 + H, "赵乐际同塞内加尔国民议会议长恩迪亚耶会谈")
+    assert a != b
+
+
+def test_one_host_with_two_visitors_are_two_stories():
+    c = StoryClusterer({})
+    a = assign(c, T0, "王毅同法国总统外事顾问博纳通电话")
+    b = assign(c, T0 + H, "王毅同阿塞拜疆外长巴伊拉莫夫通电话")
+    assert a != b
+
+
+def test_same_event_type_and_name_join_at_lower_similarity():
+    c = StoryClusterer({})
+    a = assign(c, T0, "丁薛祥会见美国高盛集团董事长兼首席执行官苏德巍")
+    b = assign(c, T0 + H, "丁薛祥与高盛董事长会面：中国是世界发展稳定可靠的动力源")
+    assert a == b
+
+
+def test_decimal_amounts_are_read_before_punctuation_goes():
+    # 50.2% and 超50% agree (integer part); read after stripping punctuation 50.2 became 502
+    c = StoryClusterer({})
+    a = assign(c, T0, "2025年四季度末我国科技型中小企业获贷率为50.2%")
+    b = assign(c, T0 + 10 * H, "我国科技型中小企业获贷率超50%")
+    assert a == b
+
+
+def test_a_response_stays_in_the_story_of_its_event():
+    # the city index pairs a government response with its event by story: 回应/通报 are not event types
+    c = StoryClusterer({})
+    a = assign(c, T0, "盒马误送有毒水仙球致老人孩子中毒", subfield="food_safety")
+    b = assign(c, T0 + 5 * H, "盒马误送有毒水仙球致人中毒 市场监管部门回应：已立案调查", subfield="food_safety")
+    assert a == b
+
+
+def test_two_officials_of_one_city_investigated_are_two_stories():
+    # the city name and 被查 are shared; the city is compared as a city, the event as a type
+    c = StoryClusterer({})
+    a = c.assign("all", T0, normalize("贵州省毕节市委原书记吴胜华被查"), None, "520500", ("贵州省", "毕节市")).story_id
+    b = c.assign("all", T0 + H, normalize("毕节市原副市长张建国被查"), None, "520500", ("毕节市",)).story_id
+    assert a != b
+
+
+def test_two_districts_of_one_city_are_two_stories():
+    c = StoryClusterer({})
+    a = c.assign("all", T0, normalize("南京市鼓楼区一餐馆使用过期食品被罚"), "food_safety", "320100",
+                 ("南京市", "鼓楼区"), "320106").story_id
+    b = c.assign("all", T0 + H, normalize("南京市玄武区一餐馆使用过期食品被罚"), "food_safety", "320100",
+                 ("南京市", "玄武区"), "320102").story_id
+    assert a != b

@@ -41,3 +41,9 @@ def test_the_api_token_is_not_in_the_repr():
     s = Settings(api_token="TOPSECRET-123")
     assert "TOPSECRET-123" not in repr(s) and "TOPSECRET-123" not in str(s)
     assert s.api_token == "TOPSECRET-123"
+
+
+def test_readme_lists_every_topic():
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    missing = [t.name for t in ALL if f"| `{t.name}` |" not in readme]
+    assert not missing, f"topics missing from the README's topics table: {missing}"

@@ -1,0 +1,71 @@
+"""Draw a fresh blind sample of real headlines to label by hand before running the classifier.
+
+    python bench/sample_blind_headlines.py [--seed 20261128] [--broad 110] [--random 50] [--strong 50]
+
+Prints ``file<TAB>line<TAB>title`` for headlines of ../shared/data/realnews/ that are not
+yet in tests/data/labels/headlines.tsv, in three strata (each drawn with a fixed seed):
+``broad`` - titles with a broad wrongdoing/credit word chosen by hand, independent of
+config/credit.toml; ``random`` - any other title (false-positive traps); ``strong`` -
+titles with a strong wrongdoing word, to probe the dishonesty lexicon subfield by
+subfield. Entertainment, games, sports and stories of the toutiao corpus are left out.
+Label the lines (same columns as headlines.tsv), score them with
+``python bench/eval_understanding.py --headlines FILE`` BEFORE changing anything, then
+fix and merge them into the dev set.
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from eval_understanding import LABELS, SHARED, TITLE_COLUMN  # noqa: E402
+
+BROAD = re.compile("查处|立案|罚款|处罚|欺诈|诈骗|拖欠|欠薪|污染|排污|偷排|偷税|逃税|虚开|集资|假冒|伪劣|过期|失信|老赖|"
+                   "黑名单|被执行人|事故|违规|违法|造假|虚假|哄抬|价格|工程质量|豆腐渣|医保|骗保|问责|通报|约谈|整改|"
+                   "下架|召回|守信|诚信|见义勇为|退赔|维权|投诉|套路贷|传销|食品|药品")
+STRONG = re.compile("查处|立案|欺诈|拖欠|欠薪|偷排|偷税|逃税|虚开|非法集资|假冒|伪劣|过期|失信|老赖|被执行人|哄抬|"
+                    "豆腐渣|骗保|套路贷|传销|造假|虚假宣传|虚假广告|被罚|罚款")
+SKIP_LABELS = ("news_entertainment", "news_game", "news_sports", "news_story")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seed", type=int, default=20261128)
+    ap.add_argument("--broad", type=int, default=110)
+    ap.add_argument("--random", type=int, default=50)
+    ap.add_argument("--strong", type=int, default=50)
+    args = ap.parse_args()
+    labelled = set()
+    for line in (LABELS / "headlines.tsv").read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith(("#", "file\t")):
+            f, n = line.split("\t")[:2]
+            labelled.add((f, int(n)))
+    broad, other = [], []
+    for f, column in TITLE_COLUMN.items():
+        lines = (SHARED / "realnews" / f).read_text(encoding="utf-8").split("\n")
+        for i, line in enumerate(lines[1:], start=2):
+            cols = line.split("\t")
+            if len(cols) <= column or (f, i) in labelled:
+                continue
+            title = cols[column].strip()
+            if not title or len(title) > 80 or (f == "headlines_all.tsv" and cols[1] in SKIP_LABELS):
+                continue
+            (broad if BROAD.search(title) else other).append((f, i, title))
+    rng = random.Random(args.seed)
+    sample = rng.sample(broad, args.broad) + rng.sample(other, args.random)
+    rng.shuffle(sample)
+    chosen = {(f, i) for f, i, _ in sample}
+    strong = [x for x in broad if STRONG.search(x[2]) and (x[0], x[1]) not in chosen]
+    sample += random.Random(7).sample(strong, args.strong)
+    for f, i, title in sample:
+        print(f"{f}\t{i}\t{title}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
