@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import json
 from citycredit import topics
-from citycredit.app import alerts_topic, app, city_index_topic, dead_letter, items_topic, responses_topic, settings
+from citycredit.app import (alerts_topic, app, city_index_topic, dead_letter, dead_letter_unexpected, items_topic,
+                            responses_topic, settings)
 from citycredit.exceptions import InputError
 from citycredit.scoring import CityScorer
+from citycredit.scoring.filings import parse_response, validate_record
 from citycredit.scoring.inputs import record_from
 from schemas import Alert, Item
 
@@ -89,11 +91,15 @@ async def route_to_cities(stream):
 
 def apply(scoring: CityScorer, topic: str, raw: bytes) -> tuple[str | None, set[int], bool]:
     """One input into the scorer -> (city adcode, months touched, may have detected a response)."""
+    # Validate first and take the city from the validated record: reading the raw JSON's
+    # "city_adcode" crashed the agent on a record that was not an object or named its city
+    # by name (found by the poison fault test).
     if topic == topics.RESPONSES.name:
-        resp = scoring.on_response(raw)
-        return json.loads(raw)["city_adcode"], resp, False
+        resp = parse_response(raw, scoring.registry)
+        return scoring.registry.get(resp.city_adcode).adcode, scoring.on_response(resp), False
     if topic == topics.RECORDS.name:
-        return json.loads(raw)["city_adcode"], scoring.on_record(raw), False
+        rec = validate_record(raw, scoring.registry, scoring.checklists)
+        return rec.city_adcode, scoring.on_record(rec), False
     record = parse_city_input(raw)
     if isinstance(record, Alert):
         return record.city_adcode, scoring.on_alert(record), record.type == "major_dishonesty"
@@ -108,6 +114,9 @@ async def score_city_index(stream):
             adcode, months, detect = apply(scoring, event.message.topic, event.value)
         except InputError as exc:
             await dead_letter("score_city_index", str(exc), event.value, event)
+            continue
+        except Exception as exc:  # noqa: BLE001 - one bad record must not stop the index for every city
+            await dead_letter_unexpected("score_city_index", exc, event)
             continue
         if not adcode or not months:
             continue

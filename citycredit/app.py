@@ -54,6 +54,37 @@ app = faust.App(
 )
 
 
+class DeadLetteringTopic(faust.Topic):
+    """A topic whose undecodable records go to the dead-letter topic instead of crashing the agent.
+
+    Faust acks a record whose key or value its codec cannot decode and then throws the error
+    into the agent, which dies and is restarted by its supervisor: the record vanished with
+    no trace but a log line, and the restart may drop the agent's buffered events. Here the
+    record is kept on ``deadletter`` with the reason and the agent never sees it.
+    """
+
+    async def on_key_decode_error(self, exc: Exception, message: Any) -> None:
+        await _undecodable(self, "key", exc, message)
+
+    async def on_value_decode_error(self, exc: Exception, message: Any) -> None:
+        await _undecodable(self, "value", exc, message)
+
+
+async def _undecodable(topic: faust.Topic, part: str, exc: Exception, message: Any) -> None:
+    class _Origin:  # what dead_letter reads from an event
+        pass
+    origin = _Origin()
+    origin.message = message  # type: ignore[attr-defined]
+    name = getattr(message, "topic", None) or topic.get_topic_name()
+    payload = message.key if part == "key" else message.value
+    await dead_letter(f"decode {name}", f"{part} not decodable as {topic.value_serializer if part == 'value' else topic.key_serializer}: {exc}",
+                      payload if payload is not None else b"", origin)
+
+
+# Every topic an agent reads, declared here or in an agent module with app.topic(), gets it.
+app.conf.Topic = DeadLetteringTopic
+
+
 def _topic(spec: topics.TopicSpec, **kwargs: Any) -> faust.TopicT:
     return app.topic(spec.name, partitions=spec.partition_count(settings), config=dict(spec.config),
                      internal=False, **kwargs)

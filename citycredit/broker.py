@@ -130,6 +130,19 @@ def _port_in_use(port: int) -> bool:
     return False
 
 
+def new_cluster_id() -> str:
+    """A random KRaft cluster id (22 URL-safe base64 characters).
+
+    One in 64 of them starts with "-", which the storage tool's argument parser took for an
+    option ("--cluster-id: expected one argument"): broker start failed at random (found by
+    the fault tests, which format a fresh broker). Like Kafka's own Uuid.randomUuid, draw again.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def format_storage(settings: Settings, paths: BrokerPaths) -> None:
     """Format KRaft storage once; a storage dir that is neither empty nor formatted is an error."""
     meta = paths.storage / "meta.properties"
@@ -141,9 +154,9 @@ def format_storage(settings: Settings, paths: BrokerPaths) -> None:
             "Remove it with `citycredit broker reset` (this deletes the local broker's data) and start again."
         )
     paths.storage.mkdir(parents=True, exist_ok=True)
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     proc = subprocess.run(
-        _java_cmd(settings, paths, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(paths.config), "--ignore-formatted"),
+        _java_cmd(settings, paths, "kafka.tools.StorageTool", "format", f"--cluster-id={new_cluster_id()}", "-c",
+                  str(paths.config), "--ignore-formatted"),
         capture_output=True, text=True,
     )
     if proc.returncode != 0:

@@ -75,7 +75,8 @@ def parse_line(text: str) -> tuple[str, Observation | Response | CreditRecord]:
         raise InputError(f"not JSON: {exc}") from exc
     if isinstance(data, dict) and "type" in data:
         kind = data["type"]
-        if kind not in STRUCTURED:
+        # a list or object as "type" is unhashable: test membership only on strings
+        if not isinstance(kind, str) or kind not in STRUCTURED:
             raise InputError(f"type: {kind!r} is not one of {', '.join(STRUCTURED)} (observations have no type)")
         return kind, _structured(kind, data)
     return "observation", Observation.parse(data)

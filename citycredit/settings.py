@@ -17,8 +17,10 @@ PREFIX = "CITYCREDIT_"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _s(default: Any, doc: str) -> Any:
-    return field(default=default, metadata={"doc": doc})
+def _s(default: Any, doc: str, secret: bool = False) -> Any:
+    # secret: left out of repr(), so a logged or printed Settings (or a traceback showing
+    # one) never carries it
+    return field(default=default, metadata={"doc": doc}, repr=not secret)
 
 
 @dataclass(frozen=True)
@@ -36,8 +38,10 @@ class Settings:
     session_timeout: float = _s(10.0, "Seconds without a heartbeat before a crashed worker's partitions move to another worker (failover time).")
     log_level: str = _s("info", "Log level of worker and pollers (debug, info, warn, error; Faust rejects \"warning\").")
     # --- desk, API and alert delivery (citycredit/web, agents/deliver_alerts.py) ---
-    api_token: str = _s("", "Bearer token required by every write endpoint (responses, subscriptions); empty disables writes. Never logged.")
+    api_token: str = _s("", "Bearer token required by every write endpoint (responses, subscriptions); empty disables writes. Never logged.", secret=True)
     web_max_body_bytes: int = _s(65536, "Largest request body the API accepts; bigger bodies get 413.")
+    api_rate_limit: float = _s(20.0, "Requests per second each client address may make to the API on average (token bucket); beyond it 429 with Retry-After. 0 disables.")
+    api_rate_burst: int = _s(60, "Requests a client may make at once before the API rate limit applies (the token bucket's size).")
     webhook_allow_private: bool = _s(False, "Allow subscription URLs that resolve to private, loopback or link-local addresses (tests, closed networks).")
     webhook_timeout: float = _s(10.0, "Seconds one webhook POST may take before it counts as a failed try.")
     webhook_max_attempts: int = _s(6, "Tries per alert before a dead-letter record is written and the subscription is marked down.")

@@ -96,6 +96,19 @@ class HealthTracker:
         self.metrics.poll_consecutive_failures.labels(surface.site, surface.id).set(0)
         return h
 
+    def snapshot_failed(self, surface: Surface, message: str) -> SurfaceHealth:
+        """The page was polled and published but its raw snapshot could not be stored (disk full?).
+
+        Not a poll failure (consecutive_failures stays 0: the headlines flowed), but the desk must
+        see why ``reparse`` will miss this snapshot, so it is the surface's last error.
+        """
+        h = self.get(surface)
+        h.last_error_reason = "snapshot_store"
+        h.last_error = f"snapshot_store: {message}"
+        h.failures_by_reason["snapshot_store"] = h.failures_by_reason.get("snapshot_store", 0) + 1
+        self.metrics.poll_failures_total.labels(surface.site, surface.id, "snapshot_store").inc()
+        return h
+
     def failure(self, surface: Surface, reason: str, message: str, duration_s: float) -> SurfaceHealth:
         h = self.get(surface)
         h.consecutive_failures += 1

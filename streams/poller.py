@@ -97,8 +97,7 @@ class Poller:
                 out.health = self.health.not_modified(surface, when, time.perf_counter() - t0).copy()
                 self._publish([], out.health)
                 return out
-            if self.store is not None:
-                self.store.put(surface.site, surface.id, when, res.url, res.headers, res.body)
+            snapshot_error = self._keep_snapshot(surface, when, res)
             headlines = parse_body(surface, res.body, res.content_type)
             if not headlines:
                 raise ParseError("no_headlines", "the page parsed but no headline matched (link_pattern or JSON paths outdated?)")
@@ -115,6 +114,8 @@ class Poller:
             self._publish([], out.health)
             return out
         h = self.health.success(surface, len(headlines), when, time.perf_counter() - t0)
+        if snapshot_error:
+            self.health.snapshot_failed(surface, snapshot_error)
         previous = self.states.states.get(key)
         out.observations = diff(surface, previous, headlines, out.ts, allow_left=not h.yield_drop)
         out.items = len(headlines)
@@ -126,6 +127,36 @@ class Poller:
         self._publish(out.observations, h)
         return out
 
+    def _save_states(self) -> bool:
+        """Persist the surface states; on a full disk keep them in memory and try again next time.
+
+        Raising here would stop every surface's loop (run_forever gathers them); what a failed
+        save risks is only that a restart before the next good save re-announces some headlines
+        (``appeared`` twice: a duplicate sighting), never that one is missed.
+        """
+        try:
+            self.states.save()
+        except OSError as exc:
+            log.warning("surface states not saved to %s (%s); kept in memory, retried next cycle",
+                        self.states.path, exc)
+            return False
+        return True
+
+    def _keep_snapshot(self, surface: Surface, when: datetime, res) -> str | None:
+        """Store the raw body; a full or failing disk costs the snapshot only, never the headlines.
+
+        The snapshot store is an aid for ``reparse``; the observations are the product. So an
+        OSError (ENOSPC, EIO, read-only) is reported in health and the poll goes on.
+        """
+        if self.store is None:
+            return None
+        try:
+            self.store.put(surface.site, surface.id, when, res.url, res.headers, res.body)
+        except OSError as exc:
+            log.warning("poll %s: raw snapshot not kept (%s); headlines are still published", surface.key, exc)
+            return f"{type(exc).__name__}: {exc.strerror or exc}"
+        return None
+
     def _publish(self, observations: list[Observation], health: SurfaceHealth) -> None:
         if self.publisher is not None:
             self.publisher.enqueue([observation_record(o) for o in observations] + [health_record(health.record())])
@@ -135,7 +166,7 @@ class Poller:
         targets = surfaces if surfaces is not None else self.registry.surfaces()
         outcomes = await asyncio.gather(*(self.poll(s) for s in targets))
         self.cycles += 1
-        self.states.save()
+        self._save_states()
         return list(outcomes)
 
     async def run_forever(self, stop: asyncio.Event) -> None:
@@ -158,16 +189,16 @@ class Poller:
                     await asyncio.wait_for(stop.wait(), 30)
                 except asyncio.TimeoutError:
                     pass
-                self.states.save()
+                self._save_states()
                 if self.store is not None:
                     await asyncio.to_thread(self.store.prune, wall_clock())
 
         await asyncio.gather(housekeeping(), *(loop(s) for s in self.registry.surfaces()))
-        self.states.save()
+        self._save_states()
 
     async def aclose(self) -> None:
         await self.fetcher.aclose()
-        self.states.save()
+        self._save_states()
 
 
 def health_table(health: HealthTracker) -> list[dict[str, object]]:

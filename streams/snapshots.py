@@ -43,10 +43,17 @@ class SnapshotStore:
         folder.mkdir(parents=True, exist_ok=True)
         stem = f"{day.strftime('%H%M%S.%f')}-{hashlib.sha1(body).hexdigest()[:8]}"
         path = folder / f"{stem}.gz"
-        # level 6: ~10x on HTML at a fraction of level 9's CPU
-        path.write_bytes(gzip.compress(body, compresslevel=6, mtime=0))
+        meta_path = folder / f"{stem}.json"
         meta = {"site": site, "surface": surface, "seen_at": seen_at.isoformat(), "url": url, "headers": headers}
-        (folder / f"{stem}.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+        try:
+            # level 6: ~10x on HTML at a fraction of level 9's CPU
+            path.write_bytes(gzip.compress(body, compresslevel=6, mtime=0))
+            meta_path.write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+        except OSError:
+            # a full disk leaves truncated files; remove them so reparse never reads half a page
+            path.unlink(missing_ok=True)
+            meta_path.unlink(missing_ok=True)
+            raise
         return path
 
     def iter(self, site: str | None = None, surface: str | None = None, since: datetime | None = None) -> Iterator[Snapshot]:

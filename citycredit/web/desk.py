@@ -104,7 +104,10 @@ class DeskView:
             return
         try:
             handler(self, key, value)
-        except (KeyError, TypeError, ValueError, InputError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, InputError) as exc:
+            # AttributeError: valid JSON of the wrong shape (a list or a string where an object
+            # belongs). Escaping here would stop the feed, which re-reads every topic from the
+            # start and meets the same record again: the desk would never catch up.
             self.rejected += 1
             log.warning("desk: skipped a record on %s (key %r): %s", topic, key, exc)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
 import hmac
 import io
 import json
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable
+from urllib.parse import quote
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -30,6 +32,7 @@ from citycredit.settings import Settings
 
 from .desk import DeskView
 from .filings import UnknownEvent, validate_filing
+from .ratelimit import RateLimiter, retry_after_header
 from .subscriptions import (Filters, SubscriptionURLRefused, alert_key, parse_filters, parse_subscription,
                             valid_subscription_id)
 
@@ -72,12 +75,20 @@ def _json(obj: Any, status: int = 200) -> web.Response:
 
 def add_routes(router: web.UrlDispatcher, ctx: DeskContext) -> None:
     settings, desk = ctx.settings, ctx.desk
+    limiter = RateLimiter(settings.api_rate_limit, settings.api_rate_burst)
 
     def route(name: str) -> Callable[[Callable[[web.Request], Awaitable[web.StreamResponse]]], Any]:
         """Turn raised problems into JSON errors and count every request by route and status."""
         def wrap(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> Any:
             async def run(request: web.Request) -> web.StreamResponse:
                 try:
+                    # per client address (request.remote: behind a reverse proxy, configure it to
+                    # pass the client's address, or every desk shares the proxy's bucket)
+                    wait = limiter.take(request.remote or "unknown")
+                    if wait:
+                        raise HTTPProblem(429, f"too many requests: at most {settings.api_rate_limit:g}/s "
+                                               f"(burst {settings.api_rate_burst}); retry in {wait:.1f}s",
+                                          {"Retry-After": retry_after_header(wait)})
                     response = await handler(request)
                 except HTTPProblem as exc:
                     response = _error(exc.status, exc.message, exc.headers)
@@ -101,8 +112,11 @@ def add_routes(router: web.UrlDispatcher, ctx: DeskContext) -> None:
         if not header:
             raise HTTPProblem(401, "missing token: send 'Authorization: Bearer <token>'", {"WWW-Authenticate": "Bearer"})
         scheme, _, token = header.partition(" ")
-        # compare_digest: the time taken does not reveal how much of a guess was right.
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
+        # compare_digest: the time taken does not reveal how much of a guess was right. Both sides
+        # are hashed first: compare_digest returns at once on unequal lengths, which would tell
+        # a guesser the token's length.
+        if scheme.lower() != "bearer" or not hmac.compare_digest(hashlib.sha256(token.strip().encode()).digest(),
+                                                                 hashlib.sha256(expected.encode()).digest()):
             raise HTTPProblem(403, "wrong token", {"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
     async def read_json(request: web.Request) -> Any:
@@ -345,7 +359,18 @@ def _csv(header: list[str], rows: list[list[Any]], filename: str) -> web.Respons
     # UTF-8 with BOM: Excel on a Chinese desktop opens it with the right encoding.
     return web.Response(body=("\ufeff" + out.getvalue()).encode("utf-8"),
                         headers={"Content-Type": "text/csv; charset=utf-8",
-                                 "Content-Disposition": f'attachment; filename="{filename}"'})
+                                 "Content-Disposition": _attachment(filename)})
+
+
+def _attachment(filename: str) -> str:
+    """Content-Disposition for a download whose name carries query text (the province).
+
+    The name came from the request: a CR/LF in it made aiohttp refuse the header (a 500,
+    found by fuzzing) and a quote broke out of it. The plain ``filename`` keeps only safe
+    ASCII; ``filename*`` (RFC 6266/5987) carries the full UTF-8 name percent-encoded.
+    """
+    plain = re.sub(r"[^A-Za-z0-9._-]+", "_", filename)
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def _page_headers() -> dict[str, str]:

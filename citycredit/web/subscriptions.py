@@ -66,7 +66,7 @@ class Filters:
 @dataclass(frozen=True)
 class Subscription:
     id: str
-    secret: str
+    secret: str = field(repr=False)  # the HMAC key of its webhooks: never in a log line or traceback
     url: str | None          # None: stream-only subscriber (Server-Sent Events)
     filters: Filters = field(default_factory=Filters)
     created_at: str = ""

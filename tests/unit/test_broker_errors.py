@@ -56,3 +56,17 @@ def test_no_broker_running_is_one_line_from_the_cli(settings):
 def test_stop_when_nothing_runs_is_harmless(settings):
     assert broker.stop(settings) is False
     assert broker.status(settings)["running"] is False
+
+
+def test_cluster_ids_never_start_with_a_dash(monkeypatch):
+    """Regression: a random cluster id starting with "-" was parsed as an option by
+    kafka-storage format, so about one broker start in 64 failed."""
+    import uuid
+
+    from citycredit import broker as broker_module
+
+    dash = uuid.UUID(bytes=b"\xfb" + bytes(15))  # base64 of 0xfb... starts with "-"
+    draws = iter([dash, uuid.UUID(int=1)])
+    monkeypatch.setattr(broker_module.uuid, "uuid4", lambda: next(draws))
+    cluster_id = broker_module.new_cluster_id()
+    assert not cluster_id.startswith("-") and len(cluster_id) == 22

@@ -9,6 +9,7 @@ import asyncio
 import csv
 import io
 import json
+import re
 
 import pytest
 from aiohttp import web
@@ -237,3 +238,28 @@ def test_metrics_follow_the_latest_period():
     assert value("citycredit_city_index_score_points", labels) == 70.0
     # the February series of the other cities are gone: one period per kind is exported
     assert value("citycredit_city_index_score_points", {**labels, "city_adcode": "330100", "city": "杭州市", "province": "浙江省"}) is None
+
+
+@pytest.mark.parametrize("topic", ["subscriptions", "responses", "city-index", "source-health", "alerts", "items"])
+@pytest.mark.parametrize("value", [[], "text", 3, [{"id": "x"}]])
+def test_json_of_the_wrong_shape_is_skipped_on_every_desk_topic(topic, value):
+    """Regression (fault test): a JSON list on ``subscriptions`` raised AttributeError out of
+    apply(); the feed then re-read every topic from the start every 5 s and never caught up."""
+    desk = fed_desk()
+    before = desk.rejected
+    desk.apply(topic, "poison", value)
+    assert desk.rejected == before + 1
+
+
+@pytest.mark.parametrize("province", ["江苏省", "x\r\nSet-Cookie: a=b", 'a"; filename="evil.exe', "\x00\x7f"])
+def test_csv_download_name_from_the_query_cannot_break_the_header(province):
+    """Regression (fuzz): a CR/LF in ?province= made aiohttp refuse the Content-Disposition
+    header (500), and a quote could end the filename early."""
+    async def go(client):
+        r = await client.get("/api/ranking.csv", params={"province": province})
+        assert r.status == 200
+        disposition = r.headers["Content-Disposition"]
+        assert "\r" not in disposition and "\n" not in disposition and "Set-Cookie" not in r.headers
+        plain = disposition.split('filename="', 1)[1].split('"', 1)[0]
+        assert re.fullmatch(r"[A-Za-z0-9._-]+\.csv", plain)
+    run(go)

@@ -40,3 +40,12 @@ def test_dispatch_by_topic_and_detected_responses_published_once():
 def test_bad_city_inputs(raw, message):
     with pytest.raises(InputError, match=message):
         parse_city_input(raw)
+
+
+@pytest.mark.parametrize("topic", ["responses", "records", "city-inputs"])
+@pytest.mark.parametrize("raw", [b"\xff\xfe not json {", b"[]", b"null", b"{}", b'{"ts": "yesterday"}', b'"text"'])
+def test_poison_on_the_scoring_topics_is_an_input_error(topic, raw):
+    """Regression (poison fault test): records were read as raw["city_adcode"] before validation,
+    so null/[]/{} crashed the agent (TypeError/KeyError) instead of going to the dead-letter topic."""
+    with pytest.raises(InputError):
+        apply(CityScorer(), topic, raw)

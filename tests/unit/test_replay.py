@@ -147,3 +147,11 @@ def test_ranking_needs_the_index_subsystem(tmp_path: Path, shared_data: Path) ->
 def test_missing_file_is_a_one_line_error(tmp_path: Path) -> None:
     result = run_cli(str(tmp_path / "nope.jsonl"))
     assert result.returncode == 2 and result.stderr.startswith("citycredit: cannot read")
+
+
+@pytest.mark.parametrize("kind", ["[]", "{}", "[\"response\"]", "1", "null"])
+def test_a_type_that_is_not_a_string_is_a_line_error(kind):
+    """Regression (fuzz): {"type": []} raised TypeError (unhashable) out of read_timeline."""
+    line = '{"ts": "2026-03-05T09:00:00+08:00", "type": ' + kind + '}'
+    entries, errors = read_timeline([line])
+    assert not entries and len(errors) == 1 and errors[0].lineno == 1 and "type" in errors[0].message

@@ -36,6 +36,13 @@ def test_topics_are_declared_once_with_explicit_retention():
             assert "retention.ms" in t.config, t.name
 
 
+def test_the_api_token_is_not_in_the_repr():
+    """Security review: a Settings printed in a log line or a traceback must not carry the token."""
+    s = Settings(api_token="TOPSECRET-123")
+    assert "TOPSECRET-123" not in repr(s) and "TOPSECRET-123" not in str(s)
+    assert s.api_token == "TOPSECRET-123"
+
+
 def test_readme_lists_every_topic():
     readme = (PROJECT_ROOT / "README.md").read_text()
     missing = [t.name for t in ALL if f"| `{t.name}` |" not in readme]
