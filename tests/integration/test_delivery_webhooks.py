@@ -110,6 +110,7 @@ def test_receiver_down_at_first_gets_every_alert_once_signed_in_order(kafka, wor
         receiver.close()
 
 
+@pytest.mark.restart_race
 def test_outbox_survives_a_worker_restart_during_the_outage(kafka, worker_factory):
     """The subscriber is down, the worker is stopped with alerts queued, more alerts arrive
     while no worker runs; a new worker (memory store: nothing on disk) recovers the outbox

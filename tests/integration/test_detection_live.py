@@ -92,6 +92,7 @@ def read(bootstrap: str, topic: str, until, timeout: float = 60.0, linger: float
     return asyncio.run(_read(bootstrap, topic, until, timeout, linger))
 
 
+@pytest.mark.restart_race
 def test_worker_killed_after_the_second_site_alerts_once_after_restart(kafka, worker_factory):
     story = f"s-kill-{uuid.uuid4().hex[:8]}"
     first = worker_factory().start()
@@ -134,6 +135,7 @@ def test_worker_killed_after_the_second_site_alerts_once_after_restart(kafka, wo
     assert json.loads(dead[0]["payload"])["ts"] == late.ts
 
 
+@pytest.mark.restart_race
 def test_two_workers_share_partitions_and_one_stops_mid_stream(kafka, worker_factory):
     run = uuid.uuid4().hex[:6]
     adcode = f"9{int(run, 16) % 100000:05d}"  # a city code no other test uses

@@ -178,6 +178,7 @@ class SteadyPublisher:
             self.done.set()
 
 
+@pytest.mark.restart_race
 def test_broker_sigkilled_and_restarted_under_load_loses_no_sighting(own_broker, workers, tmp_path):
     run = uuid.uuid4().hex[:6]
     log = load_log(run, filler=900, day="2031-03-04")
@@ -216,6 +217,7 @@ def test_broker_sigkilled_and_restarted_under_load_loses_no_sighting(own_broker,
     assert item_dups <= len(log)
 
 
+@pytest.mark.restart_race
 def test_worker_sigkilled_mid_batch_emits_every_alert_of_the_replay_once(own_broker, workers, tmp_path):
     run = uuid.uuid4().hex[:6]
     log = load_log(run, filler=1200, day="2031-05-06")

@@ -49,6 +49,7 @@ def _items(kafka, titles: set[str]) -> dict[str, dict]:
     return found
 
 
+@pytest.mark.restart_race
 def test_story_state_survives_a_worker_restart(kafka, worker_factory, tmp_path):
     first = {"ts": "2030-01-28T09:49:00+08:00", "site": "sina", "surface": "hotlist", "rank": 3,
              "title": "盒马误送有毒水仙球致老人孩子中毒", "url": "https://s.weibo.com/hema-1", "summary": None}
