@@ -95,7 +95,7 @@ class Settings:
     snapshot_max_mb: int = _s(500, "Size cap of the raw snapshot store (oldest days are dropped first).")
     spool_fsync: bool = _s(False, "fsync the pollers' spool journal (`<data_dir>/streams/spool.jsonl`) on every enqueue: records "
                               "not yet acknowledged by Kafka then survive a crash of the machine, not only a killed poller "
-                              "(0.45 ms instead of 0.2 ms per enqueue of a poll's 40 records on the dev VM; see the Reliability section).")
+                              "(~0.5 ms instead of 0.2 ms per enqueue of a poll's 40 records on the dev VM; see the Reliability section).")
 
     @property
     def kafka_dir(self) -> Path:

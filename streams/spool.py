@@ -269,7 +269,7 @@ class Spool:
                 # replication 1, default log.flush) acknowledges from its page cache as well,
                 # so on one machine a crash loses acknowledged records downstream anyway.
                 # Measured (bench/bench_spool.py, 2-core dev VM): one poll's enqueue of 40 records
-                # 0.2 ms without fsync, 0.45 ms with; one record 7 us against 0.21 ms. Cheap at
+                # 0.2 ms without fsync, ~0.5 ms with; one record 7-11 us against 0.22 ms. Cheap at
                 # the pollers' few enqueues a second: turn it on where the pollers run on a
                 # machine of their own and the broker syncs or replicates.
                 os.fsync(self._fd)
