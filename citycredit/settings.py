@@ -93,6 +93,9 @@ class Settings:
     poll_yield_drop_ratio: float = _s(0.2, "A surface yielding under this fraction of its usual headline count is flagged as a broken parser.")
     snapshot_retention_days: float = _s(7.0, "Days raw snapshots are kept for `citycredit reparse`.")
     snapshot_max_mb: int = _s(500, "Size cap of the raw snapshot store (oldest days are dropped first).")
+    spool_fsync: bool = _s(False, "fsync the pollers' spool journal (`<data_dir>/streams/spool.jsonl`) on every enqueue: records "
+                              "not yet acknowledged by Kafka then survive a crash of the machine, not only a killed poller "
+                              "(~0.5 ms instead of 0.2 ms per enqueue of a poll's 40 records on the dev VM; see the Reliability section).")
 
     @property
     def kafka_dir(self) -> Path:

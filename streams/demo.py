@@ -26,7 +26,7 @@ from .publisher import Publisher
 from .recorded.server import RecordedSites, start_server
 from .recorded.timeline import load_timeline
 from .registry import load_registry
-from .runner import install_stop_handlers, start_worker, stop_worker
+from .runner import install_stop_handlers, make_publisher, start_worker, stop_worker
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ async def run_demo(settings: Settings, options: DemoOptions, out: TextIO = sys.s
         # the production pollers, pointed at the recorded server; intervals shrink with the clock
         poll_settings = demo.replace(sites_base_url=base, poll_interval_scale=min(1.0, 1.0 / speed) * settings.poll_interval_scale,
                                      poll_politeness_delay=min(settings.poll_politeness_delay, 0.05))
-        publisher = Publisher(demo.kafka_bootstrap, spool=demo.data_dir / "streams" / "spool.jsonl")
+        publisher = make_publisher(demo)
         publisher.start()
         poller = Poller.from_settings(poll_settings, publisher=publisher)
         tasks.append(asyncio.create_task(poller.run_forever(stop), name="pollers"))

@@ -35,3 +35,7 @@ class FetchError(PollError):
 
 class ParseError(PollError):
     """The body was fetched but could not be turned into headlines."""
+
+
+class SpoolBusy(StreamsError):
+    """Another process holds the publisher's spool journal (two pollers on one data dir)."""

@@ -3,32 +3,28 @@
 The producer uses acks=all and idempotence, so a retried send is written once. Records
 wait in a FIFO queue until the broker has acknowledged them; while the broker is
 unreachable the queue grows (bounded: the oldest pending record is never dropped — the
-poller is told to back off instead) and the queue is saved to disk on shutdown and
-reloaded on start, so a restart loses nothing.
+poller is told to back off instead). The queue is a write-ahead journal on disk
+(``streams/spool.py``): a record is in it before ``enqueue`` returns and leaves it once
+acknowledged, so neither a restart nor a SIGKILL of the poller loses one.
 """
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-import os
 import random
 from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 
 from citycredit.metrics import METRICS
 from citycredit.topics import SIGHTINGS, SOURCE_HEALTH
 from schemas import Observation, SourceHealth
 
+from .spool import COMPACT_BYTES, Pending, Spool
+
+__all__ = ["Pending", "Publisher", "health_record", "observation_record"]
+
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Pending:
-    topic: str
-    key: bytes
-    value: bytes
 
 
 def observation_record(obs: Observation) -> Pending:
@@ -43,13 +39,16 @@ def health_record(h: SourceHealth) -> Pending:
 
 class Publisher:
     def __init__(self, bootstrap: str, spool: Path | None = None, max_pending: int = 100_000,
-                 retry_s: float = 1.0, retry_max_s: float = 30.0) -> None:
+                 retry_s: float = 1.0, retry_max_s: float = 30.0, fsync: bool = False,
+                 compact_bytes: int = COMPACT_BYTES) -> None:
         self.bootstrap = bootstrap
         self.spool = spool
         self.max_pending = max_pending
         self.retry_s = retry_s
         self.retry_max_s = retry_max_s
-        self.pending: deque[Pending] = deque()
+        # the queue and its journal (the journal only with a spool path): records written there on
+        # enqueue are pending again after any restart until Kafka acknowledged them
+        self._queue = Spool(spool, fsync=fsync, compact_bytes=compact_bytes)
         self.sent = 0
         self.sent_observations = 0
         self._producer = None
@@ -57,19 +56,19 @@ class Publisher:
         self._task: asyncio.Task | None = None
         self._closing = False
         self.broker_up = False
-        if spool and spool.exists():
-            for line in spool.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    d = json.loads(line)
-                    self.pending.append(Pending(d["topic"], d["key"].encode(), d["value"].encode()))
-            spool.unlink()
+
+    @property
+    def pending(self) -> deque[Pending]:
+        """The records not yet acknowledged, oldest first (read-only: enqueue adds, acknowledgements remove)."""
+        return self._queue.pending
 
     @property
     def full(self) -> bool:
         return len(self.pending) >= self.max_pending
 
     def enqueue(self, records: list[Pending]) -> None:
-        self.pending.extend(records)
+        """Queue ``records`` for Kafka; on return they are in the spool journal (a SIGKILL keeps them)."""
+        self._queue.append(records)
         self._wake.set()
 
     def start(self) -> None:
@@ -122,14 +121,19 @@ class Publisher:
     async def _send_batch(self, batch_size: int = 500) -> None:
         batch = [self.pending[i] for i in range(min(batch_size, len(self.pending)))]
         futures = [await self._producer.send(p.topic, p.value, key=p.key) for p in batch]
-        for p, f in zip(batch, futures):
-            await f  # raises if the broker did not acknowledge: this record and the rest stay pending
-            # acknowledged: only now does it leave the queue
-            self.pending.popleft()
-            self.sent += 1
-            if p.topic == SIGHTINGS.name:
-                self.sent_observations += 1
-                METRICS.poll_observations_published_total.inc()
+        acked = 0
+        try:
+            for p, f in zip(batch, futures):
+                await f  # raises if the broker did not acknowledge: this record and the rest stay pending
+                acked += 1
+                self.sent += 1
+                if p.topic == SIGHTINGS.name:
+                    self.sent_observations += 1
+                    METRICS.poll_observations_published_total.inc()
+        finally:
+            # acknowledged: only now do they leave the queue and the journal. A kill before this
+            # line sends the batch again after the restart (a double, never a miss)
+            self._queue.ack(acked)
 
     async def flush(self, timeout: float) -> bool:
         """Wait until everything queued is acknowledged; False on timeout."""
@@ -154,15 +158,8 @@ class Publisher:
                 await self._producer.stop()
             except Exception:  # noqa: BLE001
                 pass
-        self.save_spool()
-
-    def save_spool(self) -> None:
-        if not self.spool or not self.pending:
-            return
-        self.spool.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.spool.with_suffix(".tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            for p in self.pending:
-                fh.write(json.dumps({"topic": p.topic, "key": p.key.decode(), "value": p.value.decode()}, ensure_ascii=False) + "\n")
-        os.replace(tmp, self.spool)
-        log.warning("%d unpublished records saved to %s; they are sent on the next start", len(self.pending), self.spool)
+        # a clean stop leaves a journal of just the pending records, sent first on the next start
+        self._queue.compact()
+        self._queue.close()
+        if self.spool and self.pending:
+            log.warning("%d unpublished records kept in %s; they are sent on the next start", len(self.pending), self.spool)

@@ -66,7 +66,8 @@ def start_metrics_server(settings: Settings) -> None:
 
 
 def make_publisher(settings: Settings) -> Publisher:
-    return Publisher(settings.kafka_bootstrap, spool=settings.data_dir / "streams" / "spool.jsonl")
+    return Publisher(settings.kafka_bootstrap, spool=settings.data_dir / "streams" / "spool.jsonl",
+                     fsync=settings.spool_fsync)
 
 
 def install_stop_handlers(stop: asyncio.Event) -> None:

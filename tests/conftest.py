@@ -2,13 +2,16 @@
 on free ports in a temporary directory, stopped at the end of the test."""
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -23,6 +26,27 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextmanager
+def full_tmpfs(root: Path) -> Iterator[bool]:
+    """A 64 kB tmpfs mounted at ``root`` and filled to the last byte by ``root/filler``: the
+    kernel, not the test, says "No space left on device". Yields False where it cannot be
+    mounted (not root)."""
+    mounted = hasattr(os, "geteuid") and os.geteuid() == 0 and subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(root)], capture_output=True).returncode == 0
+    try:
+        if mounted:
+            with open(root / "filler", "wb", buffering=0) as fh:
+                try:
+                    while True:
+                        fh.write(b"\0" * 4096)
+                except OSError as exc:
+                    assert exc.errno == errno.ENOSPC
+        yield mounted
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(root)], check=False)
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
-import subprocess
 from pathlib import Path
 
 import httpx
@@ -19,6 +18,7 @@ from streams.fetch import Fetcher, FetchPolicy
 from streams.poller import Poller
 from streams.registry import load_registry
 from streams.snapshots import SnapshotStore
+from tests.conftest import full_tmpfs
 
 LINKS = "".join(f'<li><a href="http://society.people.com.cn/n1/2026/1127/c1008-{i}.html">第{i}条新闻标题足够长的一条</a></li>'
                 for i in range(1, 41))
@@ -30,32 +30,19 @@ def full_disk(tmp_path, monkeypatch):
     """A directory on which every new write fails with ENOSPC."""
     root = tmp_path / "tiny"
     root.mkdir()
-    mounted = False
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(root)],
-                                 capture_output=True).returncode == 0
-    if mounted:
-        # fill it: the kernel, not the test, says "No space left on device"
-        with open(root / "filler", "wb", buffering=0) as fh:
-            try:
-                while True:
-                    fh.write(b"\0" * 4096)
-            except OSError as exc:
-                assert exc.errno == errno.ENOSPC
-    else:
-        real_write_bytes, real_write_text = Path.write_bytes, Path.write_text
+    with full_tmpfs(root) as mounted:
+        if not mounted:
+            real_write_bytes, real_write_text = Path.write_bytes, Path.write_text
 
-        def refuse(real):
-            def write(self, *args, **kwargs):
-                if root in self.parents:
-                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
-                return real(self, *args, **kwargs)
-            return write
-        monkeypatch.setattr(Path, "write_bytes", refuse(real_write_bytes))
-        monkeypatch.setattr(Path, "write_text", refuse(real_write_text))
-    yield root
-    if mounted:
-        subprocess.run(["umount", "-l", str(root)], check=False)
+            def refuse(real):
+                def write(self, *args, **kwargs):
+                    if root in self.parents:
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
+                    return real(self, *args, **kwargs)
+                return write
+            monkeypatch.setattr(Path, "write_bytes", refuse(real_write_bytes))
+            monkeypatch.setattr(Path, "write_text", refuse(real_write_text))
+        yield root
 
 
 def test_full_snapshot_disk_costs_the_snapshot_not_the_headlines(full_disk):
