@@ -10,7 +10,10 @@ Measures, in one run on one broker (its own, on free ports in a temp dir, unless
    the backlog on every partition (per-partition order: everything before them is done);
 3. latency: with ~1,000 items/s of background traffic, the time from producing the
    sighting that completes a story's 3-site rule to its alert arriving on ``alerts``
-   (p50 / p99 over the probes).
+   (p50 / p99 over the probes);
+4. the framework's floor: the same throughput run against a Faust worker whose one agent
+   does nothing per item, and one that writes one table value per item
+   (``bench/faust_floor.py``): what one Python process can reach with Faust at all.
 
 Targets (issue 5): p99 < 1 s; >= 5,000 items/s on this 2-core machine.
 
@@ -222,6 +225,16 @@ async def latency(bootstrap: str, probes: int, background_rate: int) -> list[flo
     return [arrived[s] - sent_at[s] for s in sent_at if s in arrived]
 
 
+def stop_process(proc: subprocess.Popen) -> None:
+    """SIGTERM the worker's process group, SIGKILL it if it is still there after 30 s."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, 15)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--items", type=int, default=40000, help="backlog size for the throughput run")
@@ -261,6 +274,20 @@ def main() -> int:
         asyncio.run(throughput(bootstrap, 400, partitions))
         rate, produce_rate = asyncio.run(throughput(bootstrap, args.items, partitions))
         lat = asyncio.run(latency(bootstrap, args.probes, args.background))
+        stop_process(worker)
+        worker = None
+        # The framework's floor on the same broker: a Faust agent that does nothing per item, and
+        # one that writes one changelogged table value per item (bench/faust_floor.py).
+        floors = {}
+        for mode in ("noop", "table"):
+            floor_env = dict(env, FLOOR_MODE=mode, FLOOR_BOOTSTRAP=bootstrap, FLOOR_DATA_DIR=str(tmp / f"floor-{mode}"),
+                             FLOOR_APP_ID=f"floor-{mode}-{uuid.uuid4().hex[:6]}")
+            worker = subprocess.Popen([sys.executable, str(ROOT / "bench" / "faust_floor.py"), "worker", "-l", "info"],
+                                      env=floor_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
+            asyncio.run(throughput(bootstrap, 400, partitions))  # warm-up, and drains what is on items already
+            floors[mode], _ = asyncio.run(throughput(bootstrap, args.items, partitions))
+            stop_process(worker)
+            worker = None
 
         print(f"raw aiokafka produce->consume : {raw:9.0f} msg/s  ({args.items} item-sized messages, {partitions} partitions)")
         print(f"one worker, items -> alerts   : {rate:9.0f} items/s  ({rate / raw:.2f} x raw; producer alone {produce_rate:.0f}/s;"
@@ -273,15 +300,14 @@ def main() -> int:
             q = max(1, len(lat) // 4)
             print(f"  latency through the run: first quarter mean {statistics.mean(lat[:q]) * 1000:.0f} ms, "
                   f"last quarter mean {statistics.mean(lat[-q:]) * 1000:.0f} ms (rising = the worker falls behind)")
+        print(f"Faust floor, one agent        : {floors['noop']:9.0f} items/s doing nothing per item ({floors['noop'] / raw:.2f} x raw), "
+              f"{floors['table']:9.0f} items/s writing one table value per item ({floors['table'] / raw:.2f} x raw); "
+              f"the worker reaches {rate / floors['table']:.2f} x the table floor")
         print(f"store {args.store}; load average during the run {load0[0]:.1f} -> {os.getloadavg()[0]:.1f} "
               f"on {os.cpu_count()} cores (other processes share them); worker log {tmp / 'worker.log'}")
     finally:
-        if worker is not None and worker.poll() is None:
-            os.killpg(worker.pid, 15)
-            try:
-                worker.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, 9)
+        if worker is not None:
+            stop_process(worker)
         if own_broker:
             broker.stop(settings)
     return 0

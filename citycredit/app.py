@@ -17,6 +17,27 @@ from .settings import get_settings
 log = logging.getLogger(__name__)
 settings = get_settings()
 
+# How every agent produces, consumes and keeps tables; bench/faust_floor.py measures bare Faust with the same.
+WORKER_SETTINGS: dict[str, Any] = {
+    # acks=all + idempotence: a broker restart neither loses nor doubles what agents send.
+    "producer_acks": -1,
+    "producer_enable_idempotence": True,
+    # Tables are rebuilt from changelogs on a new machine; keep recovery snappy.
+    "table_standby_replicas": 0,
+    # An event-time system has no use for Faust's wall-clock table cleanup of windows.
+    "table_cleanup_interval": 3600.0,
+    "consumer_auto_offset_reset": "earliest",
+    # Every table write is a changelog record, so a worker produces at least one record per
+    # input. With idempotence aiokafka keeps one request in flight per partition and a full
+    # batch blocks further sends until it is acknowledged: Faust's 16 KB batches (about 15
+    # table states) made the broker round trip, not the CPU, the limit (~700 items/s, the
+    # worker idle half the time). Bigger batches carry a whole round trip's worth of records,
+    # and a 5 ms linger lets them fill instead of going out one request per record; alert
+    # latency grows by at most those 5 ms.
+    "producer_max_batch_size": 512 * 1024,
+    "producer_linger": 0.005,
+}
+
 app = faust.App(
     settings.app_id,
     broker=[f"kafka://{server.strip()}" for server in settings.kafka_bootstrap.split(",")],
@@ -29,23 +50,7 @@ app = faust.App(
     web_host=settings.web_host,
     web_port=settings.web_port,
     web_in_thread=False,
-    # acks=all + idempotence: a broker restart neither loses nor doubles what agents send.
-    producer_acks=-1,
-    producer_enable_idempotence=True,
-    # Tables are rebuilt from changelogs on a new machine; keep recovery snappy.
-    table_standby_replicas=0,
-    # An event-time system has no use for Faust's wall-clock table cleanup of windows.
-    table_cleanup_interval=3600.0,
-    consumer_auto_offset_reset="earliest",
-    # Every table write is a changelog record, so a worker produces at least one record per
-    # input. With idempotence aiokafka keeps one request in flight per partition and a full
-    # batch blocks further sends until it is acknowledged: Faust's 16 KB batches (about 15
-    # table states) made the broker round trip, not the CPU, the limit (~700 items/s, the
-    # worker idle half the time). Bigger batches carry a whole round trip's worth of records,
-    # and a 5 ms linger lets them fill instead of going out one request per record; alert
-    # latency grows by at most those 5 ms.
-    producer_max_batch_size=512 * 1024,
-    producer_linger=0.005,
+    **WORKER_SETTINGS,
     # A crashed worker's partitions (and so its stories' windows) are frozen until its
     # session times out; Faust's 60 s default would delay alerts by a minute after a crash.
     broker_session_timeout=settings.session_timeout,
