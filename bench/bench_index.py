@@ -9,7 +9,10 @@ event; blacklist rows, task completions and website checks as records) through
 (what the agent emits to city-index). Reported against a baseline measured in the same
 run: a bare aggregator adding points into a dict per (city, month, aspect), the least
 work any index must do. Also: JSON state size (= changelog bytes of the table rows),
-process memory, and the time to rank all cities. Figures are printed, never asserted.
+process memory, and the time to rank all cities. Then one busy city: ``--busy`` credit
+stories in one month of one city (a city in a national scandal), the update rate of the
+first and the last thousand and the changelog bytes per update at the end, to show how an
+update's cost grows with the city's month. Figures are printed, never asserted.
 """
 from __future__ import annotations
 
@@ -125,6 +128,7 @@ def main() -> int:
     ap.add_argument("--cities", type=int, default=670)
     ap.add_argument("--months", type=int, default=12)
     ap.add_argument("--per-aspect", type=int, default=1, help="inputs per city, month and aspect")
+    ap.add_argument("--busy", type=int, default=6000, help="stories of the busy-city run (0: skip it)")
     args = ap.parse_args()
 
     registry = load_registry()
@@ -151,13 +155,13 @@ def main() -> int:
           f"({score_s:.1f}s; {base_s / score_s * 100:.2f}% of baseline speed, {score_s / base_s:,.0f}x the work); "
           f"{emitted:,} city-index entries emitted")
 
-    sizes = sorted(len(json.dumps(row, ensure_ascii=False).encode()) for key, row in scorer.state.items() if "|" in key)
+    sizes = sorted(len(json.dumps(row, ensure_ascii=False).encode()) for key, row in scorer.state.items() if "|" in key)  # fact rows
     meta = sum(len(json.dumps(scorer.state[c], ensure_ascii=False).encode()) for c in scorer.cities())
     total = sum(sizes) + meta
     print(f"changelog: {ChangelogDict.written / 1e9:.2f} GB written for {len(inputs):,} updates "
           f"({ChangelogDict.written / len(inputs) / 1024:.1f} kB per update)")
-    print(f"state: {len(scorer.cities())} cities, {len(sizes):,} city-month rows, {total / 1e6:.1f} MB as JSON; "
-          f"month row mean {sum(sizes) / len(sizes) / 1024:.1f} kB, max {sizes[-1] / 1024:.1f} kB; meta rows {meta / 1e3:.0f} kB")
+    print(f"state: {len(scorer.cities())} cities, {len(sizes):,} fact rows (city, month, shard), {total / 1e6:.1f} MB as JSON; "
+          f"row mean {sum(sizes) / len(sizes) / 1024:.1f} kB, max {sizes[-1] / 1024:.1f} kB; meta rows {meta / 1e3:.0f} kB")
     print(f"memory: state rows {current / 1e6:.1f} MB as Python objects; "
           f"process max RSS {rss_after / 1024:.0f} MB (before scoring {rss_before / 1024:.0f} MB)")
     for workers in (1, 2, 4):
@@ -172,7 +176,34 @@ def main() -> int:
     scorer.explain(cities[0], period.label)
     explain_s = time.perf_counter() - t0
     print(f"ranking {period.label} of {len(ranking)} cities: {rank_s * 1000:.0f} ms; explain one city: {explain_s * 1000:.1f} ms")
+    if args.busy:
+        busy_city(cities[0], args.busy)
     return 0
+
+
+def busy_city(city: str, stories: int) -> None:
+    """``stories`` dishonest stories of one city within one month, each update followed by
+    ``changed_entries`` as in the agent."""
+    ChangelogDict.written = 0
+    scorer = CityScorer(state=ChangelogDict(), emitted=ChangelogDict())
+    rates, written_before = [], 0
+    t_block = time.perf_counter()
+    for i in range(stories):
+        minute = i * 40000 // stories  # spread over the month's first 28 days
+        ts = f"2026-03-{1 + minute // 1440:02d}T{minute % 1440 // 60:02d}:{minute % 60:02d}:00+08:00"
+        months = scorer.on_item(Item(ts=ts, site="people", surface="homepage", title=f"busy {i}", url=f"http://x.example/b{i}",
+                                     rank=None, summary=None, change="appeared", city=None, city_adcode=city, county=None,
+                                     county_adcode=None, province=None, domain="business", subfield=None,
+                                     polarity="dishonest", aspect="credit_event", story_id=f"busy-{i}", evidence={}))
+        scorer.changed_entries(city, months)
+        if (i + 1) % 1000 == 0:
+            now = time.perf_counter()
+            rates.append(1000 / (now - t_block))
+            per_update = (ChangelogDict.written - written_before) / 1000
+            written_before, t_block = ChangelogDict.written, now
+    print(f"one busy city, {stories:,} stories in one month: first 1,000 at {rates[0]:,.0f} updates/s, "
+          f"last 1,000 at {rates[-1]:,.0f} updates/s ({rates[-1] / rates[0]:.2f}x the first); "
+          f"changelog {per_update / 1024:.1f} kB per update at the end")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,9 @@ the major_dishonesty aspect (<= 0) and ``offset`` the government_response aspect
 from __future__ import annotations
 
 import json
+import os
+import zlib
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, MutableMapping
 
@@ -90,31 +93,96 @@ def _earlier(new: Mapping[str, Any], old: Mapping[str, Any]) -> bool:
 
 
 FACT_KINDS = ("stories", "alerts", "responses", "ritems", "records")
+# A city's month is split into this many rows by fact id: an update rewrites (and logs to
+# the changelog) one row holding a 32nd of the month. One row per month made every update
+# of a busy city rewrite the whole month: 1,000 stories in a month cost ~170 KB per update.
+SHARDS_PER_MONTH = 32
+# Cities whose merged view is kept between updates (least recently used beyond that): a
+# view is as big as the city's retained facts, and busy cities are few.
+CACHED_VIEWS = 64
 
 
 def _new_city() -> dict[str, Any]:
     # wm: newest event time of any fact (prunes old months); nwm: of news items and alerts
     # only (the lateness bound), so a desk filing dated ahead cannot make news "late".
-    return {"wm": None, "nwm": None, "sent": [], "months": [], **{k: {} for k in FACT_KINDS}}
+    # _sum: per-month counts of the stories and records (see _count), never stored.
+    return {"wm": None, "nwm": None, "sent": [], "months": [], **{k: {} for k in FACT_KINDS}, "_sum": {}}
 
 
-def _dirty(t: int, prev: Mapping[str, Any] | None) -> set[int]:
-    """Months whose rows change when a fact at ``t`` is stored over ``prev`` (same id)."""
-    return {month_index(t)} | ({month_index(prev["t"])} if prev is not None else set())
+def _month_summary() -> dict[str, Any]:
+    return {"stories": 0, "dishonest": 0, "trustworthy": 0, "policy": {}, "media": 0, "black": 0,
+            "records": 0, "black_records": 0, "red_records": 0, "checks": {}, "tasks": {}}
 
 
-def shard_key(adcode: str, month: int) -> str:
-    return f"{adcode}|{month_label(month)}"
+def _count(view: dict[str, Any], kind: str, fact_id: str, fact: Mapping[str, Any], sign: int) -> None:
+    """Add (sign 1) or remove (sign -1) one story or record in its month's counts: all an
+    index entry needs from them, since within a period every fact of a month has the same
+    weight. Kept in step with every change of ``view["stories"]`` and ``view["records"]``."""
+    if kind not in ("stories", "records"):
+        return
+    m = month_index(fact["t"])
+    summary = view["_sum"].setdefault(m, _month_summary())
+    if kind == "stories":
+        summary["stories"] += sign
+        a = fact["a"]
+        if a in CREDIT_EVENT_ASPECTS:
+            summary["dishonest" if fact["p"] == "dishonest" else "trustworthy"] += sign
+        elif a == "credit_policy":
+            d = fact["d"] or "unassigned"
+            summary["policy"][d] = summary["policy"].get(d, 0) + sign
+        elif a == "info_disclosure":
+            summary["media"] += sign
+        elif a == "blacklist":
+            summary["black"] += sign
+        return
+    k, payload = fact["kind"], fact["p"]
+    if k in ("disclosure_check", "task_completion"):  # by event time within the lookback, not weighted
+        table = summary["checks"] if k == "disclosure_check" else summary["tasks"]
+        if k == "disclosure_check" and not payload.get("ok"):
+            return
+        if sign > 0:
+            table[fact_id] = [fact["t"], payload.get("task_id")]
+        else:
+            table.pop(fact_id, None)
+        return
+    summary["records"] += sign
+    if k == "blacklist":
+        summary["black_records" if payload["list"] == "black" else "red_records"] += sign
+    elif k == "policy":
+        d = payload.get("domain") or "unassigned"  # shares the domain's cap with news policies
+        summary["policy"][d] = summary["policy"].get(d, 0) + sign
+
+
+def _shard(fact_id: str) -> int:
+    return zlib.crc32(fact_id.encode("utf-8")) % SHARDS_PER_MONTH
+
+
+def _dirty(kind: str, fact_id: str, prev: Mapping[str, Any] | None) -> set[tuple[str, str, int | None]]:
+    """The change to store: fact ``fact_id`` of ``kind``, and the month it was in before (if any)."""
+    return {(kind, fact_id, month_index(prev["t"]) if prev is not None else None)}
+
+
+def _month_prefix(adcode: str, month: int) -> str:
+    return f"{adcode}|{month_label(month)}|"
+
+
+def shard_key(adcode: str, month: int, shard: int) -> str:
+    return f"{_month_prefix(adcode, month)}{shard:02d}"
 
 
 class CityScorer:
     """Running city credit index over items, alerts, responses and credit records.
 
     ``state`` holds, per city, a small meta row under the adcode (watermarks, the months it
-    has) and one row of facts per month under ``"<adcode>|YYYY-MM"``, each fact in the month
-    of its event time: an update rewrites one month's row, not the city's year (the rows
-    are what a Faust table writes to its changelog on every change). All keys of a city
-    are written while processing that city's partition, so they stay co-partitioned.
+    has, a revision) and the facts of each month in ``SHARDS_PER_MONTH`` rows under
+    ``"<adcode>|YYYY-MM|NN"`` (NN from the fact id), each fact in the month of its event
+    time: an update rewrites one shard of one month, not the city's year (the rows are what
+    a Faust table writes to its changelog on every change). All keys of a city are written
+    while processing that city's partition, so they stay co-partitioned.
+
+    The merged view of a city's facts is cached between updates and checked against the
+    meta row's revision (unique per scorer instance and write), so a view is rebuilt from
+    the state only when another scorer (another worker, before a rebalance) wrote the city.
 
     Each ``on_*`` returns the month indices it touched (empty when the input does not
     concern the index, e.g. an item without a city) and raises ``InputError`` for an
@@ -131,22 +199,50 @@ class CityScorer:
         self.config = config or load_scoring_config()
         self.registry = registry or load_registry()
         self.checklists = checklists or load_task_checklists()
+        self._views: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()  # adcode -> (revision, view)
+        self._rev_prefix = os.urandom(6).hex()  # revisions of this instance never equal another's
+        self._revs = 0
 
     # --- inputs ------------------------------------------------------------------
 
     def _load(self, adcode: str) -> dict[str, Any]:
-        """The city's facts of every retained month merged into one view (a fresh dict).
-        Every check that can fail runs before anything is stored, so a rejected input writes nothing."""
+        """The city's facts of every retained month merged into one view. The caller may change
+        it and must then ``_store`` it: every check that can fail runs before anything is
+        changed, so a rejected input writes nothing."""
         meta = self.state.get(adcode)
-        view = _new_city()
         if meta is None:
-            return view
+            return _new_city()
+        cached = self._views.get(adcode)
+        if cached is not None and cached[0] == meta.get("rev"):
+            self._views.move_to_end(adcode)
+            return cached[1]
+        view = _new_city()
         view.update(wm=meta["wm"], nwm=meta["nwm"], sent=list(meta.get("sent", [])), months=list(meta["months"]))
         for m in meta["months"]:
-            shard = self.state.get(shard_key(adcode, m)) or {}
-            for kind in FACT_KINDS:
-                view[kind].update(shard.get(kind, {}))
+            prefix = _month_prefix(adcode, m)
+            for n in range(SHARDS_PER_MONTH):
+                shard = self.state.get(f"{prefix}{n:02d}")
+                if shard:
+                    for kind, facts in shard.items():
+                        view[kind].update(facts)
+        for kind in ("stories", "records"):
+            for fact_id, fact in view[kind].items():
+                _count(view, kind, fact_id, fact, 1)
+        self._remember(adcode, meta.get("rev"), view)
         return view
+
+    def _remember(self, adcode: str, rev: str | None, view: dict[str, Any]) -> None:
+        self._views[adcode] = (rev, view)
+        self._views.move_to_end(adcode)
+        while len(self._views) > CACHED_VIEWS:
+            self._views.popitem(last=False)
+
+    def _put_meta(self, adcode: str, row: dict[str, Any]) -> None:
+        """Write the city's meta row under a new revision; the view ``row`` is now current."""
+        self._revs += 1
+        rev = f"{self._rev_prefix}:{self._revs}"
+        self.state[adcode] = {"wm": row["wm"], "nwm": row["nwm"], "sent": row["sent"], "months": row["months"], "rev": rev}
+        self._remember(adcode, rev, row)
 
     def _check_late(self, row: Mapping[str, Any], t: int, what: str) -> None:
         wm = row.get("nwm")
@@ -161,22 +257,50 @@ class CityScorer:
         if wm is not None and month_index(t) < month_index(wm) - self.config.retain_months + 1:
             raise InputError(f"late: {what} at {iso(t)} is older than the {self.config.retain_months} months the index keeps")
 
-    def _store(self, adcode: str, row: dict[str, Any], t: int, dirty: set[int], news: bool = False) -> None:
-        """Write the meta row and the month rows in ``dirty`` (the months of the facts that
-        were added or replaced); months past retention are deleted."""
+    def _store(self, adcode: str, row: dict[str, Any], t: int, dirty: set[tuple[str, str, int | None]],
+               news: bool = False) -> None:
+        """Write the changed facts (``_dirty``) into their (month, shard) rows, and the meta row;
+        months past retention are deleted, from the state and the view."""
+        self._views.pop(adcode, None)  # until the writes below are done, the state is the truth
         if news:
             row["nwm"] = t if row.get("nwm") is None else max(row["nwm"], t)
         row["wm"] = t if row["wm"] is None else max(row["wm"], t)
         oldest = month_index(row["wm"]) - self.config.retain_months + 1
-        for m in row["months"]:
-            if m < oldest:  # forget facts older than the retained months; the topics keep the history
-                del self.state[shard_key(adcode, m)]
-        months = sorted({m for m in set(row["months"]) | dirty if m >= oldest})
-        for m in sorted(dirty):
+        expired = [m for m in row["months"] if m < oldest]
+        for m in expired:  # forget facts older than the retained months; the topics keep the history
+            for n in range(SHARDS_PER_MONTH):
+                if shard_key(adcode, m, n) in self.state:
+                    del self.state[shard_key(adcode, m, n)]
+        if expired:
+            for kind in FACT_KINDS:
+                row[kind] = {k: v for k, v in row[kind].items() if month_index(v["t"]) >= oldest}
+            row["_sum"] = {m: summary for m, summary in row["_sum"].items() if m >= oldest}
+        # (month, shard) -> {(kind, fact id): the fact, or None where a fact moved to another month}
+        changes: dict[tuple[int, int], dict[tuple[str, str], Any]] = {}
+        for kind, fact_id, was in sorted(dirty, key=lambda d: (d[0], d[1], -1 if d[2] is None else d[2])):
+            fact = row[kind].get(fact_id)
+            if fact is None:
+                continue
+            m, n = month_index(fact["t"]), _shard(fact_id)
+            if was is not None and was != m and was >= oldest:
+                changes.setdefault((was, n), {})[(kind, fact_id)] = None
             if m >= oldest:
-                self.state[shard_key(adcode, m)] = {
-                    kind: {k: v for k, v in row[kind].items() if month_index(v["t"]) == m} for kind in FACT_KINDS}
-        self.state[adcode] = {"wm": row["wm"], "nwm": row["nwm"], "sent": row["sent"], "months": months}
+                changes.setdefault((m, n), {})[(kind, fact_id)] = fact
+        for (m, n), facts in sorted(changes.items()):
+            key = shard_key(adcode, m, n)
+            shard = {kind: dict(v) for kind, v in (self.state.get(key) or {}).items()}
+            for (kind, fact_id), fact in facts.items():
+                if fact is None:
+                    shard.get(kind, {}).pop(fact_id, None)
+                else:
+                    shard.setdefault(kind, {})[fact_id] = fact
+            shard = {kind: v for kind, v in shard.items() if v}
+            if shard:
+                self.state[key] = shard
+            elif key in self.state:
+                del self.state[key]
+        row["months"] = sorted({m for m in row["months"] if m >= oldest} | {m for m, _ in changes if m >= oldest})
+        self._put_meta(adcode, row)
 
     @staticmethod
     def scores_item(item: Item) -> bool:
@@ -198,7 +322,7 @@ class CityScorer:
         # The earliest sighting (then the smallest by every field) classifies a story: a total
         # order, so the result is the same whatever order the sightings arrive in.
         key = [t, item.url, item.site, aspect, item.polarity, item.domain or "", item.title]
-        dirty: set[int] = {month_index(t)}
+        dirty: set[tuple[str, str, int | None]] = set()
         if aspect == "government_response":
             kind = item.evidence.get("response_kind") if isinstance(item.evidence, Mapping) else None
             if kind not in RESPONSE_KINDS:
@@ -207,7 +331,7 @@ class CityScorer:
             prev = row["ritems"].get(item.story_id)
             if prev is None or _earlier(fact, prev):
                 row["ritems"][item.story_id] = fact
-            dirty |= _dirty(t, prev)
+            dirty |= _dirty("ritems", item.story_id, prev)
             # "涉事企业被立案调查" reports the dishonesty and the authorities' response at once:
             # a dishonest one is also a credit event of the city.
             if item.polarity == "dishonest":
@@ -220,11 +344,14 @@ class CityScorer:
                 old_sites = story["sites"] if story else []
                 story = {"t": t, "a": aspect, "p": item.polarity, "d": item.domain, "title": item.title,
                          "urls": old_urls, "sites": old_sites, "k": key}
+                if prev is not None:
+                    _count(row, "stories", item.story_id, prev, -1)
+                _count(row, "stories", item.story_id, story, 1)
                 row["stories"][item.story_id] = story
             urls = {tuple(u) for u in story["urls"]} | {(t, item.url, item.site)}
             story["urls"] = [list(u) for u in sorted(urls)[:MAX_URLS]]
             story["sites"] = sorted(set(story["sites"]) | {item.site})
-            dirty |= _dirty(t, prev)
+            dirty |= _dirty("stories", item.story_id, prev)
         self._store(adcode, row, t, dirty, news=True)
         return {month_index(t)}
 
@@ -249,7 +376,7 @@ class CityScorer:
                 "trigger": alert.trigger, "sites": sorted(alert.sites)}
         if prev is None or _earlier(fact, prev):
             row["alerts"][key] = fact
-        self._store(adcode, row, t, _dirty(t, prev), news=True)
+        self._store(adcode, row, t, _dirty("alerts", key, prev), news=True)
         return {month_index(t)}
 
     def on_response(self, resp: Response | Mapping[str, Any] | bytes | str) -> set[int]:
@@ -264,7 +391,7 @@ class CityScorer:
             row["responses"][r.response_id] = fact
         if r.response_id in row.get("sent", []):  # our own detection came back: it is a response now
             row["sent"] = [x for x in row["sent"] if x != r.response_id]
-        self._store(adcode, row, t, _dirty(t, prev))
+        self._store(adcode, row, t, _dirty("responses", r.response_id, prev))
         alert = row["alerts"].get(f"major_dishonesty|{r.story_id}")
         return {month_index(alert["t"]) if alert else month_index(t)}
 
@@ -276,14 +403,19 @@ class CityScorer:
         prev = row["records"].get(r.record_id)
         fact = {"kind": r.kind, "t": t, "p": r.payload}
         if prev is None or _earlier(fact, prev):
+            if prev is not None:
+                _count(row, "records", r.record_id, prev, -1)
+            _count(row, "records", r.record_id, fact, 1)
             row["records"][r.record_id] = fact
-        self._store(r.city_adcode, row, t, _dirty(t, prev))
+        self._store(r.city_adcode, row, t, _dirty("records", r.record_id, prev))
         return {month_index(t)}
 
     # --- scoring -----------------------------------------------------------------
 
     def _weight(self, period: Period, t: int) -> int:
-        m = month_index(t)
+        return self._month_weight(period, month_index(t))
+
+    def _month_weight(self, period: Period, m: int) -> int:
         if not period.contains(m):
             return 0
         return self.config.rolling_weights_bp[period.end - m] if period.rolling else BP
@@ -294,6 +426,8 @@ class CityScorer:
         without it only the points are kept (index entries, ten times a second per city).
         ``row``: the city's merged facts when the caller already has them."""
         row = row if row is not None else self._load(adcode)
+        if not detail:
+            return self._totals(adcode, period, row)
         cfg = self.config
         aspects = {name: _Aspect(name) for name in ASPECTS}
         facts = 0
@@ -397,6 +531,61 @@ class CityScorer:
             aspects[name].total = sum(c["_cp"] for c in aspects[name].contributions)
         return CityResult(adcode, period, aspects, facts)
 
+    def _totals(self, adcode: str, period: Period, row: Mapping[str, Any]) -> CityResult:
+        """``city_result`` without detail, from the per-month counts: the same totals (a test
+        compares them with the detailed result's), without a pass over every story."""
+        cfg = self.config
+        ce, pol, media_aspect, bl = (cfg.aspects[a].params for a in ("credit_event", "credit_policy", "info_disclosure", "blacklist"))
+        aspects = {name: _Aspect(name) for name in ASPECTS}
+        for name in LEVEL_ASPECTS:
+            aspects[name].base = cfg.aspects[name].base
+        facts = 0
+        policy: dict[str, int] = {}
+        media = 0
+        checks: list[tuple[int, str]] = []
+        tasks: dict[str, tuple[int, str]] = {}
+        lookback_first = period.end - cfg.state_lookback_months + 1
+        for m, summary in row["_sum"].items():
+            if lookback_first <= m <= period.end:
+                checks += [(t, rid) for rid, (t, _) in summary["checks"].items()]
+                for rid, (t, task_id) in summary["tasks"].items():
+                    if task_id not in tasks or (t, rid) < tasks[task_id]:
+                        tasks[task_id] = (t, rid)
+            w = self._month_weight(period, m)
+            if not w:
+                continue
+            facts += summary["stories"] + summary["records"]
+            aspects["credit_event"].add(summary["dishonest"] * (ce["dishonest_points"] * w // BP)
+                                        + summary["trustworthy"] * (ce["trustworthy_points"] * w // BP))
+            for domain, n in summary["policy"].items():
+                policy[domain] = policy.get(domain, 0) + n * (pol["policy_points"] * w // BP)
+            media += summary["media"] * (media_aspect["media_points"] * w // BP)
+            aspects["blacklist"].add((summary["black"] + summary["black_records"]) * (bl["black_points"] * w // BP)
+                                     + summary["red_records"] * (bl["red_points"] * w // BP))
+        for total in policy.values():
+            aspects["credit_policy"].add(min(total, pol["per_domain_max"]))
+        aspects["info_disclosure"].add(min(media, media_aspect["media_max"]))
+        if checks:
+            facts += 1
+            rec = row["records"][max(checks)[1]]
+            aspects["info_disclosure"].add(sum(cfg.column_points[col] for col, present in rec["p"]["columns"].items() if present))
+        if tasks:
+            facts += len(tasks)
+            checklist = self.checklists.tasks_for(adcode)
+            total_w = sum(task.weight_bp for task in checklist) or 1
+            span = cfg.aspects["task_implementation"].high - cfg.aspects["task_implementation"].base
+            aspects["task_implementation"].add(span * sum(task.weight_bp for task in checklist if task.id in tasks) // total_w)
+        self._score_alerts(row, period, aspects, False)
+        facts += len(aspects["major_dishonesty"].contributions) + len(aspects["major_trustworthy"].contributions)
+        for name in LEVEL_ASPECTS:
+            a = aspects[name]
+            raw = a.base + sum(c["_cp"] for c in a.contributions)
+            a.total = cfg.aspects[name].clamp(raw)
+            a.saturation = a.total - raw
+        for name in ("major_dishonesty", "government_response"):
+            aspects[name].total = sum(c["_cp"] for c in aspects[name].contributions)
+        return CityResult(adcode, period, aspects, facts)
+
     def _score_alerts(self, row: Mapping[str, Any], period: Period, aspects: dict[str, _Aspect], detail: bool) -> None:
         cfg = self.config
         majors = sorted((a for a in row["alerts"].values() if a["type"] == "major_dishonesty"),
@@ -472,14 +661,14 @@ class CityScorer:
     def unsent_detected_responses(self, adcode: str) -> list[Response]:
         """Detected responses not yet published to (nor received from) ``responses``; marks
         them sent in the city's row so each is published once."""
-        meta = self.state.get(adcode)
-        if meta is None:
+        if self.state.get(adcode) is None:
             return []
         row = self._load(adcode)
         sent = set(row["sent"])
         fresh = [r for r in self.detected_responses(adcode) if r.response_id not in row["responses"] and r.response_id not in sent]
         if fresh:
-            self.state[adcode] = {**meta, "sent": sorted(sent | {r.response_id for r in fresh})}
+            row["sent"] = sorted(sent | {r.response_id for r in fresh})
+            self._put_meta(adcode, row)
         return fresh
 
     # --- outputs -----------------------------------------------------------------

@@ -205,17 +205,28 @@ def test_changed_entries_emit_once_per_change():
     assert [e.penalty for e in s.changed_entries(CITY_A, months)] == [-DEDUCTION, -DEDUCTION]
 
 
+def month_rows(s: CityScorer, adcode: str, month: str) -> dict:
+    """The facts of one city and month, merged from its shard rows in the state."""
+    merged: dict = {"stories": {}}
+    for key, row in s.state.items():
+        if key.startswith(f"{adcode}|{month}|"):
+            for kind, facts in row.items():
+                merged.setdefault(kind, {}).update(facts)
+    return merged
+
+
 def test_month_rows_follow_the_story_and_old_months_are_deleted():
     # 02-28 23:00 ─ 03-01 01:00: the earlier sighting arrives second and moves the story to February
     s = CityScorer()
     s.on_item(item("s1", ts="2026-03-01T01:00:00+08:00"))
     s.on_item(item("s1", ts="2026-02-28T23:00:00+08:00", site="sina", url="http://sina.example/s1"))
-    assert "s1" in s.state[f"{CITY_A}|2026-02"]["stories"] and "s1" not in s.state[f"{CITY_A}|2026-03"]["stories"]
+    assert "s1" in month_rows(s, CITY_A, "2026-02")["stories"] and "s1" not in month_rows(s, CITY_A, "2026-03")["stories"]
     assert CITY_A in ranked(s, "2026-02") and CITY_A not in ranked(s, "2026-03")
     assert s.state[CITY_A]["months"] == [2026 * 12 + 1, 2026 * 12 + 2]
     # a year and more later, February 2026 is past retention: its row is deleted
     s.on_item(item("s2", ts="2027-03-02T00:00:00+08:00"))
-    assert f"{CITY_A}|2026-02" not in s.state and f"{CITY_A}|2026-03" in s.state
+    assert not any(k.startswith(f"{CITY_A}|2026-02|") for k in s.state)
+    assert s.state[CITY_A]["months"][0] == 2026 * 12 + 2  # March 2026 is still retained (its rows are empty)
     with pytest.raises(InputError, match="older than the 13 months"):
         s.on_record(blacklist_record({"city": "苏州", "name": "甲", "date": "2026-01-05"}))
 
@@ -231,3 +242,19 @@ def test_a_dishonest_story_reported_as_investigated_is_an_event_and_a_response()
     assert ex["components"]["credit_event"] == 19.0
     assert [(c["id"], c["kind"]) for c in ex["aspects"]["government_response"]["contributions"]] == [("news:s1:s1", "investigation")]
     assert ex["offset"] == DEDUCTION * 0.20
+
+
+def test_a_scorer_sees_what_another_wrote_to_the_same_state():
+    # Two workers, one after the other across rebalances, on one table: each scorer's cached
+    # view of the city must give way to the state the other wrote.
+    one = CityScorer()
+    other = CityScorer(state=one.state)
+    alone = CityScorer()
+    for s, ev in ((one, item("s1")), (other, item("s2", ts="2026-03-06T10:00:00+08:00")),
+                  (one, item("s3", ts="2026-03-07T10:00:00+08:00", polarity="trustworthy"))):
+        s.on_item(ev)
+        alone.on_item(ev)
+    p = one.period("2026-03")
+    assert one.city_result(CITY_A, p).score == alone.city_result(CITY_A, p).score
+    assert one.city_result(CITY_A, p, detail=False).score == alone.city_result(CITY_A, p).score
+    assert {f["id"] for f in one.explain(CITY_A, "2026-03")["aspects"]["credit_event"]["contributions"]} == {"s1", "s2", "s3"}
