@@ -8,7 +8,8 @@ Measures, in one run on one broker (its own, on free ports in a temp dir, unless
    ``items`` through ``detect_major_events`` (window table + changelog) -- timed
    from the first item produced to the alerts of sentinel stories produced after
    the backlog on every partition (per-partition order: everything before them is done);
-3. latency: with ~1,000 items/s of background traffic, the time from producing the
+3. latency: with ~1,000 items/s of background traffic (stories of every prefecture, most
+   neutral: ``background_mix``), the time from producing the
    sighting that completes a story's 3-site rule to its alert arriving on ``alerts``
    (p50 / p99 over the probes);
 4. the framework's floor: the same throughput run against a Faust worker whose one agent
@@ -44,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from citycredit import broker  # noqa: E402
 from citycredit.admin import ensure_topics_sync  # noqa: E402
+from citycredit.scoring import load_registry  # noqa: E402
 from citycredit.settings import Settings  # noqa: E402
 from tests.unit.detection_helpers import item  # noqa: E402
 
@@ -56,8 +58,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def item_bytes(hours: float, site: str, story: str, polarity: str = "dishonest") -> bytes:
-    return item(hours, site, story=story, polarity=polarity).dumps(serializer="json")
+def item_bytes(hours: float, site: str, story: str, polarity: str = "dishonest",
+               city: tuple[str, str] = ("320500", "苏州市")) -> bytes:
+    return item(hours, site, story=story, polarity=polarity, adcode=city[0], city=city[1]).dumps(serializer="json")
+
+
+def background_mix(seed: int = 7):
+    """Draws (city, polarity) for background traffic shaped like a news day: every prefecture,
+    a few big cities in most headlines (Zipf weights), and most items neutral (1 in 20
+    dishonest, 1 in 50 trustworthy). Not one city's scandal: that worst case is measured by
+    ``bench/bench_index.py --busy`` (one city, thousands of stories in a month)."""
+    registry = load_registry()
+    cities = [(code, registry.get(code).name) for code in sorted(registry.by_code)]
+    rng = random.Random(seed)
+    rng.shuffle(cities)
+    weights = [1 / (rank + 1) for rank in range(len(cities))]
+
+    def draw() -> tuple[tuple[str, str], str]:
+        roll = rng.random()
+        polarity = "dishonest" if roll < 0.05 else "trustworthy" if roll < 0.07 else "neutral"
+        return rng.choices(cities, weights)[0], polarity
+    return draw
 
 
 def pct(values: list[float], p: float) -> float:
@@ -184,13 +205,17 @@ async def latency(bootstrap: str, probes: int, background_rate: int) -> list[flo
     tag = uuid.uuid4().hex[:6]
     sent_at: dict[str, float] = {}
 
+    draw = background_mix()
+
     async def background() -> None:
         i, tick, t0 = 0, 0.05, time.perf_counter()
+        mix = None
         while not stop.is_set():
             for _ in range(int(background_rate * tick)):
                 s = f"s-bg-{tag}-{i // 2}"  # two sightings a story: never reaches the 3-site rule
-                await bg.send("items", item_bytes(i * 0.001, SITES[i % 2], s, random.choice(["dishonest", "neutral"])),
-                              key=s.encode())
+                if i % 2 == 0:
+                    mix = draw()
+                await bg.send("items", item_bytes(i * 0.001, SITES[i % 2], s, mix[1], mix[0]), key=s.encode())
                 i += 1
             t0 += tick
             await asyncio.sleep(max(0.0, t0 - time.perf_counter()))

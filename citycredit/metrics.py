@@ -5,9 +5,10 @@ types, ~670 city codes), never free text.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Callable, Iterable, NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
 
 
 class Metrics(NamedTuple):
@@ -27,7 +28,7 @@ class Metrics(NamedTuple):
     city_component_points: Gauge
     city_penalty_points: Gauge
     city_offset_points: Gauge
-    city_rank: Gauge
+    city_rank: "CityRanks"
     alerts_recorded: Gauge
     desk_items_read_total: Counter
     pipeline_lag_seconds: Gauge
@@ -62,7 +63,7 @@ def build_metrics(registry: CollectorRegistry) -> Metrics:
                                     _CITY_LABELS + ["aspect"], registry=registry),
         city_penalty_points=Gauge("citycredit_city_penalty_points", "Major-dishonesty deduction in the city's index", _CITY_LABELS, registry=registry),
         city_offset_points=Gauge("citycredit_city_offset_points", "Government-response offset in the city's index", _CITY_LABELS, registry=registry),
-        city_rank=Gauge("citycredit_city_rank", "National rank of the city (1 = best) in the latest period", _CITY_LABELS, registry=registry),
+        city_rank=CityRanks(registry),
         alerts_recorded=Gauge("citycredit_alerts_recorded", "Alerts on the alerts topic (within retention) known to the desk, by type", ["type"], registry=registry),
         desk_items_read_total=Counter("citycredit_desk_items_read_total", "Classified items read by the desk from the items topic, by domain and polarity",
                                       ["domain", "polarity"], registry=registry),
@@ -81,5 +82,29 @@ def build_metrics(registry: CollectorRegistry) -> Metrics:
 
 _CITY_LABELS = ["city_adcode", "city", "province", "period_kind"]
 
+class CityRanks:
+    """``citycredit_city_rank``, computed when Prometheus scrapes. A rank depends on every
+    city's score, so a gauge per city kept current would re-rank every city on every index
+    update (half a worker's time with traffic from all prefectures); a scrape every 15 s
+    ranks once. ``source`` (set by the desk's read model) yields (label values, rank)."""
+
+    NAME = "citycredit_city_rank"
+    HELP = "National rank of the city (1 = best) in the latest period"
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.source: Callable[[], Iterable[tuple[list[str], int]]] | None = None
+        registry.register(self)
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        yield GaugeMetricFamily(self.NAME, self.HELP, labels=_CITY_LABELS)
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        family = GaugeMetricFamily(self.NAME, self.HELP, labels=_CITY_LABELS)
+        for labels, rank in (self.source() if self.source else ()):
+            family.add_metric(labels, rank)
+        yield family
+
+
 REGISTRY = CollectorRegistry()
 METRICS = build_metrics(REGISTRY)
+

@@ -88,6 +88,7 @@ class DeskView:
         if metrics:  # every type has a series from the start, so boards show 0 rather than "no data"
             for t in ALERT_TYPES:
                 metrics.alerts_recorded.labels(type=t).set(0)
+            metrics.city_rank.source = self._rank_samples
 
     def reset(self) -> None:
         """Forget everything read (before re-reading the topics from the start); streams stay open."""
@@ -130,8 +131,10 @@ class DeskView:
         kind = period_kind(entry["period"])
         if entry["period"] > self.latest_period.get(kind, ""):
             self.latest_period[kind] = entry["period"]
-        if self.metrics and entry["period"] == self.latest_period[kind]:
-            self._export_period(kind)
+            if self.metrics:
+                self._export_period(kind)
+        elif self.metrics and entry["period"] == self.latest_period[kind]:
+            self._export_city(kind, entry)
         self._lag("city-index", entry.get("updated_at"))
 
     def _apply_alert(self, key: str | None, a: Mapping[str, Any] | None) -> None:
@@ -248,23 +251,35 @@ class DeskView:
                 self.metrics.pipeline_lag_seconds.labels(topic=topic).set(max(0.0, time.time() - seconds))
 
     def _export_period(self, kind: str) -> None:
-        """Set the city gauges to the latest period of this kind (the previous period's series are dropped)."""
+        """A new latest period of this kind: drop the previous period's city series, set this one's."""
         m = self.metrics
         assert m is not None
-        period = self.latest_period[kind]
-        for gauge in (m.city_index_score_points, m.city_penalty_points, m.city_offset_points, m.city_rank, m.city_component_points):
+        for gauge in (m.city_index_score_points, m.city_penalty_points, m.city_offset_points, m.city_component_points):
             for labels in list(_series_labels(gauge)):
                 if labels.get("period_kind") == kind:
                     gauge.remove(*[labels[n] for n in gauge._labelnames])
-        for r in rank_entries(e for (_, p), e in self.index.items() if p == period):
-            e = r.entry
-            labels = {"city_adcode": e["city_adcode"], "city": e["city"], "province": e["province"] or "", "period_kind": kind}
-            m.city_index_score_points.labels(**labels).set(e["score"])
-            m.city_penalty_points.labels(**labels).set(e["penalty"])
-            m.city_offset_points.labels(**labels).set(e["offset"])
-            m.city_rank.labels(**labels).set(r.rank)
-            for aspect in ASPECTS:
-                m.city_component_points.labels(**labels, aspect=aspect).set(float((e["components"] or {}).get(aspect, 0.0)))
+        period = self.latest_period[kind]
+        for (_, p), e in self.index.items():
+            if p == period:
+                self._export_city(kind, e)
+
+    def _export_city(self, kind: str, e: Mapping[str, Any]) -> None:
+        """One city's gauges of the latest period (ranks are computed when scraped: ``_rank_samples``)."""
+        m = self.metrics
+        assert m is not None
+        labels = {"city_adcode": e["city_adcode"], "city": e["city"], "province": e["province"] or "", "period_kind": kind}
+        m.city_index_score_points.labels(**labels).set(e["score"])
+        m.city_penalty_points.labels(**labels).set(e["penalty"])
+        m.city_offset_points.labels(**labels).set(e["offset"])
+        for aspect in ASPECTS:
+            m.city_component_points.labels(**labels, aspect=aspect).set(float((e["components"] or {}).get(aspect, 0.0)))
+
+    def _rank_samples(self) -> Iterable[tuple[list[str], int]]:
+        """(label values, national rank) of every city in the latest period of each kind."""
+        for kind, period in sorted(self.latest_period.items()):
+            for r in rank_entries(e for (_, p), e in self.index.items() if p == period):
+                e = r.entry
+                yield [e["city_adcode"], e["city"], e["province"] or "", kind], r.rank
 
     # ---- streams -------------------------------------------------------------------
     def listen(self, maxsize: int = 1000) -> asyncio.Queue:
