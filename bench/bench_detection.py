@@ -250,6 +250,18 @@ async def latency(bootstrap: str, probes: int, background_rate: int) -> list[flo
     return [arrived[s] - sent_at[s] for s in sent_at if s in arrived]
 
 
+def report_latency(lat: list[float], background: int) -> None:
+    if not lat:
+        return
+    p50, p99 = pct(lat, 50) * 1000, pct(lat, 99) * 1000
+    print(f"alert latency ({len(lat)} probes, {background} items/s background): p50 {p50:.1f} ms, "
+          f"p99 {p99:.1f} ms, max {max(lat) * 1000:.1f} ms, mean {statistics.mean(lat) * 1000:.1f} ms"
+          f"  (target p99 < 1000 ms: {'met' if p99 < 1000 else 'NOT met'})")
+    q = max(1, len(lat) // 4)
+    print(f"  latency through the run: first quarter mean {statistics.mean(lat[:q]) * 1000:.0f} ms, "
+          f"last quarter mean {statistics.mean(lat[-q:]) * 1000:.0f} ms (rising = the worker falls behind)")
+
+
 def stop_process(proc: subprocess.Popen) -> None:
     """SIGTERM the worker's process group, SIGKILL it if it is still there after 30 s."""
     if proc.poll() is None:
@@ -267,6 +279,8 @@ def main() -> int:
     ap.add_argument("--background", type=int, default=1000, help="background items/s during the latency run")
     ap.add_argument("--store", default="rocksdb://", help="worker table store (rocksdb:// as in production)")
     ap.add_argument("--bootstrap", help="use this broker instead of starting one")
+    ap.add_argument("--latency-only", action="store_true",
+                    help="only the latency run, on a worker with no backlog (no throughput run, no Faust floor)")
     args = ap.parse_args()
     # A SIGTERM (timeout, Ctrl-C from a wrapper) still stops the worker and the broker in ``finally``.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -297,10 +311,15 @@ def main() -> int:
                                   stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
         # Warm up: the first alert proves the worker has its partitions and tables.
         asyncio.run(throughput(bootstrap, 400, partitions))
-        rate, produce_rate = asyncio.run(throughput(bootstrap, args.items, partitions))
+        rate = produce_rate = None
+        if not args.latency_only:
+            rate, produce_rate = asyncio.run(throughput(bootstrap, args.items, partitions))
         lat = asyncio.run(latency(bootstrap, args.probes, args.background))
         stop_process(worker)
         worker = None
+        if args.latency_only:
+            report_latency(lat, args.background)
+            return 0
         # The framework's floor on the same broker: a Faust agent that does nothing per item, and
         # one that writes one changelogged table value per item (bench/faust_floor.py).
         floors = {}
@@ -317,14 +336,7 @@ def main() -> int:
         print(f"raw aiokafka produce->consume : {raw:9.0f} msg/s  ({args.items} item-sized messages, {partitions} partitions)")
         print(f"one worker, items -> alerts   : {rate:9.0f} items/s  ({rate / raw:.2f} x raw; producer alone {produce_rate:.0f}/s;"
               f" target >= 5000/s: {'met' if rate >= 5000 else 'NOT met'})")
-        if lat:
-            p50, p99 = pct(lat, 50) * 1000, pct(lat, 99) * 1000
-            print(f"alert latency ({len(lat)} probes, {args.background} items/s background): p50 {p50:.1f} ms, "
-                  f"p99 {p99:.1f} ms, max {max(lat) * 1000:.1f} ms, mean {statistics.mean(lat) * 1000:.1f} ms"
-                  f"  (target p99 < 1000 ms: {'met' if p99 < 1000 else 'NOT met'})")
-            q = max(1, len(lat) // 4)
-            print(f"  latency through the run: first quarter mean {statistics.mean(lat[:q]) * 1000:.0f} ms, "
-                  f"last quarter mean {statistics.mean(lat[-q:]) * 1000:.0f} ms (rising = the worker falls behind)")
+        report_latency(lat, args.background)
         print(f"Faust floor, one agent        : {floors['noop']:9.0f} items/s doing nothing per item ({floors['noop'] / raw:.2f} x raw), "
               f"{floors['table']:9.0f} items/s writing one table value per item ({floors['table'] / raw:.2f} x raw); "
               f"the worker reaches {rate / floors['table']:.2f} x the table floor")
