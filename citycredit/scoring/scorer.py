@@ -519,17 +519,7 @@ class CityScorer:
                     aspects["task_implementation"].add(span * done_w // total_w - before, type="record", id=rid,
                                                        kind="task_completion", task=task.id, title=task.title, ts=iso(t))
 
-        self._score_alerts(row, period, aspects, detail)
-        facts += len(aspects["major_dishonesty"].contributions) + len(aspects["major_trustworthy"].contributions)
-
-        for name in LEVEL_ASPECTS:
-            a = aspects[name]
-            raw = a.base + sum(c["_cp"] for c in a.contributions)
-            a.total = cfg.aspects[name].clamp(raw)
-            a.saturation = a.total - raw
-        for name in ("major_dishonesty", "government_response"):
-            aspects[name].total = sum(c["_cp"] for c in aspects[name].contributions)
-        return CityResult(adcode, period, aspects, facts)
+        return self._finish(adcode, period, row, aspects, facts, detail)
 
     def _totals(self, adcode: str, period: Period, row: Mapping[str, Any]) -> CityResult:
         """``city_result`` without detail, from the per-month counts: the same totals (a test
@@ -575,7 +565,13 @@ class CityScorer:
             total_w = sum(task.weight_bp for task in checklist) or 1
             span = cfg.aspects["task_implementation"].high - cfg.aspects["task_implementation"].base
             aspects["task_implementation"].add(span * sum(task.weight_bp for task in checklist if task.id in tasks) // total_w)
-        self._score_alerts(row, period, aspects, False)
+        return self._finish(adcode, period, row, aspects, facts, False)
+
+    def _finish(self, adcode: str, period: Period, row: Mapping[str, Any], aspects: dict[str, _Aspect], facts: int,
+                detail: bool) -> CityResult:
+        """Add the major events and their offsets, then clamp each level aspect to its range."""
+        cfg = self.config
+        self._score_alerts(row, period, aspects, detail)
         facts += len(aspects["major_dishonesty"].contributions) + len(aspects["major_trustworthy"].contributions)
         for name in LEVEL_ASPECTS:
             a = aspects[name]
