@@ -337,6 +337,12 @@ class Gazetteer:
             if any(places[c].level == "province" for c in h.codes):
                 continue  # 吉林, 海南: read as the province; the city needs its full name (吉林市)
             cands = list(h.codes)
+            own = {places[c].prefecture for c in cands}
+            if len(cands) > 1 and not h.weak and len(own) == 1 and next(iter(own)) in cands:
+                # 安阳 is 安阳市 and its 安阳县, 兰州 also 兰州新区: a name shared by a city and one of its
+                # own divisions means the city (the county needs its full name, 安阳县).
+                resolved.append((h, next(iter(own))))  # type: ignore[arg-type]
+                continue
             if len(cands) > 1 or h.weak:
                 # Ambiguous or weak: keep only readings that agree with the rest of the headline.
                 agree = [c for c in cands if places[c].prefecture in strong_prefectures and places[c].prefecture != c]
