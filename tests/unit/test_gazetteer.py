@@ -38,6 +38,11 @@ CASES = [
     ("仙桃市通报一起食品安全事件", "仙桃市", None),        # governed by the province directly
     ("甘肃合作市一景区宰客", "甘南藏族自治州", "合作市"),
     ("加强国际合作", None, None),                          # 合作 is a word unless confirmed
+    ("河南严肃查处安阳特别重大火灾事故相关责任人员", "安阳市", None),  # the city, not its 安阳县
+    ("安阳县一企业偷排", "安阳市", "安阳县"),              # the county when named in full
+    ("兰州火灾事故", "兰州市", None),                      # not 兰州新区
+    ("符合条件的养老机构内设医疗机构纳入医保定点", None, None),  # 保定 inside 医保定点
+    ("第134届广交会即将开幕", "广州市", None),
     ("北京至上海高铁加开列车", None, None),                # two cities: no single city
     ("南京路步行街人流如织", None, None),                  # a street, not the city
     ("武汉大学生消费调查报告", "武汉市", None),
