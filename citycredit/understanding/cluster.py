@@ -128,6 +128,16 @@ class EventRules:
     rank: dict[str, tuple[int, str]]  # word -> (order of its type, type)
     actor_types: frozenset[str]
     actor_before: re.Pattern[str]
+    subject: re.Pattern[str]          # an unnamed subject: 一 / 某 + modifier + head ([subjects])
+    distinct_heads: frozenset[str]
+    subject_markers: tuple[str, ...]
+
+    def subject_of(self, text: str) -> tuple[str, str] | None:
+        """(modifier, head) of the title's first unnamed subject (郑州一建筑公司 -> 建筑, 公司), or None."""
+        if not any(marker in text for marker in self.subject_markers):
+            return None  # most titles: no regex search
+        m = self.subject.search(text)
+        return (m.group(1), m.group(2)) if m else None
 
     def event(self, text: str) -> tuple[str | None, str | None]:
         """(event type, actor) of a title's story text; either may be None."""
@@ -151,6 +161,19 @@ def events_conflict(a: tuple[str | None, str | None], b: tuple[str | None, str |
     return a[1] is not None and b[1] is not None and a[1] != b[1]
 
 
+def subjects_conflict(a: tuple[str, str] | None, b: tuple[str, str] | None) -> bool:
+    """Two different unnamed subjects: the same head with other modifiers (一建筑公司 vs 一物流公司),
+    or two bare heads naming different kinds of place or person (一医院 vs 一药店)."""
+    if a is None or b is None:
+        return False
+    (ma, ha), (mb, hb) = a, b
+    if ma and mb:
+        return ha == hb and ma not in mb and mb not in ma
+    if not ma and not mb:
+        return ha != hb and ha in _event_rules().distinct_heads and hb in _event_rules().distinct_heads
+    return False
+
+
 @lru_cache(maxsize=1)
 def _event_rules() -> EventRules:
     config = tomllib.loads(resources.files("citycredit.config").joinpath("clustering.toml").read_text(encoding="utf-8"))
@@ -164,8 +187,17 @@ def _event_rules() -> EventRules:
     actor = events.get("actor", {})
     before = "|".join(re.escape(w) for w in actor.get("before", [])) or "(?!)"
     most = int(actor.get("max_chars", 4))
+    subjects = config.get("subjects", {})
+
+    def alt(words: list[str]) -> str:
+        if words and all(len(w) == 1 for w in words):
+            return "[" + "".join(re.escape(w) for w in words) + "]"  # a character class: re scans for it fast
+        return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)) or "(?!)"
+    subject = re.compile(f"(?:{alt(subjects.get('markers', []))})(?:{alt(subjects.get('classifiers', []))})?"
+                         f"([\\u4e00-\\u9fff]{{0,{int(subjects.get('max_modifier', 4))}}}?)({alt(subjects.get('heads', []))})")
     return EventRules(words, rank, frozenset(actor.get("types", [])),
-                      re.compile(f"^([\\u4e00-\\u9fff]{{2,{most}}}?)(?:{before})"))
+                      re.compile(f"^([\\u4e00-\\u9fff]{{2,{most}}}?)(?:{before})"),
+                      subject, frozenset(subjects.get("distinct", [])), tuple(subjects.get("markers", [])))
 
 
 def _cn_to_arabic(match: re.Match[str]) -> str:
@@ -219,7 +251,7 @@ class StoryClusterer:
         # headline on the next poll or another list) is found without any similarity work.
         self._exact: dict[str, dict[str, str]] = {}
         # story_id -> [(gram set, amounts, total weight)] per wording; derived from state, never stored
-        self._members: dict[str, list[tuple[frozenset[str], frozenset[str], float, tuple]]] = {}
+        self._members: dict[str, list[tuple[frozenset[str], frozenset[str], float, tuple, tuple | None]]] = {}
         self._events = _event_rules()
 
     # --- signature -------------------------------------------------------------
@@ -298,7 +330,7 @@ class StoryClusterer:
         meta["hours"] = keep
 
     # --- matching ---------------------------------------------------------------
-    def _member_view(self, sid: str, record: list) -> list[tuple[frozenset[str], frozenset[str], float, tuple]]:
+    def _member_view(self, sid: str, record: list) -> list[tuple[frozenset[str], frozenset[str], float, tuple, tuple | None]]:
         view = self._members.get(sid)
         if view is None or len(view) != len(record[8]):
             view = [self._view(m[0], m[1], m[2], m[3] if len(m) > 3 else ()) for m in record[8]]
@@ -306,9 +338,9 @@ class StoryClusterer:
         return view
 
     def _view(self, grams: Sequence[str], numbers: Sequence[str], text: str,
-              place_grams: Iterable[str] = ()) -> tuple[frozenset[str], frozenset[str], float, tuple]:
+              place_grams: Iterable[str] = ()) -> tuple[frozenset[str], frozenset[str], float, tuple, tuple | None]:
         return (frozenset(grams), _amounts(numbers), sum(self._weights(grams, place_grams).values()),
-                self._events.event(text))
+                self._events.event(text), self._events.subject_of(text))
 
     def _weights(self, grams: Sequence[str], place_grams: Iterable[str]) -> dict[str, float]:
         """Bigram weights of one title; bigrams of its place names weigh as set phrases: the city is
@@ -320,7 +352,7 @@ class StoryClusterer:
         return wmap
 
     def _similar(self, grams: Sequence[str], my_amounts: frozenset[str], wmap: dict[str, float], my_event: tuple,
-                 subfield: str | None, city: str | None, county: str | None,
+                 my_subject: tuple[str, str] | None, subfield: str | None, city: str | None, county: str | None,
                  postings: dict[str, str | set[str]], stories: dict[str, list], now: float) -> tuple[str | None, float]:
         anchor = self._min_anchor
         rare = frozenset([g for g, w in wmap.items() if w >= anchor])
@@ -365,9 +397,11 @@ class StoryClusterer:
                 continue  # two districts of one city: 东区 vs 仁和区
             if subfield and record[4] and subfield != record[4]:
                 continue
-            for other, other_amounts, w_other, other_event in self._member_view(sid, record):
+            for other, other_amounts, w_other, other_event, other_subject in self._member_view(sid, record):
                 if my_type is not None and other_event[0] is not None and events_conflict(my_event, other_event):
                     continue  # a visit announced vs the talks held, 被查 vs 开除党籍, a launch vs the congratulations
+                if my_subject is not None and subjects_conflict(my_subject, other_subject):
+                    continue  # 郑州一建筑公司拖欠工资 vs 郑州一物流公司拖欠工资: two cases
                 if rare.isdisjoint(other) or self._min_shared > self._min_anchor and not any(
                         wmap[g] >= self._min_shared for g in rare & other):
                     continue  # only template words in common (接受纪律审查, 全线最长隧道)
@@ -414,12 +448,14 @@ class StoryClusterer:
                 sid = None
         wmap: dict[str, float] = {}
         event: tuple = (None, None)
+        subject: tuple[str, str] | None = None
         amounts = _NO_AMOUNTS
         if sid is None:
             wmap = self._weights(grams, place_grams)
             event = self._events.event(text)
+            subject = self._events.subject_of(text)
             amounts = _amounts(numbers)
-            sid, sim = self._similar(grams, amounts, wmap, event, subfield, city, county, postings, stories, ts)
+            sid, sim = self._similar(grams, amounts, wmap, event, subject, subfield, city, county, postings, stories, ts)
         hour = int(ts // 3600)
         if sid is not None:
             record = stories[sid]
@@ -447,7 +483,7 @@ class StoryClusterer:
             sid = f"s-{digest}"
             record = [ts, ts, grams, numbers, subfield, title, hour, city, [[grams, numbers, text, place_grams]], county]
             # the view of this first wording, from the weights and event already computed above
-            self._members[sid] = [(frozenset(grams), amounts, sum(wmap.values()), event) if wmap
+            self._members[sid] = [(frozenset(grams), amounts, sum(wmap.values()), event, subject) if wmap
                                   else self._view(grams, numbers, text, place_grams)]
             exact.setdefault(text, sid)
             stories[sid] = record

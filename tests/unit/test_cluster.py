@@ -175,3 +175,22 @@ def test_two_districts_of_one_city_are_two_stories():
     b = c.assign("all", T0 + H, normalize("南京市玄武区一餐馆使用过期食品被罚"), "food_safety", "320100",
                  ("南京市", "玄武区"), "320102").story_id
     assert a != b
+
+
+# (first, second, same story?) — one city, one subfield: the unnamed subject decides.
+SUBJECT_CASES = [
+    ("郑州一建筑公司拖欠农民工工资被约谈", "郑州一物流公司拖欠农民工工资被约谈", False),
+    ("成都一医院骗取医保基金被查处", "成都一药店骗取医保基金被查处", False),
+    ("长沙一小区电梯坠落致1死", "长沙一工地塔吊倒塌致1死", False),
+    ("郑州一建筑公司拖欠农民工工资被约谈", "郑州一建筑公司拖欠农民工工资 被人社局约谈", True),
+    ("江苏无锡一企业偷排废水被罚款100万元", "无锡某企业偷排废水被罚100万", True),   # 一 and 某, one head
+    ("苏州一食品企业使用过期原料被立案调查", "苏州一企业使用过期原料被立案调查", True),  # 企业 inside 食品企业
+]
+
+
+@pytest.mark.parametrize("first,second,same", SUBJECT_CASES)
+def test_unnamed_subjects_that_differ_are_two_cases(first, second, same):
+    c = StoryClusterer({})
+    a = assign(c, T0, first)
+    b = assign(c, T0 + H, second)
+    assert (a == b) is same
