@@ -26,7 +26,8 @@ import httpx
 from selectolax.lexbor import LexborHTMLParser
 
 from citycredit.exceptions import ConfigError, InputError
-from citycredit.scoring.config import DISCLOSURE_COLUMNS, read_toml
+from citycredit.configfiles import read_toml
+from citycredit.scoring.config import DISCLOSURE_COLUMNS
 from citycredit.scoring.filings import disclosure_record
 from citycredit.scoring.periods import CST
 from citycredit.settings import Settings

@@ -6,12 +6,12 @@ byte-identical replays.
 """
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
+from citycredit.configfiles import read_toml
 from citycredit.exceptions import ConfigError
 from citycredit.ids import RESPONSE_KINDS
 
@@ -19,14 +19,6 @@ LEVEL_ASPECTS = ("credit_event", "credit_policy", "info_disclosure", "task_imple
 DISCLOSURE_COLUMNS = ("shuang_gongshi", "red_black_list", "credit_commitment")
 BP = 10_000  # basis points in 1.0
 MAX_POINTS = 1000.0  # no single configured value may exceed this: a typo like 500 instead of 5.0 is caught
-
-
-def read_toml(path: Path, what: str) -> dict[str, Any]:
-    """A desk-tunable TOML file, or ConfigError naming the file and the problem."""
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{what} {path}: {exc}") from exc
 
 
 def cp(value: Any, where: str) -> int:

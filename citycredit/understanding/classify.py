@@ -19,14 +19,13 @@ domain and subfield, so the index never counts a headline it cannot explain.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from typing import Iterable
 
 import ahocorasick
 
+from citycredit.configfiles import packaged_toml
 from citycredit.exceptions import ConfigError
 from citycredit.ids import ASPECTS, DOMAINS, POLARITIES, SUBFIELDS
 
@@ -290,9 +289,4 @@ class CreditClassifier:
 @lru_cache(maxsize=1)
 def load_classifier() -> CreditClassifier:
     """The process-wide classifier built from config/credit.toml."""
-    text = resources.files("citycredit.config").joinpath("credit.toml").read_text(encoding="utf-8")
-    try:
-        config = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config/credit.toml: {exc}") from exc
-    return CreditClassifier(config)
+    return CreditClassifier(packaged_toml("credit.toml"))

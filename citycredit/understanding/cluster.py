@@ -37,13 +37,14 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-import tomllib
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import repeat
 from importlib import resources
 from typing import Any, Iterable, MutableMapping, Sequence
+
+from citycredit.configfiles import packaged_toml
 
 from .text import content_chars
 
@@ -107,7 +108,7 @@ def _idf_table() -> tuple[dict[str, float], float]:
             df[gram] = int(count)
     idf = {g: math.log((documents + 1) / (n + 1)) for g, n in df.items()}
     # Set phrases of official news (config/clustering.toml) weigh as common words.
-    config = tomllib.loads(resources.files("citycredit.config").joinpath("clustering.toml").read_text(encoding="utf-8"))
+    config = packaged_toml("clustering.toml")
     # So do the words of the event types: a type is compared as a type (被查 = 被查), so two
     # headlines sharing 被查 have not thereby shared a name.
     events = config.get("events", {})
@@ -176,7 +177,7 @@ def subjects_conflict(a: tuple[str, str] | None, b: tuple[str, str] | None) -> b
 
 @lru_cache(maxsize=1)
 def _event_rules() -> EventRules:
-    config = tomllib.loads(resources.files("citycredit.config").joinpath("clustering.toml").read_text(encoding="utf-8"))
+    config = packaged_toml("clustering.toml")
     events = config.get("events", {})
     rank: dict[str, tuple[int, str]] = {}
     for order, name in enumerate(events.get("order", [])):

@@ -16,14 +16,13 @@ headline give no city at all. Nothing is guessed.
 from __future__ import annotations
 
 import csv
-import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import ahocorasick
 
+from citycredit.configfiles import packaged_toml
 from citycredit.exceptions import ConfigError
 from citycredit.ids import MUNICIPALITY_ADCODES
 
@@ -388,18 +387,10 @@ class Gazetteer:
         return Attribution(province=province, evidence=evidence, note=note, spans=spans)
 
 
-def _config_text(name: str) -> str:
-    return resources.files("citycredit.config").joinpath(name).read_text(encoding="utf-8")
-
-
 @lru_cache(maxsize=4)
 def load_gazetteer(gazetteer_dir: str) -> Gazetteer:
     """The process-wide gazetteer for a data directory (built once: ~0.5 s)."""
-    try:
-        config = tomllib.loads(_config_text("places.toml"))
-        credit = tomllib.loads(_config_text("credit.toml"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config/places.toml or credit.toml: {exc}") from exc
+    config, credit = packaged_toml("places.toml"), packaged_toml("credit.toml")
     # Places abroad (马里兰州, 利西昌斯克) hide Chinese names inside them: they are traps too.
     foreign = tuple(credit.get("foreign", {}).get("words", []))
     return Gazetteer(Path(gazetteer_dir), config, extra_traps=foreign)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import html
 import re
-import tomllib
 import unicodedata
 from functools import lru_cache
-from importlib import resources
+
+from citycredit.configfiles import packaged_toml
 
 _TAG = re.compile(r"<[^>]{0,200}>")
 _SPACE = re.compile(r"\s+")
@@ -23,8 +23,7 @@ _CONTENT = re.compile(r"[\u4e00-\u9fffA-Za-z0-9]")
 @lru_cache(maxsize=1)
 def _trad_table() -> dict[int, str]:
     """Traditional -> simplified character map for words the lexicons and gazetteer use."""
-    text = resources.files("citycredit.config").joinpath("traditional.toml").read_text(encoding="utf-8")
-    pairs = tomllib.loads(text)["pairs"]
+    pairs = packaged_toml("traditional.toml")["pairs"]
     table: dict[int, str] = {}
     for trad, simp in zip(pairs["traditional"], pairs["simplified"], strict=True):
         table[ord(trad)] = simp
