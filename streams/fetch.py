@@ -204,7 +204,10 @@ class Fetcher:
                         location = resp.headers.get("location")
                         if not location:
                             raise FetchError("bad_redirect", f"{resp.status_code} without Location")
-                        nxt = urljoin(current, location)
+                        try:
+                            nxt = urljoin(current, location)
+                        except ValueError as exc:  # Location: //[not-an-ip]/ — urllib raises for the host
+                            raise FetchError("bad_redirect", f"{resp.status_code} to a malformed Location: {exc}") from exc
                         if nxt in seen:
                             raise FetchError("redirect_loop", f"redirect loop: {' -> '.join(seen + [nxt])}")
                         seen.append(nxt)
@@ -213,7 +216,11 @@ class Fetcher:
                     return await self._read(current, resp)
             except httpx.TimeoutException as exc:
                 raise FetchError("timeout", f"{type(exc).__name__} from {current}", retryable=True) from exc
-            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            except httpx.RemoteProtocolError as exc:
+                if "location header" in str(exc).lower():  # httpx refuses the redirect's URL: retrying cannot help
+                    raise FetchError("bad_redirect", f"malformed redirect from {current}: {exc}") from exc
+                raise FetchError("connection_reset", f"connection broken: {exc or type(exc).__name__}", retryable=True) from exc
+            except (httpx.ReadError, httpx.WriteError) as exc:
                 raise FetchError("connection_reset", f"connection broken: {exc or type(exc).__name__}", retryable=True) from exc
             except httpx.ConnectError as exc:
                 raise FetchError("connect", f"cannot connect: {exc}", retryable=True) from exc

@@ -42,8 +42,12 @@ def normalise_url(href: str, base: str, keep_query: bool) -> str | None:
     href = href.strip()
     if not href or href.startswith(("javascript:", "mailto:", "#")):
         return None
-    absolute = urljoin(base, href)
-    parts = urlsplit(absolute)
+    try:
+        parts = urlsplit(urljoin(base, href))
+    except ValueError:
+        # //[not-an-ip]/…, a bad port: urllib raises for a malformed host. One broken link
+        # must not fail the whole page (found by atheris on a real homepage, mutated).
+        return None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return None
     return urlunsplit((parts.scheme, parts.netloc.lower(), parts.path, parts.query if keep_query else "", ""))
@@ -89,7 +93,11 @@ def parse_feed(surface: Surface, body: bytes) -> list[Headline]:
     head = body[:65536].decode("utf-8", errors="replace")
     if _ENTITY_DECL.search(head):
         raise ParseError("xml_entity", "feed declares XML entities in its DOCTYPE (entity-expansion guard)")
-    parsed = feedparser.parse(body, response_headers={"content-type": "application/xml; charset=utf-8"})
+    try:
+        parsed = feedparser.parse(body, response_headers={"content-type": "application/xml; charset=utf-8"})
+    except Exception as exc:  # noqa: BLE001 - feedparser's lenient path can itself break on hostile bytes
+        # b"</height<" raises TypeError inside feedparser (found by atheris): a broken feed, not a crash
+        raise ParseError("malformed_xml", f"feed parser failed: {type(exc).__name__}: {exc}") from exc
     entries = parsed.get("entries", [])
     found = []
     for e in entries:

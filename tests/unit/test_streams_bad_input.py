@@ -117,6 +117,8 @@ class BadServer:
             w.write(_resp("302 Found", b"", extra="Location: /loop-b\r\n"))
         elif path == "/loop-b":
             w.write(_resp("302 Found", b"", extra="Location: /loop-a\r\n"))
+        elif path == "/bad-location":  # a host urllib refuses to parse (found by atheris in an href)
+            w.write(_resp("302 Found", b"", extra="Location: //[not-an-ip]/x\r\n"))
         elif path.startswith("/chain-"):
             n = int(path.rsplit("-", 1)[1])
             w.write(_resp("302 Found", b"", extra=f"Location: /chain-{n + 1}\r\n"))
@@ -163,6 +165,7 @@ CASES = {
     "image": ("/image", "html", "content_type"),
     "loop": ("/loop-a", "html", "redirect_loop"),
     "chain": ("/chain-0", "html", "too_many_redirects"),
+    "badloc": ("/bad-location", "html", "bad_redirect"),
     "no-headlines": ("/no-headlines", "html", "no_headlines"),
 }
 

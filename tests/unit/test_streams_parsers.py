@@ -136,3 +136,20 @@ def test_truncated_feed_keeps_the_items_it_has():
     body = b"<rss><channel><item><title>\xe8\x8b\x8f\xe5\xb7\x9e\xe9\xa3\x9f\xe5\x93\x81\xe4\xbc\x81\xe4\xb8\x9a\xe8\xa2\xab\xe7\xab\x8b\xe6\xa1\x88</title><link>http://www.people.com.cn/n1/2026/1127/c1-1.html</link></item"
     got = parse_body(REGISTRY.surface("people/rss"), body, "application/xml")
     assert [h.title for h in got] == ["苏州食品企业被立案"]
+
+
+def test_a_malformed_link_is_skipped_not_the_whole_page():
+    # Found by atheris (tests/atheris_harness.py parsers) on a mutated real homepage: an href
+    # whose host urllib refuses (//[not-an-ip]/...) raised ValueError out of the parser.
+    surface = load_registry().surface("people/homepage")
+    good = "http://society.people.com.cn/n1/2026/1127/c1008-40610000.html"
+    page = (f'<html><body><a href="//[em_func_btn]/x">苏州一食品企业使用过期原料被立案调查</a>'
+            f'<a href="{good}">南京一药企虚假宣传被罚款二十万元</a></body></html>').encode()
+    headlines = parse_body(surface, page, "text/html; charset=utf-8")
+    assert [h.url for h in headlines] == [good]
+
+
+def test_bytes_that_break_feedparser_are_a_malformed_feed():
+    # Found by atheris: feedparser's lenient SGML path raises TypeError on b"</height<".
+    with pytest.raises(ParseError, match="feed parser failed"):
+        parse_body(load_registry().surface("people/rss"), b"</height<", "application/xml")
