@@ -102,8 +102,10 @@ class Worker:
         self.app_id = app_id or f"citycredit-test-{uuid.uuid4().hex[:8]}"
         self.data_dir = data_dir or settings.data_dir / self.app_id
         self.web_port = free_port()
+        # unbuffered: a failing test shows the worker's log up to the moment it failed, not up to
+        # the last full block
         self.env = settings_env(settings, CITYCREDIT_APP_ID=self.app_id, CITYCREDIT_DATA_DIR=str(self.data_dir),
-                                CITYCREDIT_WEB_PORT=str(self.web_port), **env)
+                                CITYCREDIT_WEB_PORT=str(self.web_port), PYTHONUNBUFFERED="1", **env)
         self.log_path = self.data_dir / "worker.log"
         self.proc: subprocess.Popen | None = None
 
