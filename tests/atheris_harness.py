@@ -34,29 +34,16 @@ with atheris.instrument_imports(include=["streams", "citycredit", "schemas"]):
     from citycredit.scoring.filings import read_blacklist_file
     from citycredit.understanding import Understanding
     from schemas import Observation
-    from streams.encoding import decode_body
-    from streams.exceptions import ParseError
-    from streams.parsers import parse_body
-    from streams.registry import load_registry
+    from tests.parser_contract import check_parsers
 
 SHARED = ROOT.parent / "shared" / "data"
-REG = load_registry()
-SURFACES = [REG.surface(k) for k in ("people/homepage", "people/rss", "sina/hotlist", "tencent/hotlist", "cctv/news-list")]
 CONTENT_TYPES = [None, "text/html", "text/html; charset=gbk", "application/json", "text/xml; charset=bogus"]
 UNDERSTANDING = Understanding(story_state={})
 SCRATCH = Path(tempfile.mkdtemp(prefix="atheris-"))
 
 
 def fuzz_parsers(data: bytes) -> None:
-    ctype = CONTENT_TYPES[data[0] % len(CONTENT_TYPES)] if data else None
-    decode_body(data, ctype)
-    for surface in SURFACES:
-        try:
-            headlines = parse_body(surface, data, ctype)
-        except ParseError:
-            continue
-        for h in headlines:
-            assert h.title and h.url.startswith(("http://", "https://")), (surface.key, h)
+    check_parsers(data, CONTENT_TYPES[data[0] % len(CONTENT_TYPES)] if data else None)
 
 
 def fuzz_classifier(data: bytes) -> None:
