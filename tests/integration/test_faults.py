@@ -3,8 +3,10 @@ SIGKILLed mid-batch and restarted, a poison record on every topic an agent or th
 
 Each test asserts that nothing is lost (every sighting reaches ``items``, every alert of a
 replay of the same log is emitted) and counts what is doubled, with the key that dedupes it.
-Each test starts its OWN broker (free ports, temp dir): killing a shared broker would
-break every other test. Figures are printed (``pytest -s``) for docs/README-reliability.md.
+Each test has a broker of its own (conftest's ``kafka``): killing a shared broker would
+break every other test, and a new worker reads every topic from the beginning, so an earlier
+test's log (or a rerun's first attempt) would join this test's stories and warnings.
+Figures are printed (``pytest -s``) for the README's Reliability section.
 """
 from __future__ import annotations
 
@@ -27,43 +29,11 @@ from citycredit.scoring import CityScorer
 from citycredit.settings import Settings
 from schemas import Observation
 from streams.publisher import Publisher, observation_record
-from tests.conftest import Worker, free_port
 
 pytestmark = pytest.mark.broker
 
 HOMEPAGE_SITES = ["people", "xinhua", "chinacom", "cctv", "gmw", "cnr"]
 STORY_CITIES = ["苏州", "无锡", "郑州", "深圳", "南京", "成都"]
-
-
-@pytest.fixture
-def own_broker(tmp_path_factory):
-    """A broker of this test alone. Not shared across the module: a new worker reads every topic
-    from the beginning, so an earlier test's log (or an earlier attempt of a rerun test, whose
-    titles differ only by the run suffix) would join this test's stories and warnings."""
-    root = tmp_path_factory.mktemp("fault-broker")
-    port, cport = free_port(), free_port()
-    settings = Settings.from_env().replace(data_dir=root, kafka_port=port, kafka_controller_port=cport,
-                                           kafka_bootstrap=f"127.0.0.1:{port}", store="memory://")
-    broker.start(settings)
-    from citycredit.admin import ensure_topics_sync
-
-    ensure_topics_sync(settings)
-    yield settings
-    broker.stop(settings)
-
-
-@pytest.fixture
-def workers(own_broker):
-    started: list[Worker] = []
-
-    def make(**kwargs) -> Worker:
-        w = Worker(own_broker, **kwargs)
-        started.append(w)
-        return w
-
-    yield make
-    for w in started:
-        w.stop()
 
 
 def kill_broker(settings: Settings) -> None:
@@ -182,28 +152,28 @@ class SteadyPublisher:
 
 
 @pytest.mark.restart_race
-def test_broker_sigkilled_and_restarted_under_load_loses_no_sighting(own_broker, workers, tmp_path):
+def test_broker_sigkilled_and_restarted_under_load_loses_no_sighting(kafka, worker_factory, tmp_path):
     run = uuid.uuid4().hex[:6]
     log = load_log(run, filler=900, day="2031-03-04")
     urls = {o.url for o in log}
-    worker = workers().start()
+    worker = worker_factory().start()
     worker.wait_ready(timeout=120)  # a fresh broker creates the group coordinator and changelogs first
-    pub = SteadyPublisher(own_broker.kafka_bootstrap, tmp_path / "spool.jsonl", log, rate=60.0)
+    pub = SteadyPublisher(kafka.kafka_bootstrap, tmp_path / "spool.jsonl", log, rate=60.0)
     t0 = time.monotonic()
     pub.thread.start()
     time.sleep(4.0)
     killed_at = time.monotonic() - t0
-    kill_broker(own_broker)
+    kill_broker(kafka)
     time.sleep(3.0)
-    restart_s = broker.start(own_broker)
+    restart_s = broker.start(kafka)
     down_s = time.monotonic() - t0 - killed_at
     assert pub.done.wait(180) and pub.error is None, pub.error
 
     def all_items(records):
         return urls <= {v.get("url") for v in json_values(records)}
-    sightings = [v for v in json_values(read_topic(own_broker.kafka_bootstrap, "sightings", lambda r: False, 8, 0))
+    sightings = [v for v in json_values(read_topic(kafka.kafka_bootstrap, "sightings", lambda r: False, 8, 0))
                  if v.get("url") in urls]
-    items = [v for v in json_values(read_topic(own_broker.kafka_bootstrap, "items", all_items, 150)) if v.get("url") in urls]
+    items = [v for v in json_values(read_topic(kafka.kafka_bootstrap, "items", all_items, 150)) if v.get("url") in urls]
     elapsed = time.monotonic() - t0
     assert worker.proc.poll() is None, f"the worker died with the broker:\n{worker.log()[-3000:]}"
 
@@ -223,7 +193,7 @@ def test_broker_sigkilled_and_restarted_under_load_loses_no_sighting(own_broker,
 
 
 @pytest.mark.restart_race
-def test_worker_sigkilled_mid_batch_emits_every_alert_of_the_replay_once(own_broker, workers, tmp_path):
+def test_worker_sigkilled_mid_batch_emits_every_alert_of_the_replay_once(kafka, worker_factory, tmp_path):
     run = uuid.uuid4().hex[:6]
     log = load_log(run, filler=1200, day="2031-05-06")
     urls = {o.url for o in log}
@@ -231,31 +201,31 @@ def test_worker_sigkilled_mid_batch_emits_every_alert_of_the_replay_once(own_bro
     lines = [json.dumps(o.asdict(), ensure_ascii=False) for o in log]
     entries, errors = read_timeline(lines)
     assert not errors
-    expected = Counter((a.type, a.city_adcode) for a in Replay(load_config(own_broker.detection_config)).run(entries))
+    expected = Counter((a.type, a.city_adcode) for a in Replay(load_config(kafka.detection_config)).run(entries))
     assert sum(expected.values()) >= len(STORY_CITIES), expected
 
-    pub = SteadyPublisher(own_broker.kafka_bootstrap, tmp_path / "spool.jsonl", log, rate=5000.0)
+    pub = SteadyPublisher(kafka.kafka_bootstrap, tmp_path / "spool.jsonl", log, rate=5000.0)
     pub.thread.start()
     assert pub.done.wait(60) and pub.error is None, pub.error
     app_id = f"citycredit-fault-{run}"
-    first = workers(app_id=app_id).start()
+    first = worker_factory(app_id=app_id).start()
     first.wait_ready(timeout=120)
     # kill -9 while the worker is in the middle of the log: some items out, most not
-    seen = read_topic(own_broker.kafka_bootstrap, "items",
+    seen = read_topic(kafka.kafka_bootstrap, "items",
                       lambda r: sum(1 for v in json_values(r) if v.get("url") in urls) >= len(log) // 4, 60, linger=0)
     first.kill(signal.SIGKILL)
     at_kill = sum(1 for v in json_values(seen) if v.get("url") in urls)
     assert at_kill < len(log), "the worker finished before it was killed: nothing was tested"
-    second = workers(app_id=app_id, data_dir=first.data_dir).start()
+    second = worker_factory(app_id=app_id, data_dir=first.data_dir).start()
     # the dead worker's session must time out, then every table is recovered from its changelog
     second.wait_ready(timeout=180)
 
     def complete(records):
         return urls <= {v.get("url") for v in json_values(records)}
-    items = [v for v in json_values(read_topic(own_broker.kafka_bootstrap, "items", complete, 150)) if v.get("url") in urls]
+    items = [v for v in json_values(read_topic(kafka.kafka_bootstrap, "items", complete, 150)) if v.get("url") in urls]
     assert urls <= {v["url"] for v in items}, "sightings lost across the worker crash"
     cities = {str(a) for _, a in expected}
-    alerts = [v for v in json_values(read_topic(own_broker.kafka_bootstrap, "alerts",
+    alerts = [v for v in json_values(read_topic(kafka.kafka_bootstrap, "alerts",
                                                 lambda r: sum(1 for v in json_values(r) if urls & set(v.get("urls", ())))
                                                 >= sum(expected.values()), 90, linger=5))
               if urls & set(v.get("urls", ()))]
@@ -272,12 +242,12 @@ def test_worker_sigkilled_mid_batch_emits_every_alert_of_the_replay_once(own_bro
     # The index after the crash equals a replay --ranking of everything the worker read: the
     # whole sightings topic, deduplicated by (url, ts, change).
     seen_sightings: dict[tuple, str] = {}
-    for v in json_values(read_topic(own_broker.kafka_bootstrap, "sightings", lambda r: False, 8, 0)):
+    for v in json_values(read_topic(kafka.kafka_bootstrap, "sightings", lambda r: False, 8, 0)):
         if {"url", "ts", "change"} <= set(v):
             seen_sightings.setdefault((v["url"], v["ts"], v["change"]), json.dumps(v, ensure_ascii=False))
     all_entries, _ = read_timeline(list(seen_sightings.values()))
     scorer = CityScorer()
-    list(Replay(load_config(own_broker.detection_config), sinks=[scorer]).run(all_entries))
+    list(Replay(load_config(kafka.detection_config), sinks=[scorer]).run(all_entries))
     want = {r["city_adcode"]: r["score"] for r in scorer.ranking("2031-05") if r["city_adcode"] in cities}
     assert set(want) == cities, want
 
@@ -288,7 +258,7 @@ def test_worker_sigkilled_mid_batch_emits_every_alert_of_the_replay_once(own_bro
                 latest[v["city_adcode"]] = v["score"]
         return all(latest.get(c) == want[c] for c in want)
     # the index is two hops behind items (route_to_cities -> city-inputs -> score_city_index)
-    live_index = read_topic(own_broker.kafka_bootstrap, "city-index", index_done, 120, linger=1)
+    live_index = read_topic(kafka.kafka_bootstrap, "city-index", index_done, 120, linger=1)
     latest: dict[str, float] = {}
     for v in json_values(live_index):
         if v.get("period") == "2031-05":
@@ -315,15 +285,15 @@ AGENT_TOPICS = {"sightings": ["classify_sightings"], "classified": ["cluster_sto
 DESK_TOPICS = ["subscriptions", "city-index", "source-health"]
 
 
-def test_poison_on_every_topic_goes_to_deadletter_and_the_worker_goes_on(own_broker, workers):
+def test_poison_on_every_topic_goes_to_deadletter_and_the_worker_goes_on(kafka, worker_factory):
     run = uuid.uuid4().hex[:6]
-    worker = workers().start()
+    worker = worker_factory().start()
     worker.wait_ready(timeout=120)  # a fresh broker creates the group coordinator and changelogs first
 
     async def send_poison():
         from aiokafka import AIOKafkaProducer
 
-        producer = AIOKafkaProducer(bootstrap_servers=own_broker.kafka_bootstrap, acks="all", enable_idempotence=True)
+        producer = AIOKafkaProducer(bootstrap_servers=kafka.kafka_bootstrap, acks="all", enable_idempotence=True)
         await producer.start()
         try:
             for topic in [*AGENT_TOPICS, *DESK_TOPICS]:
@@ -337,7 +307,7 @@ def test_poison_on_every_topic_goes_to_deadletter_and_the_worker_goes_on(own_bro
             await producer.stop()
     asyncio.run(send_poison())
     good_url = f"http://people.example.cn/{run}/ok.html"
-    items = read_topic(own_broker.kafka_bootstrap, "items", lambda r: any(v.get("url") == good_url for v in json_values(r)),
+    items = read_topic(kafka.kafka_bootstrap, "items", lambda r: any(v.get("url") == good_url for v in json_values(r)),
                        60, linger=0)
     assert any(v.get("url") == good_url for v in json_values(items)), f"pipeline stalled behind poison:\n{worker.log()[-3000:]}"
 
@@ -349,7 +319,7 @@ def test_poison_on_every_topic_goes_to_deadletter_and_the_worker_goes_on(own_bro
     def complete(records):
         seen = topics_seen(records)
         return all(seen[t] >= len(POISON) * len(agents) for t, agents in AGENT_TOPICS.items())
-    dl = read_topic(own_broker.kafka_bootstrap, "deadletter", complete, 45, linger=3)
+    dl = read_topic(kafka.kafka_bootstrap, "deadletter", complete, 45, linger=3)
     ours = [v for v in json_values(dl) if v.get("topic") in AGENT_TOPICS and v.get("payload") in poison_text]
     by_topic = Counter(v["topic"] for v in ours)
     print(f"\nFAULT poison: {len(POISON)} poison records on each of {len(AGENT_TOPICS) + len(DESK_TOPICS)} topics; "
