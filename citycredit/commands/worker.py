@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from ..admin import ensure_topics_sync
+from ..admin import changelog_specs, ensure_topics_sync
 from ..settings import get_settings
 
 
@@ -16,6 +16,9 @@ def _worker(args) -> int:
     settings = get_settings()
     ensure_topics_sync(settings)  # fails with a clear message when no broker answers
     from ..app import app
+
+    app.discover()  # imports the agents, so their tables (and changelog topics) are known
+    ensure_topics_sync(settings, changelog_specs(app.tables.values()))
 
     # Faust creates its table directory but not the parents of it.
     (settings.data_dir / "worker").mkdir(parents=True, exist_ok=True)
