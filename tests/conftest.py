@@ -100,7 +100,9 @@ class Worker:
 
     def __init__(self, settings: Settings, app_id: str | None = None, data_dir: Path | None = None, **env: str):
         self.app_id = app_id or f"citycredit-test-{uuid.uuid4().hex[:8]}"
-        self.data_dir = data_dir or settings.data_dir / self.app_id
+        # a directory of its own unless a restart reuses one: two workers of one app are two
+        # machines (their own log file, their own table stores)
+        self.data_dir = data_dir or settings.data_dir / f"{self.app_id}-{uuid.uuid4().hex[:4]}"
         self.web_port = free_port()
         # unbuffered: a failing test shows the worker's log up to the moment it failed, not up to
         # the last full block

@@ -178,9 +178,14 @@ def test_broker_sigkilled_and_restarted_under_load_loses_no_sighting(kafka, work
     assert worker.proc.poll() is None, f"the worker died with the broker:\n{worker.log()[-3000:]}"
 
     missing = urls - {v["url"] for v in items}
-    published = missing & {v["url"] for v in sightings}  # lost by the worker (on sightings) or by the publisher?
-    assert not missing, (f"{len(missing)} sightings never reached items ({len(published)} of them are on the sightings "
-                         f"topic), e.g. {sorted(missing)[:3]}\n{worker.log()[-6000:]}")
+    if missing:  # which stage lost them: the publisher (not on sightings), classify (not on classified) or cluster
+        classified = {v.get("url") for v in json_values(read_topic(kafka.kafka_bootstrap, "classified", lambda r: False, 8, 0))}
+        dead = [v for v in json_values(read_topic(kafka.kafka_bootstrap, "deadletter", lambda r: False, 5, 0))]
+        published = missing & {v["url"] for v in sightings}
+        raise AssertionError(
+            f"{len(missing)} sightings never reached items: {len(published)} of them are on sightings, "
+            f"{len(missing & classified)} on classified, {len(dead)} records on deadletter; "
+            f"e.g. {sorted(missing)[:5]}\n{dead[:3]}\n{worker.log()[-8000:]}")
     # a sighting is identified by (url, ts, change): doubles are counted against that key
     sight_dups = sum(n - 1 for n in Counter((v["url"], v["ts"], v["change"]) for v in sightings).values())
     item_dups = sum(n - 1 for n in Counter((v["url"], v["ts"], v["change"]) for v in items).values())
@@ -192,17 +197,72 @@ def test_broker_sigkilled_and_restarted_under_load_loses_no_sighting(kafka, work
     assert item_dups <= len(log)
 
 
+def replay_alerts(kafka, log: list[Observation]) -> Counter:
+    """(type, city) of every alert a replay of ``log`` raises (no broker): what a fault must not change."""
+    entries, errors = read_timeline([json.dumps(o.asdict(), ensure_ascii=False) for o in log])
+    assert not errors
+    expected = Counter((a.type, a.city_adcode) for a in Replay(load_config(kafka.detection_config)).run(entries))
+    assert sum(expected.values()) >= len(STORY_CITIES), expected
+    return expected
+
+
+def items_of(kafka, urls: set[str], timeout: float = 150) -> list[dict]:
+    """Every ``items`` record of these sightings, once each has arrived (or at the timeout)."""
+    def complete(records):
+        return urls <= {v.get("url") for v in json_values(records)}
+    return [v for v in json_values(read_topic(kafka.kafka_bootstrap, "items", complete, timeout)) if v.get("url") in urls]
+
+
+def duplicates(values: list[dict]) -> int:
+    """Records beyond the first per sighting, identified by (url, ts, change)."""
+    return sum(n - 1 for n in Counter((v["url"], v["ts"], v["change"]) for v in values).values())
+
+
+def check_alerts_equal_the_replay(kafka, urls: set[str], expected: Counter, fault: str) -> None:
+    """The live alerts of these sightings are the replay's, each once."""
+    alerts = [v for v in json_values(read_topic(kafka.kafka_bootstrap, "alerts",
+                                                lambda r: sum(1 for v in json_values(r) if urls & set(v.get("urls", ())))
+                                                >= sum(expected.values()), 90, linger=5))
+              if urls & set(v.get("urls", ()))]
+    got = Counter((a["type"], a["city_adcode"]) for a in alerts)
+    doubled = [(a["type"], a["story_id"], a["triggered_at"], a["title"]) for a in alerts if got[(a["type"], a["city_adcode"])] > 1]
+    print(f"FAULT {fault} alerts {dict(got)} vs replay {dict(expected)}; doubled {doubled}")
+    assert got == expected, f"live alerts {dict(got)} differ from the replay {dict(expected)}"
+
+
+def check_index_equals_the_replay(kafka, cities: set[str], period: str, fault: str) -> None:
+    """The live city index of ``period`` equals ``replay --ranking`` of everything the worker read:
+    the whole sightings topic, deduplicated by (url, ts, change)."""
+    seen_sightings: dict[tuple, str] = {}
+    for v in json_values(read_topic(kafka.kafka_bootstrap, "sightings", lambda r: False, 8, 0)):
+        if {"url", "ts", "change"} <= set(v):
+            seen_sightings.setdefault((v["url"], v["ts"], v["change"]), json.dumps(v, ensure_ascii=False))
+    all_entries, _ = read_timeline(list(seen_sightings.values()))
+    scorer = CityScorer()
+    list(Replay(load_config(kafka.detection_config), sinks=[scorer]).run(all_entries))
+    replay_rows = {r["city_adcode"]: r for r in scorer.ranking(period)}
+    want = {c: replay_rows[c]["score"] for c in cities if c in replay_rows}
+    assert set(want) == cities, want
+
+    def latest_of(records) -> dict[str, dict]:
+        return {v["city_adcode"]: v for v in json_values(records) if v.get("period") == period and "city_adcode" in v}
+    # the index is two hops behind items (route_to_cities -> city-inputs -> score_city_index)
+    live = latest_of(read_topic(kafka.kafka_bootstrap, "city-index",
+                                lambda r: all(latest_of(r).get(c, {}).get("score") == want[c] for c in want), 120, linger=1))
+    print(f"FAULT {fault} index {period}: live {dict(sorted((c, live.get(c, {}).get('score')) for c in want))} "
+          f"vs replay --ranking {dict(sorted(want.items()))}")
+    assert set(live) >= set(want), f"cities missing from the live index: {set(want) - set(live)}"
+    diff = [c for c in want if live[c]["score"] != want[c]]
+    assert not diff, (f"index differs from the replay --ranking: live {[(c, live[c]['score'], live[c].get('penalty')) for c in diff]} "
+                      f"vs replay {[(c, want[c], replay_rows[c]['penalty']) for c in diff]}")
+
+
 @pytest.mark.restart_race
 def test_worker_sigkilled_mid_batch_emits_every_alert_of_the_replay_once(kafka, worker_factory, tmp_path):
     run = uuid.uuid4().hex[:6]
     log = load_log(run, filler=1200, day="2031-05-06")
     urls = {o.url for o in log}
-    # what the same log gives without any fault: the replay (no broker)
-    lines = [json.dumps(o.asdict(), ensure_ascii=False) for o in log]
-    entries, errors = read_timeline(lines)
-    assert not errors
-    expected = Counter((a.type, a.city_adcode) for a in Replay(load_config(kafka.detection_config)).run(entries))
-    assert sum(expected.values()) >= len(STORY_CITIES), expected
+    expected = replay_alerts(kafka, log)
 
     pub = SteadyPublisher(kafka.kafka_bootstrap, tmp_path / "spool.jsonl", log, rate=5000.0)
     pub.thread.start()
@@ -220,59 +280,48 @@ def test_worker_sigkilled_mid_batch_emits_every_alert_of_the_replay_once(kafka, 
     # the dead worker's session must time out, then every table is recovered from its changelog
     second.wait_ready(timeout=180)
 
-    def complete(records):
-        return urls <= {v.get("url") for v in json_values(records)}
-    items = [v for v in json_values(read_topic(kafka.kafka_bootstrap, "items", complete, 150)) if v.get("url") in urls]
+    items = items_of(kafka, urls)
     assert urls <= {v["url"] for v in items}, "sightings lost across the worker crash"
-    cities = {str(a) for _, a in expected}
-    alerts = [v for v in json_values(read_topic(kafka.kafka_bootstrap, "alerts",
-                                                lambda r: sum(1 for v in json_values(r) if urls & set(v.get("urls", ())))
-                                                >= sum(expected.values()), 90, linger=5))
-              if urls & set(v.get("urls", ()))]
-    got = Counter((a["type"], a["city_adcode"]) for a in alerts)
-    item_dups = sum(n - 1 for n in Counter((v["url"], v["ts"], v["change"]) for v in items).values())
     print(f"\nFAULT worker-kill: {len(log)} sightings, worker SIGKILLed after {at_kill} items; restarted; "
-          f"items for all {len(urls)} sightings, {item_dups} re-processed (duplicate items); "
-          f"alerts {dict(got)} vs replay {dict(expected)}")
-    doubled = [(a["type"], a["story_id"], a["triggered_at"], a["title"]) for a in alerts if got[(a["type"], a["city_adcode"])] > 1]
-    print(f"FAULT worker-kill doubled alerts: {doubled}")
-    assert cities
-    assert got == expected, f"live alerts {dict(got)} differ from the replay {dict(expected)}"
+          f"items for all {len(urls)} sightings, {duplicates(items)} re-processed (duplicate items)")
+    check_alerts_equal_the_replay(kafka, urls, expected, "worker-kill")
+    check_index_equals_the_replay(kafka, {str(a) for _, a in expected}, "2031-05", "worker-kill")
 
-    # The index after the crash equals a replay --ranking of everything the worker read: the
-    # whole sightings topic, deduplicated by (url, ts, change).
-    seen_sightings: dict[tuple, str] = {}
-    for v in json_values(read_topic(kafka.kafka_bootstrap, "sightings", lambda r: False, 8, 0)):
-        if {"url", "ts", "change"} <= set(v):
-            seen_sightings.setdefault((v["url"], v["ts"], v["change"]), json.dumps(v, ensure_ascii=False))
-    all_entries, _ = read_timeline(list(seen_sightings.values()))
-    scorer = CityScorer()
-    list(Replay(load_config(kafka.detection_config), sinks=[scorer]).run(all_entries))
-    want = {r["city_adcode"]: r["score"] for r in scorer.ranking("2031-05") if r["city_adcode"] in cities}
-    assert set(want) == cities, want
 
-    def index_done(records):
-        latest = {}
-        for v in json_values(records):
-            if v.get("period") == "2031-05":
-                latest[v["city_adcode"]] = v["score"]
-        return all(latest.get(c) == want[c] for c in want)
-    # the index is two hops behind items (route_to_cities -> city-inputs -> score_city_index)
-    live_index = read_topic(kafka.kafka_bootstrap, "city-index", index_done, 120, linger=1)
-    latest: dict[str, float] = {}
-    for v in json_values(live_index):
-        if v.get("period") == "2031-05":
-            latest[v["city_adcode"]] = v["score"]
-    print(f"FAULT worker-kill index 2031-05: live {dict(sorted((c, latest.get(c)) for c in want))} "
-          f"vs replay --ranking {dict(sorted(want.items()))}")
-    live_rows = {v["city_adcode"]: v for v in json_values(live_index) if v.get("period") == "2031-05"}
-    replay_rows = {r["city_adcode"]: r for r in scorer.ranking("2031-05")}
-    diff = {c: {"live": live_rows.get(c, {}).get("components"), "replay": replay_rows[c]["components"]}
-            for c in want if latest.get(c) != want[c]}
-    assert set(latest) >= set(want), f"cities missing from the live index: {set(want) - set(latest)}"
-    assert not diff, (f"index after the crash differs from the replay --ranking: live "
-                      f"{[(c, latest.get(c), live_rows.get(c, {}).get('penalty')) for c in diff]} vs "
-                      f"replay {[(c, want[c], replay_rows[c]['penalty']) for c in diff]}")
+def test_second_worker_joins_and_leaves_under_load_loses_and_doubles_nothing(kafka, worker_factory, tmp_path):
+    """Two rebalances while sightings stream in faster than one worker keeps up: a second worker
+    joins (each worker recovers its share of the tables), then leaves with a SIGTERM (the first
+    takes everything back). Each rebalance ends in Faust's recovery, where records read during
+    the seek were lost before citycredit.faust_recovery."""
+    run = uuid.uuid4().hex[:6]
+    log = load_log(run, filler=2400, day="2031-07-08")
+    urls = {o.url for o in log}
+    expected = replay_alerts(kafka, log)
+    app_id = f"citycredit-fault-{run}"
+    first = worker_factory(app_id=app_id).start()
+    first.wait_ready(timeout=120)
+    pub = SteadyPublisher(kafka.kafka_bootstrap, tmp_path / "spool.jsonl", log, rate=150.0)
+    t0 = time.monotonic()
+    pub.thread.start()
+    time.sleep(2.0)
+    second = worker_factory(app_id=app_id).start()
+    second.wait_ready(timeout=120)
+    joined_at = time.monotonic() - t0
+    time.sleep(2.0)
+    second.stop()
+    left_at = time.monotonic() - t0
+    assert pub.done.wait(120) and pub.error is None, pub.error
+    assert second.proc.returncode is not None and first.proc.poll() is None
+
+    items = items_of(kafka, urls)
+    missing = urls - {v["url"] for v in items}
+    assert not missing, f"{len(missing)} sightings never reached items, e.g. {sorted(missing)[:5]}\n{first.log()[-6000:]}"
+    both = sum(1 for w in (first, second) if "Setting newly assigned partitions" in w.log())
+    print(f"\nFAULT join-leave: {len(log)} sightings at {pub.rate:.0f}/s; second worker ready at {joined_at:.1f}s, "
+          f"stopped at {left_at:.1f}s ({both} workers were assigned partitions); all {len(urls)} reached items, "
+          f"{duplicates(items)} duplicate items")
+    check_alerts_equal_the_replay(kafka, urls, expected, "join-leave")
+    check_index_equals_the_replay(kafka, {str(a) for _, a in expected}, "2031-07", "join-leave")
 
 
 POISON = [b"\xff\xfe not json {", b"[]", b'{"ts": "yesterday"}', b"null"]
