@@ -25,7 +25,7 @@ from citycredit.metrics import Metrics
 from citycredit.settings import Settings
 from schemas import parse_ts
 
-from .subscriptions import (IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, Subscription, check_url, sign)
+from .subscriptions import (IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, Subscription, sign, webhook_target)
 
 log = logging.getLogger(__name__)
 USER_AGENT = "citycredit-webhook/1"
@@ -154,15 +154,17 @@ class Outbox:
     async def post(self, client: httpx.AsyncClient, sub: Subscription, entry: Pending) -> tuple[bool, str]:
         assert sub.url is not None
         try:
-            # Re-check the address on every try: a host name may have been re-pointed since.
-            await asyncio.get_running_loop().run_in_executor(
-                None, check_url, sub.url, self.settings.webhook_allow_private)
+            # Check the address on every try (a host name may have been re-pointed since) and
+            # connect to the address checked, not to a fresh lookup of the name.
+            target = await asyncio.get_running_loop().run_in_executor(
+                None, webhook_target, sub.url, self.settings.webhook_allow_private)
         except Exception as exc:  # noqa: BLE001 - refused or unresolvable: a failed try with its reason
             return self._count(False, f"refused: {exc}")
         body = webhook_body(entry.alert)
+        headers = {**webhook_headers(sub, entry.key, body, time.time()), "Host": target.host_header}
         started = time.monotonic()
         try:
-            response = await client.post(sub.url, content=body, headers=webhook_headers(sub, entry.key, body, time.time()))
+            response = await client.post(target.url, content=body, headers=headers, extensions=target.extensions)
         except httpx.HTTPError as exc:
             return self._count(False, f"{type(exc).__name__}: {exc}")
         finally:

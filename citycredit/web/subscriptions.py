@@ -15,7 +15,7 @@ import secrets
 import socket
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from citycredit.exceptions import InputError
 from citycredit.ids import ALERT_TYPES, DOMAINS, SUBFIELDS
@@ -137,8 +137,44 @@ def check_url(url: str, allow_private: bool, resolve: Callable[[str, int], list[
     """Refuse webhook URLs that would make the product call into its own network (SSRF).
 
     Every address the host name resolves to is checked, so a public name pointing at
-    127.0.0.1 is refused too; delivery re-checks before each POST (DNS can change).
+    127.0.0.1 is refused too; delivery checks again before each POST and connects to the
+    address it checked (``webhook_target``).
     """
+    parts, port = _parsed(url)
+    if not allow_private:  # on a closed network a name may be resolvable only where the worker runs
+        _addresses(parts, port, allow_private, resolve)
+    return url
+
+
+@dataclass(frozen=True)
+class WebhookTarget:
+    """Where one POST goes: the checked address in place of the host name, which travels in
+    the Host header and, for https, as the TLS server name the certificate is verified against."""
+    url: str
+    host_header: str
+    tls_server_name: str | None
+
+    @property
+    def extensions(self) -> dict[str, str]:
+        return {"sni_hostname": self.tls_server_name} if self.tls_server_name else {}
+
+
+def webhook_target(url: str, allow_private: bool, resolve: Callable[[str, int], list[str]] | None = None) -> WebhookTarget:
+    """Check ``url`` as ``check_url`` does and pin the connection to the first address checked.
+
+    Without the pin the HTTP client would resolve the name again after the check, and a name
+    re-pointed in between (DNS rebinding, TTL 0) would reach an internal address.
+    """
+    parts, port = _parsed(url)
+    address = _addresses(parts, port, allow_private, resolve)[0].split("%", 1)[0]
+    netloc = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+    return WebhookTarget(url=urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, "")),
+                         host_header=parts.netloc,
+                         tls_server_name=parts.hostname if parts.scheme == "https" else None)
+
+
+def _parsed(url: str) -> tuple[SplitResult, int]:
+    """(parts, port) of a syntactically acceptable webhook URL, or InputError."""
     if not isinstance(url, str) or not url:
         raise InputError("url: expected an http(s) URL")
     if len(url) > MAX_URL_CHARS:
@@ -148,15 +184,22 @@ def check_url(url: str, allow_private: bool, resolve: Callable[[str, int], list[
         raise InputError(f"url: only http:// and https:// URLs with a host are accepted, got {url!r}")
     if parts.username or parts.password:
         raise InputError("url: credentials in the URL are not accepted; use the signature header to authenticate")
-    if allow_private:
-        return url
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError as exc:
         raise InputError(f"url: bad port: {exc}") from exc
+    return parts, port
+
+
+def _addresses(parts: SplitResult, port: int, allow_private: bool,
+               resolve: Callable[[str, int], list[str]] | None) -> list[str]:
+    """Every address the URL's host resolves to, each one global unless ``allow_private``; or SubscriptionURLRefused."""
+    assert parts.hostname
     addresses = (resolve or _resolve)(parts.hostname, port)
     if not addresses:
         raise SubscriptionURLRefused(f"url: host {parts.hostname!r} does not resolve")
+    if allow_private:
+        return addresses
     for text in addresses:
         ip = ipaddress.ip_address(text.split("%", 1)[0])
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
@@ -166,7 +209,7 @@ def check_url(url: str, allow_private: bool, resolve: Callable[[str, int], list[
             raise SubscriptionURLRefused(
                 f"url: {parts.hostname} resolves to {ip}, a private/loopback/link-local address; "
                 "refused (set CITYCREDIT_WEBHOOK_ALLOW_PRIVATE=true only on a closed network)")
-    return url
+    return addresses
 
 
 def _resolve(host: str, port: int) -> list[str]:

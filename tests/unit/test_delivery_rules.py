@@ -5,7 +5,7 @@ import pytest
 
 from citycredit.exceptions import InputError
 from citycredit.web.delivery import Outbox, Pending, backoff, webhook_body, webhook_headers
-from citycredit.web.subscriptions import Filters, Subscription, check_url, parse_filters, verify
+from citycredit.web.subscriptions import Filters, Subscription, check_url, parse_filters, verify, webhook_target
 from citycredit.settings import Settings
 
 
@@ -71,3 +71,54 @@ def test_ssrf_guard_checks_every_resolved_address(addresses, refused):
     else:
         assert check_url("http://hooks.example/a", False, resolve)
     assert check_url("http://hooks.example/a", True, resolve)  # allowed explicitly by the setting
+
+
+@pytest.mark.parametrize("url,addresses,want_url,host,sni", [
+    ("https://hooks.example:8443/in?x=1", ["93.184.216.34"], "https://93.184.216.34:8443/in?x=1", "hooks.example:8443", "hooks.example"),
+    ("https://hooks.example", ["2606:2800:220:1::1"], "https://[2606:2800:220:1::1]:443/", "hooks.example", "hooks.example"),
+    ("http://hooks.example/a", ["93.184.216.34", "93.184.216.35"], "http://93.184.216.34:80/a", "hooks.example", None),
+])
+def test_webhook_target_connects_to_the_checked_address(url, addresses, want_url, host, sni):
+    target = webhook_target(url, False, lambda h, p: addresses)
+    assert (target.url, target.host_header, target.tls_server_name) == (want_url, host, sni)
+    assert target.extensions == ({"sni_hostname": sni} if sni else {})
+
+
+def test_webhook_target_refuses_what_check_url_refuses():
+    with pytest.raises(InputError, match="private/loopback"):
+        webhook_target("http://hooks.example/a", False, lambda h, p: ["93.184.216.34", "10.0.0.1"])
+
+
+def test_a_post_to_the_target_never_looks_the_name_up_again():
+    """DNS rebinding: the name is checked, then re-pointed before the client connects. With the
+    pin the request goes to the address checked; here the name is not resolvable at all by the
+    system, so the POST arriving proves the client did not resolve it again."""
+    import http.server
+    import threading
+
+    import httpx
+
+    seen: list[tuple[str, str | None, bytes]] = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            seen.append((self.path, self.headers.get("Host"), self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        # allow_private: the receiver is on loopback; the pin is the same either way
+        target = webhook_target(f"http://rebound.invalid:{port}/hook?x=1", True, lambda h, p: ["127.0.0.1"])
+        with httpx.Client() as client:  # what Outbox.post does, synchronously
+            response = client.post(target.url, content=b"{}", headers={"Host": target.host_header},
+                                   extensions=target.extensions)
+        assert response.status_code == 204
+        assert seen == [("/hook?x=1", f"rebound.invalid:{port}", b"{}")]
+    finally:
+        server.shutdown()
