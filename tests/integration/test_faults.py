@@ -197,6 +197,24 @@ def test_broker_sigkilled_and_restarted_under_load_loses_no_sighting(kafka, work
     assert item_dups <= len(log)
 
 
+def recovery_start_offsets(worker_log: str) -> list[int]:
+    """The offsets Faust's recovery starts reading the changelogs at (its "Reading Starts At -
+    Active" table): -1 means from the beginning, anything else comes from the table store."""
+    offsets: list[int] = []
+    rows = None  # rows of the table being read, None outside one
+    for line in worker_log.splitlines():
+        if "Reading Starts At - Active" in line:
+            rows = []
+        elif rows is not None and line.startswith("|"):
+            cells = [c.strip() for c in line.strip("| ").split("|")]
+            if len(cells) == 3 and cells[2].lstrip("-").isdigit():
+                rows.append(int(cells[2]))
+        elif rows and line.startswith("+"):  # the rule under the last row (the one under the header comes first)
+            offsets += rows
+            rows = None
+    return offsets
+
+
 def replay_alerts(kafka, log: list[Observation]) -> Counter:
     """(type, city) of every alert a replay of ``log`` raises (no broker): what a fault must not change."""
     entries, errors = read_timeline([json.dumps(o.asdict(), ensure_ascii=False) for o in log])
@@ -258,7 +276,11 @@ def check_index_equals_the_replay(kafka, cities: set[str], period: str, fault: s
 
 
 @pytest.mark.restart_race
-def test_worker_sigkilled_mid_batch_emits_every_alert_of_the_replay_once(kafka, worker_factory, tmp_path):
+@pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
+def test_worker_sigkilled_mid_batch_emits_every_alert_of_the_replay_once(kafka, worker_factory, tmp_path, store):
+    """memory://: the restarted worker rebuilds every table from its changelog. rocksdb:// (the
+    production default): it reopens the killed worker's RocksDB files in the same data dir and
+    reads the changelogs only from the offsets stored there."""
     run = uuid.uuid4().hex[:6]
     log = load_log(run, filler=1200, day="2031-05-06")
     urls = {o.url for o in log}
@@ -268,7 +290,7 @@ def test_worker_sigkilled_mid_batch_emits_every_alert_of_the_replay_once(kafka, 
     pub.thread.start()
     assert pub.done.wait(60) and pub.error is None, pub.error
     app_id = f"citycredit-fault-{run}"
-    first = worker_factory(app_id=app_id).start()
+    first = worker_factory(app_id=app_id, CITYCREDIT_STORE=store).start()
     first.wait_ready(timeout=120)
     # kill -9 while the worker is in the middle of the log: some items out, most not
     seen = read_topic(kafka.kafka_bootstrap, "items",
@@ -276,23 +298,30 @@ def test_worker_sigkilled_mid_batch_emits_every_alert_of_the_replay_once(kafka, 
     first.kill(signal.SIGKILL)
     at_kill = sum(1 for v in json_values(seen) if v.get("url") in urls)
     assert at_kill < len(log), "the worker finished before it was killed: nothing was tested"
-    second = worker_factory(app_id=app_id, data_dir=first.data_dir).start()
+    second = worker_factory(app_id=app_id, data_dir=first.data_dir, CITYCREDIT_STORE=store).start()
     # the dead worker's session must time out, then every table is recovered from its changelog
     second.wait_ready(timeout=180)
+    reused = [o for o in recovery_start_offsets(second.log()) if o >= 0]
+    if store == "rocksdb://":  # read on from the offsets kept in the RocksDB files, not from -1
+        assert reused, second.log()[-3000:]
 
     items = items_of(kafka, urls)
     assert urls <= {v["url"] for v in items}, "sightings lost across the worker crash"
-    print(f"\nFAULT worker-kill: {len(log)} sightings, worker SIGKILLed after {at_kill} items; restarted; "
+    print(f"\nFAULT worker-kill ({store}): {len(log)} sightings, worker SIGKILLed after {at_kill} items; restarted "
+          f"({len(reused)} changelog partitions read on from a stored offset); "
           f"items for all {len(urls)} sightings, {duplicates(items)} re-processed (duplicate items)")
     check_alerts_equal_the_replay(kafka, urls, expected, "worker-kill")
     check_index_equals_the_replay(kafka, {str(a) for _, a in expected}, "2031-05", "worker-kill")
 
 
+@pytest.mark.restart_race
 def test_second_worker_joins_and_leaves_under_load_loses_and_doubles_nothing(kafka, worker_factory, tmp_path):
-    """Two rebalances while sightings stream in faster than one worker keeps up: a second worker
-    joins (each worker recovers its share of the tables), then leaves with a SIGTERM (the first
+    """Two rebalances while the first worker works through a backlog: a second worker joins
+    (each worker recovers its share of the tables), then leaves with a SIGTERM (the first
     takes everything back). Each rebalance ends in Faust's recovery, where records read during
-    the seek were lost before citycredit.faust_recovery."""
+    the seek were lost before citycredit.faust_recovery. (This scenario rarely meets that
+    window: without the fix 15 of 16 runs passed, and in the one that failed an alert's
+    penalty was missing from the city index, cause not established.)"""
     run = uuid.uuid4().hex[:6]
     log = load_log(run, filler=2400, day="2031-07-08")
     urls = {o.url for o in log}
@@ -300,10 +329,11 @@ def test_second_worker_joins_and_leaves_under_load_loses_and_doubles_nothing(kaf
     app_id = f"citycredit-fault-{run}"
     first = worker_factory(app_id=app_id).start()
     first.wait_ready(timeout=120)
-    pub = SteadyPublisher(kafka.kafka_bootstrap, tmp_path / "spool.jsonl", log, rate=150.0)
+    # the whole log in about a second: the pollers after an outage, a backlog for both rebalances
+    pub = SteadyPublisher(kafka.kafka_bootstrap, tmp_path / "spool.jsonl", log, rate=3000.0)
     t0 = time.monotonic()
     pub.thread.start()
-    time.sleep(2.0)
+    time.sleep(0.5)
     second = worker_factory(app_id=app_id).start()
     second.wait_ready(timeout=120)
     joined_at = time.monotonic() - t0
