@@ -169,26 +169,13 @@ def test_broker_sigkilled_and_restarted_under_load_loses_no_sighting(kafka, work
     down_s = time.monotonic() - t0 - killed_at
     assert pub.done.wait(180) and pub.error is None, pub.error
 
-    def all_items(records):
-        return urls <= {v.get("url") for v in json_values(records)}
-    sightings = [v for v in json_values(read_topic(kafka.kafka_bootstrap, "sightings", lambda r: False, 8, 0))
-                 if v.get("url") in urls]
-    items = [v for v in json_values(read_topic(kafka.kafka_bootstrap, "items", all_items, 150)) if v.get("url") in urls]
+    items = items_of(kafka, urls)
     elapsed = time.monotonic() - t0
     assert worker.proc.poll() is None, f"the worker died with the broker:\n{worker.log()[-3000:]}"
-
-    missing = urls - {v["url"] for v in items}
-    if missing:  # which stage lost them: the publisher (not on sightings), classify (not on classified) or cluster
-        classified = {v.get("url") for v in json_values(read_topic(kafka.kafka_bootstrap, "classified", lambda r: False, 8, 0))}
-        dead = [v for v in json_values(read_topic(kafka.kafka_bootstrap, "deadletter", lambda r: False, 5, 0))]
-        published = missing & {v["url"] for v in sightings}
-        raise AssertionError(
-            f"{len(missing)} sightings never reached items: {len(published)} of them are on sightings, "
-            f"{len(missing & classified)} on classified, {len(dead)} records on deadletter; "
-            f"e.g. {sorted(missing)[:5]}\n{dead[:3]}\n{worker.log()[-8000:]}")
-    # a sighting is identified by (url, ts, change): doubles are counted against that key
-    sight_dups = sum(n - 1 for n in Counter((v["url"], v["ts"], v["change"]) for v in sightings).values())
-    item_dups = sum(n - 1 for n in Counter((v["url"], v["ts"], v["change"]) for v in items).values())
+    assert_none_missing(kafka, urls, items, worker)
+    sightings = [v for v in json_values(read_topic(kafka.kafka_bootstrap, "sightings", lambda r: False, 8, 0))
+                 if v.get("url") in urls]
+    sight_dups, item_dups = duplicates(sightings), duplicates(items)
     print(f"\nFAULT broker-kill: {len(log)} sightings at {pub.rate:.0f}/s, broker SIGKILLed at {killed_at:.1f}s, "
           f"down {down_s:.1f}s (restart {restart_s:.1f}s), publisher queue peaked at {pub.max_pending}; "
           f"all {len(urls)} reached items in {elapsed:.1f}s; duplicate sightings {sight_dups}, duplicate items {item_dups}")
@@ -229,6 +216,22 @@ def items_of(kafka, urls: set[str], timeout: float = 150) -> list[dict]:
     def complete(records):
         return urls <= {v.get("url") for v in json_values(records)}
     return [v for v in json_values(read_topic(kafka.kafka_bootstrap, "items", complete, timeout)) if v.get("url") in urls]
+
+
+def assert_none_missing(kafka, urls: set[str], items: list[dict], worker) -> None:
+    """Every sighting reached ``items``; if not, say which stage lost them: the publisher (not
+    on ``sightings``), classify (not on ``classified``) or clustering (on ``classified``)."""
+    missing = urls - {v["url"] for v in items}
+    if not missing:
+        return
+
+    def on(topic: str) -> set:
+        return {v.get("url") for v in json_values(read_topic(kafka.kafka_bootstrap, topic, lambda r: False, 8, 0))}
+    dead = json_values(read_topic(kafka.kafka_bootstrap, "deadletter", lambda r: False, 5, 0))
+    raise AssertionError(
+        f"{len(missing)} sightings never reached items: {len(missing & on('sightings'))} of them are on sightings, "
+        f"{len(missing & on('classified'))} on classified, {len(dead)} records on deadletter; "
+        f"e.g. {sorted(missing)[:5]}\n{dead[:3]}\n{worker.log()[-8000:]}")
 
 
 def duplicates(values: list[dict]) -> int:
@@ -306,7 +309,7 @@ def test_worker_sigkilled_mid_batch_emits_every_alert_of_the_replay_once(kafka, 
         assert reused, second.log()[-3000:]
 
     items = items_of(kafka, urls)
-    assert urls <= {v["url"] for v in items}, "sightings lost across the worker crash"
+    assert_none_missing(kafka, urls, items, second)
     print(f"\nFAULT worker-kill ({store}): {len(log)} sightings, worker SIGKILLed after {at_kill} items; restarted "
           f"({len(reused)} changelog partitions read on from a stored offset); "
           f"items for all {len(urls)} sightings, {duplicates(items)} re-processed (duplicate items)")
@@ -344,8 +347,7 @@ def test_second_worker_joins_and_leaves_under_load_loses_and_doubles_nothing(kaf
     assert second.proc.returncode is not None and first.proc.poll() is None
 
     items = items_of(kafka, urls)
-    missing = urls - {v["url"] for v in items}
-    assert not missing, f"{len(missing)} sightings never reached items, e.g. {sorted(missing)[:5]}\n{first.log()[-6000:]}"
+    assert_none_missing(kafka, urls, items, first)
     both = sum(1 for w in (first, second) if "Setting newly assigned partitions" in w.log())
     print(f"\nFAULT join-leave: {len(log)} sightings at {pub.rate:.0f}/s; second worker ready at {joined_at:.1f}s, "
           f"stopped at {left_at:.1f}s ({both} workers were assigned partitions); all {len(urls)} reached items, "
