@@ -103,3 +103,30 @@ def test_install_is_idempotent_and_keeps_faust_s_method():
     faust_recovery.install()
     assert Recovery.on_recovery_completed is before
     assert before.__wrapped__.__qualname__ == "Recovery.on_recovery_completed"
+
+
+def test_the_seek_back_rewinds_a_stream_partition_that_has_no_committed_offset():
+    """Faust's seek back (after it throws away records fetched while the flow was stopped)
+    leaves a partition with no commit where the fetcher got to: its first records were lost
+    (an alert at offset 0 in the join/leave fault test). Committed and changelog partitions
+    keep what aiokafka's seek_to_committed did."""
+    from faust.transport.consumer import Consumer
+    from faust.types import TP
+
+    fresh, committed, changelog = TP("alerts", 0), TP("alerts", 1), TP("app-story-state-changelog", 0)
+    rewound: list = []
+
+    class Thread:
+        async def seek_to_committed(self):
+            return {fresh: None, committed: 7, changelog: None}
+
+        async def seek_to_beginning(self, *partitions):
+            rewound.extend(partitions)
+
+    consumer = SimpleNamespace(_thread=Thread(), _read_offset={fresh: 3}, _committed_offset={},
+                               assignment=lambda: {fresh, committed, changelog},
+                               _is_changelog_tp=lambda tp: tp.topic.endswith("-changelog"))
+    consumer.seek_to_committed = consumer._thread.seek_to_committed
+    asyncio.run(Consumer.perform_seek(consumer))
+    assert [(tp.topic, tp.partition) for tp in rewound] == [("alerts", 0)]
+    assert consumer._read_offset[fresh] is None and consumer._read_offset[committed] == 7
