@@ -46,7 +46,7 @@ from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import ensure_aiokafka_TP
 
-_PATCHED = "_citycredit_flow_stopped_first"
+_PATCHED = "_citycredit_patched"
 
 
 def stop_flow_first(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
@@ -54,7 +54,8 @@ def stop_flow_first(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awai
     @functools.wraps(method)
     async def wrapper(self: Recovery, *args: Any, **kwargs: Any) -> Any:
         # The stream partitions are still paused here (paused at assignment), so no stream
-        # record is in a queue yet: stopping the flow now leaves nothing to lose.
+        # record is in a queue yet. A fetch still in flight may return some once they are
+        # resumed: getmany throws those away and seeks back (see rewind_uncommitted).
         self.app.consumer.stop_flow()
         return await method(self, *args, **kwargs)
     setattr(wrapper, _PATCHED, True)

@@ -177,8 +177,7 @@ def pytest_collection_modifyitems(config, items):
     sightings after a broker kill (and very likely the first record of a partition that
     earlier restart tests lost). Without reruns the restart tests now pass round after round (README, Tests).
     The reruns stay as a safety net for a loaded 2-core CI machine, where a worker start can
-    still time out, and for the open rebalance loss of the join/leave test (about 1 run in
-    20, README); a test failing three times in a row still fails."""
+    still time out; a test failing three times in a row still fails."""
     for item in items:
         if item.get_closest_marker("restart_race"):
             item.add_marker(pytest.mark.flaky(reruns=2, reruns_delay=2))
