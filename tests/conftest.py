@@ -109,6 +109,7 @@ class Worker:
         self.env = settings_env(settings, CITYCREDIT_APP_ID=self.app_id, CITYCREDIT_DATA_DIR=str(self.data_dir),
                                 CITYCREDIT_WEB_PORT=str(self.web_port), PYTHONUNBUFFERED="1", **env)
         self.log_path = self.data_dir / "worker.log"
+        self._log_start = 0  # where this worker's part of the log begins (set by start())
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "Worker":
@@ -137,7 +138,7 @@ class Worker:
         if not self.log_path.exists():
             return ""
         with open(self.log_path, "rb") as f:
-            f.seek(getattr(self, "_log_start", 0))
+            f.seek(self._log_start)
             return f.read().decode(errors="replace")
 
     def kill(self, sig: int = 9) -> None:
