@@ -27,5 +27,7 @@ def test_atheris_finds_no_crash(target, tmp_path, shared_data):
     tail = (proc.stdout + proc.stderr)[-4000:]
     assert proc.returncode == 0, f"atheris {target}: crash (input in {sorted(tmp_path.glob('crash-*'))}):\n{tail}"
     done = re.search(r"Done (\d+) runs", proc.stderr)
-    assert done and int(done.group(1)) == RUNS[target], tail
+    # the whole campaign ran; libFuzzer checks -runs between inputs it re-runs while reducing,
+    # so it may stop a few past the limit (CI saw "Done 3005 runs" for -runs=3000)
+    assert done and int(done.group(1)) >= RUNS[target], tail
     print(f"FUZZ atheris {target}: {done.group(1)} inputs, no crash")
