@@ -53,8 +53,9 @@ class Settings:
     detection_config: Path = _s(PROJECT_ROOT / "citycredit" / "config" / "detection.toml",
                                 "TOML file with the major-event and early-warning rules (site threshold, window, top N, lateness, trend test).")
     # --- understanding (city, credit class, story) ---------------------------
-    gazetteer_dir: Path = _s(PROJECT_ROOT.parent / "shared" / "data" / "gazetteer",
-                             "Directory of the national division lists (provinces/cities/areas.csv, areacodes/) used for city attribution.")
+    gazetteer_dir: Path = _s(PROJECT_ROOT / "citycredit" / "data" / "gazetteer",
+                             "Directory of the national division lists (provinces/cities/areas.csv, areacodes/) used for city attribution; "
+                             "shipped in the package, built by ops/build_gazetteer.py.")
     story_window_hours: float = _s(48.0, "Event-time hours a story stays open for new sightings after it was last seen (story clustering).")
     story_min_similarity: float = _s(0.12, "Weighted bigram Jaccard (weights idf^3) at which two titles in the same city bucket are one story.")
     story_min_containment: float = _s(0.5, "Weighted share of a short title found in a longer one at which both are one story.")
