@@ -54,12 +54,16 @@ _CN_DIGIT = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 
 _CN_UNIT = {"十": 10, "百": 100, "千": 1000}
 _NO_AMOUNTS: frozenset[str] = frozenset()
 _TEMPLATE_IDF = 4.0  # the weight of a bigram of a set phrase: like a common word
-# Prefixes that say which column or feed a headline came from, not what happened.
+# Prefixes that say which column or feed a headline came from, not what happened: any page label
+# of a paper's 版面 list (03版综合新闻 -, 12版光明文化周末·美术评论 -), feed names, 【栏目】, X丨.
 _PREFIX = re.compile(
-    r"^(?:\d+版(?:头版)?\s*-\s*|推荐\d?|新华社(?:快讯|消息|权威快报)?[:：丨|｜]\s*|视频[丨|｜]|第一观察[丨|｜]|"
+    r"^(?:\d+版[^\s\-－—]{0,16}\s*[-－—]\s*|推荐\d?|新华社(?:快讯|消息|权威快报)?[:：丨|｜]\s*|视频[丨|｜]|第一观察[丨|｜]|"
     r"近镜头[丨|｜]|【[^】]{1,12}】|[^\s丨|｜]{1,8}[丨|｜])+"
 )
 
+# A trailing column label in brackets (（秒懂体育）, （编辑手记）, （建设体育强国·足球青训观察）): a series
+# name that many unrelated stories share, never the event itself.
+_SUFFIX = re.compile(r"\s*[（(][^（）()]{2,16}[)）]\s*$")
 
 @dataclass(frozen=True)
 class ClusterSettings:
@@ -231,7 +235,7 @@ def _member_grams(record: list) -> set[str]:
 
 def story_text(title: str) -> str:
     """The part of a normalised title that says what happened (feed prefixes removed)."""
-    stripped = _PREFIX.sub("", title)
+    stripped = _SUFFIX.sub("", _PREFIX.sub("", title))
     return stripped if len(stripped) >= 4 else title
 
 

@@ -194,3 +194,13 @@ def test_unnamed_subjects_that_differ_are_two_cases(first, second, same):
     a = assign(c, T0, first)
     b = assign(c, T0 + H, second)
     assert (a == b) is same
+
+
+def test_page_labels_and_column_suffixes_are_not_story_content():
+    """gmw's 版面 labels (03版综合新闻 -) and series suffixes (（编辑手记）) joined unrelated stories."""
+    from citycredit.understanding.cluster import story_text
+
+    assert story_text("03版综合新闻 - 重庆江津：这里的村咖有特色") == "重庆江津：这里的村咖有特色"
+    assert story_text("12版光明文化周末·美术评论 - 画里乾坤看人间") == "画里乾坤看人间"
+    assert story_text("民生温度，在细节中提升（编辑手记）") == "民生温度，在细节中提升"
+    assert story_text("苏州-上海城际铁路开通") == "苏州-上海城际铁路开通"  # a hyphen inside a title stays
