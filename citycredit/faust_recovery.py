@@ -46,7 +46,24 @@ from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import ensure_aiokafka_TP
 
+from .exceptions import ConfigError
+
 _PATCHED = "_citycredit_patched"
+# The version whose internals the wrappers were written against and tested on (pyproject.toml
+# pins it): another version may have moved the seek or the queue clearing, and then the patch
+# would either do nothing or stop the flow where Faust no longer resumes it.
+FAUST_VERSION = "0.15.3"
+
+
+def check_version(installed: str | None = None) -> None:
+    """Refuse to run on a faust-streaming other than the one the patch was written for."""
+    if installed is None:
+        from importlib.metadata import version
+
+        installed = version("faust-streaming")
+    if installed != FAUST_VERSION:
+        raise ConfigError(f"faust-streaming {installed} is installed but citycredit.faust_recovery patches "
+                          f"{FAUST_VERSION}: run `pip install -r requirements.lock` (or review the patch for {installed})")
 
 
 def stop_flow_first(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
@@ -82,7 +99,8 @@ def rewind_uncommitted(method: Callable[..., Awaitable[Any]]) -> Callable[..., A
 
 
 def install() -> None:
-    """Patch Recovery and Consumer once per process (idempotent)."""
+    """Patch Recovery and Consumer once per process (idempotent); only on the pinned Faust."""
+    check_version()
     for cls, name, wrap in ((Recovery, "on_recovery_completed", stop_flow_first),
                             (Recovery, "_resume_streams", stop_flow_first),
                             (Consumer, "perform_seek", rewind_uncommitted)):

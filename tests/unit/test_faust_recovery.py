@@ -130,3 +130,16 @@ def test_the_seek_back_rewinds_a_stream_partition_that_has_no_committed_offset()
     asyncio.run(Consumer.perform_seek(consumer))
     assert [(tp.topic, tp.partition) for tp in rewound] == [("alerts", 0)]
     assert consumer._read_offset[fresh] is None and consumer._read_offset[committed] == 7
+
+
+def test_patch_refuses_another_faust_version():
+    """The wrappers reach into 0.15.3's internals; on another version start must stop with one clear line."""
+    import pytest
+
+    from citycredit import faust_recovery
+    from citycredit.exceptions import ConfigError
+
+    faust_recovery.check_version(faust_recovery.FAUST_VERSION)
+    with pytest.raises(ConfigError, match="faust-streaming 0.16.0 is installed.*requirements.lock"):
+        faust_recovery.check_version("0.16.0")
+    faust_recovery.check_version()  # the installed one is the pinned one (requirements.lock)
