@@ -21,9 +21,13 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from citycredit.understanding.gazetteer import names_in  # noqa: E402  (the loader's own reading of the tree)
 OUT = ROOT / "citycredit" / "data" / "gazetteer"
 MUNICIPALITIES = {"11", "12", "31", "50"}
 NOT_MAINLAND = {"71", "81", "82"}
@@ -77,20 +81,7 @@ def build(src: Path, out: Path) -> None:
     with (src / "areacodes" / "result.csv").open(encoding="utf-8-sig", newline="") as fh:
         hist = [[r[k] for k in keep] for r in csv.DictReader(fh) if r["级别"] in ("地级", "县级")]
     write(out / "areacodes" / "result.csv", keep, hist)
-    names: list[str] = []
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                names.append(key)
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-        elif isinstance(node, str):
-            names.append(node)
-
-    walk(json.loads((src / "HK-MO-TW.json").read_text(encoding="utf-8")))
+    names = names_in(json.loads((src / "HK-MO-TW.json").read_text(encoding="utf-8")))
     (out / "HK-MO-TW.json").write_text(json.dumps(sorted(set(names)), ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
     print(f"{out}: {len(provinces)} provinces, {len(cities)} prefecture groups, {len(areas)} county-level, "
           f"{len(hist)} history rows, {len(set(names))} SAR/Taiwan names")

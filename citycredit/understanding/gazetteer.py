@@ -108,6 +108,21 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+def names_in(node: object) -> list[str]:
+    """Every key and string of a nested JSON place tree ({province: {city: [district, ...]}}), in order."""
+    out: list[str] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            out.append(key)
+            out.extend(names_in(value))
+    elif isinstance(node, list):
+        for value in node:
+            out.extend(names_in(value))
+    elif isinstance(node, str):
+        out.append(node)
+    return out
+
+
 class Gazetteer:
     """All divisions of mainland China plus traps; ``attribute(title)`` resolves a headline."""
 
@@ -220,20 +235,7 @@ class Gazetteer:
             return []
         import json
 
-        out: list[str] = []
-
-        def walk(node: object) -> None:
-            if isinstance(node, dict):
-                for key, value in node.items():
-                    out.append(key)
-                    walk(value)
-            elif isinstance(node, list):
-                for value in node:
-                    walk(value)
-            elif isinstance(node, str):
-                out.append(node)
-
-        walk(json.loads(path.read_text(encoding="utf-8")))
+        out = names_in(json.loads(path.read_text(encoding="utf-8")))
         for name in list(out):
             short = short_name(name, ("特别行政区", "区", "市", "县", "岛"), ethnic=False)
             if short:
