@@ -27,7 +27,9 @@ SHARED = ROOT.parent / "shared" / "data"
 LABELS = ROOT / "tests" / "data" / "labels"
 # Column of the headline in each realnews file.
 TITLE_COLUMN = {"headlines_all.tsv": 3, "cec_emergency_news.tsv": 2, "daily_news_reigadegr_2026-02.tsv": 4,
-                "rss_jsonfeed_items.tsv": 3, "cctv_xwlb_items.tsv": 1}
+                "rss_jsonfeed_items.tsv": 3, "cctv_xwlb_items.tsv": 1,
+                # a label's file with a folder is a path under ../shared/data (the real sites' hot lists)
+                "realsites/lists/hotlists_all.tsv": 3}
 SITE_IDS = {"news.cn": "xinhua", "www.news.cn": "xinhua", "people.com.cn": "people", "163.com": "netease",
             "www.163.com": "netease", "sina.com.cn": "sina", "gmw.cn": "gmw", "cctv.com": "cctv", "qq.com": "tencent",
             "www.thepaper.cn": "thepaper"}
@@ -69,7 +71,7 @@ def load_headlines(lines: _Lines | None = None, path: Path | None = None) -> lis
     out = []
     rows = _rows(path) if path is not None else _rows(LABELS / "headlines.tsv")
     for f, n, city, county, domain, sub, pol, aspect, rel in rows:
-        title = lines.get(f"realnews/{f}", int(n))[TITLE_COLUMN[f]]
+        title = lines.get(f if "/" in f else f"realnews/{f}", int(n))[TITLE_COLUMN[f]]
         out.append(Labelled(f, int(n), title, city or None, county or None, domain or None, sub or None, pol,
                             aspect or None, rel == "1"))
     return out

@@ -39,20 +39,31 @@ def main() -> int:
     ap.add_argument("--broad", type=int, default=110)
     ap.add_argument("--random", type=int, default=50)
     ap.add_argument("--strong", type=int, default=50)
+    ap.add_argument("--source", choices=("realnews", "hotlists"), default="realnews",
+                    help="hotlists: distinct titles of the 15 sites' hot lists (realsites/lists/hotlists_all.tsv)")
+    ap.add_argument("--labelled", type=Path, action="append", default=[],
+                    help="another label file whose lines are not drawn again (repeatable)")
     args = ap.parse_args()
-    labelled = set()
-    for line in (LABELS / "headlines.tsv").read_text(encoding="utf-8").splitlines():
-        if line and not line.startswith(("#", "file\t")):
-            f, n = line.split("\t")[:2]
-            labelled.add((f, int(n)))
+    labelled, seen_titles = set(), set()
+    for path in [LABELS / "headlines.tsv", *sorted(LABELS.glob("blind/*.tsv")), *args.labelled]:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line and not line.startswith(("#", "file\t")):
+                f, n = line.split("\t")[:2]
+                labelled.add((f, int(n)))
     broad, other = [], []
-    for f, column in TITLE_COLUMN.items():
-        lines = (SHARED / "realnews" / f).read_text(encoding="utf-8").split("\n")
+    files = ({"realsites/lists/hotlists_all.tsv": 3} if args.source == "hotlists"
+             else {f: c for f, c in TITLE_COLUMN.items() if "/" not in f})
+    for f, column in files.items():
+        lines = (SHARED / (f if "/" in f else f"realnews/{f}")).read_text(encoding="utf-8").split("\n")
         for i, line in enumerate(lines[1:], start=2):
             cols = line.split("\t")
             if len(cols) <= column or (f, i) in labelled:
                 continue
             title = cols[column].strip()
+            if "/" in f:  # a hot list repeats a title on every poll: draw each wording once
+                if title in seen_titles:
+                    continue
+                seen_titles.add(title)
             if not title or len(title) > 80 or (f == "headlines_all.tsv" and cols[1] in SKIP_LABELS):
                 continue
             (broad if BROAD.search(title) else other).append((f, i, title))
