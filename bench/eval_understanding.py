@@ -77,11 +77,11 @@ def load_headlines(lines: _Lines | None = None, path: Path | None = None) -> lis
     return out
 
 
-def load_stories(lines: _Lines | None = None) -> list[tuple[str, Observation]]:
+def load_stories(lines: _Lines | None = None, path: Path | None = None) -> list[tuple[str, Observation]]:
     """(group, observation) in event-time order."""
     lines = lines or _Lines()
     out = []
-    for group, source in _rows(LABELS / "stories.tsv"):
+    for group, source in _rows(path or LABELS / "stories.tsv"):
         path, _, n = source.rpartition(":")
         row = lines.get(path, int(n))
         if path.endswith("hotlists_all.tsv"):
@@ -180,8 +180,13 @@ def evaluate_stories(u: Understanding, data: list[tuple[str, Observation]], show
             print(f"{kind}: {t1[:40]} | {t2[:40]}")
     p, r, f = _f1(tp, fp, fn)
     groups = len({g for g, _, _ in predicted})
+    # a hard negative (a group of one) is read right when no other sighting got its story id
+    gold_size = Counter(g for g, _, _ in predicted)
+    pred_size = Counter(s for _, s, _ in predicted)
+    negatives = [s for g, s, _ in predicted if gold_size[g] == 1]
+    hard = sum(pred_size[s] == 1 for s in negatives) / len(negatives) if negatives else 0.0
     return {"story_items": len(predicted), "story_groups": groups, "pairwise_precision": p,
-            "pairwise_recall": r, "pairwise_f1": f}
+            "pairwise_recall": r, "pairwise_f1": f, "hard_negatives": len(negatives), "hard_negative_accuracy": hard}
 
 
 def main() -> int:
@@ -189,6 +194,8 @@ def main() -> int:
     ap.add_argument("--errors", action="store_true", help="print every disagreement with the labels")
     ap.add_argument("--headlines", type=Path, default=None,
                     help="another headline label file in the same format (e.g. a blind batch); stories skipped")
+    ap.add_argument("--stories", type=Path, action="append", default=None,
+                    help="a story-group label file (repeatable; default tests/data/labels/stories.tsv)")
     args = ap.parse_args()
     if not SHARED.exists():
         print(f"shared data not found at {SHARED}", file=sys.stderr)
@@ -200,10 +207,11 @@ def main() -> int:
         print(f"  {k:32s} {v:.3f}" if isinstance(v, float) else f"  {k:32s} {v}")
     if args.headlines is not None:
         return 0
-    story_res = evaluate_stories(Understanding(story_state={}), load_stories(lines), args.errors)
-    print("== stories (tests/data/labels/stories.tsv)")
-    for k, v in story_res.items():
-        print(f"  {k:32s} {v:.3f}" if isinstance(v, float) else f"  {k:32s} {v}")
+    for path in args.stories or [LABELS / "stories.tsv"]:
+        story_res = evaluate_stories(Understanding(story_state={}), load_stories(lines, path), args.errors)
+        print(f"== stories ({path})")
+        for k, v in story_res.items():
+            print(f"  {k:32s} {v:.3f}" if isinstance(v, float) else f"  {k:32s} {v}")
     return 0
 
 

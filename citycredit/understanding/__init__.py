@@ -13,6 +13,7 @@ reads the wall clock.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, MutableMapping
 
@@ -22,6 +23,7 @@ from schemas import Item, Observation, parse_ts
 
 from .classify import Classification, CreditClassifier, load_classifier
 from .cluster import ClusterSettings, StoryClusterer
+from .frames import Frame, load_frame_reader
 from .gazetteer import Attribution, Gazetteer, load_gazetteer
 from .text import content_chars, normalize
 
@@ -30,6 +32,7 @@ from .text import content_chars, normalize
 # City agreement is a matching rule instead. Sighting volume is small enough for one
 # partition (changes on 15 sites, not snapshots).
 STORY_BUCKET = "all"
+_ADCODE = re.compile(r"\b\d{6}\b")
 
 __all__ = ["Analysis", "Understanding", "STORY_BUCKET"]
 
@@ -40,6 +43,7 @@ class Analysis:
 
     place: Attribution
     credit: Classification
+    frame: Frame
 
     def evidence(self) -> dict[str, list[str]]:
         """The matched terms behind each decision, one list per decision."""
@@ -49,6 +53,8 @@ class Analysis:
         for key in ("domain", "subfield", "polarity", "aspect", "context", "neutralised"):
             if key in self.credit.evidence:
                 evidence[key] = list(self.credit.evidence[key])
+        if self.frame.evidence():
+            evidence["event"] = self.frame.evidence()
         return evidence
 
 
@@ -58,6 +64,7 @@ class Understanding:
         self.story_state: MutableMapping[str, Any] = story_state if story_state is not None else {}
         self.gazetteer: Gazetteer = load_gazetteer(str(settings.gazetteer_dir))
         self.classifier: CreditClassifier = load_classifier()
+        self.frames = load_frame_reader()
         self.clusterer = StoryClusterer(self.story_state, ClusterSettings(
             window_s=settings.story_window_hours * 3600.0,
             min_similarity=settings.story_min_similarity,
@@ -72,7 +79,7 @@ class Understanding:
             raise InputError("title: no words left after removing markup, symbols and emoji")
         place = self.gazetteer.attribute(text)
         credit = self.classifier.classify(text, place.spans, has_city=place.city is not None)
-        return Analysis(place, credit)
+        return Analysis(place, credit, self.frames.read(text))
 
     def analyse(self, obs: Observation) -> Item:
         """Stateless part: city, credit class and evidence; story_id is left empty."""
@@ -94,11 +101,23 @@ class Understanding:
         assignment = self.clusterer.assign(STORY_BUCKET, ts, normalize(item.title), item.subfield, item.city_adcode,
                                            places, item.county_adcode)
         evidence = dict(item.evidence)
-        evidence["story"] = (["new story"] if assignment.new else
-                             [f"joined: {assignment.matched_title}", f"similarity {assignment.similarity:.3f}"])
+        if assignment.new:
+            story = ["new story"]
+        elif assignment.how == "frame":
+            story = [f"joined: {assignment.matched_title}",
+                     f"same event frame: {item.city} · {(item.evidence or {}).get('event', ['?'])[0]}, "
+                     f"wording similarity {assignment.similarity:.3f}"]
+        else:
+            story = [f"joined: {assignment.matched_title}", f"similarity {assignment.similarity:.3f}"]
+        story += [f"kept apart from {title}: {self._place_names(reason)}" for title, reason in assignment.vetoes]
+        evidence["story"] = story
         item.story_id = assignment.story_id
         item.evidence = evidence
         return item
+
+    def _place_names(self, reason: str) -> str:
+        """A veto's adcodes as names: "county 320281 ≠ 320282" -> "county 江阴市 ≠ 宜兴市"."""
+        return _ADCODE.sub(lambda m: self.gazetteer.name_of(m.group()) or m.group(), reason)
 
     def classify(self, obs: Observation) -> Item:
         return self.assign_story(self.analyse(obs))

@@ -46,12 +46,11 @@ from typing import Any, Iterable, MutableMapping, Sequence
 
 from citycredit.configfiles import packaged_toml
 
+from .frames import NO_FRAME as _NO_FRAME, Frame, FrameReader, Quantity, frames_conflict, load_frame_reader, numeral
 from .text import content_chars
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
-_CN_NUMBER = re.compile("[零一二两三四五六七八九十百千]+(?=[月日号年人名个家起件万亿元岁])")
-_CN_DIGIT = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
-_CN_UNIT = {"十": 10, "百": 100, "千": 1000}
+_CN_NUMBER = re.compile("[零〇一二两三四五六七八九十百千]+(?=[月日号年人名个家起件万亿元岁])")
 _NO_AMOUNTS: frozenset[str] = frozenset()
 _TEMPLATE_IDF = 4.0  # the weight of a bigram of a set phrase: like a common word
 # Prefixes that say which column or feed a headline came from, not what happened: any page label
@@ -87,6 +86,11 @@ class ClusterSettings:
     # 丁薛祥与高盛董事长会面 share little wording but the same people and the same kind of event.
     typed_similarity: float = 0.05
     typed_containment: float = 0.15
+    # Two items of one credit event type (config/event_types.toml) in one prefecture, counties
+    # compatible, subjects and quantities not in conflict, are one story if seen within this
+    # long of each other, however differently worded: sites reword an event, they rarely
+    # report two food poisonings in one city on one day.
+    frame_window_s: float = 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,10 @@ class Assignment:
     new: bool
     similarity: float
     matched_title: str | None
+    # how the sighting joined: "exact", "wording" (bigram similarity) or "frame" (same event frame)
+    how: str = "new"
+    # (title of a story it was kept apart from, reason) for near matches a rule vetoed
+    vetoes: tuple[tuple[str, str], ...] = ()
 
 
 @lru_cache(maxsize=1)
@@ -206,15 +214,10 @@ def _event_rules() -> EventRules:
 
 
 def _cn_to_arabic(match: re.Match[str]) -> str:
-    """二月三日 -> 2月3日, 十三人 -> 13人: one site writes numerals in characters, another in digits."""
-    total, current = 0, 0
-    for ch in match.group():
-        if ch in _CN_DIGIT:
-            current = _CN_DIGIT[ch]
-        else:
-            total += (current or 1) * _CN_UNIT[ch]
-            current = 0
-    return str(total + current)
+    """二月三日 -> 2月3日, 十三人 -> 13人, 二零二五年 -> 2025年: one site writes numerals in
+    characters, another in digits (cn2an reads them; a span it cannot read stays as written)."""
+    value = numeral(match.group())
+    return match.group() if value is None else f"{value:g}" if value < 1e15 else match.group()
 
 
 def _amounts(numbers: Sequence[str]) -> frozenset[str]:
@@ -231,6 +234,40 @@ def _numbers_conflict(a: frozenset[str], b: frozenset[str]) -> bool:
 
 def _member_grams(record: list) -> set[str]:
     return {g for member in record[8] for g in member[0]}
+
+
+def _place_conflict(record: list, subfield: str | None, city: str | None, county: str | None) -> str | None:
+    """Why a story cannot hold this sighting whatever the wording (adcodes in the sentence)."""
+    if city and record[7] and city != record[7]:
+        return f"city {city} ≠ {record[7]}"
+    if county and len(record) > 9 and record[9] and county != record[9]:
+        return f"county {county} ≠ {record[9]}"  # two districts of one city: 东区 vs 仁和区
+    if subfield and record[4] and subfield != record[4]:
+        return f"subfield {subfield} ≠ {record[4]}"
+    return None
+
+
+def _frame_state(frame: Frame, subject: tuple[str, str] | None) -> list:
+    """A story's frame as stored in state (JSON-able): type, subject kind and word, quantities,
+    and the unnamed subject (modifier, head) of config/clustering.toml [subjects]."""
+    return [frame.type.id if frame.type else None, frame.subject, frame.subject_word,
+            [[q.unit, q.low, q.high, q.text] for q in frame.quantities], list(subject) if subject else None]
+
+
+def _frame_from_state(state: list, reader: FrameReader) -> Frame:
+    return Frame(reader.types.get(state[0]), None, state[1], state[2],
+                 tuple(Quantity(u, lo, hi, t) for u, lo, hi, t in state[3]))
+
+
+def _named_subjects_conflict(a: tuple[str, str] | None, b: list | None) -> str | None:
+    """Two unnamed subjects both specified and different (一建筑工地 vs 某电子厂): with no shared
+    wording to go on, two specified subjects must be the same one."""
+    if a is None or b is None:
+        return None
+    (ma, ha), (mb, hb) = a, b
+    if ma and mb and (ha != hb or (ma not in mb and mb not in ma)):
+        return f"subject 一{ma}{ha} ≠ 一{mb}{hb}"
+    return subjects_conflict(a, (mb, hb)) and f"subject 一{ma}{ha} ≠ 一{mb}{hb}" or None
 
 
 def story_text(title: str) -> str:
@@ -258,18 +295,25 @@ class StoryClusterer:
         # story_id -> [(gram set, amounts, total weight)] per wording; derived from state, never stored
         self._members: dict[str, list[tuple[frozenset[str], frozenset[str], float, tuple, tuple | None]]] = {}
         self._events = _event_rules()
+        self._frame_reader = load_frame_reader()
+        self._frame_of = lru_cache(maxsize=8192)(self._frame_reader.read)  # a repeated wording is read once
+        # bucket -> {(city adcode, event type): [story ids]}: the stories a typed sighting may join
+        # on its frame; derived from state like the postings, never stored
+        self._frame_index: dict[str, dict[tuple[str, str], list[str]]] = {}
+        self._frames: dict[str, Frame] = {}  # story id -> its stored frame, rebuilt once
 
     # --- signature -------------------------------------------------------------
     @staticmethod
-    def _signature(title: str) -> tuple[tuple[str, ...], tuple[str, ...], str]:
-        story = _CN_NUMBER.sub(_cn_to_arabic, story_text(title))
+    def _signature(title: str) -> tuple[tuple[str, ...], tuple[str, ...], str, str]:
+        said = story_text(title)
+        story = _CN_NUMBER.sub(_cn_to_arabic, said) if _CN_NUMBER.search(said) else said
         text = content_chars(story)
         # tuples, not lists: a tuple of strings drops out of the garbage collector's tracking,
         # and every open story keeps these for the whole window
         grams = tuple(sorted({text[i:i + 2] for i in range(len(text) - 1)})) or ((text,) if text else ())
         # numbers read before punctuation goes, so 50.2% stays 50.2 (not 502)
         numbers = tuple(sorted(set(_NUMBER.findall(story))))
-        return grams, numbers, text
+        return grams, numbers, text, said
 
     # --- state ------------------------------------------------------------------
     def _load(self, bucket: str) -> tuple[dict, dict[str, str | set[str]], dict[str, list]]:
@@ -281,6 +325,7 @@ class StoryClusterer:
         stories: dict[str, list] = {}
         exact: dict[str, str] = {}
         self._exact[bucket] = exact
+        self._frame_index[bucket] = {}
         for hour in meta["hours"]:
             for sid in self.state.get(f"h:{bucket}:{hour}") or []:
                 record = self.state.get(f"s:{sid}")
@@ -290,6 +335,7 @@ class StoryClusterer:
                 self._post(postings, _member_grams(record), sid)
                 for member in record[8]:
                     exact.setdefault(member[2], sid)
+                self._index_frame(bucket, sid, record)
         self._cache[bucket] = (meta["seq"], postings, stories)
         return meta, postings, stories
 
@@ -328,6 +374,8 @@ class StoryClusterer:
                             if len(ids) == 1:
                                 postings[g] = next(iter(ids))
                 self._members.pop(sid, None)
+                if record is not None:
+                    self._unindex_frame(bucket, sid, record)
                 if f"s:{sid}" in self.state:
                     del self.state[f"s:{sid}"]
             if key in self.state:
@@ -358,7 +406,8 @@ class StoryClusterer:
 
     def _similar(self, grams: Sequence[str], my_amounts: frozenset[str], wmap: dict[str, float], my_event: tuple,
                  my_subject: tuple[str, str] | None, subfield: str | None, city: str | None, county: str | None,
-                 postings: dict[str, str | set[str]], stories: dict[str, list], now: float) -> tuple[str | None, float]:
+                 postings: dict[str, str | set[str]], stories: dict[str, list], now: float,
+                 vetoes: list[tuple[str, str]] | None = None, frame: Frame | None = None) -> tuple[str | None, float]:
         anchor = self._min_anchor
         rare = frozenset([g for g, w in wmap.items() if w >= anchor])
         if not rare:
@@ -392,15 +441,18 @@ class StoryClusterer:
         window = s.window_s
         my_type = my_event[0]
         best, best_sim = None, 0.0
+        vetoed: list[tuple[str, str]] = []
         for sid in candidates:
             record = stories[sid]
             if now - record[1] > window or now < record[0] - window:
                 continue
-            if city and record[7] and city != record[7]:
-                continue
-            if county and len(record) > 9 and record[9] and county != record[9]:
-                continue  # two districts of one city: 东区 vs 仁和区
-            if subfield and record[4] and subfield != record[4]:
+            reason = _place_conflict(record, subfield, city, county)
+            if reason is None and frame is not None and frame is not _NO_FRAME and len(record) > 10 and record[10]:
+                # a restaurant's poisoning and a school's share their wording, not their subject
+                reason = frames_conflict(frame, self._story_frame(sid, record), self._frame_reader.rising, types=False)
+            if reason is not None:
+                if vetoes is not None:
+                    vetoed.append((sid, reason))
                 continue
             for other, other_amounts, w_other, other_event, other_subject in self._member_view(sid, record):
                 if my_type is not None and other_event[0] is not None and events_conflict(my_event, other_event):
@@ -427,7 +479,78 @@ class StoryClusterer:
                 score = max(jaccard, containment)
                 if ok and score > best_sim:
                     best, best_sim = sid, score
+        if best is None and vetoed and vetoes is not None:
+            # Explain near matches kept apart by place or subfield: only those whose wording
+            # alone would have joined (a story sharing one rare bigram is not worth a line).
+            for sid, reason in vetoed:
+                record = stories[sid]
+                for other, _, w_other, _, _ in self._member_view(sid, record):
+                    inter = sum(map(wmap.__getitem__, mine & other))
+                    smaller = min(w_mine, w_other)
+                    jaccard = inter / (w_mine + w_other - inter) if w_mine + w_other - inter else 0.0
+                    if jaccard >= s.min_similarity or (smaller and inter / smaller >= s.min_containment):
+                        if (record[5], reason) not in vetoes:
+                            vetoes.append((record[5], reason))
+                        break
         return best, best_sim
+
+    def _frame_match(self, bucket: str, frame: Frame, subject: tuple[str, str] | None, grams: Sequence[str],
+                     wmap: dict[str, float], subfield: str | None, city: str, county: str | None,
+                     stories: dict[str, list], now: float, vetoes: list[tuple[str, str]]) -> tuple[str | None, float]:
+        """The open story of the same event frame (prefecture, event type, compatible county,
+        subject and quantities) seen within the frame window; the most similar wording wins.
+        Every candidate kept apart is explained in ``vetoes``."""
+        ids = self._frame_index.get(bucket, {}).get((city, frame.type.id))  # type: ignore[union-attr]
+        if not ids:
+            return None, 0.0
+        window = self.settings.frame_window_s
+        rising = self._frame_reader.rising
+        mine = frozenset(grams)
+        w_mine = sum(wmap.values())
+        best: tuple[float, float, str] | None = None
+        for sid in sorted(ids):
+            record = stories.get(sid)
+            if record is None or now - record[1] > window or now < record[0] - window:
+                continue
+            reason = _place_conflict(record, subfield, city, county)
+            theirs = self._story_frame(sid, record)
+            if reason is None:
+                reason = frames_conflict(frame, theirs, rising)
+            if reason is None:
+                reason = _named_subjects_conflict(subject, record[10][4] if len(record[10]) > 4 else None)
+            if reason is not None:
+                if (record[5], reason) not in vetoes:
+                    vetoes.append((record[5], reason))
+                continue
+            # wording breaks ties between compatible stories: the best-matching member
+            sim = 0.0
+            for other, _, w_other, _, _ in self._member_view(sid, record):
+                inter = sum(map(wmap.__getitem__, mine & other))
+                union = w_mine + w_other - inter
+                sim = max(sim, inter / union if union else 0.0)
+            key = (sim, record[1], sid)
+            if best is None or key > best:
+                best = key
+        return (best[2], best[0]) if best is not None else (None, 0.0)
+
+    def _story_frame(self, sid: str, record: list) -> Frame:
+        frame = self._frames.get(sid)
+        if frame is None:
+            frame = self._frames[sid] = _frame_from_state(record[10], self._frame_reader)
+        return frame
+
+    def _index_frame(self, bucket: str, sid: str, record: list) -> None:
+        if len(record) > 10 and record[10] is not None and record[7]:
+            ids = self._frame_index.setdefault(bucket, {}).setdefault((record[7], record[10][0]), [])
+            if sid not in ids:
+                ids.append(sid)
+
+    def _unindex_frame(self, bucket: str, sid: str, record: list) -> None:
+        self._frames.pop(sid, None)
+        if len(record) > 10 and record[10] is not None and record[7]:
+            ids = self._frame_index.get(bucket, {}).get((record[7], record[10][0]))
+            if ids and sid in ids:
+                ids.remove(sid)
 
     def _shares_beyond_actor(self, shared: frozenset[str], wmap: dict[str, float], actor: str | None) -> bool:
         """A rare bigram in common that is not the host's name (王毅同X会谈 vs 王毅同Y会谈 share only 王毅)."""
@@ -441,7 +564,7 @@ class StoryClusterer:
         newest = max(ts, meta.get("newest", ts))
         meta["newest"] = newest
         self._expire(bucket, meta, postings, stories, newest)
-        grams, numbers, text = self._signature(title)
+        grams, numbers, text, said = self._signature(title)
         place_grams = tuple(sorted({p[i:i + 2] for p in places for i in range(len(p) - 1)}))
         exact = self._exact.setdefault(bucket, {})
         sid, sim = exact.get(text), 1.0
@@ -455,22 +578,38 @@ class StoryClusterer:
         event: tuple = (None, None)
         subject: tuple[str, str] | None = None
         amounts = _NO_AMOUNTS
+        frame = self._frame_of(said)
+        how = "exact"
+        vetoes: list[tuple[str, str]] = []
         if sid is None:
             wmap = self._weights(grams, place_grams)
             event = self._events.event(text)
             subject = self._events.subject_of(text)
             amounts = _amounts(numbers)
-            sid, sim = self._similar(grams, amounts, wmap, event, subject, subfield, city, county, postings, stories, ts)
+            sid, sim = self._similar(grams, amounts, wmap, event, subject, subfield, city, county, postings, stories, ts,
+                                     vetoes, frame)
+            how = "wording"
+            if sid is None and frame.type is not None and frame.type.join and city:
+                sid, sim = self._frame_match(bucket, frame, subject, grams, wmap, subfield, city, county, stories, ts,
+                                             vetoes)
+                how = "frame"
         hour = int(ts // 3600)
         if sid is not None:
             record = stories[sid]
+            if len(record) < 11:
+                record.append(None)  # a story stored before frames were read
+            if record[10] is None and frame.type is not None:
+                record[10] = _frame_state(frame, subject)
+                self._index_frame(bucket, sid, record)
             record[1] = max(record[1], ts)
             if not record[4] and subfield:
                 record[4] = subfield
             if not record[7] and city:
                 record[7] = city
             if county and len(record) > 9 and not record[9]:
+                self._unindex_frame(bucket, sid, record)
                 record[9] = county
+                self._index_frame(bucket, sid, record)
             if len(record[8]) < self.settings.max_members and all(m[2] != text for m in record[8]):
                 record[8].append([grams, numbers, text, place_grams])
                 self._members.pop(sid, None)  # rebuilt with the new wording on next use
@@ -483,24 +622,28 @@ class StoryClusterer:
             self.state[f"s:{sid}"] = record
             matched_title = record[5]
             new = False
+            vetoes = []
         else:
             digest = hashlib.sha1(f"{bucket}|{ts:.0f}|{content_chars(title)}".encode()).hexdigest()[:16]
             sid = f"s-{digest}"
-            record = [ts, ts, grams, numbers, subfield, title, hour, city, [[grams, numbers, text, place_grams]], county]
+            record = [ts, ts, grams, numbers, subfield, title, hour, city, [[grams, numbers, text, place_grams]], county,
+                      _frame_state(frame, subject) if frame.type is not None else None]
             # the view of this first wording, from the weights and event already computed above
             self._members[sid] = [(frozenset(grams), amounts, sum(wmap.values()), event, subject) if wmap
                                   else self._view(grams, numbers, text, place_grams)]
             exact.setdefault(text, sid)
             stories[sid] = record
             self._post(postings, grams, sid)
+            self._index_frame(bucket, sid, record)
             self.state[f"s:{sid}"] = record
             self._register(bucket, meta, hour, sid)
             matched_title = None
             new = True
+            how = "new"
         meta["seq"] = meta.get("seq", 0) + 1
         self.state[f"m:{bucket}"] = meta
         self._cache[bucket] = (meta["seq"], postings, stories)
-        return Assignment(sid, new, round(sim, 3), matched_title)
+        return Assignment(sid, new, round(sim, 3), matched_title, how, tuple(vetoes[:3]))
 
     @staticmethod
     def _post(postings: dict[str, str | set[str]], grams: Iterable[str], sid: str) -> None:

@@ -148,6 +148,11 @@ class Gazetteer:
         self._extra_traps = [n for n in sar if n not in names.codes] + list(extra_traps)
         self._build(names, config)
 
+    def name_of(self, adcode: str) -> str | None:
+        """Full name of a division by adcode (None when unknown)."""
+        place = self.places.get(adcode)
+        return place.name if place else None
+
     # --- building -----------------------------------------------------------
     def _load_divisions(self, root: Path, names: _Names) -> None:
         provinces = {row["code"]: row["name"] for row in _read_csv(root / "provinces.csv")}

@@ -1,0 +1,199 @@
+"""Event frames: what happened, to whom and how much, read from one title.
+
+A frame is the part of a headline that survives rewording: the event type (a desk-tunable
+taxonomy in config/event_types.toml), the kind of subject (a factory, a restaurant, a
+school), and the quantities it names as ranges (30余名 -> [30, 40), 数十名 -> [20, 99],
+八百万元 -> 8,000,000元). Place comes from the gazetteer, not from here. Story clustering
+compares frames (``frames_conflict``) so that "南通一纺织厂30余名工人午餐后腹痛送医" and
+"海安市某企业食堂疑似食物中毒" are one story, and explains the decision either way.
+
+Chinese numerals are read by cn2an (二零二五 -> 2025, 两千 -> 2000, 八百万 -> 8000000); the
+multipliers 万/亿, the approximations 余/多/数/几/上 and the units are read here, because
+they are what make a quantity a range.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import cn2an
+
+from citycredit.configfiles import packaged_toml
+from citycredit.exceptions import ConfigError
+from citycredit.ids import POLARITIES, SUBFIELDS
+
+_CN_NUM = "零〇一二两三四五六七八九十百千"
+_HAS_NUMERAL = re.compile(f"[0-9{_CN_NUM}]")
+
+
+@dataclass(frozen=True)
+class Quantity:
+    unit: str
+    low: float
+    high: float   # inclusive
+    text: str
+
+    def overlaps(self, other: "Quantity") -> bool:
+        return self.low <= other.high and other.low <= self.high
+
+    def __str__(self) -> str:
+        value = f"{self.low:g}" if self.low == self.high else f"{self.low:g}–{self.high:g}"
+        return f"{self.text} = {value}{self.unit}"
+
+
+@dataclass(frozen=True)
+class EventType:
+    id: str
+    name: str
+    subfield: str | None
+    polarity: str
+    join: bool          # may items of this type join on the frame alone (not only on wording)
+
+
+@dataclass(frozen=True)
+class Frame:
+    type: EventType | None
+    cue: str | None
+    subject: str | None        # a subject kind of config/event_types.toml [subjects]
+    subject_word: str | None
+    quantities: tuple[Quantity, ...]
+
+    def evidence(self) -> list[str]:
+        """Human-readable lines for the item's evidence."""
+        out = []
+        if self.type is not None:
+            out.append(f"event type {self.type.id} ({self.type.name}: {self.cue})")
+        if self.subject is not None:
+            out.append(f"subject {self.subject} ({self.subject_word})")
+        out.extend(f"quantity {q}" for q in self.quantities)
+        return out
+
+
+NO_FRAME = Frame(None, None, None, None, ())
+
+
+def _alternation(words) -> str:
+    return "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True)) or "(?!)"
+
+
+@lru_cache(maxsize=4096)
+def numeral(text: str) -> float | None:
+    """An Arabic or Chinese numeral (with 万/亿 inside: 1.2万, 八百万) as a number, or None."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return float(cn2an.cn2an(text, "smart"))
+    except (ValueError, KeyError, IndexError):
+        return None
+
+
+class FrameReader:
+    """Reads frames with one compiled taxonomy (built once per process: ``load_frame_reader``)."""
+
+    def __init__(self, config: dict) -> None:
+        types = config.get("type", [])
+        if not types:
+            raise ConfigError("config/event_types.toml: no [[type]] entries")
+        self.types: dict[str, EventType] = {}
+        cue_type: dict[str, str] = {}
+        for entry in types:
+            tid = entry["id"]
+            subfield = entry.get("subfield") or None
+            if subfield is not None and subfield not in SUBFIELDS:
+                raise ConfigError(f"config/event_types.toml: type {tid}: unknown subfield {subfield!r}")
+            if entry.get("polarity") not in POLARITIES:
+                raise ConfigError(f"config/event_types.toml: type {tid}: polarity must be one of {POLARITIES}")
+            self.types[tid] = EventType(tid, entry.get("name", tid), subfield, entry["polarity"], bool(entry.get("join", True)))
+            for cue in entry.get("cues", []):
+                cue_type.setdefault(cue, tid)
+        self._cue_type = cue_type
+        self._cues = re.compile(_alternation(cue_type))
+        subjects = config.get("subjects", {})
+        self._generic = frozenset(subjects.get("generic", []))
+        self._subject_kind = {w: kind for kind, words in subjects.items() for w in words}
+        self._subjects = re.compile(_alternation(self._subject_kind))
+        q = config.get("quantities", {})
+        self.rising = frozenset(q.get("rising", []))
+        units = _alternation(q.get("units", []))
+        # (数|几|上)? numeral (余|多|几)? (万|亿)? (余|多)? unit: 30余名, 130万元, 数十名, 两千余名, 1.2万件
+        self._quantity = re.compile(
+            rf"(数|几|上)?(\d+(?:\.\d+)?|[{_CN_NUM}]+)?(余|多|几)?([万亿])?(余|多)?({units})")
+
+    def read(self, text: str) -> Frame:
+        """The frame of one normalised title."""
+        m = self._cues.search(text)
+        etype, cue = (self.types[self._cue_type[m.group()]], m.group()) if m else (None, None)
+        subject = word = None
+        for s in self._subjects.finditer(text):
+            if s.group() not in self._generic:
+                subject, word = self._subject_kind[s.group()], s.group()
+                break
+        quantities = self._quantities(text)
+        if etype is None and subject is None and not quantities:
+            return NO_FRAME
+        return Frame(etype, cue, subject, word, quantities)
+
+    def _quantities(self, text: str) -> tuple[Quantity, ...]:
+        if not _HAS_NUMERAL.search(text):
+            return ()  # most titles: one C-level scan, no regex over every position
+        out = []
+        for m in self._quantity.finditer(text):
+            vague, number, approx, mult, approx2, unit = m.groups()
+            if number is None and vague is None:
+                continue
+            if number is not None and number in "一两" and vague is None and approx is None and mult is None:
+                continue  # 一家企业, 两名男子: an article, not a count the story turns on
+            if vague is not None and number is None:
+                continue  # 数名, 几人: no magnitude at all
+            value = numeral(number)
+            if value is None:
+                continue
+            scale = {"万": 1e4, "亿": 1e8}.get(mult or "", 1.0)
+            low = value * scale
+            if vague in ("数", "几"):           # 数十 = 20..99, 几百 = 200..999
+                low, high = 2 * low, 10 * low - 1
+            elif vague == "上":                  # 上百 = 100..199
+                high = 2 * low - 1
+            elif approx or approx2:              # 30余 = 30..39, 130万余 = 130万..140万
+                step = _step(value) * scale
+                high = low + step - (1 if step >= 1 else 0)
+            else:
+                high = low
+            out.append(Quantity(unit, low, high, m.group()))
+        return tuple(out)
+
+
+def _step(value: float) -> float:
+    """The unit of the last significant digit: 30 -> 10, 130 -> 10, 2000 -> 1000, 1.2 -> 0.1."""
+    if value != int(value):
+        return 10 ** -len(f"{value:g}".split(".")[1])
+    n, step = int(value), 1
+    while n and n % 10 == 0:
+        n //= 10
+        step *= 10
+    return float(step)
+
+
+def frames_conflict(a: Frame, b: Frame, rising: frozenset[str], types: bool = True) -> str | None:
+    """Why two frames are two events (a sentence for the evidence), or None when compatible.
+    ``types=False`` leaves the event types out: for titles that already share their wording,
+    where 化工厂爆炸起火 and 化工厂起火 are one event read as two types."""
+    if types and a.type is not None and b.type is not None and a.type.id != b.type.id:
+        return f"event type {a.type.id} ≠ {b.type.id}"
+    if a.subject is not None and b.subject is not None and a.subject != b.subject:
+        return f"subject {a.subject_word} ({a.subject}) ≠ {b.subject_word} ({b.subject})"
+    for qa in a.quantities:
+        if qa.unit in rising:
+            continue
+        same_unit = [qb for qb in b.quantities if qb.unit == qa.unit]
+        if same_unit and not any(qa.overlaps(qb) for qb in same_unit):
+            return f"quantity {qa.text} ≠ {same_unit[0].text}"
+    return None
+
+
+@lru_cache(maxsize=1)
+def load_frame_reader() -> FrameReader:
+    return FrameReader(packaged_toml("event_types.toml"))

@@ -1,0 +1,82 @@
+"""Event frames: the type, subject and quantities of a title, and when two frames are two events."""
+from __future__ import annotations
+
+import pytest
+
+from citycredit.understanding.cluster import StoryClusterer
+from citycredit.understanding.frames import frames_conflict, load_frame_reader
+from citycredit.understanding.text import normalize
+
+H = 3600.0
+T0 = 1_770_000_000.0
+NANTONG, HAIAN, RUGAO = "320600", "320621", "320682"
+WUXI, JIANGYIN, YIXING = "320200", "320281", "320282"
+
+
+def read(title: str):
+    return load_frame_reader().read(normalize(title))
+
+
+@pytest.mark.parametrize("title, unit, low, high", [
+    ("南通一纺织厂30余名工人午餐后腹痛送医", "名", 30, 39),
+    ("某公司偷排被罚款八百万元", "元", 8_000_000, 8_000_000),
+    ("查获1.2万件假冒商品", "件", 12_000, 12_000),
+    ("数十名学生呕吐", "名", 20, 99),
+    ("两千余名工人被欠薪", "名", 2000, 2999),
+    ("罚款130万元", "元", 1_300_000, 1_300_000),
+])
+def test_quantities_are_read_as_ranges(title, unit, low, high):
+    (q,) = read(title).quantities
+    assert (q.unit, q.low, q.high) == (unit, low, high)
+
+
+def test_a_year_in_characters_is_a_year_not_a_quantity():
+    # the hand parser this replaced read 二零二五年 as 5年
+    frame = read("二零二五年山西一煤矿透水事故致3死")
+    assert [q.text for q in frame.quantities] == ["3死"]
+    assert StoryClusterer._signature(normalize("二零二五年山西十三人"))[1] == ("13", "2025")
+
+
+def test_event_type_and_subject_kind():
+    frame = read("南通一纺织厂30余名工人午餐后腹痛送医")
+    assert frame.type.id == "food_poisoning" and frame.subject == "enterprise"
+    assert read("某餐馆火灾 2人受伤").subject == "eatery"
+    assert read("苏州市场监管局通报").subject is None  # the reporting agency is not the subject
+
+
+def test_conflicts_are_explained():
+    rising = load_frame_reader().rising
+    assert frames_conflict(read("某公司罚款8万元"), read("某公司罚款80万元"), rising) == "quantity 8万元 ≠ 80万元"
+    assert "subject" in frames_conflict(read("一餐馆食物中毒"), read("一学校食物中毒"), rising)
+    # a death toll rises between reports of one accident: never a veto
+    assert frames_conflict(read("化工厂爆炸已致3死"), read("化工厂爆炸已致8死"), rising) is None
+
+
+def assign(c, ts, title, city, county=None, subfield=None):
+    return c.assign("all", ts, normalize(title), subfield, city, (), county)
+
+
+def test_one_event_worded_differently_joins_on_its_frame():
+    c = StoryClusterer({})
+    a = assign(c, T0, "南通一纺织厂30余名工人午餐后腹痛送医", NANTONG)
+    b = assign(c, T0 + H, "海安市某企业食堂疑似食物中毒 涉事承包商被查", NANTONG, HAIAN, "food_safety")
+    assert b.story_id == a.story_id and b.how == "frame"
+
+
+def test_frame_vetoes_keep_events_apart_and_say_why():
+    c = StoryClusterer({})
+    a = assign(c, T0, "无锡江阴一化工厂爆炸", WUXI, JIANGYIN)
+    b = assign(c, T0 + H, "宜兴一化工厂发生爆炸 3人受伤", WUXI, YIXING)
+    assert b.story_id != a.story_id
+    assert b.vetoes == (("无锡江阴一化工厂爆炸", f"county {YIXING} ≠ {JIANGYIN}"),)
+    d = assign(c, T0 + 2 * H, "南通一饭店发生食物中毒", NANTONG)
+    e = assign(c, T0 + 3 * H, "南通一小学多名学生食物中毒", NANTONG)
+    assert d.story_id != e.story_id and "subject" in e.vetoes[0][1]
+
+
+def test_frame_join_needs_a_prefecture_and_the_frame_window():
+    c = StoryClusterer({})
+    a = assign(c, T0, "一纺织厂30余名工人午餐后腹痛送医", None)
+    assert assign(c, T0 + H, "某企业食堂疑似食物中毒", None).story_id != a.story_id
+    b = assign(c, T0, "南通一纺织厂工人午餐后腹痛送医", NANTONG)
+    assert assign(c, T0 + 30 * H, "海安某企业食堂疑似食物中毒", NANTONG, HAIAN).story_id != b.story_id
