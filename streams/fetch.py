@@ -9,7 +9,10 @@
   and full jitter; 4xx and size/type errors are not retried;
 * the body is read raw and decompressed here with a size cap checked while streaming
   and after decompression (a 50 MB page and a gzip bomb stop at the cap);
-* redirects followed by hand, at most ``max_redirects``, loops detected.
+* redirects followed by hand, at most ``max_redirects``, loops detected; a hop that leaves
+  the host the poll started from must resolve to public addresses only and is connected to
+  the address checked (``citycredit.netguard``): a site, or whoever took it over, cannot
+  send the poller into its own network (169.254.169.254, 127.0.0.1:9092, ...).
 
 Every failure becomes a ``FetchError`` with a bounded ``reason`` for source health.
 """
@@ -22,9 +25,11 @@ import time
 import zlib
 from dataclasses import dataclass
 from typing import Callable
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import httpx
+
+from citycredit.netguard import PinnedTarget, first_refusal, pin, system_resolve
 
 from .exceptions import FetchError
 
@@ -152,8 +157,9 @@ class HostGate:
 
 class Fetcher:
     def __init__(self, policy: FetchPolicy, transport: httpx.AsyncBaseTransport | None = None,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, resolve: Callable[[str, int], list[str]] | None = None) -> None:
         self.policy = policy
+        self.resolve = resolve or system_resolve  # DNS for the redirect guard (tests pass their own)
         self.gate = HostGate(policy.politeness_delay_s)
         self.rng = rng or random.Random()
         timeout = httpx.Timeout(connect=policy.connect_timeout_s, read=policy.read_timeout_s,
@@ -197,9 +203,15 @@ class Fetcher:
         seen = [url]
         headers = validators.headers() if validators else {}
         current = url
+        target: PinnedTarget | None = None  # set for a hop off the starting host: the address checked
         for _hop in range(self.policy.max_redirects + 1):
             try:
-                async with self.client.stream("GET", current, headers=headers) as resp:
+                if target is None:
+                    request = self.client.stream("GET", current, headers=headers)
+                else:
+                    request = self.client.stream("GET", target.url, headers={**headers, "Host": target.host_header},
+                                                 extensions=target.extensions)
+                async with request as resp:
                     if resp.status_code in (301, 302, 303, 307, 308):
                         location = resp.headers.get("location")
                         if not location:
@@ -211,6 +223,7 @@ class Fetcher:
                         if nxt in seen:
                             raise FetchError("redirect_loop", f"redirect loop: {' -> '.join(seen + [nxt])}")
                         seen.append(nxt)
+                        target = await self._redirect_target(url, current, nxt)
                         current = nxt
                         continue
                     return await self._read(current, resp)
@@ -227,6 +240,31 @@ class Fetcher:
             except httpx.HTTPError as exc:
                 raise FetchError("http_error", f"{type(exc).__name__}: {exc}", retryable=True) from exc
         raise FetchError("too_many_redirects", f"more than {self.policy.max_redirects} redirects from {url}")
+
+    async def _redirect_target(self, start: str, current: str, nxt: str) -> PinnedTarget | None:
+        """None for a hop on the host the poll started from (the registry's choice, maybe the
+        recorded-sites server on 127.0.0.1); else the checked address to connect to, or FetchError."""
+        parts = urlsplit(nxt)
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError as exc:
+            raise FetchError("bad_redirect", f"redirect from {current} to a bad port: {exc}") from exc
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise FetchError("bad_redirect", f"redirect from {current} to {nxt!r}: only http(s) URLs with a host are followed")
+        if parts.hostname == urlsplit(start).hostname:
+            return None
+        try:
+            addresses = await asyncio.get_running_loop().run_in_executor(None, self.resolve, parts.hostname, port)
+        except OSError as exc:  # socket.gaierror: the name does not resolve (now)
+            raise FetchError("connect", f"redirect from {current} to {parts.hostname}, which does not resolve: {exc}",
+                             retryable=True) from exc
+        if not addresses:
+            raise FetchError("connect", f"redirect from {current} to {parts.hostname}, which does not resolve", retryable=True)
+        refusal = first_refusal(addresses)
+        if refusal:
+            raise FetchError("redirect_refused", f"redirect from {current} to {nxt}: {parts.hostname} resolves to "
+                                                 f"{refusal}; refused (a site may not send the poller into the local network)")
+        return pin(parts, port, addresses[0])
 
     async def _read(self, url: str, resp: httpx.Response) -> FetchResult:
         hdrs = {k.lower(): v for k, v in resp.headers.items()}

@@ -13,6 +13,8 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import feedparser
+from defusedxml import DefusedXmlException, DTDForbidden
+from defusedxml.ElementTree import DefusedXMLParser, ParseError as XMLSyntaxError
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
 from .encoding import decode_body
@@ -20,8 +22,10 @@ from .exceptions import ParseError
 from .registry import Surface
 
 _SPACE = re.compile(r"\s+")
-# A DOCTYPE that declares entities is the billion-laughs / external-entity vector; real feeds never need one.
-_ENTITY_DECL = re.compile(r"<!DOCTYPE[^>\[]*\[[^\]]*<!ENTITY", re.I | re.S)
+# feedparser.sanitizer.replace_doctype splits the document at its first "<letter" and
+# re-declares every "<!ENTITY" line of the part before it, even one inside a comment.
+_FIRST_ELEMENT = re.compile(rb"<\w")
+_ENTITY_TEXT = re.compile(rb"<!ENTITY", re.I)
 _XML_DECL_ENCODING = re.compile(r"(<\?xml[^>]{0,100}?encoding\s*=\s*[\"'])[\w.:-]+([\"'])", re.I)
 _JSONP = re.compile(r"^[^{\[]*?(?:=|\()\s*(?P<body>[\[{].*[\]}])\s*\)?\s*;?\s*$", re.S)
 
@@ -89,10 +93,66 @@ def parse_html(surface: Surface, text: str, base_url: str) -> list[Headline]:
     return _finish(surface, found)
 
 
+class _PrologRead(Exception):
+    """Raised at the root element's start tag: no DTD or entity declaration can follow it."""
+
+
+class _StopAtRoot:
+    """ElementTree parser target that builds nothing and stops the parse at the root element."""
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        raise _PrologRead
+
+    def end(self, tag: str) -> None:
+        pass
+
+    def data(self, text: str) -> None:
+        pass
+
+    def close(self) -> None:
+        return None
+
+
+def _refuse_internal_subset(name: str, sysid: str | None, pubid: str | None, has_internal_subset: bool) -> None:
+    # The internal subset is where entities are declared, and after an unread parameter entity
+    # expat stops reporting its declarations: refuse the subset itself, not only what it reports.
+    if has_internal_subset:
+        raise DTDForbidden(name, sysid, pubid)
+
+
+def refuse_xml_entities(body: bytes) -> None:
+    """ParseError ``xml_entity`` if either of feedparser's two readings could declare an entity.
+
+    Entity declarations are the billion-laughs / external-entity vector; real feeds never need
+    one. A DOCTYPE with no internal subset (the RSS 0.91 Netscape one) stays accepted.
+    """
+    # 1. The strict reading (feedparser's strict parser is expat): defusedxml runs expat on the
+    # same bytes with entity declarations and external references forbidden, so the DTD is
+    # read by a real XML parser, not a pattern (a ">" in a system id, a "]" in a comment, a
+    # long prolog). Only the prolog matters; the parse stops at the root element.
+    parser = DefusedXMLParser(target=_StopAtRoot(), forbid_dtd=False, forbid_entities=True, forbid_external=True)
+    parser.parser.StartDoctypeDeclHandler = _refuse_internal_subset
+    try:
+        parser.feed(body)
+        parser.close()
+    except _PrologRead:
+        pass
+    except DefusedXmlException as exc:
+        raise ParseError("xml_entity", f"feed has a DOCTYPE internal subset, an entity declaration or an external "
+                                       f"reference ({exc}): refused before parsing (entity-expansion guard)") from exc
+    except XMLSyntaxError:
+        pass  # malformed before any entity was declared: feedparser's lenient mode decides, as before
+    # 2. The lenient reading: feedparser rewrites the prolog by pattern before either of its
+    # parsers runs and re-declares what it finds there, including entities expat never saw
+    # (inside a comment). Refuse any entity text in that part of the document.
+    first = _FIRST_ELEMENT.search(body)
+    if _ENTITY_TEXT.search(body, 0, first.start() if first else len(body)):
+        raise ParseError("xml_entity", "feed has an <!ENTITY declaration before its first element, which "
+                                       "feedparser would declare: refused before parsing (entity-expansion guard)")
+
+
 def parse_feed(surface: Surface, body: bytes) -> list[Headline]:
-    head = body[:65536].decode("utf-8", errors="replace")
-    if _ENTITY_DECL.search(head):
-        raise ParseError("xml_entity", "feed declares XML entities in its DOCTYPE (entity-expansion guard)")
+    refuse_xml_entities(body)
     try:
         parsed = feedparser.parse(body, response_headers={"content-type": "application/xml; charset=utf-8"})
     except Exception as exc:  # noqa: BLE001 - feedparser's lenient path can itself break on hostile bytes

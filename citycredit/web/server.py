@@ -73,6 +73,23 @@ def _json(obj: Any, status: int = 200) -> web.Response:
     return web.json_response(obj, status=status, dumps=_dumps)
 
 
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole request body, or HTTPProblem 413 as soon as it passes ``limit`` bytes.
+
+    ``content.read(n)`` returns what has arrived so far, not ``n`` bytes: a body sent in two
+    TCP segments would be cut at the first, so read until EOF. Counting as it arrives catches
+    a chunked body without Content-Length, however slowly it comes.
+    """
+    parts: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(limit + 1 - size):
+        size += len(chunk)
+        if size > limit:
+            raise HTTPProblem(413, f"body is larger than the limit of {limit} bytes")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
 def add_routes(router: web.UrlDispatcher, ctx: DeskContext) -> None:
     settings, desk = ctx.settings, ctx.desk
     limiter = RateLimiter(settings.api_rate_limit, settings.api_rate_burst)
@@ -126,10 +143,7 @@ def add_routes(router: web.UrlDispatcher, ctx: DeskContext) -> None:
         ctype = request.headers.get("Content-Type", "")
         if ctype.split(";")[0].strip().lower() != "application/json":
             raise HTTPProblem(415, f"expected Content-Type: application/json, got {ctype or 'none'}")
-        # Read one byte past the limit: a chunked body without Content-Length is caught too.
-        body = await request.content.read(limit + 1)
-        if len(body) > limit:
-            raise HTTPProblem(413, f"body is larger than the limit of {limit} bytes")
+        body = await read_body(request, limit)
         if not body:
             raise HTTPProblem(400, "empty body: expected a JSON object")
         try:

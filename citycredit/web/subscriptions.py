@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import re
 import secrets
 import socket
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Mapping
-from urllib.parse import SplitResult, urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit
 
 from citycredit.exceptions import InputError
 from citycredit.ids import ALERT_TYPES, DOMAINS, SUBFIELDS
+from citycredit.netguard import PinnedTarget, first_refusal, pin, system_resolve
 
 SIGNATURE_HEADER = "X-CityCredit-Signature"
 TIMESTAMP_HEADER = "X-CityCredit-Timestamp"
@@ -146,31 +146,14 @@ def check_url(url: str, allow_private: bool, resolve: Callable[[str, int], list[
     return url
 
 
-@dataclass(frozen=True)
-class WebhookTarget:
-    """Where one POST goes: the checked address in place of the host name, which travels in
-    the Host header and, for https, as the TLS server name the certificate is verified against."""
-    url: str
-    host_header: str
-    tls_server_name: str | None
-
-    @property
-    def extensions(self) -> dict[str, str]:
-        return {"sni_hostname": self.tls_server_name} if self.tls_server_name else {}
-
-
-def webhook_target(url: str, allow_private: bool, resolve: Callable[[str, int], list[str]] | None = None) -> WebhookTarget:
+def webhook_target(url: str, allow_private: bool, resolve: Callable[[str, int], list[str]] | None = None) -> PinnedTarget:
     """Check ``url`` as ``check_url`` does and pin the connection to the first address checked.
 
     Without the pin the HTTP client would resolve the name again after the check, and a name
     re-pointed in between (DNS rebinding, TTL 0) would reach an internal address.
     """
     parts, port = _parsed(url)
-    address = _addresses(parts, port, allow_private, resolve)[0].split("%", 1)[0]
-    netloc = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
-    return WebhookTarget(url=urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, "")),
-                         host_header=parts.netloc,
-                         tls_server_name=parts.hostname if parts.scheme == "https" else None)
+    return pin(parts, port, _addresses(parts, port, allow_private, resolve)[0])
 
 
 def _parsed(url: str) -> tuple[SplitResult, int]:
@@ -200,24 +183,18 @@ def _addresses(parts: SplitResult, port: int, allow_private: bool,
         raise SubscriptionURLRefused(f"url: host {parts.hostname!r} does not resolve")
     if allow_private:
         return addresses
-    for text in addresses:
-        ip = ipaddress.ip_address(text.split("%", 1)[0])
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-            ip = ip.ipv4_mapped
-        if (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved
-                or ip.is_unspecified or not ip.is_global):
-            raise SubscriptionURLRefused(
-                f"url: {parts.hostname} resolves to {ip}, a private/loopback/link-local address; "
-                "refused (set CITYCREDIT_WEBHOOK_ALLOW_PRIVATE=true only on a closed network)")
+    refusal = first_refusal(addresses)
+    if refusal:
+        raise SubscriptionURLRefused(f"url: {parts.hostname} resolves to {refusal}; "
+                                     "refused (set CITYCREDIT_WEBHOOK_ALLOW_PRIVATE=true only on a closed network)")
     return addresses
 
 
 def _resolve(host: str, port: int) -> list[str]:
     try:
-        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+        return system_resolve(host, port)
     except socket.gaierror as exc:
         raise SubscriptionURLRefused(f"url: host {host!r} does not resolve: {exc}") from exc
-    return [str(info[4][0]) for info in infos]
 
 
 def parse_subscription(raw: Any, *, allow_private: bool, now_iso: str,

@@ -62,6 +62,8 @@ def test_signature_covers_timestamp_and_body():
     (["93.184.216.34"], False), (["127.0.0.1"], True), (["::1"], True), (["169.254.169.254"], True),
     (["192.168.1.1"], True), (["172.16.0.1"], True), (["100.64.0.1"], True), (["::ffff:10.0.0.1"], True),
     (["fe80::1"], True), (["0.0.0.0"], True), (["93.184.216.34", "10.0.0.1"], True),
+    # IPv6 forms that carry 127.0.0.1 (6to4, NAT64): the IPv6 prefix alone looked global
+    (["2002:7f00:1::"], True), (["64:ff9b::7f00:1"], True), (["2002:5db8:d822::"], False),
 ])
 def test_ssrf_guard_checks_every_resolved_address(addresses, refused):
     resolve = lambda host, port: addresses  # noqa: E731 - the DNS answer under test

@@ -55,10 +55,10 @@ async def _refuse(topic, key, value):
     raise AssertionError(f"publish must not be called for a rejected request ({topic})")
 
 
-def run(coro_fn, desk=None, **settings):
+def run(coro_fn, desk=None, publish=_refuse, **settings):
     async def main():
         app = web.Application()
-        ctx = DeskContext(desk=desk or fed_desk(), settings=Settings(api_token=TOKEN, **settings), publish=_refuse,
+        ctx = DeskContext(desk=desk or fed_desk(), settings=Settings(api_token=TOKEN, **settings), publish=publish,
                           resolve=lambda host, port: ["93.184.216.34"] if host == "public.example" else ["10.0.0.5"])
         add_routes(app.router, ctx)
         async with TestClient(TestServer(app)) as client:
@@ -132,6 +132,57 @@ def test_chunked_oversize_body_is_refused_without_content_length():
         r = await client.post("/api/responses", data=chunks(), headers={**AUTH, "Content-Type": "application/json"})
         assert r.status == 413
     run(go, web_max_body_bytes=16384)
+
+
+async def _post_in_pieces(client, head: str, pieces: list[bytes], pause: float = 0.2) -> tuple[int, str]:
+    """POST over a raw socket, one write and a pause per piece (each its own TCP segment);
+    the server may answer, and close, before the last piece: what it answered is returned."""
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    try:
+        writer.write(head.encode())
+        for piece in pieces:
+            writer.write(piece)
+            await writer.drain()
+            await asyncio.sleep(pause)
+    except ConnectionError:
+        pass
+    answer = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    status_line, _, rest = answer.decode().partition("\r\n")
+    return int(status_line.split()[1]), rest.partition("\r\n\r\n")[2]
+
+
+def _head(**headers: str) -> str:
+    lines = {"Host": "desk", "Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json",
+             "Connection": "close", **headers}
+    return "POST /api/responses HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in lines.items()) + "\r\n"
+
+
+def test_a_body_split_across_two_writes_is_read_whole():
+    published = []
+
+    async def publish(topic, key, value):
+        published.append((topic, key))
+
+    body = json.dumps(GOOD).encode()
+
+    async def go(client):
+        return await _post_in_pieces(client, _head(**{"Content-Length": str(len(body))}), [body[:10], body[10:]])
+
+    status, text = run(go, publish=publish)
+    assert status == 202, text
+    assert published == [("responses", "320500")]
+
+
+def test_a_slow_chunked_body_over_the_limit_is_413():
+    chunk = b"x" * 4096
+    pieces = [f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n" for _ in range(6)] + [b"0\r\n\r\n"]
+
+    async def go(client):
+        return await _post_in_pieces(client, _head(**{"Transfer-Encoding": "chunked"}), pieces, pause=0.1)
+
+    status, text = run(go, web_max_body_bytes=16384)
+    assert status == 413 and "larger than the limit of 16384 bytes" in text, text
 
 
 @pytest.mark.parametrize("body,status,words", [

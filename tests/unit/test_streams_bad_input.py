@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from streams.exceptions import FetchError
 from streams.fetch import Fetcher, FetchPolicy
 from streams.poller import Poller
 from streams.registry import load_registry
@@ -290,3 +291,74 @@ def test_politeness_one_request_per_host_with_delay():
     assert overlaps == 0
     gaps = [b - a for a, b in zip(times, times[1:])]
     assert len(gaps) == 3 and min(gaps) >= 0.1
+
+
+def _redirecting(location_of: dict[str, str], seen: list[httpx.Request]):
+    """A MockTransport handler: a 302 to ``location_of[path]``, else a good page; every request kept."""
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path in location_of:
+            return httpx.Response(302, headers={"Location": location_of[request.url.path]})
+        return httpx.Response(200, stream=httpx.ByteStream(GOOD_HTML), headers={"Content-Type": "text/html"})
+    return handler
+
+
+DNS = {"cdn.people.example": ["93.184.216.34"], "intranet.example": ["93.184.216.34", "10.0.0.5"],
+       "sixtofour.example": ["2002:7f00:1::"]}
+
+
+def _fetch(location: str, seen: list[httpx.Request], resolve=None):
+    fetcher = Fetcher(FetchPolicy(politeness_delay_s=0, retries=0),
+                      transport=httpx.MockTransport(_redirecting({"/start": location}, seen)),
+                      resolve=resolve or (lambda host, port: DNS.get(host) or [host]))
+
+    async def run():
+        try:
+            return await fetcher.fetch("http://www.people.com.cn/start", "www.people.com.cn")
+        finally:
+            await fetcher.aclose()
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("location,words", [
+    ("http://127.0.0.1:9092/", "127.0.0.1, a private/loopback/link-local address"),
+    ("http://169.254.169.254/latest/meta-data/", "169.254.169.254, a private"),
+    ("http://[::1]:8080/", "::1, a private"),
+    ("http://intranet.example/admin", "10.0.0.5, a private"),              # one of its addresses is internal
+    ("http://sixtofour.example/", "6to4, carries 127.0.0.1"),
+    ("http://[64:ff9b::a9fe:a9fe]/", "NAT64, carries 169.254.169.254"),
+])
+def test_a_redirect_into_the_local_network_is_refused(location, words):
+    seen: list[httpx.Request] = []
+    with pytest.raises(FetchError) as err:
+        _fetch(location, seen)
+    assert err.value.reason == "redirect_refused" and not err.value.retryable
+    assert words in err.value.message and "refused" in err.value.message
+    assert [str(r.url) for r in seen] == ["http://www.people.com.cn/start"]  # the internal hop never went out
+
+
+def test_a_redirect_to_another_public_host_goes_to_the_address_checked():
+    seen: list[httpx.Request] = []
+    result = _fetch("https://cdn.people.example/feed?x=1", seen)
+    assert result.status == 200 and result.url == "https://cdn.people.example/feed?x=1"
+    hop = seen[1]
+    # pinned: no second lookup of the name by the client (DNS rebinding); name in Host and SNI
+    assert str(hop.url) == "https://93.184.216.34/feed?x=1" and hop.headers["Host"] == "cdn.people.example"
+    assert hop.extensions["sni_hostname"] == "cdn.people.example"
+
+
+def test_a_redirect_on_the_starting_host_is_not_looked_up():
+    # the registry chose the host (the recorded-sites server lives on 127.0.0.1); its own
+    # redirects are followed as before
+    def resolve(host, port):
+        raise AssertionError(f"looked up {host}")
+    seen: list[httpx.Request] = []
+    result = _fetch("/moved", seen, resolve)
+    assert result.url == "http://www.people.com.cn/moved" and len(seen) == 2
+
+
+def test_a_redirect_to_another_scheme_is_a_bad_redirect():
+    seen: list[httpx.Request] = []
+    with pytest.raises(FetchError) as err:
+        _fetch("file:///etc/passwd", seen)
+    assert err.value.reason == "bad_redirect" and "only http(s)" in err.value.message

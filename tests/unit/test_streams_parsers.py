@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import feedparser
 import pytest
 
 from citycredit.ids import SITES
@@ -153,3 +154,53 @@ def test_bytes_that_break_feedparser_are_a_malformed_feed():
     # Found by atheris: feedparser's lenient SGML path raises TypeError on b"</height<".
     with pytest.raises(ParseError, match="feed parser failed"):
         parse_body(load_registry().surface("people/rss"), b"</height<", "application/xml")
+
+
+# Entities that expand one "&big;" in a title to 10,002 characters (the size the security read saw).
+_ENTITIES = ('<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+             '<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY big "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;xy">')
+_LINK = "http://www.people.com.cn/n1/2026/1127/c1-1.html"
+_BIG_ITEM = f"<rss version=\"2.0\"><channel><item><title>&big;</title><link>{_LINK}</link></item></channel></rss>"
+
+
+@pytest.mark.parametrize("prolog", [
+    # The first three passed the old DOCTYPE regex and came out as a 10,002-character title.
+    pytest.param(f'<!DOCTYPE rss SYSTEM "x>y" [{_ENTITIES}]>', id="gt-inside-system-id"),
+    pytest.param(f"<!DOCTYPE rss [<!-- ] -->{_ENTITIES}]>", id="bracket-inside-subset-comment"),
+    pytest.param("<!--" + "x" * 70_000 + f"--><!DOCTYPE rss [{_ENTITIES}]>", id="doctype-after-64kb-comment"),
+    # expat sees only a comment, but feedparser re-declares the <!ENTITY lines it finds in it
+    pytest.param("<!--\n<!DOCTYPE rss>\n" + _ENTITIES.replace("><", ">\n<") + "\n-->", id="entities-in-a-prolog-comment"),
+    # declarations after an unread parameter entity are not reported by expat: the subset is refused
+    pytest.param(f'<!DOCTYPE rss SYSTEM "x" [ %pe; {_ENTITIES} ]>', id="entities-after-parameter-entity"),
+    pytest.param(f"<!DOCTYPE rss [{_ENTITIES}]>", id="plain-internal-subset"),
+])
+def test_entity_declarations_are_refused_however_the_doctype_is_dressed(prolog):
+    body = f'<?xml version="1.0"?>{prolog}{_BIG_ITEM}'.encode()
+    with pytest.raises(ParseError) as err:
+        parse_body(REGISTRY.surface("people/rss"), body, "application/xml")
+    assert err.value.reason == "xml_entity" and "refused before parsing" in str(err.value)
+
+
+def test_a_10002_character_entity_title_is_refused_not_parsed():
+    body = f'<?xml version="1.0"?><!DOCTYPE rss [{_ENTITIES}]>{_BIG_ITEM}'.encode()
+    # the premise: feedparser on its own expands the title to 10,002 characters
+    assert len(feedparser.parse(body).entries[0].title) == 10_002
+    with pytest.raises(ParseError) as err:
+        parse_body(REGISTRY.surface("people/rss"), body, "application/xml")
+    assert err.value.reason == "xml_entity"
+
+
+@pytest.mark.parametrize("body", [
+    # RSS 0.91 as Netscape published it: a DOCTYPE that names an external DTD, no internal subset
+    pytest.param('<?xml version="1.0"?><!DOCTYPE rss PUBLIC "-//Netscape Communications//DTD RSS 0.91//EN" '
+                 '"http://my.netscape.com/publish/formats/rss-0.91.dtd"><rss version="0.91"><channel>'
+                 f"<item><title>无锡一餐馆使用地沟油被查处</title><link>{_LINK}</link></item></channel></rss>", id="rss091-doctype"),
+    pytest.param(f'<feed xmlns="http://www.w3.org/2005/Atom"><entry><title>无锡一餐馆使用地沟油被查处</title>'
+                 f'<link href="{_LINK}"/></entry></feed>', id="atom"),
+    # not well-formed (an HTML entity XML does not know, a stray "<"), no DOCTYPE: feedparser's lenient mode reads it
+    pytest.param(f"<rss><channel><item><title>无锡一餐馆&nbsp;使用地沟油被查处 < </title><link>{_LINK}</link></item></channel></rss>",
+                 id="malformed-without-doctype"),
+])
+def test_feeds_without_entity_declarations_still_parse(body):
+    got = parse_body(REGISTRY.surface("people/rss"), body.encode(), "application/xml")
+    assert [h.url for h in got] == [_LINK] and got[0].title.startswith("无锡一餐馆")
