@@ -13,6 +13,9 @@ def register(sub) -> None:
 
 
 def _worker(args) -> int:
+    from ..understanding.model import load_model
+
+    load_model()  # a missing or corrupt reader model stops the worker here, before it joins the group
     settings = get_settings()
     ensure_topics_sync(settings)  # fails with a clear message when no broker answers
     from ..app import app

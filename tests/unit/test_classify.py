@@ -1,4 +1,8 @@
-"""Credit classification rules from config/credit.toml, with the evidence behind them."""
+"""Credit classification rules from config/credit.toml, with the evidence behind them.
+
+These test the lexicon itself (``model=False``): its decisions are the trained reader's
+strongest features, and a desk's edit of credit.toml must do what it says here. The trained
+reader on top is tested in test_reader_model.py and measured by bench/eval_understanding.py."""
 from __future__ import annotations
 
 import tomllib
@@ -15,7 +19,8 @@ from citycredit.understanding.classify import CreditClassifier, load_classifier
 def u(shared_data):
     from citycredit.settings import Settings
 
-    return Understanding(story_state={}, settings=Settings().replace(gazetteer_dir=shared_data / "gazetteer"))
+    return Understanding(story_state={}, settings=Settings().replace(gazetteer_dir=shared_data / "gazetteer"),
+                         model=False)
 
 
 # (title, domain, subfield, polarity, aspect)

@@ -1,0 +1,206 @@
+"""The trained reader: a linear model over a title's character n-grams, the lexicon's
+decisions and the event frame, deciding polarity, aspect, subfield and domain.
+
+Word lists fit the headlines they were written for; a model trained on ~3,000 hand-labelled
+real headlines (tests/data/labels/, see docs/labelling.md) generalises to wording no list
+anticipated, while the lexicon (config/credit.toml) and the event taxonomy
+(config/event_types.toml) stay its strongest, desk-tunable features: a term a desk adds
+changes the lexicon feature and so the decision. Place names are masked (◎) before n-grams
+are taken, so the model learns what happened, not where.
+
+The weights file ``citycredit/data/reader_model.json.gz`` is written by ``ops/train_reader.py``
+(scikit-learn logistic regression, deterministic) and read here with no dependency beyond
+numpy: a decision is a sum of weights, and the few largest terms of that
+sum are its explanation. The file names the sha256 of the labels it was trained on and a
+checksum of its own weights; a missing or corrupt file stops the worker at start.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import zlib
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable
+
+import ahocorasick
+import numpy
+
+from citycredit.exceptions import ConfigError
+
+from .classify import Classification
+from .frames import Frame
+
+MODEL_FILE = "reader_model.json.gz"  # gzip (written with mtime 0: same labels, same bytes)
+MODEL_PATH = Path(__file__).resolve().parents[1] / "data" / MODEL_FILE
+HEADS = ("polarity", "aspect", "subfield", "domain")
+NONE = "-"             # the class "no aspect / no subfield / no domain"
+_MASK = "◎"
+_KEEP = re.compile(f"[\\u4e00-\\u9fffA-Za-z0-9{_MASK}]")
+_FIX = "python ops/train_reader.py (or reinstall the package)"
+NGRAMS = (1, 2, 3)
+
+
+def masked_text(text: str, place_spans: Iterable[tuple[int, int]]) -> str:
+    """The title's ideographs, letters and digits (lower-case), each place name one ◎."""
+    if place_spans:
+        chars = list(text)
+        for a, b in place_spans:
+            for i in range(a, min(b, len(chars))):
+                chars[i] = _MASK if i == a else ""
+        text = "".join(chars)
+    return "".join(_KEEP.findall(text)).lower()
+
+
+def ngrams(masked: str) -> set[str]:
+    """Character 1-3-grams (they hold no ":", unlike the other features)."""
+    return {masked[i:i + n] for n in NGRAMS for i in range(len(masked) - n + 1)}
+
+
+def context_features(lexicon: Classification, frame: Frame, has_city: bool, has_county: bool) -> list[str]:
+    """Features beyond the wording: the lexicon's decisions, the event frame, the place found."""
+    out = [f"lex:pol:{lexicon.polarity}", f"lex:asp:{lexicon.aspect or NONE}", f"lex:sub:{lexicon.subfield or NONE}",
+           f"lex:dom:{lexicon.domain or NONE}", "place:city" if has_city else "place:none"]
+    out += [f"lex:{key}" for key in ("neutralised", "context") if key in lexicon.evidence]
+    if frame.type is not None:
+        out += [f"ev:{frame.type.id}", f"ev:pol:{frame.type.polarity}"]
+    if frame.subject is not None:
+        out.append(f"subj:{frame.subject}")
+    if frame.quantities:
+        out.append("qty")
+    if has_county:
+        out.append("place:county")
+    return out
+
+
+def features(text: str, place_spans: Iterable[tuple[int, int]], lexicon: Classification, frame: Frame,
+             has_city: bool, has_county: bool) -> list[str]:
+    """All features of one normalised title (what ops/train_reader.py trains on). Serving finds
+    the same ones among the model's vocabulary in one automaton pass (ReaderModel.score_title)."""
+    return sorted(ngrams(masked_text(text, place_spans))) + context_features(lexicon, frame, has_city, has_county)
+
+
+@dataclass(frozen=True)
+class Decision:
+    label: str | None       # None for NONE
+    probability: float
+    because: tuple[str, ...]  # the largest contributions, "feature +w"
+
+
+class Scores:
+    """One title's scores under every head: the sum of its features' weight rows."""
+
+    def __init__(self, model: "ReaderModel", names: list[str], idx: list[int]) -> None:
+        self.model = model
+        self.names = names
+        self.rows = model.weights[idx]                       # (present features, all classes)
+        self.scores = self.rows.sum(axis=0) + model.intercept
+
+    def decide(self, head: str, allowed: Iterable[str] | None = None, explain: bool = True) -> Decision:
+        classes, off = self.model.classes[head], self.model.offset[head]
+        sc = self.scores[off:off + len(classes)].tolist()
+        idx = range(len(classes)) if allowed is None else [i for i, c in enumerate(classes) if c in allowed]
+        best = max(idx, key=lambda i: (sc[i], -i))
+        top = sc[best]
+        z = sum(math.exp(sc[i] - top) for i in idx)
+        label = classes[best]
+        if not explain:
+            return Decision(None if label == NONE else label, 1.0 / z, ())
+        # explanation: the features that pushed the winner furthest above the runner-up
+        rest = [i for i in idx if i != best]
+        column = self.rows[:, off + best]
+        if rest:
+            column = column - self.rows[:, off + max(rest, key=lambda i: sc[i])]
+        because = []
+        if len(column):
+            for j in numpy.argsort(-column, kind="stable")[:4].tolist():
+                if column[j] > 0:
+                    because.append(f"{self.names[j]} {float(column[j]):+.2f}")
+        return Decision(None if label == NONE else label, 1.0 / z, tuple(because))
+
+
+class ReaderModel:
+    def __init__(self, raw: dict) -> None:
+        try:
+            payload = json.dumps(raw["heads"], sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+            if hashlib.sha256(payload.encode()).hexdigest() != raw["weights_sha256"]:
+                raise ConfigError(f"{MODEL_FILE}: weights do not match their checksum (corrupt file); rebuild: {_FIX}")
+            heads = raw["heads"]
+            self.classes: dict[str, list[str]] = {h: list(heads[h]["classes"]) for h in HEADS}
+            self.offset: dict[str, int] = {}
+            total = 0
+            for h in HEADS:
+                self.offset[h] = total
+                total += len(self.classes[h])
+            self.intercept = numpy.array([float(b) for h in HEADS for b in heads[h]["intercept"]])
+            if len(self.intercept) != total:
+                raise ConfigError(f"{MODEL_FILE}: intercepts do not match the classes; rebuild: {_FIX}")
+            # stored sparse per head ({class index: weight}); used as one dense matrix, a row per
+            # feature over all heads' classes, so a title's scores are one sum of rows
+            self.index: dict[str, int] = {}
+            for h in HEADS:
+                for feature in heads[h]["weights"]:
+                    self.index.setdefault(feature, len(self.index))
+            self.weights = numpy.zeros((len(self.index), total))
+            for h in HEADS:
+                off, n = self.offset[h], len(self.classes[h])
+                for feature, sparse in heads[h]["weights"].items():
+                    j = self.index[feature]
+                    for k, w in sparse.items():
+                        if not 0 <= int(k) < n:
+                            raise ConfigError(f"{MODEL_FILE}: head {h}: feature {feature!r} names class {k} of {n}")
+                        self.weights[j, off + int(k)] = float(w)
+            self.trained_on: dict = raw.get("trained_on", {})
+            # every n-gram of the vocabulary in one automaton: a title's n-gram features are found
+            # in one C-level pass instead of slicing and looking up every 1-3-gram
+            self._grams = ahocorasick.Automaton()
+            for feature, j in self.index.items():
+                if ":" not in feature:
+                    self._grams.add_word(feature, (j, feature))
+            if len(self._grams):
+                self._grams.make_automaton()
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ConfigError(f"{MODEL_FILE}: not a reader model ({exc!r}); rebuild: {_FIX}") from exc
+
+    def score(self, feats: Iterable[str]) -> Scores:
+        """Scores of a feature list (as ``features`` makes it)."""
+        index = self.index
+        names = sorted({f for f in feats if f in index})
+        return Scores(self, names, [index[f] for f in names])
+
+    def score_title(self, masked: str, context: Iterable[str]) -> Scores:
+        """Scores of a masked title and its context features: the same as ``score(features(...))``."""
+        found = {hit for _, hit in self._grams.iter(masked)} if masked and len(self._grams) else set()
+        index = self.index
+        found.update((index[f], f) for f in context if f in index)
+        pairs = sorted(found, key=lambda p: p[1])
+        return Scores(self, [f for _, f in pairs], [j for j, _ in pairs])
+
+    @property
+    def heads(self) -> dict[str, list[str]]:
+        return self.classes
+
+
+def read_model_text(text: str) -> ReaderModel:
+    try:
+        raw = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{MODEL_FILE}: not valid JSON ({exc}); rebuild: {_FIX}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{MODEL_FILE}: not a reader model; rebuild: {_FIX}")
+    return ReaderModel(raw)
+
+
+@lru_cache(maxsize=1)
+def load_model(path: Path = MODEL_PATH) -> ReaderModel:
+    try:
+        text = gzip.decompress(path.read_bytes()).decode("utf-8")
+    except (EOFError, zlib.error, gzip.BadGzipFile, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{MODEL_FILE}: not a gzip-compressed model ({exc}); rebuild: {_FIX}") from exc
+    except OSError as exc:
+        raise ConfigError(f"{MODEL_FILE} missing from citycredit/data: build it with {_FIX}") from exc
+    return read_model_text(text)
