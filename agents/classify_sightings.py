@@ -1,7 +1,7 @@
 """sightings -> classified: parse each observation, find its city and credit class.
 
 Stateless, so it scales with the partitions of ``sightings``. The analysed item goes to
-the internal ``classified`` topic keyed by the clustering bucket, where
+the internal ``classified`` topic keyed by the clustering bucket (the item's prefecture), where
 ``cluster_stories`` gives it its story id. A record that is not a valid observation,
 or whose title has no words left once markup and emoji are removed, goes to the
 dead-letter topic with the reason.
@@ -12,7 +12,7 @@ import json
 
 from citycredit.app import app, classified_topic, dead_letter, sightings_topic
 from citycredit.exceptions import InputError
-from citycredit.understanding import STORY_BUCKET, Understanding
+from citycredit.understanding import Understanding, story_bucket
 from schemas import Observation
 
 
@@ -39,5 +39,5 @@ async def classify_sightings(stream):
         except InputError as exc:
             await dead_letter("classify_sightings", str(exc), event.value, event)
             continue
-        await classified_topic.send(key=STORY_BUCKET, value=item)
+        await classified_topic.send(key=story_bucket(item.city_adcode), value=item)
         yield item

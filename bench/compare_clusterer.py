@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_understanding import _ts, headlines  # noqa: E402
 from citycredit.exceptions import InputError  # noqa: E402
-from citycredit.understanding import STORY_BUCKET, Understanding  # noqa: E402
+from citycredit.understanding import Understanding, story_bucket  # noqa: E402
 from citycredit.understanding.cluster import ClusterSettings, StoryClusterer  # noqa: E402
 from citycredit.understanding.text import normalize  # noqa: E402
 from schemas import Observation, parse_ts  # noqa: E402
@@ -62,7 +62,7 @@ def main() -> int:
     def run(clusterer) -> float:
         t0 = time.process_time()
         for ts, title, subfield, city in work:
-            clusterer.assign(STORY_BUCKET, ts, title, subfield, city)
+            clusterer.assign(story_bucket(city), ts, title, subfield, city)
         return time.process_time() - t0
 
     best_base = best_here = float("inf")

@@ -58,10 +58,11 @@ TREND_EVENTS = TopicSpec("trend-events", "Dishonesty stories re-keyed by city an
 DEADLETTER = TopicSpec("deadletter", "Rejected records with the reason, the stage and the original payload.", "stage", partitions=1, config=_delete(30))
 
 # Internal: classify_sightings (stateless, parallel over sightings partitions) hands analysed
-# items to cluster_stories, whose story table is co-partitioned with this topic. Every item
-# carries the same clustering key (one story space: sites name a city differently), so
-# clustering runs in one partition; a week of retention covers any restart.
-CLASSIFIED = TopicSpec("classified", "Analysed items (city, class, evidence) waiting for their story id.", "story bucket",
+# items to cluster_stories, whose story table is co-partitioned with this topic. The key
+# is the item's clustering bucket, its prefecture (understanding.story_bucket): stories of
+# different cities never join, so clustering runs in parallel over the partitions; a week
+# of retention covers any restart.
+CLASSIFIED = TopicSpec("classified", "Analysed items (city, class, evidence) waiting for their story id.", "story bucket (prefecture adcode, or none)",
                        config=_delete(7))
 
 ALL: tuple[TopicSpec, ...] = (SIGHTINGS, CLASSIFIED, ITEMS, ALERTS, RESPONSES, RECORDS, CITY_INPUTS, CITY_INDEX,
