@@ -45,7 +45,8 @@ def main() -> int:
                     help="another label file whose lines are not drawn again (repeatable)")
     args = ap.parse_args()
     labelled, seen_titles = set(), set()
-    for path in [LABELS / "headlines.tsv", *sorted(LABELS.glob("blind/*.tsv")), *args.labelled]:
+    for path in [LABELS / "headlines.tsv", *sorted(LABELS.glob("blind/*.tsv")), *sorted(LABELS.glob("replay/*.tsv")),
+                 *args.labelled]:
         for line in path.read_text(encoding="utf-8").splitlines():
             if line and not line.startswith(("#", "file\t")):
                 f, n = line.split("\t")[:2]
