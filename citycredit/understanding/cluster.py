@@ -57,7 +57,7 @@ _TEMPLATE_IDF = 4.0  # the weight of a bigram of a set phrase: like a common wor
 # of a paper's 版面 list (03版综合新闻 -, 12版光明文化周末·美术评论 -), feed names, 【栏目】, X丨.
 _PREFIX = re.compile(
     r"^(?:\d+版[^\s\-－—]{0,16}\s*[-－—]\s*|推荐\d?|新华社(?:快讯|消息|权威快报)?[:：丨|｜]\s*|视频[丨|｜]|第一观察[丨|｜]|"
-    r"近镜头[丨|｜]|【[^】]{1,12}】|[^\s丨|｜]{1,8}[丨|｜])+"
+    r"近镜头[丨|｜]|【[^】]{1,12}】|[^\s丨|｜]{1,12}[丨|｜])+"
 )
 
 # A trailing column label in brackets (（秒懂体育）, （编辑手记）, （建设体育强国·足球青训观察）): a series
@@ -454,11 +454,14 @@ class StoryClusterer:
                 if vetoes is not None:
                     vetoed.append((sid, reason))
                 continue
-            for other, other_amounts, w_other, other_event, other_subject in self._member_view(sid, record):
-                if my_type is not None and other_event[0] is not None and events_conflict(my_event, other_event):
-                    continue  # a visit announced vs the talks held, 被查 vs 开除党籍, a launch vs the congratulations
-                if my_subject is not None and subjects_conflict(my_subject, other_subject):
-                    continue  # 郑州一建筑公司拖欠工资 vs 郑州一物流公司拖欠工资: two cases
+            view = self._member_view(sid, record)
+            # Vetoes hold against every wording of the story, not only the one that matches: a
+            # typeless short title (新闻人物丨英国首相斯塔默) must not link 习近平会见… and
+            # 李强同…会谈 into one story through itself.
+            if (my_type is not None and any(m[3][0] is not None and events_conflict(my_event, m[3]) for m in view)) or (
+                    my_subject is not None and any(subjects_conflict(my_subject, m[4]) for m in view)):
+                continue  # a visit announced vs the talks held, 被查 vs 开除党籍; 一建筑公司 vs 一物流公司
+            for other, other_amounts, w_other, other_event, other_subject in view:
                 if rare.isdisjoint(other) or self._min_shared > self._min_anchor and not any(
                         wmap[g] >= self._min_shared for g in rare & other):
                     continue  # only template words in common (接受纪律审查, 全线最长隧道)
