@@ -155,3 +155,38 @@ def test_a_type_that_is_not_a_string_is_a_line_error(kind):
     line = '{"ts": "2026-03-05T09:00:00+08:00", "type": ' + kind + '}'
     entries, errors = read_timeline([line])
     assert not entries and len(errors) == 1 and errors[0].lineno == 1 and "type" in errors[0].message
+
+
+def _homepage(ts: str, site: str, title: str) -> Observation:
+    return Observation.parse({"ts": ts, "site": site, "surface": "homepage", "rank": None, "title": title,
+                              "url": f"http://{site}.example.cn/{abs(hash(title)) % 10**8}.html", "summary": None})
+
+
+def test_one_event_worded_three_ways_on_three_homepages_is_one_major_event() -> None:
+    """The policy's heart: three homepages within a day make a major event, though each site
+    words it its own way and they share no rare wording; an event of the same kind in another
+    county of the same city the same day is another story and raises nothing."""
+    log = [
+        _homepage("2026-02-03T08:00:00+08:00", "people", "南通一纺织厂30余名工人午餐后腹痛送医 当地已成立调查组"),
+        _homepage("2026-02-03T09:30:00+08:00", "xinhua", "海安市某企业食堂疑似食物中毒 涉事承包商被查"),
+        _homepage("2026-02-03T10:00:00+08:00", "sina", "如皋一饭店多名食客食物中毒送医"),      # decoy: other county
+        _homepage("2026-02-03T11:00:00+08:00", "cctv", "江苏海安：30余名职工食物中毒 食堂承包商被立案调查"),
+    ]
+    entries, errors = read_timeline([json.dumps(o.asdict(), ensure_ascii=False) for o in log])
+    assert not errors
+    recorder_items: list = []
+
+    class Sink:
+        def on_item(self, item) -> None:
+            recorder_items.append(item)
+
+    alerts = list(Replay(DetectionConfig(), sinks=[Sink()]).run(entries))
+    majors = [a for a in alerts if a.type == "major_dishonesty"]
+    assert len(majors) == 1, [(a.type, a.title) for a in alerts]
+    assert majors[0].city_adcode == "320600" and sorted(majors[0].sites) == ["cctv", "people", "xinhua"]
+    by_site = {it.site: it for it in recorder_items}
+    assert by_site["xinhua"].story_id == by_site["people"].story_id == by_site["cctv"].story_id
+    assert by_site["sina"].story_id != by_site["people"].story_id
+    # the decisions say why: joined on the frame, kept apart by county
+    assert any("same event frame" in line for line in by_site["xinhua"].evidence["story"])
+    assert any("如皋市" in line for line in by_site["sina"].evidence["story"] if line.startswith("kept apart"))
