@@ -33,6 +33,15 @@ STRONG = re.compile("查处|立案|欺诈|拖欠|欠薪|偷排|偷税|逃税|虚
 SKIP_LABELS = ("news_entertainment", "news_game", "news_sports", "news_story")
 
 
+_FILES: dict[str, list[str]] = {}
+
+
+def _title_at(f: str, n: int) -> str:
+    if f not in _FILES:
+        _FILES[f] = (SHARED / f).read_text(encoding="utf-8").split("\n")
+    return _FILES[f][n - 1].split("\t")[TITLE_COLUMN[f]].strip()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=20261128)
@@ -51,6 +60,8 @@ def main() -> int:
             if line and not line.startswith(("#", "file\t")):
                 f, n = line.split("\t")[:2]
                 labelled.add((f, int(n)))
+                if "/" in f:  # a hot list repeats a wording on other lines: never draw a labelled wording again
+                    seen_titles.add(_title_at(f, int(n)))
     broad, other = [], []
     files = ({"realsites/lists/hotlists_all.tsv": 3} if args.source == "hotlists"
              else {f: c for f, c in TITLE_COLUMN.items() if "/" not in f})

@@ -147,7 +147,7 @@ class Understanding:
         # the place names the gazetteer matched: compared as a city, not as similar wording
         places = (item.evidence or {}).get("city") or ()
         assignment = self.clusterer.assign(story_bucket(item.city_adcode), ts, normalize(item.title), item.subfield, item.city_adcode,
-                                           places, item.county_adcode)
+                                           places, item.county_adcode, response=item.aspect == "government_response")
         evidence = dict(item.evidence)
         if assignment.new:
             story = ["new story"]
@@ -155,6 +155,9 @@ class Understanding:
             story = [f"joined: {assignment.matched_title}",
                      f"same event frame: {item.city} · {(item.evidence or {}).get('event', ['?'])[0]}, "
                      f"wording similarity {assignment.similarity:.3f}"]
+        elif assignment.how == "response":
+            story = [f"joined: {assignment.matched_title}",
+                     f"a response in {item.city} to the latest {item.subfield} story within 24 h (its wording names no event of its own)"]
         else:
             story = [f"joined: {assignment.matched_title}", f"similarity {assignment.similarity:.3f}"]
         story += [f"kept apart from {title}: {self._place_names(reason)}" for title, reason in assignment.vetoes]

@@ -536,6 +536,27 @@ class StoryClusterer:
                 best = key
         return (best[2], best[0]) if best is not None else (None, 0.0)
 
+    def _response_match(self, frame: Frame, subfield: str, county: str | None, stories: dict[str, list],
+                        now: float, vetoes: list[tuple[str, str]]) -> tuple[str | None, float]:
+        """The story a response answers when its wording names no event of its own
+        (苏州市市场监管局通报…涉事企业被吊销许可证): the most recent open story of the same
+        prefecture (the bucket) and subfield within the frame window, county and subject compatible."""
+        window = self.settings.frame_window_s
+        rising = self._frame_reader.rising
+        best: tuple[float, str] | None = None
+        for sid, record in stories.items():
+            if record[4] != subfield or now - record[1] > window or now < record[0] - window:
+                continue
+            reason = _place_conflict(record, subfield, record[7], county)
+            if reason is None and len(record) > 10 and record[10]:
+                reason = frames_conflict(frame, self._story_frame(sid, record), rising, types=False)
+            if reason is not None:
+                vetoes.append((record[5], reason))
+                continue
+            if best is None or (record[1], sid) > best:
+                best = (record[1], sid)
+        return (best[1], 0.0) if best is not None else (None, 0.0)
+
     def _story_frame(self, sid: str, record: list) -> Frame:
         frame = self._frames.get(sid)
         if frame is None:
@@ -561,8 +582,11 @@ class StoryClusterer:
         return any(wmap[g] >= self._min_shared and (actor is None or g[0] not in actor) for g in shared)
 
     def assign(self, bucket: str, ts: float, title: str, subfield: str | None = None,
-               city: str | None = None, places: Iterable[str] = (), county: str | None = None) -> Assignment:
-        """Story of one sighting at event time ``ts`` (epoch seconds) in ``bucket``."""
+               city: str | None = None, places: Iterable[str] = (), county: str | None = None,
+               response: bool = False) -> Assignment:
+        """Story of one sighting at event time ``ts`` (epoch seconds) in ``bucket``. ``response``:
+        the sighting reports the authorities' response (通报, 问责, 吊销, 立案查处), which belongs
+        to the story of the event it answers."""
         meta, postings, stories = self._load(bucket)
         newest = max(ts, meta.get("newest", ts))
         meta["newest"] = newest
@@ -596,6 +620,9 @@ class StoryClusterer:
                 sid, sim = self._frame_match(bucket, frame, subject, grams, wmap, subfield, city, county, stories, ts,
                                              vetoes)
                 how = "frame"
+            if sid is None and response and city and subfield and (frame.type is None or not frame.type.join):
+                sid, sim = self._response_match(frame, subfield, county, stories, ts, vetoes)
+                how = "response"
         hour = int(ts // 3600)
         if sid is not None:
             record = stories[sid]

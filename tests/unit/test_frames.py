@@ -80,3 +80,20 @@ def test_frame_join_needs_a_prefecture_and_the_frame_window():
     assert assign(c, T0 + H, "某企业食堂疑似食物中毒", None).story_id != a.story_id
     b = assign(c, T0, "南通一纺织厂工人午餐后腹痛送医", NANTONG)
     assert assign(c, T0 + 30 * H, "海安某企业食堂疑似食物中毒", NANTONG, HAIAN).story_id != b.story_id
+
+
+SUZHOU = "320500"
+
+
+def test_a_response_that_names_no_event_joins_the_story_it_answers():
+    c = StoryClusterer({})
+    event = c.assign("all", T0, normalize("苏州一食品企业使用过期原料生产糕点被曝光"), "food_safety", SUZHOU)
+    other = c.assign("all", T0 + H, normalize("苏州一小区电梯困人"), "work_safety", SUZHOU)
+    response = c.assign("all", T0 + 5 * H, normalize("苏州市市场监管局通报：涉事企业被吊销食品生产许可证"),
+                        "food_safety", SUZHOU, response=True)
+    assert response.story_id == event.story_id and response.how == "response"
+    # the same words not marked as a response, or of another subfield, start a story of their own
+    assert c.assign("all", T0 + 6 * H, normalize("苏州多家药店被约谈"), "food_safety", SUZHOU).new
+    assert c.assign("all", T0 + 7 * H, normalize("苏州市应急管理局通报：责令整改"), "transport", SUZHOU,
+                    response=True).new
+    assert other.story_id != event.story_id
