@@ -515,7 +515,8 @@ class StoryClusterer:
             record = stories.get(sid)
             if record is None or now - record[1] > window or now < record[0] - window:
                 continue
-            reason = _place_conflict(record, subfield, city, county)
+            # the subfield is not compared: the event types agree, and they are the finer reading
+            reason = _place_conflict(record, None, city, county)
             theirs = self._story_frame(sid, record)
             if reason is None:
                 reason = frames_conflict(frame, theirs, rising)
