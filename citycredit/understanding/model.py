@@ -101,9 +101,9 @@ class Decision:
 class Scores:
     """One title's scores under every head: the sum of its features' weight rows."""
 
-    def __init__(self, model: "ReaderModel", names: list[str], idx: list[int]) -> None:
+    def __init__(self, model: "ReaderModel", names: list[int], idx: list[int]) -> None:
         self.model = model
-        self.names = names
+        self.names = names                                   # feature index of each row, for explanations
         self.rows = model.weights[idx]                       # (present features, all classes)
         self.scores = self.rows.sum(axis=0) + model.intercept
 
@@ -126,7 +126,7 @@ class Scores:
         if len(column):
             for j in numpy.argsort(-column, kind="stable")[:4].tolist():
                 if column[j] > 0:
-                    because.append(f"{self.names[j]} {float(column[j]):+.2f}")
+                    because.append(f"{self.model.names[self.names[j]]} {float(column[j]):+.2f}")
         return Decision(None if label == NONE else label, 1.0 / z, tuple(because))
 
 
@@ -152,6 +152,7 @@ class ReaderModel:
             for h in HEADS:
                 for feature in heads[h]["weights"]:
                     self.index.setdefault(feature, len(self.index))
+            self.names = sorted(self.index, key=self.index.__getitem__)  # index -> feature
             self.weights = numpy.zeros((len(self.index), total))
             for h in HEADS:
                 off, n = self.offset[h], len(self.classes[h])
@@ -167,7 +168,7 @@ class ReaderModel:
             self._grams = ahocorasick.Automaton()
             for feature, j in self.index.items():
                 if ":" not in feature:
-                    self._grams.add_word(feature, (j, feature))
+                    self._grams.add_word(feature, j)
             if len(self._grams):
                 self._grams.make_automaton()
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -176,16 +177,16 @@ class ReaderModel:
     def score(self, feats: Iterable[str]) -> Scores:
         """Scores of a feature list (as ``features`` makes it)."""
         index = self.index
-        names = sorted({f for f in feats if f in index})
-        return Scores(self, names, [index[f] for f in names])
+        idx = sorted({index[f] for f in feats if f in index})
+        return Scores(self, idx, idx)
 
     def score_title(self, masked: str, context: Iterable[str]) -> Scores:
         """Scores of a masked title and its context features: the same as ``score(features(...))``."""
-        found = {hit for _, hit in self._grams.iter(masked)} if masked and len(self._grams) else set()
+        found = {j for _, j in self._grams.iter(masked)} if masked and len(self._grams) else set()
         index = self.index
-        found.update((index[f], f) for f in context if f in index)
-        pairs = sorted(found, key=lambda p: p[1])
-        return Scores(self, [f for _, f in pairs], [j for j, _ in pairs])
+        found.update(index[f] for f in context if f in index)
+        idx = sorted(found)
+        return Scores(self, idx, idx)
 
     @property
     def heads(self) -> dict[str, list[str]]:
