@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, MutableMapping
 
 from citycredit.exceptions import InputError
@@ -80,6 +81,7 @@ class Understanding:
         self.classifier: CreditClassifier = load_classifier()
         self.frames = load_frame_reader()
         self.model: ReaderModel | None = load_model() if model is True else (model or None)
+        self._analysed = lru_cache(maxsize=8192)(self._analyse_text)
         self.clusterer = StoryClusterer(self.story_state, ClusterSettings(
             window_s=settings.story_window_hours * 3600.0,
             min_similarity=settings.story_min_similarity,
@@ -88,7 +90,12 @@ class Understanding:
         ))
 
     def analyse_text(self, title: str) -> Analysis:
-        """City and credit class of one raw title (the classification pipeline, no record)."""
+        """City and credit class of one raw title (the classification pipeline, no record).
+        A pure function of the title, so repeats are served from a bounded cache: a hot list
+        shows the same headline again at every rank change."""
+        return self._analysed(title)
+
+    def _analyse_text(self, title: str) -> Analysis:
         text = normalize(title)
         if not content_chars(text):
             raise InputError("title: no words left after removing markup, symbols and emoji")
