@@ -204,3 +204,19 @@ def test_page_labels_and_column_suffixes_are_not_story_content():
     assert story_text("12版光明文化周末·美术评论 - 画里乾坤看人间") == "画里乾坤看人间"
     assert story_text("民生温度，在细节中提升（编辑手记）") == "民生温度，在细节中提升"
     assert story_text("苏州-上海城际铁路开通") == "苏州-上海城际铁路开通"  # a hyphen inside a title stays
+
+
+def test_a_busy_hour_is_stored_in_bounded_chunks_and_expires_whole():
+    """Every state write is one whole value: an hour's story list must not grow with the hour
+    (200 new stories/s made each sighting rewrite 10^5 ids), and expiry must drop every chunk."""
+    state: dict = {}
+    c = StoryClusterer(state)
+    for i in range(1000):
+        c.assign("all", T0 + i, normalize(f"第{i}号公告：某地{i * 7919 % 100003}项目招标"))
+    hour_lists = {k: v for k, v in state.items() if k.startswith("h:")}
+    assert len(hour_lists) >= 4 and max(len(v) for v in hour_lists.values()) <= StoryClusterer.HOUR_CHUNK
+    assert sum(len(v) for v in hour_lists.values()) == len([k for k in state if k.startswith("s:")])
+    # three days later every chunk of that hour is gone with its stories
+    c.assign("all", T0 + 72 * H, normalize("国家卫生健康委通报最新疫情"))
+    assert not [k for k in state if k.startswith("h:") and k.split(":")[2] == str(int(T0 // 3600))]
+    assert len([k for k in state if k.startswith("s:")]) == 1
