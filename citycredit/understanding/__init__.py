@@ -13,6 +13,7 @@ reads the wall clock.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -26,7 +27,7 @@ from schemas import Item, Observation, parse_ts
 from .classify import Classification, CreditClassifier, load_classifier
 from .cluster import ClusterSettings, StoryClusterer
 from .frames import Frame, load_frame_reader
-from .model import ReaderModel, Scores, context_features, features, load_model, masked_text
+from .model import NONE, ReaderModel, Scores, context_features, features, load_model, masked_text
 from .gazetteer import Attribution, Gazetteer, load_gazetteer
 from .text import content_chars, normalize
 
@@ -125,12 +126,16 @@ class Understanding:
         if aspect is None:
             aspect = "credit_event"  # dishonest or trustworthy: an event, whatever the aspect head thought
         sub = scores.decide("subfield")
-        subfield = sub.label
-        if subfield is not None:
-            domain = self.classifier.subfield_domain[subfield]
-        else:
-            dom = scores.decide("domain")
-            domain = dom.label or scores.decide("domain", allowed=DOMAINS).label
+        # subfield and domain decided together: the most probable consistent pair (a subfield
+        # fixes its domain; no subfield leaves any domain), so a confident domain can overrule
+        # a weak subfield and the other way round
+        lp_sub, lp_dom = scores.log_probs("subfield"), scores.log_probs("domain")
+        pairs = [(lp_sub[s] + lp_dom[self.classifier.subfield_domain[s]], s, self.classifier.subfield_domain[s])
+                 for s in lp_sub if s != NONE]
+        pairs += [(lp_sub.get(NONE, -math.inf) + lp_dom[d], None, d) for d in DOMAINS if d in lp_dom]
+        _, subfield, domain = max(pairs, key=lambda p: (p[0], p[1] or "", p[2]))
+        if subfield != sub.label:
+            sub = scores.decide("subfield", allowed=[subfield or NONE])
         for name, d, label in (("aspect", asp, aspect), ("subfield", sub, subfield)):
             evidence["model"].append(f"{name} {label or '-'} p={d.probability:.2f}: " + ", ".join(d.because))
         evidence["model"].append(f"domain {domain}" + (f" (of subfield {subfield})" if subfield else ""))

@@ -107,6 +107,14 @@ class Scores:
         self.rows = model.weights[idx]                       # (present features, all classes)
         self.scores = self.rows.sum(axis=0) + model.intercept
 
+    def log_probs(self, head: str) -> dict[str, float]:
+        """Log-probability of every class of a head (NONE included)."""
+        classes, off = self.model.classes[head], self.model.offset[head]
+        sc = self.scores[off:off + len(classes)].tolist()
+        top = max(sc)
+        log_z = top + math.log(sum(math.exp(v - top) for v in sc))
+        return {c: v - log_z for c, v in zip(classes, sc)}
+
     def decide(self, head: str, allowed: Iterable[str] | None = None, explain: bool = True) -> Decision:
         classes, off = self.model.classes[head], self.model.offset[head]
         sc = self.scores[off:off + len(classes)].tolist()
