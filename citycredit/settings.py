@@ -39,6 +39,10 @@ class Settings:
     log_level: str = _s("info", "Log level of worker and pollers (debug, info, warn, error; Faust rejects \"warning\").")
     # --- desk, API and alert delivery (citycredit/web, agents/deliver_alerts.py) ---
     api_token: str = _s("", "Bearer token required by every write endpoint (responses, subscriptions); empty disables writes. Never logged.", secret=True)
+    deployment: str = _s("development", "development or production. Production refuses to start without CITYCREDIT_SECRET_KEY; "
+                                        "development seals webhook secrets with an ephemeral key (a warning says so).")
+    secret_key: str = _s("", "Fernet key sealing webhook secrets on the subscriptions topic and in memory (several, comma-separated: "
+                             "the first seals, all open, for a rotation). Never logged.", secret=True)
     web_max_body_bytes: int = _s(65536, "Largest request body the API accepts; bigger bodies get 413.")
     api_rate_limit: float = _s(20.0, "Requests per second each client address may make to the API on average (token bucket); beyond it 429 with Retry-After. 0 disables.")
     api_rate_burst: int = _s(60, "Requests a client may make at once before the API rate limit applies (the token bucket's size).")

@@ -22,6 +22,7 @@ from typing import Any, Awaitable, Callable, Mapping
 import httpx
 
 from citycredit.metrics import Metrics
+from citycredit.secretbox import SecretBox, SecretKeyError
 from citycredit.settings import Settings
 from schemas import parse_ts
 
@@ -49,10 +50,10 @@ def webhook_body(alert: Mapping[str, Any]) -> bytes:
     return json.dumps(dict(alert), ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
 
 
-def webhook_headers(sub: Subscription, key: str, body: bytes, now: float) -> dict[str, str]:
+def webhook_headers(sub: Subscription, secret: str, key: str, body: bytes, now: float) -> dict[str, str]:
     ts = str(int(now))
     return {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT,
-            IDEMPOTENCY_HEADER: key, TIMESTAMP_HEADER: ts, SIGNATURE_HEADER: sign(sub.secret, ts, body),
+            IDEMPOTENCY_HEADER: key, TIMESTAMP_HEADER: ts, SIGNATURE_HEADER: sign(secret, ts, body),
             "X-CityCredit-Subscription": sub.id}
 
 
@@ -70,9 +71,10 @@ class Pending:
 class Outbox:
     """In-memory index of the outbox table: pending alerts per subscription, and their senders."""
 
-    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics | None = None, box: SecretBox | None = None) -> None:
         self.settings = settings
         self.metrics = metrics
+        self.box = box or SecretBox.from_settings(settings)  # opens a subscription's secret to sign, nowhere else
         self.pending: dict[str, dict[str, Pending]] = {}
         self.acked: set[str] = set()      # delivered here, the agent has not yet removed it
         self.down: set[str] = set()       # subscriptions whose receiver failed every try
@@ -160,8 +162,12 @@ class Outbox:
                 None, webhook_target, sub.url, self.settings.webhook_allow_private)
         except Exception as exc:  # noqa: BLE001 - refused or unresolvable: a failed try with its reason
             return self._count(False, f"refused: {exc}")
+        try:
+            secret = sub.secret(self.box)
+        except SecretKeyError as exc:  # a key mix-up: every try fails the same way, the dead letter says why
+            return self._count(False, f"{sub.id}: {exc}")
         body = webhook_body(entry.alert)
-        headers = {**webhook_headers(sub, entry.key, body, time.time()), "Host": target.host_header}
+        headers = {**webhook_headers(sub, secret, entry.key, body, time.time()), "Host": target.host_header}
         started = time.monotonic()
         try:
             response = await client.post(target.url, content=body, headers=headers, extensions=target.extensions)

@@ -28,6 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from citycredit.exceptions import InputError
 from citycredit.ids import ALERT_TYPES, ASPECTS, DOMAINS, POLARITIES, RESPONSE_KINDS, SITES, SUBFIELDS, SURFACES
 from citycredit.metrics import Metrics
+from citycredit.secretbox import SecretBox
 from citycredit.settings import Settings
 
 from .desk import DeskView
@@ -53,6 +54,7 @@ class DeskContext:
     registry: CollectorRegistry | None = None
     resolve: Callable[[str, int], list[str]] | None = None   # DNS for the SSRF guard (None: the system's)
     caught_up: Callable[[], bool] = lambda: True
+    box: SecretBox | None = None          # seals webhook secrets (None: from settings); the worker shares one with delivery
 
 
 class HTTPProblem(Exception):
@@ -93,6 +95,7 @@ async def read_body(request: web.Request, limit: int) -> bytes:
 def add_routes(router: web.UrlDispatcher, ctx: DeskContext) -> None:
     settings, desk = ctx.settings, ctx.desk
     limiter = RateLimiter(settings.api_rate_limit, settings.api_rate_burst)
+    box = ctx.box or SecretBox.from_settings(settings)
 
     def route(name: str) -> Callable[[Callable[[web.Request], Awaitable[web.StreamResponse]]], Any]:
         """Turn raised problems into JSON errors and count every request by route and status."""
@@ -313,12 +316,12 @@ def add_routes(router: web.UrlDispatcher, ctx: DeskContext) -> None:
         payload = await read_json(request)
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         # DNS lookups block; keep them off the event loop.
-        sub = await asyncio.get_running_loop().run_in_executor(
+        sub, secret = await asyncio.get_running_loop().run_in_executor(
             None, lambda: parse_subscription(payload, allow_private=settings.webhook_allow_private, now_iso=now,
-                                             resolve=ctx.resolve))
-        await ctx.publish("subscriptions", sub.id, sub.to_json())
+                                             box=box, resolve=ctx.resolve))
+        await ctx.publish("subscriptions", sub.id, sub.to_json())  # sealed: the topic never holds it in clear
         # The secret is shown once, here; listings never repeat it.
-        return _json({**sub.public(), "secret": sub.secret}, status=201)
+        return _json({**sub.public(), "secret": secret}, status=201)
 
     @route("subscriptions_list")
     async def list_subscriptions(request: web.Request) -> web.StreamResponse:

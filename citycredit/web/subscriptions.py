@@ -1,7 +1,8 @@
 """Alert subscriptions: the value object, its filters, the SSRF guard and webhook signing.
 
 A subscription is stored as JSON on the compacted ``subscriptions`` topic keyed by its
-id (a tombstone deletes it). Filters are lists; an empty list means "any". A receiver
+id (a tombstone deletes it), its webhook secret sealed (``citycredit/secretbox.py``): the
+topic never holds it in clear. Filters are lists; an empty list means "any". A receiver
 verifies a delivery by recomputing ``HMAC-SHA256(secret, "<timestamp>.<body>")`` and
 comparing it with the ``X-CityCredit-Signature: sha256=<hex>`` header.
 """
@@ -19,6 +20,7 @@ from urllib.parse import SplitResult, urlsplit
 from citycredit.exceptions import InputError
 from citycredit.ids import ALERT_TYPES, DOMAINS, SUBFIELDS
 from citycredit.netguard import PinnedTarget, first_refusal, pin, system_resolve
+from citycredit.secretbox import SecretBox
 
 SIGNATURE_HEADER = "X-CityCredit-Signature"
 TIMESTAMP_HEADER = "X-CityCredit-Timestamp"
@@ -66,7 +68,9 @@ class Filters:
 @dataclass(frozen=True)
 class Subscription:
     id: str
-    secret: str = field(repr=False)  # the HMAC key of its webhooks: never in a log line or traceback
+    # The HMAC key of its webhooks, sealed with CITYCREDIT_SECRET_KEY: opened only to sign a
+    # delivery (``secret(box)``). Not in repr either, so a log line or traceback has not even the token.
+    sealed_secret: str = field(repr=False)
     url: str | None          # None: stream-only subscriber (Server-Sent Events)
     filters: Filters = field(default_factory=Filters)
     created_at: str = ""
@@ -89,21 +93,30 @@ class Subscription:
         """
         return appended_epoch is None or appended_epoch >= self.created_epoch() - 1.0
 
+    def secret(self, box: SecretBox) -> str:
+        """The clear secret, for signing one delivery; SecretKeyError if the key cannot open it."""
+        return box.open(self.sealed_secret)
+
     def to_json(self) -> dict[str, Any]:
+        """The record on the ``subscriptions`` topic: the secret only sealed."""
         data = asdict(self)
         data["filters"] = {k: list(v) for k, v in data["filters"].items()}
         return data
 
     def public(self) -> dict[str, Any]:
-        """What the API shows after creation: everything but the secret."""
+        """What the API shows after creation: everything but the secret, not even sealed."""
         data = self.to_json()
-        data.pop("secret")
+        data.pop("sealed_secret")
         return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "Subscription":
+        if "sealed_secret" not in data and "secret" in data:
+            # written before secrets were sealed: refuse rather than carry a clear secret on
+            raise InputError(f"subscription {data.get('id')!r} holds its webhook secret in clear (written before "
+                             "secrets were sealed): delete it and create it again")
         f = data.get("filters") or {}
-        return cls(id=data["id"], secret=data["secret"], url=data.get("url"),
+        return cls(id=data["id"], sealed_secret=data["sealed_secret"], url=data.get("url"),
                    filters=Filters(**{k: tuple(f.get(k) or ()) for k in FILTER_FIELDS}),
                    created_at=data.get("created_at", ""), label=data.get("label", ""))
 
@@ -197,9 +210,10 @@ def _resolve(host: str, port: int) -> list[str]:
         raise SubscriptionURLRefused(f"url: host {host!r} does not resolve: {exc}") from exc
 
 
-def parse_subscription(raw: Any, *, allow_private: bool, now_iso: str,
-                       resolve: Callable[[str, int], list[str]] | None = None) -> Subscription:
-    """API body -> Subscription (new id and secret unless given), or InputError naming the field."""
+def parse_subscription(raw: Any, *, allow_private: bool, now_iso: str, box: SecretBox,
+                       resolve: Callable[[str, int], list[str]] | None = None) -> tuple[Subscription, str]:
+    """API body -> (Subscription with its secret sealed, the clear secret to answer once), or
+    InputError naming the field. A new id, and a new secret unless one is given."""
     if not isinstance(raw, Mapping):
         raise InputError("body: expected a JSON object")
     unknown = set(raw) - {"url", "filters", "secret", "label"}
@@ -216,8 +230,9 @@ def parse_subscription(raw: Any, *, allow_private: bool, now_iso: str,
     label = raw.get("label") or ""
     if not isinstance(label, str) or len(label) > 200:
         raise InputError("label: expected a string of at most 200 characters")
-    return Subscription(id="sub-" + secrets.token_hex(8), secret=secret, url=url,
-                        filters=parse_filters(raw.get("filters")), created_at=now_iso, label=label)
+    sub = Subscription(id="sub-" + secrets.token_hex(8), sealed_secret=box.seal(secret), url=url,
+                       filters=parse_filters(raw.get("filters")), created_at=now_iso, label=label)
+    return sub, secret
 
 
 def valid_subscription_id(text: str) -> bool:

@@ -49,12 +49,12 @@ def test_filters(filters, matches):
 
 
 def test_signature_covers_timestamp_and_body():
-    sub = Subscription(id="sub-0123456789", secret="x" * 32, url="https://hooks.example/a", filters=Filters())
+    sub = Subscription(id="sub-0123456789", sealed_secret="(sealed)", url="https://hooks.example/a", filters=Filters())
     body = webhook_body({"story_id": "s-1", "title": "标题"})
-    h = webhook_headers(sub, "key-1", body, 1_770_000_000)
-    assert verify(sub.secret, h["X-CityCredit-Timestamp"], body, h["X-CityCredit-Signature"])
-    assert not verify(sub.secret, str(1_770_000_001), body, h["X-CityCredit-Signature"])
-    assert not verify(sub.secret, h["X-CityCredit-Timestamp"], body + b" ", h["X-CityCredit-Signature"])
+    h = webhook_headers(sub, "x" * 32, "key-1", body, 1_770_000_000)
+    assert verify("x" * 32, h["X-CityCredit-Timestamp"], body, h["X-CityCredit-Signature"])
+    assert not verify("x" * 32, str(1_770_000_001), body, h["X-CityCredit-Signature"])
+    assert not verify("x" * 32, h["X-CityCredit-Timestamp"], body + b" ", h["X-CityCredit-Signature"])
     assert h["Idempotency-Key"] == "key-1"
 
 
