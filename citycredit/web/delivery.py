@@ -26,7 +26,8 @@ from citycredit.secretbox import SecretBox, SecretKeyError
 from citycredit.settings import Settings
 from schemas import parse_ts
 
-from .subscriptions import (IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, Subscription, sign, webhook_target)
+from .subscriptions import (ID_HEADER, IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, Subscription, sign,
+                            webhook_target)
 
 log = logging.getLogger(__name__)
 USER_AGENT = "citycredit-webhook/1"
@@ -51,9 +52,10 @@ def webhook_body(alert: Mapping[str, Any]) -> bytes:
 
 
 def webhook_headers(sub: Subscription, secret: str, key: str, body: bytes, now: float) -> dict[str, str]:
+    """Standard Webhooks headers; the id is the idempotency key, so the signature covers it."""
     ts = str(int(now))
     return {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT,
-            IDEMPOTENCY_HEADER: key, TIMESTAMP_HEADER: ts, SIGNATURE_HEADER: sign(secret, ts, body),
+            ID_HEADER: key, IDEMPOTENCY_HEADER: key, TIMESTAMP_HEADER: ts, SIGNATURE_HEADER: sign(secret, key, ts, body),
             "X-CityCredit-Subscription": sub.id}
 
 
