@@ -52,6 +52,8 @@ class Settings:
     webhook_backoff_base: float = _s(1.0, "First retry delay in seconds; doubles on each further try (exponential backoff).")
     webhook_backoff_max: float = _s(60.0, "Longest delay between tries, also the probe interval of a subscription marked down.")
     webhook_outbox_max: int = _s(10000, "Alerts kept per subscription while its receiver is down; older ones beyond this go to dead-letter.")
+    sse_max_streams: int = _s(200, "Alert streams (Server-Sent Events, /api/alerts/stream) open at once; beyond it 503 with Retry-After, "
+                                   "so idle connections cannot pile up until the worker runs out of file descriptors.")
     desk_events_per_city: int = _s(500, "Most recent classified items per city kept in the desk's read model (timeline and search).")
     # --- detection ---------------------------------------------------------
     detection_config: Path = _s(PROJECT_ROOT / "citycredit" / "config" / "detection.toml",

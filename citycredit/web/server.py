@@ -43,6 +43,7 @@ Publish = Callable[[str, str, "dict[str, Any] | None"], Awaitable[None]]
 _ADCODE = re.compile(r"^\d{6}$")
 _PERIOD = re.compile(r"^(12m:)?\d{4}-\d{2}$")
 SSE_KEEPALIVE_SECONDS = 15.0
+SSE_BUSY_RETRY_SECONDS = 30  # Retry-After when every stream slot is taken: streams are long-lived, a slot frees slowly
 
 
 @dataclass
@@ -95,6 +96,7 @@ async def read_body(request: web.Request, limit: int) -> bytes:
 def add_routes(router: web.UrlDispatcher, ctx: DeskContext) -> None:
     settings, desk = ctx.settings, ctx.desk
     limiter = RateLimiter(settings.api_rate_limit, settings.api_rate_burst)
+    open_streams = 0  # alert streams being served; one event loop, so no lock between the check and the count
     box = ctx.box or SecretBox.from_settings(settings)
 
     def route(name: str) -> Callable[[Callable[[web.Request], Awaitable[web.StreamResponse]]], Any]:
@@ -262,14 +264,22 @@ def add_routes(router: web.UrlDispatcher, ctx: DeskContext) -> None:
                    if k in request.query}
             filters = parse_filters(raw)
         last = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
+        nonlocal open_streams
+        # Each stream holds a connection and a queue for as long as the client likes: without a
+        # cap, clients that open streams and never read exhaust the worker's file descriptors.
+        if open_streams >= settings.sse_max_streams:
+            raise HTTPProblem(503, f"too many open alert streams (at most {settings.sse_max_streams}, "
+                                   "CITYCREDIT_SSE_MAX_STREAMS); retry later",
+                              {"Retry-After": str(SSE_BUSY_RETRY_SECONDS)})
+        open_streams += 1
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8",
                                                "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
         queue = desk.listen()  # listen before the backlog so nothing falls between the two
-        await response.prepare(request)
         if ctx.metrics:
             ctx.metrics.sse_clients.inc()
         sent: set[str] = set()
         try:
+            await response.prepare(request)
             await response.write(b"retry: 3000\n\n")
             if last is not None:
                 for alert in desk.alerts_after(last or None, limit=100_000):
@@ -289,6 +299,7 @@ def add_routes(router: web.UrlDispatcher, ctx: DeskContext) -> None:
         except ConnectionResetError:
             pass  # the client went away; a cancellation (server stopping) propagates
         finally:
+            open_streams -= 1
             desk.unlisten(queue)
             if ctx.metrics:
                 ctx.metrics.sse_clients.dec()

@@ -353,3 +353,25 @@ def test_the_api_answers_a_secret_once_and_the_topic_never_holds_it():
     assert "secret" not in listing  # neither clear nor sealed, not even the field name
     box = SecretBox.from_settings(Settings())  # the tests' process-wide development key
     assert desk.subscriptions[created["id"]].secret(box) == secret
+
+
+def test_alert_streams_beyond_the_cap_get_503_with_retry_after(monkeypatch):
+    import citycredit.web.server as server
+
+    monkeypatch.setattr(server, "SSE_KEEPALIVE_SECONDS", 0.1)  # a closed stream is noticed at its next keepalive
+
+    async def go(client):
+        first = await client.get("/api/alerts/stream")
+        assert first.status == 200 and (await first.content.readany()).startswith(b"retry:")
+        second = await client.get("/api/alerts/stream")
+        assert second.status == 503 and int(second.headers["Retry-After"]) >= 1
+        assert "too many open alert streams (at most 1" in (await second.json())["error"]
+        first.close()
+        for _ in range(50):  # the slot frees once the server sees the client gone
+            again = await client.get("/api/alerts/stream")
+            if again.status == 200:
+                again.close()
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError("the slot of a closed stream was never given back")
+    run(go, sse_max_streams=1)
