@@ -48,6 +48,8 @@ class Settings:
     api_rate_burst: int = _s(60, "Requests a client may make at once before the API rate limit applies (the token bucket's size).")
     webhook_allow_private: bool = _s(False, "Allow subscription URLs that resolve to private, loopback or link-local addresses (tests, closed networks).")
     webhook_timeout: float = _s(10.0, "Seconds one webhook POST may take before it counts as a failed try.")
+    webhook_max_response_bytes: int = _s(65536, "Most bytes of a webhook receiver's response body read (only its status counts; "
+                                                "the start of the body goes into a failed try's reason); the rest is not read.")
     webhook_max_attempts: int = _s(6, "Tries per alert before a dead-letter record is written and the subscription is marked down.")
     webhook_backoff_base: float = _s(1.0, "First retry delay in seconds; doubles on each further try (exponential backoff).")
     webhook_backoff_max: float = _s(60.0, "Longest delay between tries, also the probe interval of a subscription marked down.")

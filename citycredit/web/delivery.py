@@ -22,6 +22,7 @@ from typing import Any, Awaitable, Callable, Mapping
 import httpx
 
 from citycredit.metrics import Metrics
+from citycredit.netguard import PinnedTarget
 from citycredit.secretbox import SecretBox, SecretKeyError
 from citycredit.settings import Settings
 from schemas import parse_ts
@@ -31,6 +32,7 @@ from .subscriptions import (ID_HEADER, IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIM
 
 log = logging.getLogger(__name__)
 USER_AGENT = "citycredit-webhook/1"
+REASON_BODY_CHARS = 200  # of a refusing receiver's answer, in the failed try's reason (dead letter, log)
 
 
 def entry_order(alert: Mapping[str, Any], seq: int) -> tuple[str, int]:
@@ -169,18 +171,45 @@ class Outbox:
         except SecretKeyError as exc:  # a key mix-up: every try fails the same way, the dead letter says why
             return self._count(False, f"{sub.id}: {exc}")
         body = webhook_body(entry.alert)
-        headers = {**webhook_headers(sub, secret, entry.key, body, time.time()), "Host": target.host_header}
+        # identity: the body read is capped in bytes on the wire, and a compressed one could not be shown
+        headers = {**webhook_headers(sub, secret, entry.key, body, time.time()), "Host": target.host_header,
+                   "Accept-Encoding": "identity"}
         started = time.monotonic()
         try:
-            response = await client.post(target.url, content=body, headers=headers, extensions=target.extensions)
+            # httpx's timeout bounds each read, not the whole answer: a receiver trickling bytes would
+            # hold the sender (and the subscription's queue) indefinitely without this deadline.
+            status, answer = await asyncio.wait_for(self._send(client, target, body, headers), self.settings.webhook_timeout)
         except httpx.HTTPError as exc:
             return self._count(False, f"{type(exc).__name__}: {exc}")
+        except asyncio.TimeoutError:
+            return self._count(False, f"no complete answer within {self.settings.webhook_timeout:g}s")
         finally:
             if self.metrics:
                 self.metrics.webhook_delivery_seconds.observe(time.monotonic() - started)
-        if 200 <= response.status_code < 300:
+        if 200 <= status < 300:
             return self._count(True, "")
-        return self._count(False, f"HTTP {response.status_code}")
+        text = answer[:REASON_BODY_CHARS * 4].decode("utf-8", errors="replace")[:REASON_BODY_CHARS].strip()
+        return self._count(False, f"HTTP {status}" + (f": {text!r}" if text else ""))
+
+    async def _send(self, client: httpx.AsyncClient, target: PinnedTarget, body: bytes,
+                    headers: dict[str, str]) -> tuple[int, bytes]:
+        """POST and read at most ``webhook_max_response_bytes`` of the answer.
+
+        Only the status matters; a receiver (or whatever the URL really points at) answering
+        with an endless or huge body would otherwise be read whole into memory. Leaving the
+        stream early closes the connection instead of returning it to the pool.
+        """
+        most = self.settings.webhook_max_response_bytes
+        async with client.stream("POST", target.url, content=body, headers=headers,
+                                 extensions=target.extensions) as response:
+            parts: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_raw():
+                parts.append(chunk[:most - size])
+                size += len(parts[-1])
+                if size >= most:
+                    break
+            return response.status_code, b"".join(parts)
 
     def _count(self, ok: bool, reason: str) -> tuple[bool, str]:
         if self.metrics:

@@ -281,3 +281,59 @@ def test_a_post_to_the_target_never_looks_the_name_up_again():
         assert seen == [("/hook?x=1", f"rebound.invalid:{port}", b"{}")]
     finally:
         server.shutdown()
+
+
+def test_a_receiver_answering_without_end_is_read_only_up_to_the_cap():
+    """An endless 200 answer: the sender reads its first bytes, hangs up and counts the delivery;
+    without the cap it read until the deadline and counted a failed try."""
+    import time
+
+    receiver = _Receiver(lambda headers, body: True, extra=-1)
+    try:
+        started = time.monotonic()
+        assert _deliver(receiver, webhook_max_response_bytes=1024, webhook_timeout=5.0) == (True, "")
+        assert time.monotonic() - started < 3.0
+    finally:
+        receiver.close()
+
+
+def test_a_refusal_keeps_the_start_of_its_answer_in_the_reason():
+    receiver = _Receiver(lambda headers, body: False, extra=100_000)
+    try:
+        ok, reason = _deliver(receiver)
+    finally:
+        receiver.close()
+    assert not ok and reason == "HTTP 401: " + repr("x" * 200)
+
+
+def test_a_trickling_receiver_is_a_failed_try_at_the_deadline():
+    import http.server
+    import threading
+    import time
+
+    class Trickle(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            try:
+                for _ in range(1000):  # a byte every 0.1 s: never a read timeout, never done
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(0.1)
+            except OSError:
+                pass
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    class At:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    try:
+        assert _deliver(At, webhook_timeout=1.0) == (False, "no complete answer within 1s")
+    finally:
+        server.shutdown()
