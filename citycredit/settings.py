@@ -46,6 +46,9 @@ class Settings:
     web_max_body_bytes: int = _s(65536, "Largest request body the API accepts; bigger bodies get 413.")
     api_rate_limit: float = _s(20.0, "Requests per second each client address may make to the API on average (token bucket); beyond it 429 with Retry-After. 0 disables.")
     api_rate_burst: int = _s(60, "Requests a client may make at once before the API rate limit applies (the token bucket's size).")
+    trusted_proxies: str = _s("", "Comma-separated addresses or CIDRs of the reverse proxies in front of the API (e.g. 10.0.0.5,172.18.0.0/16). "
+                                  "Only a request from one of them is rate-limited by the last X-Forwarded-For address that is not a "
+                                  "trusted proxy; empty: by the connecting address, X-Forwarded-For ignored.")
     webhook_allow_private: bool = _s(False, "Allow subscription URLs that resolve to private, loopback or link-local addresses (tests, closed networks).")
     webhook_timeout: float = _s(10.0, "Seconds one webhook POST may take before it counts as a failed try.")
     webhook_max_response_bytes: int = _s(65536, "Most bytes of a webhook receiver's response body read (only its status counts; "

@@ -33,7 +33,7 @@ from citycredit.settings import Settings
 
 from .desk import DeskView
 from .filings import UnknownEvent, validate_filing
-from .ratelimit import RateLimiter, retry_after_header
+from .ratelimit import RateLimiter, client_address, retry_after_header, trusted_networks
 from .subscriptions import (Filters, SubscriptionURLRefused, alert_key, parse_filters, parse_subscription,
                             valid_subscription_id)
 
@@ -96,6 +96,7 @@ async def read_body(request: web.Request, limit: int) -> bytes:
 def add_routes(router: web.UrlDispatcher, ctx: DeskContext) -> None:
     settings, desk = ctx.settings, ctx.desk
     limiter = RateLimiter(settings.api_rate_limit, settings.api_rate_burst)
+    proxies = trusted_networks(settings.trusted_proxies)  # a bad entry stops the worker at start, saying which
     open_streams = 0  # alert streams being served; one event loop, so no lock between the check and the count
     box = ctx.box or SecretBox.from_settings(settings)
 
@@ -104,9 +105,10 @@ def add_routes(router: web.UrlDispatcher, ctx: DeskContext) -> None:
         def wrap(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> Any:
             async def run(request: web.Request) -> web.StreamResponse:
                 try:
-                    # per client address (request.remote: behind a reverse proxy, configure it to
-                    # pass the client's address, or every desk shares the proxy's bucket)
-                    wait = limiter.take(request.remote or "unknown")
+                    # per client: the connecting address, or behind a trusted proxy the address it
+                    # forwarded (without CITYCREDIT_TRUSTED_PROXIES every desk shares the proxy's bucket)
+                    wait = limiter.take(client_address(request.remote, request.headers.getall("X-Forwarded-For", ()),
+                                                       proxies))
                     if wait:
                         raise HTTPProblem(429, f"too many requests: at most {settings.api_rate_limit:g}/s "
                                                f"(burst {settings.api_rate_burst}); retry in {wait:.1f}s",
