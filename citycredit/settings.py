@@ -39,15 +39,26 @@ class Settings:
     log_level: str = _s("info", "Log level of worker and pollers (debug, info, warn, error; Faust rejects \"warning\").")
     # --- desk, API and alert delivery (citycredit/web, agents/deliver_alerts.py) ---
     api_token: str = _s("", "Bearer token required by every write endpoint (responses, subscriptions); empty disables writes. Never logged.", secret=True)
+    deployment: str = _s("development", "development or production. Production refuses to start without CITYCREDIT_SECRET_KEY; "
+                                        "development seals webhook secrets with an ephemeral key (a warning says so).")
+    secret_key: str = _s("", "Fernet key sealing webhook secrets on the subscriptions topic and in memory (several, comma-separated: "
+                             "the first seals, all open, for a rotation). Never logged.", secret=True)
     web_max_body_bytes: int = _s(65536, "Largest request body the API accepts; bigger bodies get 413.")
     api_rate_limit: float = _s(20.0, "Requests per second each client address may make to the API on average (token bucket); beyond it 429 with Retry-After. 0 disables.")
     api_rate_burst: int = _s(60, "Requests a client may make at once before the API rate limit applies (the token bucket's size).")
+    trusted_proxies: str = _s("", "Comma-separated addresses or CIDRs of the reverse proxies in front of the API (e.g. 10.0.0.5,172.18.0.0/16). "
+                                  "Only a request from one of them is rate-limited by the last X-Forwarded-For address that is not a "
+                                  "trusted proxy; empty: by the connecting address, X-Forwarded-For ignored.")
     webhook_allow_private: bool = _s(False, "Allow subscription URLs that resolve to private, loopback or link-local addresses (tests, closed networks).")
     webhook_timeout: float = _s(10.0, "Seconds one webhook POST may take before it counts as a failed try.")
+    webhook_max_response_bytes: int = _s(65536, "Most bytes of a webhook receiver's response body read (only its status counts; "
+                                                "the start of the body goes into a failed try's reason); the rest is not read.")
     webhook_max_attempts: int = _s(6, "Tries per alert before a dead-letter record is written and the subscription is marked down.")
     webhook_backoff_base: float = _s(1.0, "First retry delay in seconds; doubles on each further try (exponential backoff).")
     webhook_backoff_max: float = _s(60.0, "Longest delay between tries, also the probe interval of a subscription marked down.")
     webhook_outbox_max: int = _s(10000, "Alerts kept per subscription while its receiver is down; older ones beyond this go to dead-letter.")
+    sse_max_streams: int = _s(200, "Alert streams (Server-Sent Events, /api/alerts/stream) open at once; beyond it 503 with Retry-After, "
+                                   "so idle connections cannot pile up until the worker runs out of file descriptors.")
     desk_events_per_city: int = _s(500, "Most recent classified items per city kept in the desk's read model (timeline and search).")
     # --- detection ---------------------------------------------------------
     detection_config: Path = _s(PROJECT_ROOT / "citycredit" / "config" / "detection.toml",

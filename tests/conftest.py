@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from cryptography.fernet import Fernet
 
 from citycredit import broker
 from citycredit.settings import Settings
@@ -81,9 +82,16 @@ def kafka(tmp_path_factory) -> Settings:
     broker.stop(settings)
 
 
+# One sealing key for every child process of the session: a restarted worker, or a second
+# worker of the same app, must open the webhook secrets the first one sealed (an ephemeral
+# development key is per process and would not).
+SESSION_SECRET_KEY = Fernet.generate_key().decode()
+
+
 def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
     """Environment for a child process (worker, poller) that uses ``settings``."""
     env = dict(os.environ)
+    env.setdefault("CITYCREDIT_SECRET_KEY", SESSION_SECRET_KEY)
     env.update({
         "CITYCREDIT_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
         "CITYCREDIT_DATA_DIR": str(settings.data_dir),

@@ -22,13 +22,17 @@ from typing import Any, Awaitable, Callable, Mapping
 import httpx
 
 from citycredit.metrics import Metrics
+from citycredit.netguard import PinnedTarget
+from citycredit.secretbox import SecretBox, SecretKeyError
 from citycredit.settings import Settings
 from schemas import parse_ts
 
-from .subscriptions import (IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, Subscription, sign, webhook_target)
+from .subscriptions import (ID_HEADER, IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, Subscription, sign,
+                            webhook_target)
 
 log = logging.getLogger(__name__)
 USER_AGENT = "citycredit-webhook/1"
+REASON_BODY_CHARS = 200  # of a refusing receiver's answer, in the failed try's reason (dead letter, log)
 
 
 def entry_order(alert: Mapping[str, Any], seq: int) -> tuple[str, int]:
@@ -49,10 +53,11 @@ def webhook_body(alert: Mapping[str, Any]) -> bytes:
     return json.dumps(dict(alert), ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
 
 
-def webhook_headers(sub: Subscription, key: str, body: bytes, now: float) -> dict[str, str]:
+def webhook_headers(sub: Subscription, secret: str, key: str, body: bytes, now: float) -> dict[str, str]:
+    """Standard Webhooks headers; the id is the idempotency key, so the signature covers it."""
     ts = str(int(now))
     return {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT,
-            IDEMPOTENCY_HEADER: key, TIMESTAMP_HEADER: ts, SIGNATURE_HEADER: sign(sub.secret, ts, body),
+            ID_HEADER: key, IDEMPOTENCY_HEADER: key, TIMESTAMP_HEADER: ts, SIGNATURE_HEADER: sign(secret, key, ts, body),
             "X-CityCredit-Subscription": sub.id}
 
 
@@ -70,9 +75,10 @@ class Pending:
 class Outbox:
     """In-memory index of the outbox table: pending alerts per subscription, and their senders."""
 
-    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics | None = None, box: SecretBox | None = None) -> None:
         self.settings = settings
         self.metrics = metrics
+        self.box = box or SecretBox.from_settings(settings)  # opens a subscription's secret to sign, nowhere else
         self.pending: dict[str, dict[str, Pending]] = {}
         self.acked: set[str] = set()      # delivered here, the agent has not yet removed it
         self.down: set[str] = set()       # subscriptions whose receiver failed every try
@@ -160,19 +166,50 @@ class Outbox:
                 None, webhook_target, sub.url, self.settings.webhook_allow_private)
         except Exception as exc:  # noqa: BLE001 - refused or unresolvable: a failed try with its reason
             return self._count(False, f"refused: {exc}")
+        try:
+            secret = sub.secret(self.box)
+        except SecretKeyError as exc:  # a key mix-up: every try fails the same way, the dead letter says why
+            return self._count(False, f"{sub.id}: {exc}")
         body = webhook_body(entry.alert)
-        headers = {**webhook_headers(sub, entry.key, body, time.time()), "Host": target.host_header}
+        # identity: the body read is capped in bytes on the wire, and a compressed one could not be shown
+        headers = {**webhook_headers(sub, secret, entry.key, body, time.time()), "Host": target.host_header,
+                   "Accept-Encoding": "identity"}
         started = time.monotonic()
         try:
-            response = await client.post(target.url, content=body, headers=headers, extensions=target.extensions)
+            # httpx's timeout bounds each read, not the whole answer: a receiver trickling bytes would
+            # hold the sender (and the subscription's queue) indefinitely without this deadline.
+            status, answer = await asyncio.wait_for(self._send(client, target, body, headers), self.settings.webhook_timeout)
         except httpx.HTTPError as exc:
             return self._count(False, f"{type(exc).__name__}: {exc}")
+        except asyncio.TimeoutError:
+            return self._count(False, f"no complete answer within {self.settings.webhook_timeout:g}s")
         finally:
             if self.metrics:
                 self.metrics.webhook_delivery_seconds.observe(time.monotonic() - started)
-        if 200 <= response.status_code < 300:
+        if 200 <= status < 300:
             return self._count(True, "")
-        return self._count(False, f"HTTP {response.status_code}")
+        text = answer[:REASON_BODY_CHARS * 4].decode("utf-8", errors="replace")[:REASON_BODY_CHARS].strip()
+        return self._count(False, f"HTTP {status}" + (f": {text!r}" if text else ""))
+
+    async def _send(self, client: httpx.AsyncClient, target: PinnedTarget, body: bytes,
+                    headers: dict[str, str]) -> tuple[int, bytes]:
+        """POST and read at most ``webhook_max_response_bytes`` of the answer.
+
+        Only the status matters; a receiver (or whatever the URL really points at) answering
+        with an endless or huge body would otherwise be read whole into memory. Leaving the
+        stream early closes the connection instead of returning it to the pool.
+        """
+        most = self.settings.webhook_max_response_bytes
+        async with client.stream("POST", target.url, content=body, headers=headers,
+                                 extensions=target.extensions) as response:
+            parts: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_raw():
+                parts.append(chunk[:most - size])
+                size += len(parts[-1])
+                if size >= most:
+                    break
+            return response.status_code, b"".join(parts)
 
     def _count(self, ok: bool, reason: str) -> tuple[bool, str]:
         if self.metrics:

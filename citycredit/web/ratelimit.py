@@ -4,13 +4,24 @@ A bucket per client address holds up to ``burst`` tokens and refills at ``rate``
 second; each request takes one. Monotonic (wall) time is right here: this limits load on
 the server, it scores nothing. Idle buckets are forgotten so a scan from many addresses
 cannot grow the table without bound.
+
+Behind a reverse proxy every request comes from the proxy's address, so the client is read
+from ``X-Forwarded-For``, but only when the connecting address is a configured trusted
+proxy (``client_address``): anyone else could send that header and pick a fresh bucket for
+every request.
 """
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable
+
+from citycredit.exceptions import ConfigError
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass
@@ -58,6 +69,51 @@ class RateLimiter:
         if len(self.buckets) >= self.max_clients:  # still full (a flood of fresh clients): drop the oldest half
             for key in sorted(self.buckets, key=lambda k: self.buckets[k].at)[: self.max_clients // 2]:
                 del self.buckets[key]
+
+
+def trusted_networks(text: str) -> tuple[Network, ...]:
+    """``CITYCREDIT_TRUSTED_PROXIES`` -> networks (an address is a /32 or /128), or ConfigError."""
+    networks = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError as exc:
+            raise ConfigError(f"CITYCREDIT_TRUSTED_PROXIES: {part!r} is not an IP address or CIDR: {exc}") from exc
+    return tuple(networks)
+
+
+def _address(text: str) -> Address | None:
+    try:
+        address = ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+    # an IPv4 client on a dual-stack socket shows as ::ffff:a.b.c.d; it is the same client
+    return (address.ipv4_mapped or address) if isinstance(address, ipaddress.IPv6Address) else address
+
+
+def client_address(remote: str | None, forwarded_for: Iterable[str], trusted: tuple[Network, ...]) -> str:
+    """The client a request is counted against.
+
+    The connecting address, unless it is a trusted proxy: then the last hop of
+    ``X-Forwarded-For`` (all its headers, in order) that is not a trusted proxy. Hops are
+    read from the right because each proxy appends the address it saw; everything left of
+    the first untrusted hop was written by the client and proves nothing. A hop that is no
+    address (not written by a proxy of ours) or a chain of trusted proxies only keeps the
+    connecting address.
+    """
+    peer = _address(remote or "")
+    if peer is None or not any(peer in net for net in trusted):
+        return remote or "unknown"
+    hops = [hop for value in forwarded_for for hop in value.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        address = _address(hop)
+        if address is None:
+            break
+        if not any(address in net for net in trusted):
+            return str(address)
+    return remote or "unknown"
 
 
 def retry_after_header(wait_s: float) -> str:

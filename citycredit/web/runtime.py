@@ -11,6 +11,7 @@ from typing import Any
 
 from citycredit.app import app, settings
 from citycredit.metrics import METRICS, REGISTRY
+from citycredit.secretbox import SecretBox
 
 from .delivery import Outbox
 from .desk import DeskView
@@ -21,7 +22,10 @@ log = logging.getLogger(__name__)
 
 desk = DeskView(settings.desk_events_per_city, METRICS)
 feed = DeskFeed(desk, settings)
-outbox = Outbox(settings, METRICS)
+# One box for the API that seals and the delivery that opens (an ephemeral development key is
+# per process); without CITYCREDIT_SECRET_KEY in production this stops the worker here, at start.
+box = SecretBox.from_settings(settings)
+outbox = Outbox(settings, METRICS, box)
 
 
 async def publish(topic: str, key: str, value: dict[str, Any] | None) -> None:
@@ -40,4 +44,4 @@ def install_web() -> None:
         return
     _installed = True
     add_routes(app.web.web_app.router, DeskContext(desk=desk, settings=settings, publish=publish, metrics=METRICS,
-                                                   registry=REGISTRY, caught_up=feed.caught_up.is_set))
+                                                   registry=REGISTRY, caught_up=feed.caught_up.is_set, box=box))

@@ -28,11 +28,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from citycredit.exceptions import InputError
 from citycredit.ids import ALERT_TYPES, ASPECTS, DOMAINS, POLARITIES, RESPONSE_KINDS, SITES, SUBFIELDS, SURFACES
 from citycredit.metrics import Metrics
+from citycredit.secretbox import SecretBox
 from citycredit.settings import Settings
 
 from .desk import DeskView
 from .filings import UnknownEvent, validate_filing
-from .ratelimit import RateLimiter, retry_after_header
+from .ratelimit import RateLimiter, client_address, retry_after_header, trusted_networks
 from .subscriptions import (Filters, SubscriptionURLRefused, alert_key, parse_filters, parse_subscription,
                             valid_subscription_id)
 
@@ -42,6 +43,7 @@ Publish = Callable[[str, str, "dict[str, Any] | None"], Awaitable[None]]
 _ADCODE = re.compile(r"^\d{6}$")
 _PERIOD = re.compile(r"^(12m:)?\d{4}-\d{2}$")
 SSE_KEEPALIVE_SECONDS = 15.0
+SSE_BUSY_RETRY_SECONDS = 30  # Retry-After when every stream slot is taken: streams are long-lived, a slot frees slowly
 
 
 @dataclass
@@ -53,6 +55,7 @@ class DeskContext:
     registry: CollectorRegistry | None = None
     resolve: Callable[[str, int], list[str]] | None = None   # DNS for the SSRF guard (None: the system's)
     caught_up: Callable[[], bool] = lambda: True
+    box: SecretBox | None = None          # seals webhook secrets (None: from settings); the worker shares one with delivery
 
 
 class HTTPProblem(Exception):
@@ -93,15 +96,19 @@ async def read_body(request: web.Request, limit: int) -> bytes:
 def add_routes(router: web.UrlDispatcher, ctx: DeskContext) -> None:
     settings, desk = ctx.settings, ctx.desk
     limiter = RateLimiter(settings.api_rate_limit, settings.api_rate_burst)
+    proxies = trusted_networks(settings.trusted_proxies)  # a bad entry stops the worker at start, saying which
+    open_streams = 0  # alert streams being served; one event loop, so no lock between the check and the count
+    box = ctx.box or SecretBox.from_settings(settings)
 
     def route(name: str) -> Callable[[Callable[[web.Request], Awaitable[web.StreamResponse]]], Any]:
         """Turn raised problems into JSON errors and count every request by route and status."""
         def wrap(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> Any:
             async def run(request: web.Request) -> web.StreamResponse:
                 try:
-                    # per client address (request.remote: behind a reverse proxy, configure it to
-                    # pass the client's address, or every desk shares the proxy's bucket)
-                    wait = limiter.take(request.remote or "unknown")
+                    # per client: the connecting address, or behind a trusted proxy the address it
+                    # forwarded (without CITYCREDIT_TRUSTED_PROXIES every desk shares the proxy's bucket)
+                    wait = limiter.take(client_address(request.remote, request.headers.getall("X-Forwarded-For", ()),
+                                                       proxies))
                     if wait:
                         raise HTTPProblem(429, f"too many requests: at most {settings.api_rate_limit:g}/s "
                                                f"(burst {settings.api_rate_burst}); retry in {wait:.1f}s",
@@ -259,14 +266,22 @@ def add_routes(router: web.UrlDispatcher, ctx: DeskContext) -> None:
                    if k in request.query}
             filters = parse_filters(raw)
         last = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
+        nonlocal open_streams
+        # Each stream holds a connection and a queue for as long as the client likes: without a
+        # cap, clients that open streams and never read exhaust the worker's file descriptors.
+        if open_streams >= settings.sse_max_streams:
+            raise HTTPProblem(503, f"too many open alert streams (at most {settings.sse_max_streams}, "
+                                   "CITYCREDIT_SSE_MAX_STREAMS); retry later",
+                              {"Retry-After": str(SSE_BUSY_RETRY_SECONDS)})
+        open_streams += 1
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8",
                                                "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
         queue = desk.listen()  # listen before the backlog so nothing falls between the two
-        await response.prepare(request)
         if ctx.metrics:
             ctx.metrics.sse_clients.inc()
         sent: set[str] = set()
         try:
+            await response.prepare(request)
             await response.write(b"retry: 3000\n\n")
             if last is not None:
                 for alert in desk.alerts_after(last or None, limit=100_000):
@@ -286,6 +301,7 @@ def add_routes(router: web.UrlDispatcher, ctx: DeskContext) -> None:
         except ConnectionResetError:
             pass  # the client went away; a cancellation (server stopping) propagates
         finally:
+            open_streams -= 1
             desk.unlisten(queue)
             if ctx.metrics:
                 ctx.metrics.sse_clients.dec()
@@ -313,12 +329,12 @@ def add_routes(router: web.UrlDispatcher, ctx: DeskContext) -> None:
         payload = await read_json(request)
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         # DNS lookups block; keep them off the event loop.
-        sub = await asyncio.get_running_loop().run_in_executor(
+        sub, secret = await asyncio.get_running_loop().run_in_executor(
             None, lambda: parse_subscription(payload, allow_private=settings.webhook_allow_private, now_iso=now,
-                                             resolve=ctx.resolve))
-        await ctx.publish("subscriptions", sub.id, sub.to_json())
+                                             box=box, resolve=ctx.resolve))
+        await ctx.publish("subscriptions", sub.id, sub.to_json())  # sealed: the topic never holds it in clear
         # The secret is shown once, here; listings never repeat it.
-        return _json({**sub.public(), "secret": sub.secret}, status=201)
+        return _json({**sub.public(), "secret": secret}, status=201)
 
     @route("subscriptions_list")
     async def list_subscriptions(request: web.Request) -> web.StreamResponse:

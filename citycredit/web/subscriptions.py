@@ -1,17 +1,30 @@
 """Alert subscriptions: the value object, its filters, the SSRF guard and webhook signing.
 
 A subscription is stored as JSON on the compacted ``subscriptions`` topic keyed by its
-id (a tombstone deletes it). Filters are lists; an empty list means "any". A receiver
-verifies a delivery by recomputing ``HMAC-SHA256(secret, "<timestamp>.<body>")`` and
-comparing it with the ``X-CityCredit-Signature: sha256=<hex>`` header.
+id (a tombstone deletes it), its webhook secret sealed (``citycredit/secretbox.py``): the
+topic never holds it in clear. Filters are lists; an empty list means "any".
+
+Webhooks are signed by the Standard Webhooks scheme (https://www.standardwebhooks.com), so
+a receiver can verify with a library of its language instead of code of ours: headers
+``webhook-id`` (the ``Idempotency-Key``: one per subscription and alert, the same on every
+retry), ``webhook-timestamp`` (Unix seconds of this try) and ``webhook-signature:
+v1,<base64 HMAC-SHA256(key, "<id>.<timestamp>.<body>")>``. Signing the id and the time, not
+only the body, means a captured delivery cannot be replayed later or under another id; the
+receiver refuses timestamps more than ``SIGNATURE_TOLERANCE_S`` away (``verify``).
+Generated secrets have the scheme's form ``whsec_<base64 of 32 random bytes>`` and the key
+is those bytes; a secret the subscriber chose in another form is its UTF-8 bytes (Standard
+Webhooks libraries then need it in the ``whsec_`` form).
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import re
 import secrets
 import socket
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Mapping
 from urllib.parse import SplitResult, urlsplit
@@ -19,10 +32,14 @@ from urllib.parse import SplitResult, urlsplit
 from citycredit.exceptions import InputError
 from citycredit.ids import ALERT_TYPES, DOMAINS, SUBFIELDS
 from citycredit.netguard import PinnedTarget, first_refusal, pin, system_resolve
+from citycredit.secretbox import SecretBox
 
-SIGNATURE_HEADER = "X-CityCredit-Signature"
-TIMESTAMP_HEADER = "X-CityCredit-Timestamp"
-IDEMPOTENCY_HEADER = "Idempotency-Key"
+ID_HEADER = "webhook-id"
+TIMESTAMP_HEADER = "webhook-timestamp"
+SIGNATURE_HEADER = "webhook-signature"
+IDEMPOTENCY_HEADER = "Idempotency-Key"   # equal to webhook-id, for receivers that dedupe by it
+SIGNATURE_TOLERANCE_S = 300.0            # the Standard Webhooks recommendation: 5 minutes either way
+SECRET_PREFIX = "whsec_"
 MAX_URL_CHARS = 2000
 MAX_FILTER_VALUES = 700  # every prefecture-level city fits; more is a malformed request
 _ADCODE = re.compile(r"^\d{6}$")
@@ -33,6 +50,10 @@ FILTER_FIELDS = ("cities", "provinces", "domains", "subfields", "types")
 
 class SubscriptionURLRefused(InputError):
     """The webhook URL points somewhere the product must not send requests to."""
+
+
+class WebhookVerificationError(InputError):
+    """A delivery's signature headers do not prove it came from us, now, with this id and body."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +87,9 @@ class Filters:
 @dataclass(frozen=True)
 class Subscription:
     id: str
-    secret: str = field(repr=False)  # the HMAC key of its webhooks: never in a log line or traceback
+    # The HMAC key of its webhooks, sealed with CITYCREDIT_SECRET_KEY: opened only to sign a
+    # delivery (``secret(box)``). Not in repr either, so a log line or traceback has not even the token.
+    sealed_secret: str = field(repr=False)
     url: str | None          # None: stream-only subscriber (Server-Sent Events)
     filters: Filters = field(default_factory=Filters)
     created_at: str = ""
@@ -89,21 +112,30 @@ class Subscription:
         """
         return appended_epoch is None or appended_epoch >= self.created_epoch() - 1.0
 
+    def secret(self, box: SecretBox) -> str:
+        """The clear secret, for signing one delivery; SecretKeyError if the key cannot open it."""
+        return box.open(self.sealed_secret)
+
     def to_json(self) -> dict[str, Any]:
+        """The record on the ``subscriptions`` topic: the secret only sealed."""
         data = asdict(self)
         data["filters"] = {k: list(v) for k, v in data["filters"].items()}
         return data
 
     def public(self) -> dict[str, Any]:
-        """What the API shows after creation: everything but the secret."""
+        """What the API shows after creation: everything but the secret, not even sealed."""
         data = self.to_json()
-        data.pop("secret")
+        data.pop("sealed_secret")
         return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "Subscription":
+        if "sealed_secret" not in data and "secret" in data:
+            # written before secrets were sealed: refuse rather than carry a clear secret on
+            raise InputError(f"subscription {data.get('id')!r} holds its webhook secret in clear (written before "
+                             "secrets were sealed): delete it and create it again")
         f = data.get("filters") or {}
-        return cls(id=data["id"], secret=data["secret"], url=data.get("url"),
+        return cls(id=data["id"], sealed_secret=data["sealed_secret"], url=data.get("url"),
                    filters=Filters(**{k: tuple(f.get(k) or ()) for k in FILTER_FIELDS}),
                    created_at=data.get("created_at", ""), label=data.get("label", ""))
 
@@ -197,9 +229,10 @@ def _resolve(host: str, port: int) -> list[str]:
         raise SubscriptionURLRefused(f"url: host {host!r} does not resolve: {exc}") from exc
 
 
-def parse_subscription(raw: Any, *, allow_private: bool, now_iso: str,
-                       resolve: Callable[[str, int], list[str]] | None = None) -> Subscription:
-    """API body -> Subscription (new id and secret unless given), or InputError naming the field."""
+def parse_subscription(raw: Any, *, allow_private: bool, now_iso: str, box: SecretBox,
+                       resolve: Callable[[str, int], list[str]] | None = None) -> tuple[Subscription, str]:
+    """API body -> (Subscription with its secret sealed, the clear secret to answer once), or
+    InputError naming the field. A new id, and a new secret unless one is given."""
     if not isinstance(raw, Mapping):
         raise InputError("body: expected a JSON object")
     unknown = set(raw) - {"url", "filters", "secret", "label"}
@@ -210,14 +243,17 @@ def parse_subscription(raw: Any, *, allow_private: bool, now_iso: str,
         url = check_url(url, allow_private, resolve)
     secret = raw.get("secret")
     if secret is None:
-        secret = secrets.token_urlsafe(32)
+        secret = SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
     elif not isinstance(secret, str) or not 16 <= len(secret) <= 200:
         raise InputError("secret: expected a string of 16 to 200 characters (or omit it to get one)")
+    else:
+        signing_key(secret)  # a whsec_ secret must decode, or no receiver could verify its webhooks
     label = raw.get("label") or ""
     if not isinstance(label, str) or len(label) > 200:
         raise InputError("label: expected a string of at most 200 characters")
-    return Subscription(id="sub-" + secrets.token_hex(8), secret=secret, url=url,
-                        filters=parse_filters(raw.get("filters")), created_at=now_iso, label=label)
+    sub = Subscription(id="sub-" + secrets.token_hex(8), sealed_secret=box.seal(secret), url=url,
+                       filters=parse_filters(raw.get("filters")), created_at=now_iso, label=label)
+    return sub, secret
 
 
 def valid_subscription_id(text: str) -> bool:
@@ -233,10 +269,49 @@ def idempotency_key(subscription_id: str, alert: Mapping[str, Any]) -> str:
     return hashlib.sha256(f"{subscription_id}|{alert_key(alert)}".encode()).hexdigest()[:32]
 
 
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
+def signing_key(secret: str) -> bytes:
+    """The HMAC key of a secret: the bytes a ``whsec_`` secret encodes, else its UTF-8 bytes."""
+    if not secret.startswith(SECRET_PREFIX):
+        return secret.encode()
+    try:
+        key = base64.b64decode(secret[len(SECRET_PREFIX):], validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InputError(f"secret: a {SECRET_PREFIX} secret must be base64 after the prefix: {exc}") from exc
+    if len(key) < 16:
+        raise InputError(f"secret: a {SECRET_PREFIX} secret must encode at least 16 bytes, got {len(key)}")
+    return key
 
 
-def verify(secret: str, timestamp: str, body: bytes, header: str) -> bool:
-    return hmac.compare_digest(sign(secret, timestamp, body), header or "")
+def sign(secret: str, msg_id: str, timestamp: str, body: bytes) -> str:
+    """The ``webhook-signature`` value: ``v1,`` + base64 HMAC-SHA256 over ``<id>.<timestamp>.<body>``."""
+    mac = hmac.new(signing_key(secret), f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256)
+    return "v1," + base64.b64encode(mac.digest()).decode()
+
+
+def verify(secret: str, headers: Mapping[str, str], body: bytes, *, tolerance_s: float = SIGNATURE_TOLERANCE_S,
+           now: float | None = None) -> str:
+    """Check a received webhook as a receiver would; returns its ``webhook-id`` (to dedupe on), or
+    raises WebhookVerificationError saying what failed.
+
+    ``headers``: the request's headers, any case; ``body``: the raw bytes as received (parsed and
+    re-serialised JSON would not match). The signature header may list several space-separated
+    signatures (a sender rotating its secret); one match is enough.
+    """
+    h = {k.lower(): v for k, v in headers.items()}
+    missing = [name for name in (ID_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER) if not h.get(name)]
+    if missing:
+        raise WebhookVerificationError(f"missing header(s) {', '.join(missing)}")
+    msg_id, timestamp = h[ID_HEADER], h[TIMESTAMP_HEADER]
+    try:
+        sent = int(timestamp)
+    except ValueError as exc:
+        raise WebhookVerificationError(f"{TIMESTAMP_HEADER}: expected Unix seconds, got {timestamp!r}") from exc
+    skew = (time.time() if now is None else now) - sent
+    if abs(skew) > tolerance_s:
+        raise WebhookVerificationError(f"{TIMESTAMP_HEADER} is {abs(skew):.0f}s {'old' if skew > 0 else 'in the future'}, "
+                                       f"beyond the tolerance of {tolerance_s:g}s (a replay, or a clock off)")
+    expected = sign(secret, msg_id, timestamp, body)
+    if not any(hmac.compare_digest(expected, candidate) for candidate in h[SIGNATURE_HEADER].split()):
+        raise WebhookVerificationError("signature does not match: another secret, or the id, timestamp or body "
+                                       "was changed on the way")
+    return msg_id

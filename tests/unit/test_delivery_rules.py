@@ -1,11 +1,14 @@
 """Delivery rules as pure functions: backoff, delivery order, filters, signatures, the SSRF guard."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from citycredit.exceptions import InputError
 from citycredit.web.delivery import Outbox, Pending, backoff, webhook_body, webhook_headers
-from citycredit.web.subscriptions import Filters, Subscription, check_url, parse_filters, verify, webhook_target
+from citycredit.web.subscriptions import (Filters, Subscription, WebhookVerificationError, check_url, parse_filters, sign,
+                                          signing_key, verify, webhook_target)
 from citycredit.settings import Settings
 
 
@@ -48,14 +51,168 @@ def test_filters(filters, matches):
     assert parse_filters(filters).matches(ALERT, lambda adcode: "江苏省" if adcode == "320200" else None) is matches
 
 
-def test_signature_covers_timestamp_and_body():
-    sub = Subscription(id="sub-0123456789", secret="x" * 32, url="https://hooks.example/a", filters=Filters())
+SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def test_signature_is_the_standard_webhooks_one():
+    """The example of the Standard Webhooks spec and its libraries' tests: same inputs, same signature."""
+    assert sign(SECRET, "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330", b'{"test": 2432232314}') == \
+        "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+
+def _signed(now=1_770_000_000):
+    sub = Subscription(id="sub-0123456789", sealed_secret="(sealed)", url="https://hooks.example/a", filters=Filters())
     body = webhook_body({"story_id": "s-1", "title": "标题"})
-    h = webhook_headers(sub, "key-1", body, 1_770_000_000)
-    assert verify(sub.secret, h["X-CityCredit-Timestamp"], body, h["X-CityCredit-Signature"])
-    assert not verify(sub.secret, str(1_770_000_001), body, h["X-CityCredit-Signature"])
-    assert not verify(sub.secret, h["X-CityCredit-Timestamp"], body + b" ", h["X-CityCredit-Signature"])
-    assert h["Idempotency-Key"] == "key-1"
+    return webhook_headers(sub, SECRET, "key-1", body, now), body
+
+
+def test_signature_covers_id_timestamp_and_body():
+    h, body = _signed()
+    assert h["webhook-id"] == h["Idempotency-Key"] == "key-1" and h["webhook-timestamp"] == "1770000000"
+    assert verify(SECRET, h, body, now=1_770_000_000 + 299) == "key-1"
+    assert verify(SECRET, {k.upper(): v for k, v in h.items()}, body, now=1_770_000_000) == "key-1"  # any case
+
+
+@pytest.mark.parametrize("change,now,words", [
+    ({}, 1_770_000_000 + 301, "301s old, beyond the tolerance of 300s"),              # a replay, 5 min later
+    ({}, 1_770_000_000 - 301, "in the future"),
+    ({"webhook-id": "key-2", "Idempotency-Key": "key-2"}, 1_770_000_000, "does not match"),   # another id
+    ({"webhook-timestamp": "1770000100"}, 1_770_000_100, "does not match"),         # a refreshed timestamp
+    ({"webhook-timestamp": "soon"}, 1_770_000_000, "expected Unix seconds"),
+    ({"webhook-signature": ""}, 1_770_000_000, "missing header(s) webhook-signature"),
+])
+def test_verification_refuses_what_the_signature_does_not_vouch_for(change, now, words):
+    h, body = _signed()
+    with pytest.raises(WebhookVerificationError, match=re.escape(words)):
+        verify(SECRET, {**h, **change}, body, now=now)
+
+
+def test_verification_refuses_a_tampered_body_or_another_secret():
+    h, body = _signed()
+    with pytest.raises(WebhookVerificationError, match="does not match"):
+        verify(SECRET, h, body + b" ", now=1_770_000_000)
+    with pytest.raises(WebhookVerificationError, match="does not match"):
+        verify("whsec_" + "A" * 44, h, body, now=1_770_000_000)
+    # several signatures (a sender rotating its secret): one match is enough
+    other = sign("another-secret-of-16+", "key-1", h["webhook-timestamp"], body)
+    assert verify(SECRET, {**h, "webhook-signature": f"{other} {h['webhook-signature']}"}, body, now=1_770_000_000)
+
+
+def test_generated_secrets_are_whsec_and_a_bad_whsec_secret_is_refused():
+    from citycredit.secretbox import SecretBox
+    from citycredit.web.subscriptions import parse_subscription
+
+    box = SecretBox.from_settings(Settings())
+    _, secret = parse_subscription({}, allow_private=False, now_iso="", box=box)
+    assert secret.startswith("whsec_") and len(signing_key(secret)) == 32
+    for bad in ("whsec_not*base64*at*all", "whsec_" + "QUFB" * 3):  # not base64 / 9 bytes only
+        with pytest.raises(InputError, match="whsec_"):
+            parse_subscription({"secret": bad}, allow_private=False, now_iso="", box=box)
+
+
+class _Receiver:
+    """A webhook receiver on loopback: runs ``check(headers, body)`` on each POST; it answers 204
+    if that returns true, 401 otherwise, with ``extra`` bytes of body (``-1``: a body without end)."""
+
+    def __init__(self, check, extra: int = 0):
+        import http.server
+        import threading
+
+        self.seen: list[tuple[dict, bytes, bool]] = []
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                ok = bool(check(self.headers, body))
+                receiver.seen.append((dict(self.headers), body, ok))
+                self.send_response(200 if ok and extra else 204 if ok else 401)
+                if extra < 0:
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    try:
+                        while True:  # a receiver that never stops answering
+                            self.wfile.write(b"10000\r\n" + b"x" * 0x10000 + b"\r\n")
+                    except OSError:
+                        return  # the sender hung up: what the cap is for
+                self.send_header("Content-Length", str(extra))
+                self.end_headers()
+                self.wfile.write(b"x" * extra)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+def _deliver(receiver: _Receiver, secret: str = SECRET, **settings) -> tuple[bool, str]:
+    """One try of ``Outbox.post`` to the receiver, as the sender does it."""
+    import asyncio
+
+    import httpx
+
+    from citycredit.secretbox import SecretBox
+
+    box = SecretBox.from_settings(Settings())
+    box_settings = Settings(webhook_allow_private=True, **settings)
+    sub = Subscription(id="sub-0123456789", sealed_secret=box.seal(secret), url=receiver.url, filters=Filters())
+    entry = Pending("key-1", 0, {"type": "major_dishonesty", "story_id": "s-1", "title": "苏州食品企业用过期原料"})
+
+    async def go():
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            return await Outbox(box_settings, box=box).post(client, sub, entry)
+    return asyncio.run(go())
+
+
+def _readme_receiver():
+    """The receiver check the README shows, run as written."""
+    from citycredit.settings import PROJECT_ROOT
+
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    section = readme[readme.index("### Alert subscribers"):]
+    code = section[section.index("```python") + len("```python"):section.index("```", section.index("```python") + 3)]
+    namespace: dict = {}
+    exec(code, namespace)  # noqa: S102 - our own README's example
+    return namespace["verified"]
+
+
+def test_a_receiver_verifies_a_delivered_request_and_the_readme_check_agrees():
+    readme_verified = _readme_receiver()
+    receiver = _Receiver(lambda headers, body: verify(SECRET, headers, body) and readme_verified(SECRET, headers, body))
+    try:
+        assert _deliver(receiver) == (True, "")
+    finally:
+        receiver.close()
+    [(headers, body, ok)] = receiver.seen
+    assert ok and headers["Idempotency-Key"] == headers["webhook-id"] == "key-1"
+    ts = int(headers["webhook-timestamp"])
+    # what the README's check refuses: a tampered body, an old timestamp, another id, another secret
+    assert not readme_verified(SECRET, headers, body.replace("过期".encode(), "新鲜".encode()))
+    assert not readme_verified(SECRET, {**headers, "webhook-timestamp": str(ts - 301)}, body)
+    assert not readme_verified(SECRET, {**headers, "webhook-id": "key-2"}, body)
+    assert not readme_verified("whsec_" + "A" * 44, headers, body)
+    with pytest.raises(WebhookVerificationError, match="old"):
+        verify(SECRET, headers, body, now=ts + 301)
+
+
+def test_a_delivery_signed_with_another_secret_is_refused_by_the_receiver():
+    receiver = _Receiver(lambda headers, body: _verifies(SECRET, headers, body))
+    try:
+        assert _deliver(receiver, secret="whsec_" + "A" * 44) == (False, "HTTP 401")
+    finally:
+        receiver.close()
+
+
+def _verifies(secret, headers, body) -> bool:
+    try:
+        return bool(verify(secret, headers, body))
+    except WebhookVerificationError:
+        return False
 
 
 @pytest.mark.parametrize("addresses,refused", [
@@ -122,5 +279,61 @@ def test_a_post_to_the_target_never_looks_the_name_up_again():
                                    extensions=target.extensions)
         assert response.status_code == 204
         assert seen == [("/hook?x=1", f"rebound.invalid:{port}", b"{}")]
+    finally:
+        server.shutdown()
+
+
+def test_a_receiver_answering_without_end_is_read_only_up_to_the_cap():
+    """An endless 200 answer: the sender reads its first bytes, hangs up and counts the delivery;
+    without the cap it read until the deadline and counted a failed try."""
+    import time
+
+    receiver = _Receiver(lambda headers, body: True, extra=-1)
+    try:
+        started = time.monotonic()
+        assert _deliver(receiver, webhook_max_response_bytes=1024, webhook_timeout=5.0) == (True, "")
+        assert time.monotonic() - started < 3.0
+    finally:
+        receiver.close()
+
+
+def test_a_refusal_keeps_the_start_of_its_answer_in_the_reason():
+    receiver = _Receiver(lambda headers, body: False, extra=100_000)
+    try:
+        ok, reason = _deliver(receiver)
+    finally:
+        receiver.close()
+    assert not ok and reason == "HTTP 401: " + repr("x" * 200)
+
+
+def test_a_trickling_receiver_is_a_failed_try_at_the_deadline():
+    import http.server
+    import threading
+    import time
+
+    class Trickle(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            try:
+                for _ in range(1000):  # a byte every 0.1 s: never a read timeout, never done
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(0.1)
+            except OSError:
+                pass
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    class At:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    try:
+        assert _deliver(At, webhook_timeout=1.0) == (False, "no complete answer within 1s")
     finally:
         server.shutdown()

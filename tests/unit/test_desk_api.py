@@ -314,3 +314,64 @@ def test_csv_download_name_from_the_query_cannot_break_the_header(province):
         plain = disposition.split('filename="', 1)[1].split('"', 1)[0]
         assert re.fullmatch(r"[A-Za-z0-9._-]+\.csv", plain)
     run(go)
+
+
+def test_the_api_answers_a_secret_once_and_the_topic_never_holds_it():
+    """Security review: a subscription's secret is shown in the creation answer only; the record
+    published to ``subscriptions`` holds it sealed, and no read (list, stream) shows it again."""
+    from citycredit.secretbox import SecretBox
+
+    desk = fed_desk()
+    published = []
+
+    async def publish(topic, key, value):
+        published.append((topic, key, value))
+        desk.apply(topic, key, value)  # what the desk feed does with the record
+
+    secret = "the-receivers-own-secret-0123"
+
+    async def go(client):
+        r = await client.post("/api/subscriptions", json={"url": "https://public.example/h", "secret": secret},
+                              headers=AUTH)
+        assert r.status == 201, await r.text()
+        created = await r.json()
+        assert created["secret"] == secret
+        generated = await (await client.post("/api/subscriptions", json={}, headers=AUTH)).json()
+        listing = await (await client.get("/api/subscriptions", headers=AUTH)).text()
+        meta = await (await client.get("/api/meta")).text()
+        return created, generated, listing, meta
+
+    created, generated, listing, meta = run(go, desk=desk, publish=publish)
+    (_, key, record), (_, _, record2) = published
+    assert key == created["id"]
+    for clear in (secret, generated["secret"]):
+        assert clear not in json.dumps(record, ensure_ascii=False) + json.dumps(record2, ensure_ascii=False)
+        assert clear not in listing and clear not in meta
+    for sealed in (record["sealed_secret"], record2["sealed_secret"]):
+        assert sealed not in listing
+    assert {row["id"] for row in json.loads(listing)["rows"]} == {created["id"], generated["id"]}
+    assert "secret" not in listing  # neither clear nor sealed, not even the field name
+    box = SecretBox.from_settings(Settings())  # the tests' process-wide development key
+    assert desk.subscriptions[created["id"]].secret(box) == secret
+
+
+def test_alert_streams_beyond_the_cap_get_503_with_retry_after(monkeypatch):
+    import citycredit.web.server as server
+
+    monkeypatch.setattr(server, "SSE_KEEPALIVE_SECONDS", 0.1)  # a closed stream is noticed at its next keepalive
+
+    async def go(client):
+        first = await client.get("/api/alerts/stream")
+        assert first.status == 200 and (await first.content.readany()).startswith(b"retry:")
+        second = await client.get("/api/alerts/stream")
+        assert second.status == 503 and int(second.headers["Retry-After"]) >= 1
+        assert "too many open alert streams (at most 1" in (await second.json())["error"]
+        first.close()
+        for _ in range(50):  # the slot frees once the server sees the client gone
+            again = await client.get("/api/alerts/stream")
+            if again.status == 200:
+                again.close()
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError("the slot of a closed stream was never given back")
+    run(go, sse_max_streams=1)
