@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+import ahocorasick
 import cn2an
 
 from citycredit.configfiles import packaged_toml
@@ -110,11 +111,17 @@ class FrameReader:
             for cue in entry.get("cues", []):
                 cue_type.setdefault(cue, tid)
         self._cue_type = cue_type
-        self._cues = re.compile(_alternation(cue_type))
         subjects = config.get("subjects", {})
         self._generic = frozenset(subjects.get("generic", []))
         self._subject_kind = {w: kind for kind, words in subjects.items() for w in words}
-        self._subjects = re.compile(_alternation(self._subject_kind))
+        self._words = ahocorasick.Automaton()
+        for w in cue_type:
+            self._words.add_word(w, (True, w))
+        for w in self._subject_kind:
+            if w in cue_type:  # a word both a cue and a subject word: one value holds both roles
+                raise ConfigError(f"config/event_types.toml: {w!r} is both a cue and a subject word")
+            self._words.add_word(w, (False, w))
+        self._words.make_automaton()
         q = config.get("quantities", {})
         self.rising = frozenset(q.get("rising", []))
         units = _alternation(q.get("units", []))
@@ -124,13 +131,27 @@ class FrameReader:
 
     def read(self, text: str) -> Frame:
         """The frame of one normalised title."""
-        m = self._cues.search(text)
-        etype, cue = (self.types[self._cue_type[m.group()]], m.group()) if m else (None, None)
+        # One automaton pass finds every cue and subject word; the choice is a regex scan's:
+        # the leftmost (then longest) cue; subject words scanned leftmost-longest without
+        # overlap, the first that is not generic.
+        cues, words = [], []
+        for end, (is_cue, w) in self._words.iter(text):
+            (cues if is_cue else words).append((end - len(w) + 1, -len(w), w))
+        etype = cue = None
+        if cues:
+            cue = min(cues)[2]
+            etype = self.types[self._cue_type[cue]]
         subject = word = None
-        for s in self._subjects.finditer(text):
-            if s.group() not in self._generic:
-                subject, word = self._subject_kind[s.group()], s.group()
-                break
+        if words:
+            words.sort()
+            until = -1
+            for start, neg_len, w in words:
+                if start < until:
+                    continue  # inside a word already read (a longer one at the same start came first)
+                until = start - neg_len
+                if w not in self._generic:
+                    subject, word = self._subject_kind[w], w
+                    break
         quantities = self._quantities(text)
         if etype is None and subject is None and not quantities:
             return NO_FRAME
