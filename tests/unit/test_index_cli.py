@@ -64,7 +64,11 @@ def test_explain_and_ranking_from_a_log_are_byte_identical(tmp_path, capsys):
         outs.append(out.read_bytes())
     assert outs[0] == outs[1]
     rows = json.loads(outs[0])
-    assert [r["city_adcode"] for r in rows] == [CITY_A, CITY_B] and rows[0]["offset"] == 0.5
+    with_news = [r for r in rows if r["penalty"]]
+    assert [r["city_adcode"] for r in with_news] == [CITY_A, CITY_B] and with_news[0]["offset"] == 0.5
+    assert with_news[0]["rank"] < with_news[1]["rank"] and len(rows) > 700  # every city in scope has a row
+    assert rows[0]["coverage"]["aspects"]["blacklist"] == {"measured": False, "by": "blacklist_import", "at": None,
+                                                           "records": 0, "status": "未监测"}
     assert "line 6: not JSON" in capsys.readouterr().err
     assert main(["explain", "苏州市", "--input", str(log), "--period", "2026-03"]) == 0
     ex = json.loads(capsys.readouterr().out)
