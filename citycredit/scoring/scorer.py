@@ -806,10 +806,12 @@ class CityScorer:
         res = self.city_result(adcode, period, detail=False, row=row)
         city = self.registry.get(adcode)
         wm = (self.state.get(adcode) or {}).get("wm")
+        member = self.scope.members.get(adcode)
         return CityIndexEntry(city_adcode=adcode, city=city.name, province=city.province, period=period.label,
                               score=points(res.score), components={k: points(v) for k, v in res.components.items()},
                               penalty=points(res.penalty), offset=points(res.offset),
-                              updated_at=iso(wm) if wm is not None else "")
+                              updated_at=iso(wm) if wm is not None else "", group=member.group if member else None,
+                              coverage=res.coverage())
 
     def changed_entries(self, adcode: str, months: Iterable[int]) -> list[CityIndexEntry]:
         """Index entries of ``adcode`` that changed since last emitted: the calendar months
@@ -827,7 +829,8 @@ class CityScorer:
         view = self._load(adcode)
         for p in sorted(periods, key=lambda p: (p.end, p.months)):
             entry = self.entry(adcode, p, view)
-            mark = json.dumps([entry.score, entry.components, entry.penalty, entry.offset], sort_keys=True)
+            # coverage too: a red-list row at full marks changes no number but makes the aspect measured
+            mark = json.dumps([entry.score, entry.components, entry.penalty, entry.offset, entry.coverage], sort_keys=True)
             if marks.get(p.label) != mark:
                 marks[p.label] = mark
                 out.append(entry)

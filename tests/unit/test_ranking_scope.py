@@ -252,3 +252,14 @@ def test_one_more_dishonest_story_never_lifts_a_city_above_its_twin(log, day):
     r = rows(s, group="prefecture")
     assert r[twin_a]["score"] <= r[twin_b]["score"]
     assert r[twin_a]["rank"] > r[twin_b]["rank"]  # never above, never even tied: it has one more scandal
+
+
+def test_index_entries_carry_group_and_coverage_and_a_coverage_change_is_emitted():
+    s = CityScorer()
+    months = s.on_item(item("s1", polarity="trustworthy"))
+    first = {e.period: e for e in s.changed_entries(CITY_A, months)}["2026-03"]
+    assert first.group == "prefecture" and first.coverage["aspects"]["blacklist"]["status"] == "未监测"
+    # a red-list row leaves the blacklist at its 15-point max: no number changes, but it is measured now
+    rec = blacklist_record({"city_adcode": CITY_A, "name": "甲公司", "date": "2026-03-02", "list": "red"}, check_future=False)
+    again = {e.period: e for e in s.changed_entries(CITY_A, s.on_record(rec))}["2026-03"]
+    assert again.score == first.score and again.coverage["aspects"]["blacklist"]["measured"]
