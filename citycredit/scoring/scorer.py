@@ -767,6 +767,8 @@ class CityScorer:
         if period is None and self.latest_month() is None:
             return []
         p = self.period(period)
+        if province and not any(self.registry.province_matches(c, province) for c in self.scope.members):
+            raise InputError(f"province: {province!r} matches no province of the ranking scope")  # not an empty ranking
         sets: dict[str, list[tuple[tuple[Any, ...], CityResult, Member]]] = {}
         baseline: CityResult | None = None  # the row of a city without facts: the same for all of them
         for adcode, member in self.scope.members.items():

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from citycredit.exceptions import ConfigError
+from citycredit.exceptions import ConfigError, InputError
 from citycredit.scoring import CityScorer, load_registry, load_scoring_config
 from citycredit.scoring.config import ScoringConfig
 from citycredit.scoring.filings import blacklist_record, disclosure_record, task_record
@@ -97,7 +97,7 @@ def test_every_city_in_scope_has_a_row_and_each_group_is_ranked_on_its_own():
     assert by["310000"]["score"] == BASELINE and by["310000"]["rank"] == 1
     assert by[CITY_A]["score"] == BASELINE - 1 and by[CITY_A]["rank"] == by[CITY_A]["of"] == 301
     assert s.ranking("2026-03", group="county_city") == [r for r in out if r["peers"] == "county_city"]
-    with pytest.raises(Exception, match="not a peer group"):
+    with pytest.raises(InputError, match="not a peer group"):
         s.ranking("2026-03", group="prefecture_level")  # a provincial view's set, not a national group
 
 
@@ -110,6 +110,9 @@ def test_provincial_view_ranks_jiangsus_13_cities_together():
     assert all(r["rank"] == 2 for r in pref[1:])
     county = [r for r in view if r["peers"] == "county_city"]
     assert county and all(r["province"] == "江苏省" and r["group"] == "county_city" for r in county)
+    assert s.ranking("2026-03", province="北京", group="county_city") == []  # a municipality has no county-level cities
+    with pytest.raises(InputError, match="province"):
+        s.ranking("2026-03", province="火星省")
 
 
 # --- ties ---------------------------------------------------------------------------
