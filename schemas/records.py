@@ -205,6 +205,10 @@ class CityIndexEntry(_Record):
     penalty: float
     offset: float
     updated_at: str
+    # Extra to design.md: the city's peer group and what each aspect rests on (scorer coverage()),
+    # so the desk can show 未监测 beside an aspect nobody measured.
+    group: Optional[str] = None
+    coverage: Optional[dict] = None
 
 
 class SourceHealth(_Record):

@@ -65,7 +65,12 @@ def register(sub) -> None:
 
     r = sub.add_parser("ranking", help="the city ranking (design.md Ranking format)")
     r.add_argument("--period", help="YYYY-MM or 12m:YYYY-MM (default: rolling 12 months to the newest event)")
-    r.add_argument("--province", help="only cities of this province (name or code)")
+    r.add_argument("--province", help="only cities of this province (name or code): its prefecture-level cities "
+                                      "ranked together, its county-level cities together")
+    r.add_argument("--group", help="only one peer group: core, prefecture, county_city "
+                                   "(with --province: prefecture_level, county_city)")
+    r.add_argument("--table", action="store_true",
+                   help="a text table (rank, score, how much rests on measured aspects, what is 未监测) instead of JSON")
     r.add_argument("--input", type=Path, help="a JSONL log of items/alerts/responses/records instead of the topics")
     r.add_argument("--out", type=Path, help="write the ranking JSON here instead of stdout")
     r.set_defaults(func=_ranking)
@@ -178,11 +183,32 @@ def _explain(args) -> int:
     return 0
 
 
+def ranking_table(rows) -> str:
+    """One line per city: the peer group's rank, the score and its parts, and the coverage: the
+    share of the level points resting on measured aspects and the aspects nobody measured."""
+    from ..ids import ASPECTS
+
+    lines: list[str] = []
+    peers = None
+    for r in rows:
+        if r["peers"] != peers:
+            peers = r["peers"]
+            lines.append(f"# {r['period']} {peers} ({r['of']} cities)")
+            lines.append("rank\tcity\tadcode\tprovince\tscore\tpenalty\toffset\tmeasured\t未监测 (unmeasured aspects, their points)")
+        cov = r["coverage"]
+        unmeasured = "、".join(ASPECTS[a] for a in cov["unmeasured"])
+        lines.append(f"{r['rank']}/{r['of']}\t{r['city']}\t{r['city_adcode']}\t{r['province']}\t{r['score']:.2f}\t"
+                     f"{r['penalty']:.2f}\t{r['offset']:.2f}\t{cov['measured_share']:.0%}\t"
+                     + (f"{unmeasured} ({cov['unmeasured_points']:.2f})" if unmeasured else "—"))
+    return "".join(line + "\n" for line in lines)
+
+
 def _ranking(args) -> int:
     from ..scoring.scorer import ranking_json
 
     scorer = _scorer(args.input)
-    text = ranking_json(scorer.ranking(args.period, args.province))
+    rows = scorer.ranking(args.period, args.province, args.group)
+    text = ranking_table(rows) if args.table else ranking_json(rows)
     if args.out:
         args.out.write_text(text, encoding="utf-8")
     else:

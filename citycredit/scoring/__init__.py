@@ -2,7 +2,8 @@
 
     scorer = CityScorer(state=None, config=None)   # state: dict (replay) or Faust table (agent)
     scorer.on_item(item); scorer.on_alert(alert); scorer.on_response(resp); scorer.on_record(rec)
-    scorer.ranking(period=None, province=None) -> design.md Ranking list
+    scorer.ranking(period=None, province=None, group=None) -> design.md Ranking list: every city in
+        scope (data/peer_groups.csv), each peer group ranked on its own, with per-aspect coverage
     scorer.explain(city, period=None) -> every aspect with the facts behind its points
 """
 from __future__ import annotations

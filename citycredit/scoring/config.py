@@ -17,6 +17,11 @@ from citycredit.ids import RESPONSE_KINDS
 
 LEVEL_ASPECTS = ("credit_event", "credit_policy", "info_disclosure", "task_implementation", "blacklist", "major_trustworthy")
 DISCLOSURE_COLUMNS = ("shuang_gongshi", "red_black_list", "credit_commitment")
+# Aspects measured by records made per city (the others by the news monitoring of every city),
+# and what each is measured by.
+RECORD_MEASURED = {"blacklist": "blacklist_import", "info_disclosure": "website_check", "task_implementation": "task_report"}
+UNMEASURED_POLICIES = ("base", "min")
+TIE_BREAKS = ("score", "fewer_dishonesty_events", "more_measured_aspects")
 BP = 10_000  # basis points in 1.0
 MAX_POINTS = 1000.0  # no single configured value may exceed this: a typo like 500 instead of 5.0 is caught
 
@@ -69,6 +74,8 @@ class ScoringConfig:
     detection_window_seconds: int
     default_kind: str
     kind_terms: tuple[tuple[str, tuple[str, ...]], ...]
+    unmeasured: Mapping[str, str] = field(default_factory=lambda: {a: "base" for a in RECORD_MEASURED})
+    tie_break: tuple[str, ...] = TIE_BREAKS
     source: str = ""
 
     def lateness_factor_bp(self, delay_seconds: float) -> int:
@@ -160,12 +167,21 @@ class ScoringConfig:
             if kind not in RESPONSE_KINDS:
                 raise ConfigError(f"response.detection.kind_terms: {kind!r} is not a response kind")
             terms.append((kind, tuple(str(w) for w in words)))
+        unmeasured = dict(data["coverage"]["unmeasured"])
+        if set(unmeasured) != set(RECORD_MEASURED) or any(v not in UNMEASURED_POLICIES for v in unmeasured.values()):
+            raise ConfigError(f"coverage.unmeasured: need one of {', '.join(UNMEASURED_POLICIES)} for each of "
+                              f"{', '.join(RECORD_MEASURED)}, got {unmeasured!r}")
+        tie_break = tuple(data["ranking"]["tie_break"])
+        if not tie_break or tie_break[0] != "score" or len(set(tie_break)) != len(tie_break) \
+                or any(k not in TIE_BREAKS for k in tie_break):
+            raise ConfigError(f"ranking.tie_break: start with \"score\", then any of {', '.join(TIE_BREAKS[1:])}, "
+                              f"each once; got {list(tie_break)!r}")
         return cls(
             rolling_months=months, rolling_weights_bp=weights, allowed_lateness_seconds=int(lateness_h * 3600),
             retain_months=retain, aspects=aspects, column_points=columns, state_lookback_months=lookback,
             deduction=deduction, max_share_bp=max_share, shares_bp=shares, lateness=tuple(rules),
             detection_window_seconds=int(window * 86400), default_kind=default_kind, kind_terms=tuple(terms),
-            source=source,
+            unmeasured=unmeasured, tie_break=tie_break, source=source,
         )
 
 

@@ -24,7 +24,7 @@ import json
 import os
 import zlib
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping, MutableMapping
 
 from citycredit.exceptions import InputError
@@ -32,9 +32,10 @@ from citycredit.ids import ASPECTS, RESPONSE_KINDS
 from schemas import Alert, CityIndexEntry, CreditRecord, Item, Response
 
 from .cities import CityRegistry, load_registry
-from .config import BP, LEVEL_ASPECTS, ScoringConfig, TaskChecklists, load_scoring_config, load_task_checklists
+from .config import BP, LEVEL_ASPECTS, RECORD_MEASURED, ScoringConfig, TaskChecklists, load_scoring_config, load_task_checklists
 from .filings import parse_response, validate_record
 from .periods import Period, epoch, iso, month_index, month_label, month_start
+from .scope import GROUPS, PROVINCE_SETS, Member, Scope, check_peer_set, load_scope
 
 MAX_URLS = 3  # sightings kept per story for explain; the story id leads to the rest in the items topic
 CREDIT_EVENT_ASPECTS = ("credit_event", "major_dishonesty", "major_trustworthy")
@@ -54,6 +55,11 @@ class _Aspect:
     contributions: list[dict[str, Any]] = field(default_factory=list)
     saturation: int = 0
     total: int = 0
+    # coverage: measured by what, the newest measurement's time and how many (see [coverage])
+    measured: bool = True
+    by: str = "news"
+    at: int | None = None
+    count: int = 0
 
     def add(self, centi: int, **what: Any) -> None:
         if what:
@@ -67,7 +73,8 @@ class CityResult:
     adcode: str
     period: Period
     aspects: dict[str, _Aspect]
-    facts: int  # inputs that fall in the period; 0 = the city is not ranked in it
+    facts: int  # inputs that fall in the period (0: the city's row is its bases and its states)
+    dishonest: int = 0  # dishonest stories and major dishonesty events in the period (a tie-break)
 
     @property
     def components(self) -> dict[str, int]:
@@ -84,6 +91,36 @@ class CityResult:
     @property
     def score(self) -> int:
         return sum(self.components.values()) + self.penalty + self.offset
+
+    @property
+    def measured_aspects(self) -> int:
+        return sum(1 for a in self.aspects.values() if a.measured)
+
+    @property
+    def unmeasured_points(self) -> int:
+        return sum(a.total for a in self.aspects.values() if not a.measured)
+
+    @property
+    def measured_share_bp(self) -> int:
+        """Share of the level points (the 0..100 part) that rests on measured aspects; deductions
+        and offsets come from the news, measured for every city. 1.0 when there are none."""
+        level = sum(self.components.values())
+        return BP if level <= 0 else (level - self.unmeasured_points) * BP // level
+
+    def coverage(self) -> dict[str, Any]:
+        """Per aspect: measured or not (未监测), by what, when last; and how much of the score rests on it."""
+        aspects = {}
+        for name, a in self.aspects.items():
+            c: dict[str, Any] = {"measured": a.measured, "by": a.by}
+            if a.by != "news":
+                c.update(at=iso(a.at) if a.at is not None else None, records=a.count)
+            if not a.measured:
+                c["status"] = "未监测"
+            aspects[name] = c
+        return {"measured_aspects": self.measured_aspects, "of": len(self.aspects),
+                "unmeasured": [n for n, a in self.aspects.items() if not a.measured],
+                "unmeasured_points": points(self.unmeasured_points), "measured_share": self.measured_share_bp / BP,
+                "aspects": aspects}
 
 
 def _earlier(new: Mapping[str, Any], old: Mapping[str, Any]) -> bool:
@@ -111,7 +148,7 @@ def _new_city() -> dict[str, Any]:
 
 def _month_summary() -> dict[str, Any]:
     return {"stories": 0, "dishonest": 0, "trustworthy": 0, "policy": {}, "media": 0, "black": 0,
-            "records": 0, "black_records": 0, "red_records": 0, "checks": {}, "tasks": {}}
+            "records": 0, "black_records": 0, "red_records": 0, "bl": {}, "checks": {}, "tasks": {}}
 
 
 def _count(view: dict[str, Any], kind: str, fact_id: str, fact: Mapping[str, Any], sign: int) -> None:
@@ -148,6 +185,10 @@ def _count(view: dict[str, Any], kind: str, fact_id: str, fact: Mapping[str, Any
     summary["records"] += sign
     if k == "blacklist":
         summary["black_records" if payload["list"] == "black" else "red_records"] += sign
+        if sign > 0:  # an import with rows of the city: the blacklist aspect is measured
+            summary["bl"][fact_id] = fact["t"]
+        else:
+            summary["bl"].pop(fact_id, None)
     elif k == "policy":
         d = payload.get("domain") or "unassigned"  # shares the domain's cap with news policies
         summary["policy"][d] = summary["policy"].get(d, 0) + sign
@@ -191,7 +232,7 @@ class CityScorer:
 
     def __init__(self, state: MutableMapping[str, Any] | None = None, config: ScoringConfig | None = None,
                  registry: CityRegistry | None = None, checklists: TaskChecklists | None = None,
-                 emitted: MutableMapping[str, Any] | None = None) -> None:
+                 emitted: MutableMapping[str, Any] | None = None, scope: Scope | None = None) -> None:
         self.state: MutableMapping[str, Any] = state if state is not None else {}
         # What was last emitted per city and period: its own small mapping (a second table in
         # the agent), so recording an emission does not rewrite the city's whole row.
@@ -199,6 +240,7 @@ class CityScorer:
         self.config = config or load_scoring_config()
         self.registry = registry or load_registry()
         self.checklists = checklists or load_task_checklists()
+        self.scope = scope or load_scope(registry=registry)
         self._views: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()  # adcode -> (revision, view)
         self._rev_prefix = os.urandom(6).hex()  # revisions of this instance never equal another's
         self._revs = 0
@@ -436,11 +478,14 @@ class CityScorer:
 
         policy_by_domain: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         media: list[tuple[int, dict[str, Any]]] = []
+        dishonest = 0
+        imports: list[int] = []
         for sid, s in sorted(row["stories"].items(), key=lambda kv: (kv[1]["t"], kv[0])):
             w = self._weight(period, s["t"])
             if not w:
                 continue
             facts += 1
+            dishonest += s["a"] in CREDIT_EVENT_ASPECTS and s["p"] == "dishonest"
             what = {"type": "story", "id": sid, "title": s["title"], "urls": [u[1] for u in s["urls"]],
                     "sites": s["sites"], "ts": iso(s["t"]), "weight": w / BP} if detail else {}
             a = s["a"]
@@ -474,6 +519,7 @@ class CityScorer:
             facts += 1
             what = {"type": "record", "id": rid, "kind": kind, "ts": iso(r["t"]), "weight": w / BP} if detail else {}
             if kind == "blacklist":
+                imports.append(r["t"])
                 key = "black_points" if p["list"] == "black" else "red_points"
                 aspects["blacklist"].add(cfg.aspects["blacklist"].params[key] * w // BP, **({
                     "title": p["name"], "list": p["list"], "credit_code": p.get("credit_code"), "reason": p.get("reason"),
@@ -519,7 +565,10 @@ class CityScorer:
                     aspects["task_implementation"].add(span * done_w // total_w - before, type="record", id=rid,
                                                        kind="task_completion", task=task.id, title=task.title, ts=iso(t))
 
-        return self._finish(adcode, period, row, aspects, facts, detail)
+        measured = {"blacklist": (max(imports), len(imports)) if imports else None,
+                    "info_disclosure": (latest_check[0], 1) if latest_check else None,
+                    "task_implementation": (max(t for t, _ in tasks_done.values()), len(tasks_done)) if tasks_done else None}
+        return self._finish(adcode, period, row, aspects, facts, detail, dishonest, measured)
 
     def _totals(self, adcode: str, period: Period, row: Mapping[str, Any]) -> CityResult:
         """``city_result`` without detail, from the per-month counts: the same totals (a test
@@ -534,6 +583,8 @@ class CityScorer:
         media = 0
         checks: list[tuple[int, str]] = []
         tasks: dict[str, tuple[int, str]] = {}
+        dishonest = 0
+        imports: list[int] = []
         lookback_first = period.end - cfg.state_lookback_months + 1
         for m, summary in row["_sum"].items():
             if lookback_first <= m <= period.end:
@@ -545,6 +596,8 @@ class CityScorer:
             if not w:
                 continue
             facts += summary["stories"] + summary["records"]
+            dishonest += summary["dishonest"]
+            imports += summary["bl"].values()
             aspects["credit_event"].add(summary["dishonest"] * (ce["dishonest_points"] * w // BP)
                                         + summary["trustworthy"] * (ce["trustworthy_points"] * w // BP))
             for domain, n in summary["policy"].items():
@@ -565,14 +618,28 @@ class CityScorer:
             total_w = sum(task.weight_bp for task in checklist) or 1
             span = cfg.aspects["task_implementation"].high - cfg.aspects["task_implementation"].base
             aspects["task_implementation"].add(span * sum(task.weight_bp for task in checklist if task.id in tasks) // total_w)
-        return self._finish(adcode, period, row, aspects, facts, False)
+        measured = {"blacklist": (max(imports), len(imports)) if imports else None,
+                    "info_disclosure": (max(checks)[0], 1) if checks else None,
+                    "task_implementation": (max(t for t, _ in tasks.values()), len(tasks)) if tasks else None}
+        return self._finish(adcode, period, row, aspects, facts, False, dishonest, measured)
 
     def _finish(self, adcode: str, period: Period, row: Mapping[str, Any], aspects: dict[str, _Aspect], facts: int,
-                detail: bool) -> CityResult:
-        """Add the major events and their offsets, then clamp each level aspect to its range."""
+                detail: bool, dishonest: int, measured: Mapping[str, tuple[int, int] | None]) -> CityResult:
+        """Add the major events and their offsets, mark what was measured (an unmeasured aspect
+        starts from what [coverage.unmeasured] says), then clamp each level aspect to its range."""
         cfg = self.config
         self._score_alerts(row, period, aspects, detail)
         facts += len(aspects["major_dishonesty"].contributions) + len(aspects["major_trustworthy"].contributions)
+        dishonest += len(aspects["major_dishonesty"].contributions)
+        for name, by in RECORD_MEASURED.items():
+            a, seen = aspects[name], measured.get(name)
+            a.by = by
+            if seen is None:
+                a.measured = False
+                if cfg.unmeasured[name] == "min":
+                    a.base = cfg.aspects[name].low
+            else:
+                a.at, a.count = seen
         for name in LEVEL_ASPECTS:
             a = aspects[name]
             raw = a.base + sum(c["_cp"] for c in a.contributions)
@@ -580,7 +647,7 @@ class CityScorer:
             a.saturation = a.total - raw
         for name in ("major_dishonesty", "government_response"):
             aspects[name].total = sum(c["_cp"] for c in aspects[name].contributions)
-        return CityResult(adcode, period, aspects, facts)
+        return CityResult(adcode, period, aspects, facts, dishonest)
 
     def _score_alerts(self, row: Mapping[str, Any], period: Period, aspects: dict[str, _Aspect], detail: bool) -> None:
         cfg = self.config
@@ -685,39 +752,68 @@ class CityScorer:
             raise InputError("period: nothing scored yet; give a period (YYYY-MM or 12m:YYYY-MM)")
         return Period(latest, self.config.rolling_months)
 
-    def ranking(self, period: str | None = None, province: str | None = None) -> list[dict[str, Any]]:
-        """design.md Ranking: ``[{rank, city, city_adcode, score, components, penalty, offset}]``
-        (plus province and period), best first; ties share a rank and are listed by code.
-        With no period and nothing scored yet the ranking is empty."""
+    def ranking(self, period: str | None = None, province: str | None = None,
+                group: str | None = None) -> list[dict[str, Any]]:
+        """design.md Ranking: a row for every city in the scope (``peer_groups.csv``), news or
+        not, each peer group ranked on its own and listed in the order of ``scope.GROUPS``.
+
+        Rows: ``{rank, of, peers, group, city, city_adcode, province, period, score, components,
+        penalty, offset, coverage}``; ``rank`` is among the ``of`` cities of the row's ``peers``
+        set: its national group, or in a provincial view (``province``) the province's
+        prefecture-level or county-level cities. ``group`` keeps only one peer set. Order and
+        ties: ``[ranking] tie_break`` in scoring.toml. With no period and nothing scored yet
+        the ranking is empty."""
+        check_peer_set(group, bool(province))
         if period is None and self.latest_month() is None:
             return []
         p = self.period(period)
-        results = []
-        for adcode in self.cities():
+        if province and not any(self.registry.province_matches(c, province) for c in self.scope.members):
+            raise InputError(f"province: {province!r} matches no province of the ranking scope")  # not an empty ranking
+        sets: dict[str, list[tuple[tuple[Any, ...], CityResult, Member]]] = {}
+        baseline: CityResult | None = None  # the row of a city without facts: the same for all of them
+        for adcode, member in self.scope.members.items():
             if province and not self.registry.province_matches(adcode, province):
                 continue
-            res = self.city_result(adcode, p, detail=False)
-            if res.facts:
-                results.append(res)
-        results.sort(key=lambda r: (-r.score, r.adcode))
+            peers = member.province_set if province else member.group
+            if group and peers != group:
+                continue
+            if self.state.get(adcode) is None:
+                baseline = baseline or self.city_result(adcode, p, detail=False)
+                res = replace(baseline, adcode=adcode)
+            else:
+                res = self.city_result(adcode, p, detail=False)
+            sets.setdefault(peers, []).append((self._rank_key(res), res, member))
+        order = list(PROVINCE_SETS if province else GROUPS)
         out: list[dict[str, Any]] = []
-        for i, res in enumerate(results):
-            rank = out[-1]["rank"] if out and results[i - 1].score == res.score else i + 1
-            city = self.registry.get(res.adcode)
-            out.append({"rank": rank, "city": city.name, "city_adcode": res.adcode, "province": city.province,
-                        "period": p.label, "score": points(res.score),
-                        "components": {k: points(v) for k, v in res.components.items()},
-                        "penalty": points(res.penalty), "offset": points(res.offset)})
+        for peers in sorted(sets, key=order.index):
+            rows = sorted(sets[peers], key=lambda x: (x[0], x[2].name, x[2].adcode))
+            rank = 0
+            for i, (key, res, member) in enumerate(rows):
+                if i == 0 or key != rows[i - 1][0]:
+                    rank = i + 1
+                out.append({"rank": rank, "of": len(rows), "peers": peers, "group": member.group,
+                            "city": member.name, "city_adcode": res.adcode, "province": member.province,
+                            "period": p.label, "score": points(res.score),
+                            "components": {k: points(v) for k, v in res.components.items()},
+                            "penalty": points(res.penalty), "offset": points(res.offset), "coverage": res.coverage()})
         return out
+
+    def _rank_key(self, res: CityResult) -> tuple[int, ...]:
+        """Sort key of ``[ranking] tie_break`` (smaller first); equal keys share a rank."""
+        value = {"score": -res.score, "fewer_dishonesty_events": res.dishonest,
+                 "more_measured_aspects": -res.measured_aspects}
+        return tuple(value[k] for k in self.config.tie_break)
 
     def entry(self, adcode: str, period: Period, row: Mapping[str, Any] | None = None) -> CityIndexEntry:
         res = self.city_result(adcode, period, detail=False, row=row)
         city = self.registry.get(adcode)
         wm = (self.state.get(adcode) or {}).get("wm")
+        member = self.scope.members.get(adcode)
         return CityIndexEntry(city_adcode=adcode, city=city.name, province=city.province, period=period.label,
                               score=points(res.score), components={k: points(v) for k, v in res.components.items()},
                               penalty=points(res.penalty), offset=points(res.offset),
-                              updated_at=iso(wm) if wm is not None else "")
+                              updated_at=iso(wm) if wm is not None else "", group=member.group if member else None,
+                              coverage=res.coverage())
 
     def changed_entries(self, adcode: str, months: Iterable[int]) -> list[CityIndexEntry]:
         """Index entries of ``adcode`` that changed since last emitted: the calendar months
@@ -735,7 +831,8 @@ class CityScorer:
         view = self._load(adcode)
         for p in sorted(periods, key=lambda p: (p.end, p.months)):
             entry = self.entry(adcode, p, view)
-            mark = json.dumps([entry.score, entry.components, entry.penalty, entry.offset], sort_keys=True)
+            # coverage too: a red-list row at full marks changes no number but makes the aspect measured
+            mark = json.dumps([entry.score, entry.components, entry.penalty, entry.offset, entry.coverage], sort_keys=True)
             if marks.get(p.label) != mark:
                 marks[p.label] = mark
                 out.append(entry)
@@ -749,14 +846,18 @@ class CityScorer:
         p = self.period(period)
         res = self.city_result(adcode, p)
         city = self.registry.get(adcode)
+        member = self.scope.members.get(adcode)
+        coverage = res.coverage()
         aspects = {}
         for name, a in res.aspects.items():
             aspects[name] = {"label": ASPECTS[name], "points": points(a.total), "base": points(a.base),
-                             "saturation": points(a.saturation),
+                             "saturation": points(a.saturation), "coverage": coverage["aspects"][name],
                              "contributions": [{k: v for k, v in c.items() if k != "_cp"} for c in a.contributions]}
         return {"city": city.name, "city_adcode": adcode, "province": city.province, "period": p.label,
+                "group": member.group if member else None,
                 "score": points(res.score), "components": {k: points(v) for k, v in res.components.items()},
-                "penalty": points(res.penalty), "offset": points(res.offset), "aspects": aspects,
+                "penalty": points(res.penalty), "offset": points(res.offset),
+                "coverage": {k: v for k, v in coverage.items() if k != "aspects"}, "aspects": aspects,
                 "check": "score = sum(components) + penalty + offset; each aspect = base + contributions + saturation"}
 
 

@@ -34,8 +34,9 @@ class ScoringSink:
     def on_record(self, rec: Any) -> None:
         self._apply(self.scorer.on_record, rec)
 
-    def ranking(self, period: str | None = None, province: str | None = None) -> list[dict[str, Any]]:
-        return self.scorer.ranking(period, province)
+    def ranking(self, period: str | None = None, province: str | None = None,
+                group: str | None = None) -> list[dict[str, Any]]:
+        return self.scorer.ranking(period, province, group)
 
     def ranking_json(self, period: str | None = None) -> str:
         """The ranking file: byte-identical for the same timeline."""

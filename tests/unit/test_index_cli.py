@@ -13,6 +13,7 @@ from citycredit.scoring.periods import CST
 from streams.disclosure import SiteCheck, check_all, load_sites
 from streams.fetch import FetchPolicy
 from citycredit.settings import get_settings
+from citycredit.scoring.filings import blacklist_record
 from tests.unit.index_factories import CITY_A, CITY_B, alert, item, response
 
 
@@ -64,7 +65,11 @@ def test_explain_and_ranking_from_a_log_are_byte_identical(tmp_path, capsys):
         outs.append(out.read_bytes())
     assert outs[0] == outs[1]
     rows = json.loads(outs[0])
-    assert [r["city_adcode"] for r in rows] == [CITY_A, CITY_B] and rows[0]["offset"] == 0.5
+    with_news = [r for r in rows if r["penalty"]]
+    assert [r["city_adcode"] for r in with_news] == [CITY_A, CITY_B] and with_news[0]["offset"] == 0.5
+    assert with_news[0]["rank"] < with_news[1]["rank"] and len(rows) > 700  # every city in scope has a row
+    assert rows[0]["coverage"]["aspects"]["blacklist"] == {"measured": False, "by": "blacklist_import", "at": None,
+                                                           "records": 0, "status": "未监测"}
     assert "line 6: not JSON" in capsys.readouterr().err
     assert main(["explain", "苏州市", "--input", str(log), "--period", "2026-03"]) == 0
     ex = json.loads(capsys.readouterr().out)
@@ -113,3 +118,24 @@ def test_configured_disclosure_sites_are_known_cities():
     sites = load_sites(get_settings().disclosure_config)
     assert len(sites) == 13  # Jiangsu's 13 prefecture-level cities
     assert all(reg.get(s.adcode).province == "江苏省" and reg.get(s.adcode).name == s.name for s in sites)
+
+
+def test_ranking_table_and_explain_show_coverage(tmp_path, capsys):
+    log = tmp_path / "log.jsonl"
+    rows = [item("s1"), alert("s1"), blacklist_record({"city_adcode": CITY_B, "name": "甲公司", "date": "2026-03-02", "list": "red"},
+                                                        check_future=False)]
+    log.write_text("\n".join(json.dumps(r.asdict(), ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    assert main(["ranking", "--input", str(log), "--period", "2026-03", "--province", "江苏", "--group", "prefecture_level",
+                 "--table"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "# 2026-03 prefecture_level (13 cities)" and len(out) == 2 + 13
+    wuxi = next(line for line in out if "\t320200\t" in line).split("\t")
+    suzhou = next(line for line in out if "\t320500\t" in line).split("\t")
+    assert wuxi[0] == "1/13" and wuxi[-1] == "信用信息公开程度、信用建设任务落实情况 (0.00)"  # a red-list row: 15 points, measured: first
+    assert suzhou[0] == "13/13" and suzhou[-1].endswith("黑名单记录情况 (15.00)")
+    assert main(["ranking", "--input", str(log), "--period", "2026-03", "--group", "capital"]) == 2
+    assert "not a peer group" in capsys.readouterr().err
+    assert main(["explain", "苏州市", "--input", str(log), "--period", "2026-03"]) == 0
+    ex = json.loads(capsys.readouterr().out)
+    assert ex["group"] == "prefecture" and ex["coverage"]["unmeasured_points"] == 15.0
+    assert ex["aspects"]["blacklist"]["coverage"]["status"] == "未监测"

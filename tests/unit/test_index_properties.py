@@ -222,3 +222,4 @@ def test_index_entries_from_month_counts_equal_the_detailed_result(log, records)
             for res in (fast, other):
                 assert (res.components, res.penalty, res.offset, res.facts) == \
                        (detailed.components, detailed.penalty, detailed.offset, detailed.facts), (c, p.label)
+                assert (res.coverage(), res.dishonest) == (detailed.coverage(), detailed.dishonest), (c, p.label)

@@ -18,6 +18,11 @@ def ranked(scorer: CityScorer, period: str = "2026-03", province: str | None = N
     return {r["city_adcode"]: r for r in scorer.ranking(period, province)}
 
 
+def has_facts(scorer: CityScorer, period: str, adcode: str = CITY_A) -> bool:
+    """Whether the city's row in ``period`` rests on any fact (every city has a row: the others are baselines)."""
+    return scorer.city_result(adcode, scorer.period(period), detail=False).facts > 0
+
+
 def assert_adds_up(row: dict) -> None:
     total = round(sum(row["components"].values()) + row["penalty"] + row["offset"], 2)
     assert total == row["score"], row
@@ -32,7 +37,8 @@ def test_major_event_with_response_ranks_above_same_event_without():
         s.on_alert(alert(story, city=city))
     s.on_response(response("sa", "rectification"))
     r = ranked(s)
-    assert r[CITY_A]["rank"] == 1 and r[CITY_B]["rank"] == 2
+    assert r[CITY_A]["peers"] == r[CITY_B]["peers"] == "prefecture"
+    assert r[CITY_A]["rank"] == r[CITY_B]["rank"] - 1  # the cities with no news are above both
     assert r[CITY_A]["penalty"] == r[CITY_B]["penalty"] == -DEDUCTION
     assert r[CITY_A]["offset"] == DEDUCTION * CFG.shares_bp["rectification"] / 10000
     assert r[CITY_B]["offset"] == 0
@@ -118,13 +124,14 @@ def test_rolling_period_decays_older_months_and_calendar_month_does_not():
     assert rolling["penalty"] == -(DEDUCTION + DEDUCTION * 0.55)
     assert ranked(s, "2026-05")[CITY_A]["penalty"] == -DEDUCTION
     assert ranked(s, "2025-06")[CITY_A]["penalty"] == -DEDUCTION
-    assert CITY_A not in ranked(s, "2026-04")
+    assert not has_facts(s, "2026-04") and ranked(s, "2026-04")[CITY_A]["penalty"] == 0
 
 
 def test_month_boundary_is_china_time():
     s = CityScorer()
     s.on_alert(alert("s1", ts="2026-03-31T17:00:00+00:00"))  # 04-01 01:00 in Beijing
-    assert CITY_A in ranked(s, "2026-04") and CITY_A not in ranked(s, "2026-03")
+    assert has_facts(s, "2026-04") and not has_facts(s, "2026-03")
+    assert ranked(s, "2026-04")[CITY_A]["penalty"] == -DEDUCTION and ranked(s, "2026-03")[CITY_A]["penalty"] == 0
 
 
 def test_late_items_are_rejected_with_reason_and_nothing_written():
@@ -184,10 +191,14 @@ def test_ranking_province_filter_ties_and_default_period():
     s = CityScorer()
     for city in (CITY_B, CITY_A, CITY_C):
         s.on_item(item("s-" + city, city=city))
-    jiangsu = s.ranking("2026-03", province="江苏")
-    assert [(r["rank"], r["city_adcode"]) for r in jiangsu] == [(1, CITY_B), (1, CITY_A)]
-    assert [r["city_adcode"] for r in s.ranking("2026-03", province="32")] == [CITY_B, CITY_A]
-    assert len(s.ranking()) == 3 and s.ranking()[0]["period"] == "12m:2026-03"
+    jiangsu = s.ranking("2026-03", province="江苏", group="prefecture_level")
+    # Jiangsu's 13 prefecture-level cities, 南京 (a core city nationally) among them; the 11 without
+    # news share rank 1, 苏州 and 无锡 (one dishonest story each) tie at 12, listed by name
+    assert len(jiangsu) == 13 and {r["of"] for r in jiangsu} == {13} and "320100" in {r["city_adcode"] for r in jiangsu}
+    assert [(r["rank"], r["city_adcode"]) for r in jiangsu[-2:]] == [(12, CITY_B), (12, CITY_A)]
+    assert [r["city_adcode"] for r in s.ranking("2026-03", province="32", group="prefecture_level")] == [r["city_adcode"] for r in jiangsu]
+    assert {r["peers"] for r in s.ranking("2026-03", province="32")} == {"prefecture_level", "county_city"}
+    assert s.ranking()[0]["period"] == "12m:2026-03"
     assert CityScorer().ranking() == []
     with pytest.raises(InputError, match="period"):
         s.ranking("2026-13")
@@ -221,7 +232,7 @@ def test_month_rows_follow_the_story_and_old_months_are_deleted():
     s.on_item(item("s1", ts="2026-03-01T01:00:00+08:00"))
     s.on_item(item("s1", ts="2026-02-28T23:00:00+08:00", site="sina", url="http://sina.example/s1"))
     assert "s1" in month_rows(s, CITY_A, "2026-02")["stories"] and "s1" not in month_rows(s, CITY_A, "2026-03")["stories"]
-    assert CITY_A in ranked(s, "2026-02") and CITY_A not in ranked(s, "2026-03")
+    assert has_facts(s, "2026-02") and not has_facts(s, "2026-03")
     assert s.state[CITY_A]["months"] == [2026 * 12 + 1, 2026 * 12 + 2]
     # a year and more later, February 2026 is past retention: its row is deleted
     s.on_item(item("s2", ts="2027-03-02T00:00:00+08:00"))

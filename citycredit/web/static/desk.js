@@ -100,7 +100,19 @@ async function viewCity(adcode) {
       : el("p", { class: "muted" }, "该周期尚无指数。"),
     d.periods.length > 1 ? el("div", { class: "toolbar" }, el("label", {}, "周期 ",
       select("city-period", d.periods.map(p => [p, periodLabel(p)]), d.period, ev => go(`#/city/${adcode}`, { period: ev.target.value })))) : null);
-  const comps = e ? table(["方面", "得分"], Object.entries(d.aspects).map(([id, name]) => [name, num((e.components || {})[id])]), [1]) : null;
+  // Coverage from the index: an aspect nobody measured is shown as 未监测, never as silent full or zero marks.
+  const cov = (e && e.coverage) || null;
+  const measuredBy = { news: "新闻监测", blacklist_import: "黑名单导入", website_check: "网站检查", task_report: "任务报送" };
+  const coverageCell = id => {
+    const c = cov && cov.aspects && cov.aspects[id];
+    if (!c) return "—";
+    if (!c.measured) return badge("unknown", "未监测");
+    return c.at ? `${measuredBy[c.by] || c.by} ${time(c.at)}` : (measuredBy[c.by] || c.by);
+  };
+  const comps = e ? el("div", {},
+    table(["方面", "得分", "监测"], Object.entries(d.aspects).map(([id, name]) => [name, num((e.components || {})[id]), coverageCell(id)]), [1]),
+    cov ? el("p", { class: "muted", id: "city-coverage" },
+      `其中 ${num(cov.unmeasured_points)} 分来自未监测方面；已监测方面占分项得分的 ${Math.round(cov.measured_share * 100)}%`) : null) : null;
   const majors = d.events.filter(a => a.type === "major_dishonesty");
   const events = d.events.length ? table(["类型", "标题", "触发", "首次发现", "认定时间", "回应状态"], d.events.map(a => [
     badge(a.type, LABELS.types[a.type] || a.type),
