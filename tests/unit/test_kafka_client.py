@@ -1,0 +1,44 @@
+"""Every client takes its connection arguments from citycredit.kafka_client; these check
+what it builds from the settings (the SASL_SSL broker itself: tests/integration/test_kafka_sasl.py)."""
+from __future__ import annotations
+
+import ssl
+
+import pytest
+
+from citycredit import kafka_client
+from citycredit.exceptions import ConfigError
+from citycredit.settings import Settings
+
+
+def test_plaintext_is_the_default_for_the_local_broker():
+    s = Settings()
+    assert kafka_client.client_args(s) == {"bootstrap_servers": "127.0.0.1:9092", "security_protocol": "PLAINTEXT"}
+    assert kafka_client.faust_credentials(s) is None
+
+
+def test_sasl_ssl_gives_a_verifying_tls_context_and_the_scram_login():
+    s = Settings(kafka_bootstrap="kafka:9094", kafka_security_protocol="sasl_ssl", kafka_username="worker",
+                 kafka_password="pw-789")
+    args = kafka_client.client_args(s)
+    assert args["security_protocol"] == "SASL_SSL" and args["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert (args["sasl_plain_username"], args["sasl_plain_password"]) == ("worker", "pw-789")
+    ctx = args["ssl_context"]
+    assert isinstance(ctx, ssl.SSLContext) and ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
+    creds = kafka_client.faust_credentials(s)
+    assert creds.protocol.value == "SASL_SSL" and creds.mechanism.value == "SCRAM-SHA-512"
+    assert creds.username == "worker" and "pw-789" not in repr(creds)
+    assert "pw-789" not in kafka_client.describe(s)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"kafka_security_protocol": "SSL"}, "CITYCREDIT_KAFKA_SECURITY_PROTOCOL"),
+    ({"kafka_security_protocol": "SASL_SSL", "kafka_username": "worker"}, "CITYCREDIT_KAFKA_PASSWORD"),
+    ({"kafka_security_protocol": "SASL_SSL", "kafka_username": "w", "kafka_password": "p",
+      "kafka_sasl_mechanism": "PLAIN"}, "CITYCREDIT_KAFKA_SASL_MECHANISM"),
+    ({"kafka_security_protocol": "SASL_SSL", "kafka_username": "w", "kafka_password": "p",
+      "kafka_ca_file": "/nonexistent/ca.pem"}, "CITYCREDIT_KAFKA_CA_FILE"),
+])
+def test_a_wrong_setting_names_the_variable(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        kafka_client.client_args(Settings(**changes))
