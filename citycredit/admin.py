@@ -5,7 +5,7 @@ import asyncio
 from typing import Any, Iterable
 
 from .exceptions import BrokerError
-from .kafka_client import client_args, connect_error
+from .kafka_client import client_args, connect_error, quiet_bootstrap
 from .settings import Settings
 from .topics import ALL, TopicSpec
 
@@ -18,7 +18,8 @@ async def ensure_topics(settings: Settings, specs: tuple[TopicSpec, ...] = ALL) 
     admin = AIOKafkaAdminClient(**client_args(settings), request_timeout_ms=15000)
     try:
         try:
-            await admin.start()
+            with quiet_bootstrap():
+                await admin.start()
         except KafkaConnectionError as exc:
             # no broker, a wrong password or an untrusted certificate: one line naming the fix
             raise await connect_error(settings, exc) from exc

@@ -10,8 +10,10 @@ so switching ``CITYCREDIT_KAFKA_SECURITY_PROTOCOL`` switches the whole product.
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from .exceptions import BrokerError, ConfigError
 from .settings import Settings
@@ -84,6 +86,20 @@ def describe(settings: Settings) -> str:
     return f"{settings.kafka_bootstrap} ({protocol} {settings.kafka_sasl_mechanism} as {settings.kafka_username})"
 
 
+@contextmanager
+def quiet_bootstrap() -> Iterator[None]:
+    """Mute aiokafka's per-server "Unable connect to ..." line while a client starts: when the
+    start fails, connect_error() says why in one line instead (an unconfigured CLI would print
+    both, the raw one first)."""
+    logger = logging.getLogger("aiokafka")  # aiokafka.client logs under the package name
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 async def connect_error(settings: Settings, exc: BaseException | None = None) -> BrokerError:
     """The one clear line for a client that could not connect.
 
@@ -105,8 +121,8 @@ async def connect_error(settings: Settings, exc: BaseException | None = None) ->
     try:
         conn = await asyncio.wait_for(create_conn(host, int(port), request_timeout_ms=10000, **args), 15)
     except SaslAuthenticationFailed:
-        return BrokerError(f"Kafka rejected the SASL credentials for user {settings.kafka_username} "
-                           f"({settings.kafka_sasl_mechanism}): check CITYCREDIT_KAFKA_PASSWORD")
+        return BrokerError(f"Kafka rejected the SASL credentials for user {settings.kafka_username}: "
+                           "check CITYCREDIT_KAFKA_PASSWORD")
     except UnsupportedSaslMechanismError as err:
         return BrokerError(f"the Kafka broker at {settings.kafka_bootstrap} does not offer {settings.kafka_sasl_mechanism}: "
                            f"check CITYCREDIT_KAFKA_SASL_MECHANISM ({err})")

@@ -42,3 +42,25 @@ def test_sasl_ssl_gives_a_verifying_tls_context_and_the_scram_login():
 def test_a_wrong_setting_names_the_variable(changes, message):
     with pytest.raises(ConfigError, match=message):
         kafka_client.client_args(Settings(**changes))
+
+
+def test_the_ops_script_writes_the_certificates_and_secrets_compose_reads(tmp_path):
+    import importlib.util
+
+    from citycredit.settings import PROJECT_ROOT
+
+    spec = importlib.util.spec_from_file_location("make_kafka_certs", PROJECT_ROOT / "ops" / "make_kafka_certs.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "secrets"
+    assert script.main(["--out", str(out)]) == 0
+    names = {p.name for p in out.iterdir()}
+    assert {"ca.pem", "ca-key.pem", "kafka.keystore.p12", "kafka.keystore.password", "kafka-admin.password",
+            "kafka-worker.password", "kafka-pollers.password", "grafana-admin.password"} <= names
+    assert out.stat().st_mode & 0o777 == 0o700 and (out / "ca-key.pem").stat().st_mode & 0o777 == 0o600
+    before = (out / "kafka-worker.password").read_text()
+    assert script.main(["--out", str(out), "--force"]) == 0
+    assert (out / "kafka-worker.password").read_text() == before  # a re-run never locks a deployment out
+    # a client trusts the broker certificate through ca.pem
+    ctx = kafka_client.ssl_context(Settings(kafka_ca_file=str(out / "ca.pem")))
+    assert ctx.get_ca_certs()[0]["subject"] == ((("commonName", "citycredit Kafka CA"),),)
