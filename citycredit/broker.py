@@ -135,7 +135,9 @@ def tls_files(settings: Settings) -> CertFiles:
 
 
 def _scram_user(settings: Settings) -> tuple[str, str]:
-    name, password = settings.kafka_username, settings.kafka_password
+    from .kafka_client import password as kafka_password
+
+    name, password = settings.kafka_username, kafka_password(settings)
     if not name or not password:
         raise ConfigError("CITYCREDIT_KAFKA_SASL_PORT opens a SASL_SSL listener: set CITYCREDIT_KAFKA_USERNAME and "
                           "CITYCREDIT_KAFKA_PASSWORD for its SCRAM user")
@@ -226,7 +228,7 @@ def format_storage(settings: Settings, paths: BrokerPaths) -> None:
     if proc.returncode != 0:
         output = (proc.stdout + proc.stderr)[-2000:]
         if settings.kafka_sasl_port:
-            output = output.replace(settings.kafka_password, "***")
+            output = output.replace(password, "***")
         raise BrokerError(f"formatting broker storage {paths.storage} failed:\n{output}")
 
 

@@ -41,15 +41,29 @@ def ssl_context(settings: Settings) -> ssl.SSLContext:
         raise ConfigError(f"CITYCREDIT_KAFKA_CA_FILE={settings.kafka_ca_file!r} is not a readable PEM CA file: {exc}") from exc
 
 
+def password(settings: Settings) -> str:
+    """CITYCREDIT_KAFKA_PASSWORD, or the content of CITYCREDIT_KAFKA_PASSWORD_FILE (a compose secret,
+    so the password is in no container's environment)."""
+    if settings.kafka_password or not settings.kafka_password_file:
+        return settings.kafka_password
+    try:
+        with open(settings.kafka_password_file, encoding="utf-8") as fh:
+            return fh.read().strip()
+    except OSError as exc:
+        raise ConfigError(f"CITYCREDIT_KAFKA_PASSWORD_FILE={settings.kafka_password_file!r} cannot be read: "
+                          f"{exc.strerror}") from exc
+
+
 def _sasl(settings: Settings) -> tuple[str, str, str]:
     mechanism = settings.kafka_sasl_mechanism.strip().upper()
     if mechanism not in SASL_MECHANISMS:
         raise ConfigError(f"CITYCREDIT_KAFKA_SASL_MECHANISM={settings.kafka_sasl_mechanism!r}: "
                           f"expected one of {', '.join(SASL_MECHANISMS)}")
-    if not settings.kafka_username or not settings.kafka_password:
+    secret = password(settings)
+    if not settings.kafka_username or not secret:
         raise ConfigError("CITYCREDIT_KAFKA_SECURITY_PROTOCOL=SASL_SSL needs CITYCREDIT_KAFKA_USERNAME and "
-                          "CITYCREDIT_KAFKA_PASSWORD")
-    return mechanism, settings.kafka_username, settings.kafka_password
+                          "CITYCREDIT_KAFKA_PASSWORD (or CITYCREDIT_KAFKA_PASSWORD_FILE)")
+    return mechanism, settings.kafka_username, secret
 
 
 def security_args(settings: Settings) -> dict[str, Any]:
@@ -121,8 +135,9 @@ async def connect_error(settings: Settings, exc: BaseException | None = None) ->
     try:
         conn = await asyncio.wait_for(create_conn(host, int(port), request_timeout_ms=10000, **args), 15)
     except SaslAuthenticationFailed:
+        from_file = settings.kafka_password_file and not settings.kafka_password
         return BrokerError(f"Kafka rejected the SASL credentials for user {settings.kafka_username}: "
-                           "check CITYCREDIT_KAFKA_PASSWORD")
+                           f"check CITYCREDIT_KAFKA_PASSWORD{'_FILE' if from_file else ''}")
     except UnsupportedSaslMechanismError as err:
         return BrokerError(f"the Kafka broker at {settings.kafka_bootstrap} does not offer {settings.kafka_sasl_mechanism}: "
                            f"check CITYCREDIT_KAFKA_SASL_MECHANISM ({err})")

@@ -36,6 +36,8 @@ class Settings:
     kafka_sasl_mechanism: str = _s("SCRAM-SHA-512", "SASL mechanism with SASL_SSL: SCRAM-SHA-512 (or SCRAM-SHA-256).")
     kafka_username: str = _s("", "SASL user (Kafka principal User:<name>) of this process with SASL_SSL.")
     kafka_password: str = _s("", "SASL password of CITYCREDIT_KAFKA_USERNAME. Never logged.", secret=True)
+    kafka_password_file: str = _s("", "File holding the SASL password (a compose secret such as /run/secrets/kafka_worker_password); "
+                                      "read when CITYCREDIT_KAFKA_PASSWORD is empty.")
     kafka_ca_file: str = _s("", "PEM file of the CA that signed the broker's TLS certificate (ops/make_kafka_certs.py writes ca.pem); "
                                 "empty means the system's CAs.")
     # --- Faust worker ----------------------------------------------------

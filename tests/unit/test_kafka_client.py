@@ -64,3 +64,13 @@ def test_the_ops_script_writes_the_certificates_and_secrets_compose_reads(tmp_pa
     # a client trusts the broker certificate through ca.pem
     ctx = kafka_client.ssl_context(Settings(kafka_ca_file=str(out / "ca.pem")))
     assert ctx.get_ca_certs()[0]["subject"] == ((("commonName", "citycredit Kafka CA"),),)
+
+
+def test_the_password_can_come_from_a_secret_file(tmp_path):
+    secret = tmp_path / "kafka_worker_password"
+    secret.write_text("from-the-file\n")
+    s = Settings(kafka_security_protocol="SASL_SSL", kafka_username="worker", kafka_password_file=str(secret))
+    assert kafka_client.client_args(s)["sasl_plain_password"] == "from-the-file"
+    assert kafka_client.client_args(s.replace(kafka_password="env-wins"))["sasl_plain_password"] == "env-wins"
+    with pytest.raises(ConfigError, match="CITYCREDIT_KAFKA_PASSWORD_FILE"):
+        kafka_client.client_args(s.replace(kafka_password_file=str(tmp_path / "missing")))
