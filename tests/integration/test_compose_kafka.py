@@ -170,3 +170,24 @@ def test_a_wrong_password_and_no_login_get_nothing(compose_kafka):
         ensure_topics_sync(worker.replace(kafka_password="not-the-password"))
     with pytest.raises(BrokerError, match="no Kafka broker answers"):
         ensure_topics_sync(worker.replace(kafka_security_protocol="PLAINTEXT"))
+
+
+def test_the_faust_worker_runs_under_its_acls(compose_kafka, tmp_path):
+    """Group, changelogs and Faust's internal topics are all allowed by the app-id prefix: the
+    worker gets Ready as the worker principal. The pollers' start step passes as theirs."""
+    from citycredit.topics import SIGHTINGS, SOURCE_HEALTH
+    from tests.conftest import Worker
+
+    assert ensure_topics_sync(compose_kafka["pollers"], (SIGHTINGS, SOURCE_HEALTH)) == []
+    worker = compose_kafka["worker"]
+    env = {"CITYCREDIT_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "CITYCREDIT_KAFKA_USERNAME": "worker",
+           "CITYCREDIT_KAFKA_PASSWORD_FILE": worker.kafka_password_file, "CITYCREDIT_KAFKA_CA_FILE": worker.kafka_ca_file}
+    w = Worker(worker.replace(data_dir=tmp_path), **env)  # app id citycredit-test-<random>: under the prefix
+    w.start()
+    try:
+        w.wait_ready()
+        time.sleep(3)
+        denied = [line for line in w.log().splitlines() if "authoriz" in line.lower()]
+        assert w.proc.poll() is None and not denied, denied[:5] or w.log()[-3000:]
+    finally:
+        w.stop()
