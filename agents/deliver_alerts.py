@@ -20,6 +20,7 @@ from typing import Any
 
 from citycredit.app import app, dead_letter, deliveries_topic, alerts_topic, settings
 from citycredit.exceptions import InputError
+from citycredit.kafka_client import client_args
 from citycredit.web.delivery import Pending
 from citycredit.web.runtime import desk, feed, outbox
 from citycredit.web.subscriptions import Subscription, idempotency_key
@@ -76,7 +77,7 @@ async def route_alerts() -> None:
     from aiokafka import AIOKafkaConsumer
 
     await feed.caught_up.wait()
-    consumer = AIOKafkaConsumer(alerts_topic.get_topic_name(), bootstrap_servers=settings.kafka_bootstrap,
+    consumer = AIOKafkaConsumer(alerts_topic.get_topic_name(), **client_args(settings),
                                 group_id=f"{settings.app_id}-alert-router", enable_auto_commit=False,
                                 auto_offset_reset="earliest", client_id=f"{settings.app_id}-alert-router")
     await consumer.start()

@@ -5,6 +5,7 @@ import asyncio
 from typing import Any, Iterable
 
 from .exceptions import BrokerError
+from .kafka_client import client_args, connect_error, quiet_bootstrap
 from .settings import Settings
 from .topics import ALL, TopicSpec
 
@@ -14,15 +15,14 @@ async def ensure_topics(settings: Settings, specs: tuple[TopicSpec, ...] = ALL) 
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=15000)
+    admin = AIOKafkaAdminClient(**client_args(settings), request_timeout_ms=15000)
     try:
         try:
-            await admin.start()
+            with quiet_bootstrap():
+                await admin.start()
         except KafkaConnectionError as exc:
-            raise BrokerError(
-                f"no Kafka broker answers at {settings.kafka_bootstrap}: start one with "
-                "`citycredit broker start`, or point CITYCREDIT_KAFKA_BOOTSTRAP at yours"
-            ) from exc
+            # no broker, a wrong password or an untrusted certificate: one line naming the fix
+            raise await connect_error(settings, exc) from exc
         existing = set(await admin.list_topics())
         missing = [s for s in specs if s.name not in existing]
         if not missing:

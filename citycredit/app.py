@@ -12,6 +12,7 @@ from typing import Any
 import faust
 
 from . import faust_recovery, topics
+from .kafka_client import faust_credentials
 from .settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,8 @@ WORKER_SETTINGS: dict[str, Any] = {
 app = faust.App(
     settings.app_id,
     broker=[f"kafka://{server.strip()}" for server in settings.kafka_bootstrap.split(",")],
+    # None on PLAINTEXT; SASL (SCRAM) over TLS with CITYCREDIT_KAFKA_SECURITY_PROTOCOL=SASL_SSL
+    broker_credentials=faust_credentials(settings),
     store=settings.store,
     datadir=str(settings.data_dir / "worker" / settings.app_id),
     autodiscover=["agents"],

@@ -19,9 +19,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .exceptions import BrokerError
+from .exceptions import BrokerError, ConfigError
 from .settings import PROJECT_ROOT, Settings
+
+if TYPE_CHECKING:
+    from .kafka_tls import CertFiles
 
 OPS_KAFKA = PROJECT_ROOT / "ops" / "kafka"
 # Outside git, shared by every checkout of the same user: the jars are ~100 MB.
@@ -116,8 +120,68 @@ def paths_for(settings: Settings) -> BrokerPaths:
 
 def render_config(settings: Settings, paths: BrokerPaths) -> str:
     template = (OPS_KAFKA / "server.properties.template").read_text()
-    return template.format(port=settings.kafka_port, controller_port=settings.kafka_controller_port,
+    text = template.format(port=settings.kafka_port, controller_port=settings.kafka_controller_port,
                            log_dirs=paths.storage)
+    if settings.kafka_sasl_port:
+        text = _with_sasl_listener(settings, paths, text)
+    return text
+
+
+def tls_files(settings: Settings) -> CertFiles:
+    """The local broker's certificates (``<data_dir>/kafka/tls``); clients trust its ``ca.pem``."""
+    from .kafka_tls import CertFiles
+
+    return CertFiles(paths_for(settings).root / "tls")
+
+
+def _scram_user(settings: Settings) -> tuple[str, str]:
+    from .kafka_client import password as kafka_password
+
+    name, password = settings.kafka_username, kafka_password(settings)
+    if not name or not password:
+        raise ConfigError("CITYCREDIT_KAFKA_SASL_PORT opens a SASL_SSL listener: set CITYCREDIT_KAFKA_USERNAME and "
+                          "CITYCREDIT_KAFKA_PASSWORD for its SCRAM user")
+    # the storage tool's --add-scram value is [name=...,password=...], unquoted
+    if any(c in ",[]='\"\\" or c.isspace() for c in name + password):
+        raise ConfigError("the local broker's SCRAM user name and password may not contain spaces, quotes, commas, "
+                          "brackets, '=' or backslashes (the storage tool's --add-scram syntax)")
+    return name, password
+
+
+def _with_sasl_listener(settings: Settings, paths: BrokerPaths, text: str) -> str:
+    """An extra SASL_SSL listener (SCRAM-SHA-512 over TLS) beside the PLAINTEXT one on 127.0.0.1.
+
+    The certificates come from citycredit.kafka_tls (what ops/make_kafka_certs.py writes for
+    compose); the SCRAM user is added when the storage is formatted (format_storage).
+    """
+    from .kafka_tls import make_certs
+
+    _scram_user(settings)
+    files = make_certs(tls_files(settings).root, hosts=("localhost",), ips=("127.0.0.1",))
+    sasl = f"SASL_SSL://127.0.0.1:{settings.kafka_sasl_port}"
+    overrides = {
+        "listeners": f"PLAINTEXT://127.0.0.1:{settings.kafka_port},CONTROLLER://127.0.0.1:{settings.kafka_controller_port},{sasl}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{settings.kafka_port},{sasl}",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL",
+    }
+    lines = []
+    for line in text.splitlines():
+        key = line.split("=", 1)[0]
+        lines.append(f"{key}={overrides[key]}" if key in overrides and not line.startswith("#") else line)
+    password = files.password()
+    lines += [
+        "# SASL_SSL listener (CITYCREDIT_KAFKA_SASL_PORT): SCRAM-SHA-512 over TLS",
+        "sasl.enabled.mechanisms=SCRAM-SHA-512",
+        "listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512",
+        "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;",
+        "ssl.keystore.type=PKCS12",
+        f"ssl.keystore.location={files.keystore}",
+        f"ssl.keystore.password={password}",
+        f"ssl.key.password={password}",
+        "ssl.truststore.type=PEM",
+        f"ssl.truststore.location={files.ca_cert}",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def _port_in_use(port: int) -> bool:
@@ -154,13 +218,18 @@ def format_storage(settings: Settings, paths: BrokerPaths) -> None:
             "Remove it with `citycredit broker reset` (this deletes the local broker's data) and start again."
         )
     paths.storage.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(
-        _java_cmd(settings, paths, "kafka.tools.StorageTool", "format", f"--cluster-id={new_cluster_id()}", "-c",
-                  str(paths.config), "--ignore-formatted"),
-        capture_output=True, text=True,
-    )
+    args = ["format", f"--cluster-id={new_cluster_id()}", "-c", str(paths.config), "--ignore-formatted"]
+    if settings.kafka_sasl_port:
+        # KRaft keeps SCRAM credentials in its metadata log: the SASL_SSL listener's user is
+        # written there at format time, before the broker first starts
+        name, password = _scram_user(settings)
+        args += ["--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]"]
+    proc = subprocess.run(_java_cmd(settings, paths, "kafka.tools.StorageTool", *args), capture_output=True, text=True)
     if proc.returncode != 0:
-        raise BrokerError(f"formatting broker storage {paths.storage} failed:\n{(proc.stdout + proc.stderr)[-2000:]}")
+        output = (proc.stdout + proc.stderr)[-2000:]
+        if settings.kafka_sasl_port:
+            output = output.replace(password, "***")
+        raise BrokerError(f"formatting broker storage {paths.storage} failed:\n{output}")
 
 
 def read_pid(paths: BrokerPaths) -> int | None:
@@ -216,11 +285,12 @@ def start(settings: Settings) -> float:
             return 0.0
         raise BrokerError(f"a broker process is running (pid file {paths.pid}) but does not answer: "
                           f"see {paths.log}, or `citycredit broker stop` and start again")
-    for port in (settings.kafka_port, settings.kafka_controller_port):
-        if _port_in_use(port):
+    for port in (settings.kafka_port, settings.kafka_controller_port, settings.kafka_sasl_port):
+        if port and _port_in_use(port):
             raise BrokerError(
                 f"port {port} is already taken by another process (`ss -ltnp 'sport = :{port}'` shows which). "
-                "Stop it, or choose other ports with CITYCREDIT_KAFKA_PORT / CITYCREDIT_KAFKA_CONTROLLER_PORT."
+                "Stop it, or choose other ports with CITYCREDIT_KAFKA_PORT / CITYCREDIT_KAFKA_CONTROLLER_PORT"
+                " / CITYCREDIT_KAFKA_SASL_PORT."
             )
     fetch(settings)
     paths.root.mkdir(parents=True, exist_ok=True)

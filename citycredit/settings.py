@@ -30,6 +30,16 @@ class Settings:
     app_id: str = _s("citycredit", "Faust application id: consumer group and changelog topic prefix.")
     topic_partitions: int = _s(4, "Partitions for keyed topics (sightings, items, alerts, ...).")
     topic_replication: int = _s(1, "Replication factor for created topics (1 on the single-node broker).")
+    # how every client connects (citycredit/kafka_client.py builds the arguments from these)
+    kafka_security_protocol: str = _s("PLAINTEXT", "How clients talk to Kafka: PLAINTEXT (the local broker on 127.0.0.1) or SASL_SSL "
+                                                   "(TLS plus a SASL login; the compose deployment).")
+    kafka_sasl_mechanism: str = _s("SCRAM-SHA-512", "SASL mechanism with SASL_SSL: SCRAM-SHA-512 (or SCRAM-SHA-256).")
+    kafka_username: str = _s("", "SASL user (Kafka principal User:<name>) of this process with SASL_SSL.")
+    kafka_password: str = _s("", "SASL password of CITYCREDIT_KAFKA_USERNAME. Never logged.", secret=True)
+    kafka_password_file: str = _s("", "File holding the SASL password (a compose secret such as /run/secrets/kafka_worker_password); "
+                                      "read when CITYCREDIT_KAFKA_PASSWORD is empty.")
+    kafka_ca_file: str = _s("", "PEM file of the CA that signed the broker's TLS certificate (ops/make_kafka_certs.py writes ca.pem); "
+                                "empty means the system's CAs.")
     # --- Faust worker ----------------------------------------------------
     store: str = _s("rocksdb://", "Faust table store: rocksdb:// (embedded RocksDB) or memory:// (tests).")
     data_dir: Path = _s(PROJECT_ROOT / "var", "Directory for worker state, snapshots and the local broker.")
@@ -75,6 +85,8 @@ class Settings:
     kafka_version: str = _s("3.9.1", "Apache Kafka version fetched from Maven Central for the local broker.")
     kafka_port: int = _s(9092, "Client port of the local broker.")
     kafka_controller_port: int = _s(9093, "KRaft controller port of the local broker.")
+    kafka_sasl_port: int = _s(0, "Port of an extra SASL_SSL listener of the local broker (0 = none): certificates from "
+                                 "ops/make_kafka_certs.py under <data_dir>/kafka/tls, SCRAM user CITYCREDIT_KAFKA_USERNAME.")
     kafka_heap: str = _s("512m", "JVM heap (-Xmx and -Xms) of the local broker.")
     kafka_ready_timeout: float = _s(60.0, "Seconds to wait for the local broker to answer a metadata request.")
     java_home: str = _s("", "JDK used for the local broker; empty means java on PATH or $JAVA_HOME.")

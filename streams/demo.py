@@ -48,12 +48,14 @@ class _Downstream:
     alerts: int = 0
 
 
-async def _follow_downstream(bootstrap: str, stop: asyncio.Event, out: TextIO, seen: _Downstream, from_start: bool) -> None:
+async def _follow_downstream(settings: Settings, stop: asyncio.Event, out: TextIO, seen: _Downstream, from_start: bool) -> None:
     """Count what the worker makes of the sightings and print alerts, so the person running
     the demo sees a story become major."""
     from aiokafka import AIOKafkaConsumer
 
-    consumer = AIOKafkaConsumer("items", "alerts", bootstrap_servers=bootstrap,
+    from citycredit.kafka_client import client_args
+
+    consumer = AIOKafkaConsumer("items", "alerts", **client_args(settings),
                                 auto_offset_reset="earliest" if from_start else "latest",
                                 group_id=None, enable_auto_commit=False)
     await consumer.start()
@@ -127,7 +129,7 @@ async def run_demo(settings: Settings, options: DemoOptions, out: TextIO = sys.s
         poller = Poller.from_settings(poll_settings, publisher=publisher)
         tasks.append(asyncio.create_task(poller.run_forever(stop), name="pollers"))
         downstream = _Downstream()
-        tasks.append(asyncio.create_task(_follow_downstream(demo.kafka_bootstrap, stop, out, downstream, own_broker), name="downstream"))
+        tasks.append(asyncio.create_task(_follow_downstream(demo, stop, out, downstream, own_broker), name="downstream"))
 
         _say(out, "")
         _say(out, f"  desk:        http://{settings.web_host}:{settings.web_port}/desk/   (served by the worker)")

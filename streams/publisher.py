@@ -15,6 +15,7 @@ import logging
 import random
 from collections import deque
 from pathlib import Path
+from typing import Any, Mapping
 
 from citycredit.metrics import METRICS
 from citycredit.topics import SIGHTINGS, SOURCE_HEALTH
@@ -40,8 +41,10 @@ def health_record(h: SourceHealth) -> Pending:
 class Publisher:
     def __init__(self, bootstrap: str, spool: Path | None = None, max_pending: int = 100_000,
                  retry_s: float = 1.0, retry_max_s: float = 30.0, fsync: bool = False,
-                 compact_bytes: int = COMPACT_BYTES) -> None:
+                 compact_bytes: int = COMPACT_BYTES, security: Mapping[str, Any] | None = None) -> None:
         self.bootstrap = bootstrap
+        # citycredit.kafka_client.security_args(settings): PLAINTEXT unless the settings say SASL_SSL
+        self.security = dict(security or {})
         self.spool = spool
         self.max_pending = max_pending
         self.retry_s = retry_s
@@ -77,7 +80,7 @@ class Publisher:
     async def _connect(self):
         from aiokafka import AIOKafkaProducer
 
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True,
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, **self.security, acks="all", enable_idempotence=True,
                                     linger_ms=5, request_timeout_ms=15000)
         try:
             await producer.start()

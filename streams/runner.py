@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterator, TextIO
 
+from citycredit.kafka_client import security_args
 from citycredit.settings import Settings
 
 from .changes import diff, snapshot_of
@@ -67,7 +68,7 @@ def start_metrics_server(settings: Settings) -> None:
 
 def make_publisher(settings: Settings) -> Publisher:
     return Publisher(settings.kafka_bootstrap, spool=settings.data_dir / "streams" / "spool.jsonl",
-                     fsync=settings.spool_fsync)
+                     fsync=settings.spool_fsync, security=security_args(settings))
 
 
 def install_stop_handlers(stop: asyncio.Event) -> None:

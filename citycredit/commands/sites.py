@@ -107,11 +107,14 @@ def _poll(args) -> int:
 
 def _run(args) -> int:
     from ..admin import ensure_topics_sync
+    from ..topics import ALL, SIGHTINGS, SOURCE_HEALTH
     from streams.runner import install_stop_handlers, run_pollers, start_metrics_server, start_worker, stop_worker
 
     _logging()
     s = get_settings()
-    ensure_topics_sync(s)  # a clear message when no broker answers, before anything starts
+    # a clear message when no broker answers, before anything starts. Pollers alone check only
+    # their own topics: on the compose broker their principal may see no others (ACLs)
+    ensure_topics_sync(s, (SIGHTINGS, SOURCE_HEALTH) if args.pollers_only else ALL)
 
     async def main() -> int:
         stop = asyncio.Event()

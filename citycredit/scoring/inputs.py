@@ -11,6 +11,7 @@ import json
 from typing import Any, Iterable
 
 from citycredit.exceptions import BrokerError, InputError
+from citycredit.kafka_client import client_args, connect_error
 from citycredit.settings import Settings
 from schemas import Alert, CreditRecord, Item, Response
 
@@ -78,13 +79,13 @@ async def _read_topics(settings: Settings, topics: tuple[str, ...]) -> list[tupl
     from aiokafka import AIOKafkaConsumer
     from aiokafka.errors import KafkaError
 
-    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=settings.kafka_bootstrap, group_id=None,
+    consumer = AIOKafkaConsumer(*topics, **client_args(settings), group_id=None,
                                 auto_offset_reset="earliest", enable_auto_commit=False)
     try:
         await consumer.start()
     except KafkaError as exc:
         await consumer.stop()
-        raise BrokerError(f"no Kafka broker answers at {settings.kafka_bootstrap} ({exc}); start one with `citycredit broker start`") from exc
+        raise await connect_error(settings, exc) from exc
     out: list[tuple[str, bytes | None, bytes]] = []
     try:
         partitions = sorted(consumer.assignment())
@@ -141,11 +142,14 @@ def _event_time_key(rec: Any) -> tuple[str, str]:
 
 async def _produce(settings: Settings, topic: str, records: list[tuple[bytes, bytes]]) -> None:
     from aiokafka import AIOKafkaProducer
-    from aiokafka.errors import KafkaError
+    from aiokafka.errors import KafkaConnectionError, KafkaError
 
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(**client_args(settings), acks="all", enable_idempotence=True)
     try:
-        await producer.start()
+        try:
+            await producer.start()
+        except KafkaConnectionError as exc:
+            raise await connect_error(settings, exc) from exc
         for key, value in records:
             await producer.send_and_wait(topic, value, key=key)
     except KafkaError as exc:

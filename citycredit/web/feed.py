@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from citycredit.exceptions import BrokerError
+from citycredit.kafka_client import client_args, connect_error
 from citycredit.settings import Settings
 
 from .desk import TOPICS, DeskView
@@ -42,13 +43,13 @@ class DeskFeed:
         from aiokafka import AIOKafkaConsumer, TopicPartition
         from aiokafka.errors import KafkaError
 
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, group_id=None,
+        consumer = AIOKafkaConsumer(**client_args(self.settings), group_id=None,
                                     enable_auto_commit=False, auto_offset_reset="earliest",
                                     client_id=f"{self.settings.app_id}-desk")
         try:
             await consumer.start()
         except KafkaError as exc:
-            raise BrokerError(f"desk feed cannot reach Kafka at {self.settings.kafka_bootstrap}: {exc}") from exc
+            raise BrokerError(f"desk feed: {await connect_error(self.settings, exc)}") from exc
         try:
             # Without a group, subscribe() assigns every partition of the topics to this consumer.
             consumer.subscribe(topics=list(self.topics))

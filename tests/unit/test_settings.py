@@ -47,3 +47,9 @@ def test_readme_lists_every_topic():
     readme = (PROJECT_ROOT / "README.md").read_text()
     missing = [t.name for t in ALL if f"| `{t.name}` |" not in readme]
     assert not missing, f"topics missing from the README's topics table: {missing}"
+
+
+def test_the_kafka_password_is_not_in_the_repr():
+    s = Settings(kafka_security_protocol="SASL_SSL", kafka_username="pollers", kafka_password="KAFKA-SECRET-456")
+    assert "KAFKA-SECRET-456" not in repr(s) and "KAFKA-SECRET-456" not in str(s)
+    assert "pollers" in repr(s) and s.kafka_password == "KAFKA-SECRET-456"
