@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import shutil
 import subprocess
 import sys
@@ -35,6 +36,27 @@ class DemoOptions:
     speed: float | None = None  # None: settings.sites_speed
     timeline: Path | None = None
     worker: bool = True
+
+
+def with_demo_token(settings: Settings) -> tuple[Settings, bool]:
+    """The demo's settings with an API token, so the desk can file a government response
+    (with none, writes answer 503). A configured CITYCREDIT_API_TOKEN is kept; otherwise a
+    random one is made for this run only (returns True then). start_worker hands it to the
+    worker in its environment; the demo prints it once, on the desk line, for the person at
+    the desk to paste into the response form. It is never served over HTTP: a page that
+    prefilled it would hand write access to whoever can load the page, and the same worker
+    code runs in production."""
+    if settings.api_token:
+        return settings, False
+    return settings.replace(api_token=secrets.token_urlsafe(32)), True
+
+
+def desk_line(settings: Settings, generated: bool) -> str:
+    """The demo's one line that shows the token (only a generated one: a configured token is the operator's)."""
+    url = f"http://{settings.web_host}:{settings.web_port}/desk/"
+    if generated:
+        return f"  desk:        {url}  API token for this demo: {settings.api_token}   (served by the worker)"
+    return f"  desk:        {url}  API token: the one in CITYCREDIT_API_TOKEN   (served by the worker)"
 
 
 def _say(out: TextIO, text: str) -> None:
@@ -84,7 +106,7 @@ async def run_demo(settings: Settings, options: DemoOptions, out: TextIO = sys.s
     stop = asyncio.Event()
     install_stop_handlers(stop)
     own_broker = False
-    demo = settings.replace(data_dir=settings.data_dir / "demo")
+    demo, token_generated = with_demo_token(settings.replace(data_dir=settings.data_dir / "demo"))
     if await asyncio.to_thread(broker.answers, settings.kafka_bootstrap):
         _say(out, f"using the Kafka broker already answering at {settings.kafka_bootstrap}")
     else:
@@ -132,7 +154,7 @@ async def run_demo(settings: Settings, options: DemoOptions, out: TextIO = sys.s
         tasks.append(asyncio.create_task(_follow_downstream(demo, stop, out, downstream, own_broker), name="downstream"))
 
         _say(out, "")
-        _say(out, f"  desk:        http://{settings.web_host}:{settings.web_port}/desk/   (served by the worker)")
+        _say(out, desk_line(demo, token_generated))
         _say(out, f"  metrics:     http://{settings.web_host}:{settings.web_port}/metrics")
         _say(out, f"  timeline:    {base}/_timeline")
         _say(out, f"  broker:      {demo.kafka_bootstrap} (topics sightings, items, alerts, city-index, source-health)")

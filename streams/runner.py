@@ -31,6 +31,10 @@ def worker_env(settings: Settings) -> dict[str, str]:
     env.update({"CITYCREDIT_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "CITYCREDIT_DATA_DIR": str(settings.data_dir),
                 "CITYCREDIT_WEB_PORT": str(settings.web_port), "CITYCREDIT_WEB_HOST": settings.web_host,
                 "CITYCREDIT_APP_ID": settings.app_id, "CITYCREDIT_STORE": settings.store})
+    if settings.api_token:
+        # the environment, not argv: a child's environment is readable only by its own user
+        # (/proc/<pid>/environ), its command line by everyone (ps)
+        env["CITYCREDIT_API_TOKEN"] = settings.api_token
     return env
 
 

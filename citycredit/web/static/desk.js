@@ -136,7 +136,11 @@ async function viewCity(adcode) {
 function responseForm(adcode, majors) {
   if (!majors.length) return el("p", { class: "muted" }, "该市暂无重大失信事件，无需回应。");
   const msg = el("div", { class: "msg", id: "response-msg", role: "status" });
-  const token = el("input", { id: "token", type: "password", autocomplete: "off", value: localStorage.getItem("citycredit-token") || "" });
+  // The token is typed in (the demo prints its own at start) and kept in sessionStorage: it
+  // lives as long as this tab, is not written to disk, and a demo's throwaway token is gone
+  // when the tab is. The worker never puts a token in a page, so nothing here leaks it.
+  localStorage.removeItem("citycredit-token");  // earlier versions kept it there for good
+  const token = el("input", { id: "token", type: "password", autocomplete: "off", value: sessionStorage.getItem("citycredit-token") || "" });
   const form = el("form", { class: "response", id: "response-form" },
     el("label", { for: "story" }, "针对的重大失信事件"),
     el("select", { id: "story", name: "story_id" }, majors.map(a => el("option", { value: a.story_id },
@@ -146,12 +150,12 @@ function responseForm(adcode, majors) {
     el("label", { for: "title" }, "回应标题（必填其一：标题或说明）"), el("input", { id: "title", name: "title", maxlength: 300 }),
     el("label", { for: "url" }, "发布链接（可选，http/https）"), el("input", { id: "url", name: "url", maxlength: 2000 }),
     el("label", { for: "note" }, "说明（可选）"), el("textarea", { id: "note", name: "note", rows: 2, maxlength: 2000 }),
-    el("label", { for: "token" }, "操作令牌（管理员提供，保存在本机浏览器）"), token,
+    el("label", { for: "token" }, "操作令牌（管理员提供；演示时见 citycredit demo 启动输出；仅保存在本标签页）"), token,
     el("div", {}, el("button", { type: "submit", id: "submit-response" }, "提交回应")), msg);
   form.addEventListener("submit", async ev => {
     ev.preventDefault();
     msg.className = "msg"; msg.textContent = "提交中…";
-    localStorage.setItem("citycredit-token", token.value);
+    sessionStorage.setItem("citycredit-token", token.value);
     const body = { city_adcode: adcode, story_id: form.story.value, kind: form.kind.value,
       title: form.title.value, url: form.url.value, note: form.note.value };
     try {
