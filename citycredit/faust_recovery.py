@@ -18,10 +18,42 @@ Measured in ``tests/integration/test_faults.py::test_broker_sigkilled...``: afte
 came back with the pollers' backlog, the worker lost one fetch batch per partition
 (sightings 1: offsets 169–212, 2: 187–229, 3: 192–234: 130 sightings; 5 of 21 runs lost 12–130), and
 the group's committed offset of partition 1 stayed at 42 until the worker stopped. The
-upstream report is faust-streaming issue #596 (open).
+upstream report is faust-streaming issue #596 (open):
+https://github.com/faust-streaming/faust/issues/596 . Earlier threads on the same order of
+calls: https://github.com/faust-streaming/faust/issues/216 (fixed by
+https://github.com/faust-streaming/faust/pull/217, which gave ``_resume_streams`` the order
+above), https://github.com/faust-streaming/faust/pull/253 (resume the consumer after the
+app's flow control) and https://github.com/faust-streaming/faust/pull/256 (getmany seeks
+back when it finds the flow stopped); https://github.com/faust-streaming/faust/issues/221
+(prefetched records after a rebalance) is the same family.
 
 The fix stops the flow before step 1. Nothing then reaches the queues until step 4, which
 starts reading at the offsets step 2 sought to. The original methods run unchanged.
+
+Their early return (``consumer_generation_id != generation_id``: another rebalance was
+assigned while the method ran) comes before step 1, so it returns with the flow stopped and
+the streams paused, and resumes neither. That is deliberate, not a stall: Faust's own
+``_on_partitions_revoked`` of that rebalance stopped the flow too (when there was an
+assignment to revoke), and its
+``_on_partitions_assigned`` (through ``Recovery.on_rebalance``) set
+``signal_recovery_start``, so ``_restart_recovery`` goes round again and that round's call,
+for the new generation, resumes streams and flow. Resuming on the early return instead would
+fetch in the middle of the new rebalance. ``tests/unit/test_faust_recovery.py`` runs
+``_restart_recovery`` through that path and checks every record still reaches the agent.
+
+Offered upstream (for #596), in these words: "``Recovery.on_recovery_completed`` and
+``_resume_streams`` resume the stream partitions and seek while the consumer's flow is still
+active from changelog recovery, so the fetcher fills the agents' queues during the seek's
+committed-offset requests and ``app.flow_control.resume()`` then clears them; the fetch
+position is already past those records, so they are never processed and the partition's
+commit stops at the gap. Calling ``self.app.consumer.stop_flow()`` at the start of both
+methods (before the generation check; the early return then leaves the flow stopped for the
+round of recovery the new assignment has already signalled) closes it: nothing reaches the
+queues until ``consumer.resume_flow()``, which starts from the sought offsets. Separately,
+``Consumer.perform_seek`` leaves a partition with no committed offset where the fetcher got
+to; rewinding such stream partitions to their beginning after ``seek_to_committed`` (what
+``auto_offset_reset='earliest'`` does anyway) keeps the first records of a new partition
+from being dropped. We run both as a patch on 0.15.3 and can open a PR with tests."
 
 A second hole is in the seek itself (``Consumer.perform_seek``, also what ``getmany`` calls
 when it finds the flow stopped and throws away what it fetched): aiokafka's
@@ -72,7 +104,9 @@ def stop_flow_first(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awai
     async def wrapper(self: Recovery, *args: Any, **kwargs: Any) -> Any:
         # The stream partitions are still paused here (paused at assignment), so no stream
         # record is in a queue yet. A fetch still in flight may return some once they are
-        # resumed: getmany throws those away and seeks back (see rewind_uncommitted).
+        # resumed: getmany throws those away and seeks back (see rewind_uncommitted). If the
+        # method returns early (a newer generation), the flow stays stopped until the next
+        # round of recovery resumes it (module docstring).
         self.app.consumer.stop_flow()
         return await method(self, *args, **kwargs)
     setattr(wrapper, _PATCHED, True)

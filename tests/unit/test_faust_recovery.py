@@ -143,3 +143,90 @@ def test_patch_refuses_another_faust_version():
     with pytest.raises(ConfigError, match="faust-streaming 0.16.0 is installed.*requirements.lock"):
         faust_recovery.check_version("0.16.0")
     faust_recovery.check_version()  # the installed one is the pinned one (requirements.lock)
+
+
+def test_a_rebalance_during_the_end_of_recovery_leaves_the_flow_stopped_until_the_next_round_resumes_it():
+    """The early return of ``on_recovery_completed`` (another rebalance was assigned while it
+    ran: the generation moved on) leaves the flow stopped by the wrapper, and resumes neither
+    the streams nor the flow. That is not a stall: the same assignment set
+    ``signal_recovery_start``, so Faust's own recovery loop (``Recovery._restart_recovery``,
+    run here unchanged) goes round again, and that round's patched ``on_recovery_completed``
+    resumes the stream partitions and the flow. Until then nothing is fetched, so nothing is
+    cleared and nothing is lost: every record after the committed offset reaches the agent."""
+    import functools
+
+    from yarl import URL
+
+    async def run():
+        flow_control = FlowControlEvent(initially_suspended=False)
+        queue = FlowControlQueue(flow_control=flow_control, clear_on_resume=True)
+        consumer = RebalancingConsumer(queue, committed=42, log_end=60)
+        consumer.pause_partitions = lambda tps: consumer.resumed.difference_update(tps)
+        recovery = _recovery(consumer, flow_control)
+        app = recovery.app
+        app.conf.store, app.conf.recovery_consistency_check = URL("memory://"), True
+        app.tracer, app._producer = None, None
+        between_rounds: list[dict] = []
+        rebalance_ends: list[int] = []
+        app.on_rebalance_end = lambda: rebalance_ends.append(app.consumer_generation_id)
+
+        async def on_rebalance_complete():
+            if app.consumer_generation_id == 1:
+                # the next rebalance, as Faust's _on_partitions_revoked/_assigned do it: stop the
+                # flow, pause and clear, take the new generation, signal the recovery loop
+                consumer.stop_flow()
+                flow_control.suspend()
+                consumer.pause_partitions(consumer.assignment())
+                flow_control.clear()
+                app.consumer_generation_id = recovery._generation_id = 2
+                consumer.log_end = 70  # the pollers keep writing meanwhile
+                recovery.signal_recovery_start.set()
+        app.on_rebalance_complete = SimpleNamespace(send=on_rebalance_complete)
+
+        def recovery_started():
+            if app.consumer_generation_id == 2:  # round 2 starts: what round 1's early return left behind
+                between_rounds.append({"flow_active": consumer.flow_active, "streams_resumed": bool(consumer.resumed),
+                                       "queued": queue.qsize(), "position": consumer.position,
+                                       "completed": recovery.completed.is_set()})
+
+        async def no_op(*_a, **_k):
+            return None
+
+        async def wait_for_stopped(event):
+            await event.wait()
+            return recovery.should_stop
+        recovery.__dict__.update(
+            should_stop=False, signal_recovery_start=asyncio.Event(), _generation_id=1, recovery_delay=0.0,
+            wait_for_stopped=wait_for_stopped, _recovery_span=None, _set_recovery_started=recovery_started,
+            standbys_pending=False, flush_buffers=lambda: None, _build_highwaters=no_op, _build_offsets=no_op,
+            _seek_offsets=no_op, need_recovery=lambda: False, active_tps=set(), standby_tps=set(),
+            active_offsets={}, standby_offsets={}, active_highwaters={}, standby_highwaters={}, tp_to_table={},
+            _set_recovery_ended=lambda: None)
+        # the patched methods, as the worker has them (citycredit.app installed the patch)
+        recovery.on_recovery_completed = functools.partial(Recovery.on_recovery_completed, recovery)
+        recovery._resume_streams = functools.partial(Recovery._resume_streams, recovery)
+
+        recovery.signal_recovery_start.set()  # round 1, generation 1
+        loop_task = asyncio.create_task(Recovery._restart_recovery(recovery))
+        done, _ = await asyncio.wait({loop_task, asyncio.ensure_future(recovery.completed.wait())}, timeout=5, return_when=asyncio.FIRST_COMPLETED)
+        if loop_task in done:
+            loop_task.result()  # the loop crashed: show why
+        assert recovery.completed.is_set(), "the next round never completed recovery"
+        recovery.should_stop = True
+        recovery.signal_recovery_start.set()
+        await asyncio.wait_for(loop_task, 5)
+
+        consumer.log_end = 80  # more records arrive after the rebalance
+        consumer.fetch()
+        got = []
+        while not queue.empty():
+            got.append(queue.get_nowait())
+        return got, between_rounds, rebalance_ends, consumer.flow_active
+
+    got, between_rounds, rebalance_ends, flow_active = asyncio.run(run())
+    # round 1 returned early: flow stopped, streams still paused, nothing read or thrown away
+    assert between_rounds == [{"flow_active": False, "streams_resumed": False, "queued": 0, "position": 42,
+                               "completed": False}]
+    # round 2 (the new generation) resumed streams and flow; only it ended the rebalance
+    assert flow_active and rebalance_ends == [2]
+    assert got == list(range(42, 80)), f"lost {sorted(set(range(42, 80)) - set(got))}"
