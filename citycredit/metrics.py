@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Callable, Iterable, NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 
 class Metrics(NamedTuple):
@@ -22,7 +22,7 @@ class Metrics(NamedTuple):
     poll_last_success_timestamp_seconds: Gauge
     poll_consecutive_failures: Gauge
     poll_yield_drop: Gauge
-    poll_observations_published_total: Counter
+    poll_observations_published: "PublishedObservations"
     # --- city index, desk read model, delivery (issue 7) ---
     city_index_score_points: Gauge
     city_component_points: Gauge
@@ -54,7 +54,7 @@ def build_metrics(registry: CollectorRegistry) -> Metrics:
         poll_last_success_timestamp_seconds=Gauge("citycredit_poll_last_success_timestamp_seconds", "Unix time of the last successful poll", ["site", "surface"], registry=registry),
         poll_consecutive_failures=Gauge("citycredit_poll_consecutive_failures", "Consecutive failed polls", ["site", "surface"], registry=registry),
         poll_yield_drop=Gauge("citycredit_poll_yield_drop", "1 when a surface's yield dropped far below its usual (broken parser)", ["site", "surface"], registry=registry),
-        poll_observations_published_total=Counter("citycredit_poll_observations_published_total", "Observations the pollers had acknowledged by the broker", registry=registry),
+        poll_observations_published=PublishedObservations(registry),
         # Only the latest month and the latest 12-month period are exported (period_kind), so
         # series stay bounded by ~670 cities x 2 instead of growing every month.
         city_index_score_points=Gauge("citycredit_city_index_score_points", "City credit composite index of the latest period",
@@ -102,6 +102,32 @@ class CityRanks:
         family = GaugeMetricFamily(self.NAME, self.HELP, labels=_CITY_LABELS)
         for labels, rank in (self.source() if self.source else ()):
             family.add_metric(labels, rank)
+        yield family
+
+
+class PublishedObservations:
+    """``citycredit_poll_observations_published_total{site,surface}``, read when scraped.
+
+    The broker's acknowledgements happen in the pollers' process, but Prometheus scrapes the
+    worker; so each surface's ``source-health`` record carries its acknowledged count and the
+    worker exports the latest one per surface (the pollers' own /metrics exports the live
+    count of their publisher). A pollers restart starts the counts again from 0, which
+    ``rate()``/``increase()`` treat as a counter reset. ``source`` yields (label values, count)."""
+
+    NAME = "citycredit_poll_observations_published"  # exposed with the _total suffix
+    HELP = "Observations of a surface acknowledged by the broker (acks=all) since the pollers started"
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.source: Callable[[], Iterable[tuple[list[str], int]]] | None = None
+        registry.register(self)
+
+    def describe(self) -> Iterable[CounterMetricFamily]:
+        yield CounterMetricFamily(self.NAME, self.HELP, labels=["site", "surface"])
+
+    def collect(self) -> Iterable[CounterMetricFamily]:
+        family = CounterMetricFamily(self.NAME, self.HELP, labels=["site", "surface"])
+        for labels, n in (self.source() if self.source else ()):
+            family.add_metric(labels, n)
         yield family
 
 

@@ -89,6 +89,7 @@ class DeskView:
             for t in ALERT_TYPES:
                 metrics.alerts_recorded.labels(type=t).set(0)
             metrics.city_rank.source = self._rank_samples
+            metrics.poll_observations_published.source = self._published_samples
 
     def reset(self) -> None:
         """Forget everything read (before re-reading the topics from the start); streams stay open."""
@@ -273,6 +274,15 @@ class DeskView:
         m.city_offset_points.labels(**labels).set(e["offset"])
         for aspect in ASPECTS:
             m.city_component_points.labels(**labels, aspect=aspect).set(float((e["components"] or {}).get(aspect, 0.0)))
+
+    def _published_samples(self) -> Iterable[tuple[list[str], int]]:
+        """((site, surface), observations acknowledged) from each surface's latest source-health record."""
+        for record in list(self.source_health.values()):
+            try:
+                n = int(record.get("observations_published") or 0)
+            except (TypeError, ValueError):
+                continue
+            yield [str(record["site"]), str(record["surface"])], n
 
     def _rank_samples(self) -> Iterable[tuple[list[str], int]]:
         """(label values, national rank) of every city in the latest period of each kind."""
