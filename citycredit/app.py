@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 import faust
 
 from . import faust_recovery, topics
 from .kafka_client import faust_credentials
+from .metrics import METRICS
 from .settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -114,6 +116,19 @@ deliveries_topic = _topic(topics.DELIVERIES, key_type=str, value_serializer="jso
 trend_events_topic = _topic(topics.TREND_EVENTS, key_type=str, value_serializer="json")
 deadletter_topic = _topic(topics.DEADLETTER, key_type=str, value_serializer="json")
 classified_topic = _topic(topics.CLASSIFIED, key_type=str, value_serializer="json")
+
+
+def record_processing_delay(event: Any, now: float | None = None) -> None:
+    """``citycredit_pipeline_lag_seconds{topic}`` of the record an agent is about to process:
+    now minus its arrival on the topic (the Kafka timestamp Faust gives as
+    ``event.message.timestamp``, in seconds). Not the observation's event time: the recorded
+    day the demo replays happened days ago and is processed within seconds."""
+    message = getattr(event, "message", None)
+    appended = getattr(message, "timestamp", None)
+    if not appended or appended <= 0:  # no timestamp (a record from before message format v1)
+        return
+    now = time.time() if now is None else now
+    METRICS.pipeline_lag_seconds.labels(topic=message.topic).set(max(0.0, now - appended))
 
 
 async def dead_letter(stage: str, reason: str, payload: Any, event: Any = None) -> None:

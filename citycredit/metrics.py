@@ -67,7 +67,10 @@ def build_metrics(registry: CollectorRegistry) -> Metrics:
         alerts_recorded=Gauge("citycredit_alerts_recorded", "Alerts on the alerts topic (within retention) known to the desk, by type", ["type"], registry=registry),
         desk_items_read_total=Counter("citycredit_desk_items_read_total", "Classified items read by the desk from the items topic, by domain and polarity",
                                       ["domain", "polarity"], registry=registry),
-        pipeline_lag_seconds=Gauge("citycredit_pipeline_lag_seconds", "Wall time minus event time of the newest record the desk read, per topic",
+        pipeline_lag_seconds=Gauge("citycredit_pipeline_lag_seconds", "Processing delay per topic: seconds from the newest record's arrival on the topic (its Kafka "
+                                   "timestamp) to its processing (sightings: by the classifier; the desk's topics: read by the desk; "
+                                   "0 once caught up with no new record). Event time (ts, triggered_at) plays no part: "
+                                   "a replayed day is not days late",
                                    ["topic"], registry=registry),
         desk_consumer_lag_messages=Gauge("citycredit_desk_consumer_lag_messages", "Records on a topic not yet read by the desk", ["topic"], registry=registry),
         webhook_deliveries_total=Counter("citycredit_webhook_deliveries_total", "Webhook POST outcomes (delivered, failed try, dead_letter)", ["result"], registry=registry),

@@ -89,3 +89,101 @@ def test_the_worker_exports_the_published_count_from_source_health():
     assert registry.get_sample_value(PUBLISHED, {"site": "xinhua", "surface": "home"}) == 0
     desk.reset()  # re-reading the topics from the start: nothing known until read again
     assert registry.get_sample_value(PUBLISHED, {"site": "people", "surface": "home"}) is None
+
+
+LAG = "citycredit_pipeline_lag_seconds"
+RECORDED_DAY = "2026-02-03T10:00:00+08:00"  # the demo's recorded day: days before the replay
+
+
+def item_record(n: int) -> dict:
+    return {"ts": RECORDED_DAY, "site": "people", "surface": "homepage", "rank": 1, "title": f"苏州食品企业{n}",
+            "url": f"http://people.example/{n}", "city": "苏州市", "city_adcode": "320500", "province": "江苏省",
+            "domain": "enterprise", "polarity": "negative", "story_id": f"s-{n}"}
+
+
+def test_pipeline_lag_is_the_processing_delay_not_the_age_of_the_event():
+    registry = CollectorRegistry()
+    desk = DeskView(metrics=build_metrics(registry))
+    desk.apply("items", "s-1", item_record(1))  # a replay of a recorded day, read as history
+    assert registry.get_sample_value(LAG, {"topic": "items"}) is None  # its event time is no lag
+    now = 1_800_000_000.0
+    desk.record_delay("items", appended_at=now - 2.5, now=now)  # on the topic 2.5 s before the desk read it
+    assert registry.get_sample_value(LAG, {"topic": "items"}) == 2.5
+    desk.record_delay("items", appended_at=now + 1, now=now)  # producer clock ahead: never negative
+    assert registry.get_sample_value(LAG, {"topic": "items"}) == 0.0
+
+
+def test_caught_up_topics_without_new_records_read_zero_and_measured_ones_keep_their_delay():
+    registry = CollectorRegistry()
+    desk = DeskView(metrics=build_metrics(registry))
+    desk.record_delay("alerts", appended_at=90.0, now=100.0)
+    desk.caught_up(["alerts", "items", "city-index"])
+    assert registry.get_sample_value(LAG, {"topic": "alerts"}) == 10.0
+    assert registry.get_sample_value(LAG, {"topic": "items"}) == 0.0
+    assert registry.get_sample_value(LAG, {"topic": "city-index"}) == 0.0
+
+
+def test_the_classifier_measures_sightings_from_their_kafka_timestamp():
+    from citycredit.app import record_processing_delay
+
+    now = 1_800_000_000.0
+    event = types.SimpleNamespace(value=b"{}", message=types.SimpleNamespace(topic="sightings", timestamp=now - 4.0))
+    record_processing_delay(event, now=now)
+    assert REGISTRY.get_sample_value(LAG, {"topic": "sightings"}) == 4.0
+    # a record without a timestamp says nothing about lag (and does not reset it)
+    record_processing_delay(types.SimpleNamespace(message=types.SimpleNamespace(topic="sightings", timestamp=None)), now=now)
+    assert REGISTRY.get_sample_value(LAG, {"topic": "sightings"}) == 4.0
+
+
+def test_the_desk_feed_measures_records_appended_after_it_started_not_history(monkeypatch):
+    """History re-read at start (offsets below the end the feed found) is no lag, whatever
+    its age; a record appended later is measured from its Kafka timestamp."""
+    import json as _json
+    import time as _time
+
+    import aiokafka
+    from aiokafka import TopicPartition
+
+    from citycredit.settings import Settings
+    from citycredit.web.feed import DeskFeed
+
+    tp = TopicPartition("items", 0)
+    now = _time.time()
+    Msg = lambda offset, ts: types.SimpleNamespace(offset=offset, timestamp=ts, key=b"s-1",  # noqa: E731
+                                                   value=_json.dumps(item_record(offset)).encode())
+    batches = [{tp: [Msg(0, (now - 5 * 86400) * 1000), Msg(1, (now - 4 * 86400) * 1000)]},  # history
+               {tp: [Msg(2, (now - 3.0) * 1000)]}]                                        # new, 3 s ago
+    registry = CollectorRegistry()
+    desk = DeskView(metrics=build_metrics(registry))
+    seen: list[float | None] = []
+
+    class Consumer:
+        def __init__(self, *a, **k): self.read = 0
+        async def start(self): pass
+        async def stop(self): pass
+        def subscribe(self, topics): pass
+        def assignment(self): return {tp}
+        async def seek_to_beginning(self, *p): pass
+        async def end_offsets(self, p): return {tp: 2}
+        async def position(self, p): return self.read
+        async def getmany(self, **k):
+            if not batches:
+                raise asyncio.CancelledError
+            batch = batches.pop(0)
+            self.read += len(batch[tp])
+            return batch
+
+    monkeypatch.setattr(aiokafka, "AIOKafkaConsumer", Consumer)
+    feed = DeskFeed(desk, Settings(), topics=("items",))
+    original = desk.record_delay
+    monkeypatch.setattr(desk, "record_delay", lambda topic, at, now=None: (seen.append(at), original(topic, at, now)))
+
+    async def run():
+        try:
+            await feed.run()
+        except asyncio.CancelledError:
+            pass
+    asyncio.run(run())
+    assert feed.records == 3
+    assert len(seen) == 1  # only the record appended after the start
+    assert 3.0 <= registry.get_sample_value(LAG, {"topic": "items"}) < 60
