@@ -45,7 +45,9 @@ def build_metrics(registry: CollectorRegistry) -> Metrics:
     return Metrics(
         sightings_total=Counter("citycredit_sightings_total", "Observations consumed from sightings", ["site", "surface"], registry=registry),
         items_total=Counter("citycredit_items_total", "Classified items by domain and polarity", ["domain", "polarity"], registry=registry),
-        deadletter_total=Counter("citycredit_deadletter_total", "Records rejected to the dead-letter topic", ["stage"], registry=registry),
+        deadletter_total=Counter("citycredit_deadletter_total", "Records this worker sent to the dead-letter topic, by stage "
+                                 "and reason class (invalid, undecodable, late, internal_error, outbox_full, undeliverable)",
+                                 ["stage", "reason"], registry=registry),
         alerts_total=Counter("citycredit_alerts_total", "Alerts emitted", ["type"], registry=registry),
         poll_duration_seconds=Histogram("citycredit_poll_duration_seconds", "Time to fetch and parse one surface", ["site", "surface"],
                                         buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30), registry=registry),

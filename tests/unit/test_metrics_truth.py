@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import types
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from citycredit.metrics import REGISTRY, build_metrics
@@ -187,3 +188,70 @@ def test_the_desk_feed_measures_records_appended_after_it_started_not_history(mo
     assert feed.records == 3
     assert len(seen) == 1  # only the record appended after the start
     assert 3.0 <= registry.get_sample_value(LAG, {"topic": "items"}) < 60
+
+
+DEAD = "citycredit_deadletter_total"
+
+
+def _dead_count(stage: str, reason: str) -> float:
+    return REGISTRY.get_sample_value(DEAD, {"stage": stage, "reason": reason}) or 0.0
+
+
+@pytest.fixture
+def dead_letters(monkeypatch):
+    """What citycredit.app.dead_letter sends, without a broker."""
+    from citycredit import app as app_module
+
+    sent: list[tuple[str, dict]] = []
+
+    async def send(key, value):
+        sent.append((key, value))
+    monkeypatch.setattr(app_module.deadletter_topic, "send", send)
+    return sent
+
+
+def test_every_dead_letter_is_counted_by_stage_and_reason_class(dead_letters):
+    from citycredit.app import DeadLetteringTopic, app, dead_letter, dead_letter_unexpected
+
+    before = {k: _dead_count(*k) for k in [("classify_sightings", "invalid"), ("score_city_index", "internal_error"),
+                                           ("decode sightings", "undecodable")]}
+    event = types.SimpleNamespace(value=b"{", message=types.SimpleNamespace(topic="sightings", partition=0, offset=7))
+
+    async def run():
+        await dead_letter("classify_sightings", "not JSON", b"{", event)
+        await dead_letter("classify_sightings", "title: empty", b"{}", event)
+        await dead_letter_unexpected("score_city_index", RuntimeError("bug"), event)
+        topic = DeadLetteringTopic(app, topics=["sightings"], value_serializer="json")
+        await topic.on_value_decode_error(ValueError("bad bytes"), types.SimpleNamespace(
+            topic="sightings", partition=0, offset=8, key=b"k", value=b"\xff"))
+    asyncio.run(run())
+    assert len(dead_letters) == 4
+    assert _dead_count("classify_sightings", "invalid") - before[("classify_sightings", "invalid")] == 2
+    assert _dead_count("score_city_index", "internal_error") - before[("score_city_index", "internal_error")] == 1
+    assert _dead_count("decode sightings", "undecodable") - before[("decode sightings", "undecodable")] == 1
+
+
+def test_a_reason_class_outside_the_list_is_refused_so_labels_stay_bounded(dead_letters):
+    from citycredit.app import dead_letter
+
+    with pytest.raises(ValueError, match="reason class"):
+        asyncio.run(dead_letter("classify_sightings", "x", b"", kind="not JSON: Expecting value line 1"))
+    assert dead_letters == []
+
+
+def test_the_classifier_counts_the_bad_sighting_it_dead_letters(shared_data, dead_letters):
+    from agents.classify_sightings import classify_sightings
+
+    before = _dead_count("classify_sightings", "invalid")
+
+    class Stream:
+        async def events(self):
+            yield types.SimpleNamespace(value=b"not json", message=types.SimpleNamespace(
+                topic="sightings", partition=0, offset=1, timestamp=None))
+
+    async def run():
+        async for _ in classify_sightings.fun(Stream()):
+            pass
+    asyncio.run(run())
+    assert [k for k, _ in dead_letters] == ["classify_sightings"]
+    assert _dead_count("classify_sightings", "invalid") - before == 1
