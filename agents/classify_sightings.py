@@ -12,6 +12,7 @@ import json
 
 from citycredit.app import app, classified_topic, dead_letter, record_processing_delay, sightings_topic
 from citycredit.exceptions import InputError
+from citycredit.metrics import METRICS
 from citycredit.understanding import Understanding, story_bucket
 from schemas import Observation
 
@@ -40,5 +41,6 @@ async def classify_sightings(stream):
         except InputError as exc:
             await dead_letter("classify_sightings", str(exc), event.value, event)
             continue
+        METRICS.sightings_total.labels(obs.site, obs.surface).inc()
         await classified_topic.send(key=story_bucket(item.city_adcode), value=item)
         yield item

@@ -13,7 +13,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 class Metrics(NamedTuple):
     sightings_total: Counter
-    items_total: Counter
     deadletter_total: Counter
     alerts_total: Counter
     poll_duration_seconds: Histogram
@@ -43,8 +42,8 @@ class Metrics(NamedTuple):
 
 def build_metrics(registry: CollectorRegistry) -> Metrics:
     return Metrics(
-        sightings_total=Counter("citycredit_sightings_total", "Observations consumed from sightings", ["site", "surface"], registry=registry),
-        items_total=Counter("citycredit_items_total", "Classified items by domain and polarity", ["domain", "polarity"], registry=registry),
+        sightings_total=Counter("citycredit_sightings_total", "Valid observations this worker's classifier consumed from sightings",
+                                ["site", "surface"], registry=registry),
         deadletter_total=Counter("citycredit_deadletter_total", "Records this worker sent to the dead-letter topic, by stage "
                                  "and reason class (invalid, undecodable, late, internal_error, outbox_full, undeliverable)",
                                  ["stage", "reason"], registry=registry),
