@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 
-from citycredit.app import app, classified_topic, dead_letter, sightings_topic
+from citycredit.app import app, classified_topic, dead_letter, record_processing_delay, sightings_topic
 from citycredit.exceptions import InputError
+from citycredit.metrics import METRICS
 from citycredit.understanding import Understanding, story_bucket
 from schemas import Observation
 
@@ -32,6 +33,7 @@ understanding = Understanding(story_state={})
 @app.agent(sightings_topic)
 async def classify_sightings(stream):
     async for event in stream.events():
+        record_processing_delay(event)
         try:
             obs = parse_observation(event.value)
             # bytes -> Observation -> Item with city, class and evidence; story_id still empty
@@ -39,5 +41,6 @@ async def classify_sightings(stream):
         except InputError as exc:
             await dead_letter("classify_sightings", str(exc), event.value, event)
             continue
+        METRICS.sightings_total.labels(obs.site, obs.surface).inc()
         await classified_topic.send(key=story_bucket(item.city_adcode), value=item)
         yield item

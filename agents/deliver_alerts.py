@@ -105,7 +105,7 @@ async def _done(sub_id: str, entry: Pending, status: str) -> None:
 
 async def _dead(sub_id: str, entry: Pending, reason: str) -> None:
     await dead_letter("deliver_alerts", reason, {"subscription_id": sub_id, "idempotency_key": entry.key,
-                                                 "alert": entry.alert})
+                                                 "alert": entry.alert}, kind="undeliverable")
 
 
 _rebuilt = False
@@ -147,7 +147,7 @@ async def track_webhook_outbox(stream):
                 webhook_outbox.pop(f"{sub_id}/{oldest.seq}", None)
                 outbox.remove(sub_id, oldest.key)
                 await dead_letter("deliver_alerts", f"outbox of {sub_id} over {settings.webhook_outbox_max} alerts: "
-                                                    "oldest dropped undelivered", oldest.alert, event)
+                                                    "oldest dropped undelivered", oldest.alert, event, kind="outbox_full")
         else:
             webhook_outbox.pop(f"{sub_id}/{record.get('seq')}", None)
             outbox.remove(sub_id, record["key"])

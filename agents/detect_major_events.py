@@ -67,7 +67,8 @@ async def detect_major_events(stream):
             await dead_letter_unexpected(STAGE, exc, event)
             continue
         if outcome.rejected:
-            await dead_letter(STAGE, outcome.rejected, event.value, event)
+            await dead_letter(STAGE, outcome.rejected, event.value, event,
+                              kind="late" if outcome.rejected.startswith("late:") else "invalid")
             continue
         for alert in outcome.alerts:
             await alerts_topic.send(key=alert.story_id, value=alert)

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 import faust
 
 from . import faust_recovery, topics
 from .kafka_client import faust_credentials
+from .metrics import METRICS
 from .settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -88,7 +90,7 @@ async def _undecodable(topic: faust.Topic, part: str, exc: Exception, message: A
     name = getattr(message, "topic", None) or topic.get_topic_name()
     payload = message.key if part == "key" else message.value
     await dead_letter(f"decode {name}", f"{part} not decodable as {topic.value_serializer if part == 'value' else topic.key_serializer}: {exc}",
-                      payload if payload is not None else b"", origin)
+                      payload if payload is not None else b"", origin, kind="undecodable")
 
 
 # Every topic an agent reads, declared here or in an agent module with app.topic(), gets it.
@@ -116,8 +118,31 @@ deadletter_topic = _topic(topics.DEADLETTER, key_type=str, value_serializer="jso
 classified_topic = _topic(topics.CLASSIFIED, key_type=str, value_serializer="json")
 
 
-async def dead_letter(stage: str, reason: str, payload: Any, event: Any = None) -> None:
-    """Send a rejected record to the dead-letter topic with the reason and where it came from."""
+def record_processing_delay(event: Any, now: float | None = None) -> None:
+    """``citycredit_pipeline_lag_seconds{topic}`` of the record an agent is about to process:
+    now minus its arrival on the topic (the Kafka timestamp Faust gives as
+    ``event.message.timestamp``, in seconds). Not the observation's event time: the recorded
+    day the demo replays happened days ago and is processed within seconds."""
+    message = getattr(event, "message", None)
+    appended = getattr(message, "timestamp", None)
+    if not appended or appended <= 0:  # no timestamp (a record from before message format v1)
+        return
+    now = time.time() if now is None else now
+    METRICS.pipeline_lag_seconds.labels(topic=message.topic).set(max(0.0, now - appended))
+
+
+# The reason classes of citycredit_deadletter_total{stage,reason} (the reason itself is free
+# text, kept on the dead-letter record): bounded so the series stay few.
+DEADLETTER_REASONS = ("invalid", "undecodable", "late", "internal_error", "outbox_full", "undeliverable")
+
+
+async def dead_letter(stage: str, reason: str, payload: Any, event: Any = None, kind: str = "invalid") -> None:
+    """Send a rejected record to the dead-letter topic with the reason and where it came from.
+
+    Every dead-lettered record passes here, so here it is counted: ``kind`` is the reason's
+    class (one of DEADLETTER_REASONS; "invalid" = the record broke the input contract)."""
+    if kind not in DEADLETTER_REASONS:
+        raise ValueError(f"dead-letter reason class {kind!r} is not one of {', '.join(DEADLETTER_REASONS)}")
     if isinstance(payload, (bytes, bytearray)):
         text = bytes(payload).decode("utf-8", errors="replace")
     elif isinstance(payload, str):
@@ -136,6 +161,7 @@ async def dead_letter(stage: str, reason: str, payload: Any, event: Any = None) 
     log.warning("dead-letter %s: %s (topic=%s partition=%s offset=%s)", stage, reason,
                 record["topic"], record["partition"], record["offset"])
     await deadletter_topic.send(key=stage, value=record)
+    METRICS.deadletter_total.labels(stage=stage, reason=kind).inc()
 
 
 async def dead_letter_unexpected(stage: str, exc: BaseException, event: Any) -> None:
@@ -147,4 +173,4 @@ async def dead_letter_unexpected(stage: str, exc: BaseException, event: Any) -> 
     message = getattr(event, "message", None)
     log.error("%s failed on %s[%s]@%s", stage, getattr(message, "topic", None), getattr(message, "partition", None),
               getattr(message, "offset", None), exc_info=exc)
-    await dead_letter(stage, f"internal error: {exc!r}", event.value, event)
+    await dead_letter(stage, f"internal error: {exc!r}", event.value, event, kind="internal_error")

@@ -220,6 +220,10 @@ class SourceHealth(_Record):
     items_parsed: int
     consecutive_failures: int
     yield_drop: bool
+    # Extra to design.md: observations of this surface the broker had acknowledged when this
+    # record was written, since the pollers started (the worker exports it as
+    # citycredit_poll_observations_published_total{site,surface})
+    observations_published: int = 0
 
 
 class DeadLetter(_Record):

@@ -34,10 +34,11 @@ class SurfaceHealth:
         """A snapshot: the tracker keeps mutating its own object."""
         return dataclasses.replace(self, failures_by_reason=dict(self.failures_by_reason))
 
-    def record(self) -> SourceHealth:
+    def record(self, observations_published: int = 0) -> SourceHealth:
         return SourceHealth(site=self.site, surface=self.surface, url=self.url, last_success=self.last_success,
                             last_error=self.last_error, items_parsed=self.items_parsed,
-                            consecutive_failures=self.consecutive_failures, yield_drop=self.yield_drop)
+                            consecutive_failures=self.consecutive_failures, yield_drop=self.yield_drop,
+                            observations_published=observations_published)
 
 
 @dataclass(frozen=True)

@@ -159,7 +159,11 @@ class Poller:
 
     def _publish(self, observations: list[Observation], health: SurfaceHealth) -> None:
         if self.publisher is not None:
-            self.publisher.enqueue([observation_record(o) for o in observations] + [health_record(health.record())])
+            source = f"{health.site}/{health.surface}"
+            # the health record carries what the broker has acknowledged of this surface so far
+            # (this batch counts on the next one): the worker's citycredit_poll_observations_published_total
+            record = health.record(observations_published=self.publisher.published(source))
+            self.publisher.enqueue([observation_record(o, source) for o in observations] + [health_record(record)])
 
     async def run_cycle(self, surfaces: list[Surface] | None = None) -> list[PollOutcome]:
         """Poll every surface once (different hosts concurrently); returns the outcomes in registry order."""

@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 import random
-from collections import deque
+from collections import Counter, deque
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -28,9 +28,12 @@ __all__ = ["Pending", "Publisher", "health_record", "observation_record"]
 log = logging.getLogger(__name__)
 
 
-def observation_record(obs: Observation) -> Pending:
+def observation_record(obs: Observation, source: str | None = None) -> Pending:
+    """``source``: the health key ("site/surface id") the observation was polled from; its
+    acknowledgement is counted under that surface."""
     # sightings are keyed by URL (design.md): every change of one article lands in one partition, in order
-    return Pending(SIGHTINGS.name, obs.url.encode("utf-8"), json.dumps(obs.asdict(), ensure_ascii=False).encode("utf-8"))
+    return Pending(SIGHTINGS.name, obs.url.encode("utf-8"), json.dumps(obs.asdict(), ensure_ascii=False).encode("utf-8"),
+                   source)
 
 
 def health_record(h: SourceHealth) -> Pending:
@@ -54,11 +57,27 @@ class Publisher:
         self._queue = Spool(spool, fsync=fsync, compact_bytes=compact_bytes)
         self.sent = 0
         self.sent_observations = 0
+        # observations the broker acknowledged, by the health key of their surface (since this
+        # process started): carried on each surface's source-health record, from which the
+        # worker exports citycredit_poll_observations_published_total, and exported on the
+        # pollers' own /metrics from here
+        self.published_by_source: Counter[str] = Counter()
+        METRICS.poll_observations_published.source = self.published_samples
         self._producer = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._closing = False
         self.broker_up = False
+
+    def published(self, source: str) -> int:
+        """Observations of the surface with health key ``source`` the broker has acknowledged."""
+        return self.published_by_source[source]
+
+    def published_samples(self):
+        """((site, surface id), acknowledged observations) for the pollers' /metrics."""
+        for source, n in sorted(self.published_by_source.items()):
+            site, _, surface = source.partition("/")
+            yield [site, surface], n
 
     @property
     def pending(self) -> deque[Pending]:
@@ -132,7 +151,8 @@ class Publisher:
                 self.sent += 1
                 if p.topic == SIGHTINGS.name:
                     self.sent_observations += 1
-                    METRICS.poll_observations_published_total.inc()
+                    if p.source is not None:
+                        self.published_by_source[p.source] += 1
         finally:
             # acknowledged: only now do they leave the queue and the journal. A kill before this
             # line sends the batch again after the restart (a double, never a miss)

@@ -50,13 +50,18 @@ class Pending:
     topic: str
     key: bytes
     value: bytes
+    # the health key ("site/surface id") an observation was polled from, so the broker's
+    # acknowledgements are counted per surface (citycredit_poll_observations_published_total)
+    source: str | None = None
 
 
 def _record_line(seq: int, p: Pending) -> bytes:
     # keys and values are UTF-8 (JSON text and URLs); a record that is not fails here, before
     # it is accepted, rather than being written in a form the replay cannot read
-    return (json.dumps({"seq": seq, "topic": p.topic, "key": p.key.decode("utf-8"), "value": p.value.decode("utf-8")},
-                       ensure_ascii=False) + "\n").encode("utf-8")
+    line = {"seq": seq, "topic": p.topic, "key": p.key.decode("utf-8"), "value": p.value.decode("utf-8")}
+    if p.source is not None:
+        line["source"] = p.source
+    return (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def _acked_line(seq: int) -> bytes:
@@ -97,7 +102,7 @@ def _replay(path: Path) -> _Replay:
             if "acked" in d:
                 out.acked = max(out.acked, int(d["acked"]))
                 continue
-            rec = Pending(d["topic"], d["key"].encode("utf-8"), d["value"].encode("utf-8"))
+            rec = Pending(d["topic"], d["key"].encode("utf-8"), d["value"].encode("utf-8"), d.get("source"))
             if "seq" in d:
                 out.records.append((int(d["seq"]), rec, start))
             else:

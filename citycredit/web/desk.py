@@ -89,6 +89,7 @@ class DeskView:
             for t in ALERT_TYPES:
                 metrics.alerts_recorded.labels(type=t).set(0)
             metrics.city_rank.source = self._rank_samples
+            metrics.poll_observations_published.source = self._published_samples
 
     def reset(self) -> None:
         """Forget everything read (before re-reading the topics from the start); streams stay open."""
@@ -135,7 +136,6 @@ class DeskView:
                 self._export_period(kind)
         elif self.metrics and entry["period"] == self.latest_period[kind]:
             self._export_city(kind, entry)
-        self._lag("city-index", entry.get("updated_at"))
 
     def _apply_alert(self, key: str | None, a: Mapping[str, Any] | None) -> None:
         if a is None:
@@ -163,7 +163,6 @@ class DeskView:
         if len(self._alert_order) > MAX_ALERTS:
             _, _, old = self._alert_order.pop(0)
             self.alerts.pop(old, None)
-        self._lag("alerts", alert["triggered_at"])
         for q in list(self._listeners):
             try:
                 q.put_nowait(alert)
@@ -183,7 +182,6 @@ class DeskView:
             return
         existing.append(dict(r))
         existing.sort(key=lambda x: x.get("ts") or "")
-        self._lag("responses", r.get("ts"))
 
     def _apply_item(self, key: str | None, it: Mapping[str, Any] | None) -> None:
         if it is None:
@@ -198,7 +196,6 @@ class DeskView:
         domain = item["domain"] if item["domain"] in DOMAINS else "none"
         if self.metrics:
             self.metrics.desk_items_read_total.labels(domain=domain, polarity=polarity).inc()
-        self._lag("items", item["ts"])
         adcode = item["city_adcode"]
         if adcode:
             if item.get("province"):
@@ -244,11 +241,24 @@ class DeskView:
         "items": _apply_item, "source-health": _apply_health, "subscriptions": _apply_subscription,
     }
 
-    def _lag(self, topic: str, event_ts: Any) -> None:
-        if self.metrics and event_ts:
-            seconds = _event_seconds(event_ts)
-            if seconds is not None:
-                self.metrics.pipeline_lag_seconds.labels(topic=topic).set(max(0.0, time.time() - seconds))
+    def record_delay(self, topic: str, appended_at: float, now: float | None = None) -> None:
+        """A record the desk read that reached ``topic`` at ``appended_at`` (its Kafka timestamp,
+        Unix seconds) after the desk started reading: its processing delay is the pipeline lag.
+
+        Not the event time in the record (``ts``, ``triggered_at``): a replay of a recorded day
+        carries that day's times and is not days late because of it."""
+        if self.metrics:
+            now = time.time() if now is None else now
+            self.metrics.pipeline_lag_seconds.labels(topic=topic).set(max(0.0, now - appended_at))
+
+    def caught_up(self, topics: Iterable[str]) -> None:
+        """Everything on ``topics`` when the desk started is read: a topic no new record has
+        reached since has nothing waiting, a lag of 0 (history re-read is no delay)."""
+        if self.metrics:
+            known = {labels["topic"] for labels in _series_labels(self.metrics.pipeline_lag_seconds)}
+            for topic in topics:
+                if topic not in known:
+                    self.metrics.pipeline_lag_seconds.labels(topic=topic).set(0.0)
 
     def _export_period(self, kind: str) -> None:
         """A new latest period of this kind: drop the previous period's city series, set this one's."""
@@ -273,6 +283,15 @@ class DeskView:
         m.city_offset_points.labels(**labels).set(e["offset"])
         for aspect in ASPECTS:
             m.city_component_points.labels(**labels, aspect=aspect).set(float((e["components"] or {}).get(aspect, 0.0)))
+
+    def _published_samples(self) -> Iterable[tuple[list[str], int]]:
+        """((site, surface), observations acknowledged) from each surface's latest source-health record."""
+        for record in list(self.source_health.values()):
+            try:
+                n = int(record.get("observations_published") or 0)
+            except (TypeError, ValueError):
+                continue
+            yield [str(record["site"]), str(record["surface"])], n
 
     def _rank_samples(self) -> Iterable[tuple[list[str], int]]:
         """(label values, national rank) of every city in the latest period of each kind."""

@@ -66,6 +66,7 @@ class DeskFeed:
             end = await consumer.end_offsets(partitions)
             pending = {tp for tp in partitions if end[tp] > 0}
             if not pending:
+                self.desk.caught_up(tp.topic for tp in partitions)
                 self.caught_up.set()
             last_lag = 0.0
             while True:
@@ -81,12 +82,18 @@ class DeskFeed:
                             continue
                         self.desk.apply(tp.topic, key, value)
                         self.records += 1
+                        if msg.offset >= end.get(tp, 0) and msg.timestamp is not None and msg.timestamp >= 0:
+                            # appended after the desk started reading (earlier ones are history
+                            # re-read, not lag): its Kafka timestamp (CreateTime as the producer
+                            # sent it, or LogAppendTime) against now
+                            self.desk.record_delay(tp.topic, msg.timestamp / 1000.0)
                 if pending:
                     for tp in list(pending):
                         if await consumer.position(tp) >= end[tp]:
                             pending.discard(tp)
                     if not pending:
                         log.info("desk feed caught up: %d records", self.records)
+                        self.desk.caught_up(tp.topic for tp in partitions)
                         self.caught_up.set()
                 if self.desk.metrics and time.monotonic() - last_lag > 5.0:
                     last_lag = time.monotonic()

@@ -22,6 +22,7 @@ pytestmark = pytest.mark.broker
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = "/usr/bin/prometheus"
 # Grafana fills these in; the test picks values the produced data has.
+PUBLISHED_PER_SURFACE = 430  # as the pollers' source-health records say (1,290 in all)
 VARIABLES = {"$period_kind": "month", "$city": "苏州市", "$province": "江苏省", "$__rate_interval": "1m", "$__interval": "15s"}
 
 
@@ -65,12 +66,19 @@ def test_every_dashboard_query_returns_data_from_a_real_prometheus(kafka, worker
     produce(kafka.kafka_bootstrap, "source-health", [(f"{site}/homepage", {
         "site": site, "surface": "homepage", "url": f"http://{site}.example/", "last_success": "2026-02-03T10:00:00+08:00",
         "last_error": None if site != "sina" else "HTTP 503", "items_parsed": 120, "consecutive_failures": int(site == "sina"),
-        "yield_drop": False}) for site in ("people", "xinhua", "sina")])
+        "yield_drop": False, "observations_published": PUBLISHED_PER_SURFACE}) for site in ("people", "xinhua", "sina")])
+    # work for the classifier: one neutral sighting (no city, so no index moves) and one that is not JSON
+    produce(kafka.kafka_bootstrap, "sightings", [
+        ("http://people.example/weather", {"ts": "2026-02-03T09:00:00+08:00", "site": "people", "surface": "homepage",
+                                           "title": "今日天气晴朗", "url": "http://people.example/weather", "rank": 3}),
+        ("http://people.example/broken", b"not json")])
     worker = worker_factory().start()
     worker.wait_ready()
     metrics_url = f"http://127.0.0.1:{worker.web_port}/metrics"
     wait_for(lambda: "citycredit_city_index_score_points{" in urllib.request.urlopen(metrics_url).read().decode(),
              60, "index gauges on /metrics", worker.log)
+    # appended after the desk read the history: its processing delay is what the lag shows
+    produce(kafka.kafka_bootstrap, "items", [(MAJOR["story_id"], item(3, "苏州食品企业使用过期原料", "people"))])
 
     config = yaml.safe_load((ROOT / "ops" / "prometheus.yml").read_text())
     config["global"]["scrape_interval"] = "1s"
@@ -106,6 +114,23 @@ def test_every_dashboard_query_returns_data_from_a_real_prometheus(kafka, worker
         assert float(rank[0]["value"][1]) == 5.0
         failing = query(port, "max by (site) (citycredit_poll_consecutive_failures) > 0")
         assert [r["metric"]["site"] for r in failing] == ["sina"]
+
+        # The metrics of issue 14 item 8 show the work done, not 0 or event-time age.
+        def value(expr: str) -> float | None:
+            result = query(port, expr)
+            return float(result[0]["value"][1]) if result else None
+        wait_for(lambda: value("sum(citycredit_poll_observations_published_total)") == 3 * PUBLISHED_PER_SURFACE, 30,
+                 "the pollers' acknowledged observations from source-health", prom_log)
+        wait_for(lambda: (value('citycredit_deadletter_total{stage="classify_sightings", reason="invalid"}') or 0) >= 1, 60,
+                 "the dead-lettered sighting counted", prom_log)
+        wait_for(lambda: (value('sum(citycredit_sightings_total{site="people"})') or 0) >= 1, 60,
+                 "the classified sighting counted", prom_log)
+        for topic in ("sightings", "items"):
+            wait_for(lambda: value(f'citycredit_pipeline_lag_seconds{{topic="{topic}"}}') is not None, 30,
+                     f"pipeline lag of {topic}", prom_log)
+            # the records' event times are of 2026-02-03: wall time minus event time would be months
+            lag = value(f'citycredit_pipeline_lag_seconds{{topic="{topic}"}}')
+            assert 0 <= lag < 300, (topic, lag)
     finally:
         prom.terminate()
         prom.wait(30)
