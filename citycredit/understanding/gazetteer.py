@@ -296,9 +296,12 @@ class Gazetteer:
             if start < cursor:
                 continue
             end = start - neg_len
-            if weak and any(s2 < end and codes2 and not weak2 and -n2 >= -neg_len
-                            for s2, n2, _, codes2, weak2 in raw[i + 1:] if s2 > start):
-                continue  # 朝阳路北京: the weak 路北 yields to the overlapping 北京
+            if weak and not any(self.places[c].level == "province" for c in codes) and any(
+                    s2 < end and codes2 and not weak2 and -n2 >= -neg_len for s2, n2, _, codes2, weak2 in raw[i + 1:]
+                    if s2 > start):
+                # 朝阳路北京: the weak 路北 yields to the overlapping 北京; a province's name does
+                # not (海南通报 is 海南 + 通报, not 南通)
+                continue
             cursor = start - neg_len
             if not codes:
                 continue

@@ -56,3 +56,11 @@ def test_shipped_gazetteer_is_what_the_build_script_makes(tmp_path):
     for made in sorted(p for p in tmp_path.rglob("*") if p.is_file()):
         rel = made.relative_to(tmp_path)
         assert (SHIPPED / rel).read_bytes() == made.read_bytes(), f"{rel} differs: rerun ops/build_gazetteer.py"
+
+
+def test_a_province_name_does_not_yield_to_a_city_across_a_word_boundary():
+    """海南通报 is 海南 + 通报: the province's name must not give way to the 南通 inside it."""
+    from citycredit.understanding import Understanding
+
+    place = Understanding(story_state={}, model=False).analyse_text("海南通报：一派出所教导员敲诈勒索").place
+    assert place.city is None and place.province is not None and "南通" not in place.evidence
