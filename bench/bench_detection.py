@@ -229,11 +229,17 @@ async def latency(bootstrap: str, probes: int, background_rate: int) -> list[flo
         sent_at[s] = time.perf_counter()
         await fg.send_and_wait("items", item_bytes(2, "cctv", s), key=s.encode())
 
+    return await run_probes(background, [probe(k) for k in range(probes)], sent_at, arrived, stop, tail, bg, fg)
+
+
+async def run_probes(background, probes: list, sent_at: dict, arrived: dict, stop: asyncio.Event, tail, *producers) -> list[float]:
+    """Background traffic at its steady rate, then one probe every 0.1 s; wait for their alerts
+    (30 s at most), stop everything; latencies in probe order, so a growing backlog shows."""
     bg_task = asyncio.create_task(background())
     await asyncio.sleep(3.0)  # let the background reach its steady rate first
     tasks = []
-    for k in range(probes):
-        tasks.append(asyncio.create_task(probe(k)))
+    for p in probes:
+        tasks.append(asyncio.create_task(p))
         await asyncio.sleep(0.1)
     await asyncio.gather(*tasks)
     deadline = time.perf_counter() + 30
@@ -242,12 +248,11 @@ async def latency(bootstrap: str, probes: int, background_rate: int) -> list[flo
     stop.set()
     await bg_task
     await tail
-    await bg.stop()
-    await fg.stop()
+    for producer in producers:
+        await producer.stop()
     missing = [s for s in sent_at if s not in arrived]
     if missing:
         print(f"WARNING: {len(missing)} probe alerts did not arrive within 30 s", file=sys.stderr)
-    # In probe order, so a growing backlog (latency rising through the run) shows.
     return [arrived[s] - sent_at[s] for s in sent_at if s in arrived]
 
 
@@ -317,25 +322,7 @@ async def sightings_latency(bootstrap: str, probes: int, background_rate: int) -
     while not all(a in arrived for a, _ in chosen[probes:]) and time.perf_counter() < deadline:
         await asyncio.sleep(0.05)
     sent_at.clear()
-    bg_task = asyncio.create_task(background())
-    await asyncio.sleep(3.0)
-    tasks = []
-    for adcode, title in chosen[:probes]:
-        tasks.append(asyncio.create_task(probe(adcode, title)))
-        await asyncio.sleep(0.1)
-    await asyncio.gather(*tasks)
-    deadline = time.perf_counter() + 30
-    while not all(s in arrived for s in sent_at) and time.perf_counter() < deadline:
-        await asyncio.sleep(0.05)
-    stop.set()
-    await bg_task
-    await tail
-    await bg.stop()
-    await fg.stop()
-    missing = [s for s in sent_at if s not in arrived]
-    if missing:
-        print(f"WARNING: {len(missing)} probe alerts did not arrive within 30 s", file=sys.stderr)
-    return [arrived[s] - sent_at[s] for s in sent_at if s in arrived]
+    return await run_probes(background, [probe(a, t) for a, t in chosen[:probes]], sent_at, arrived, stop, tail, bg, fg)
 
 
 def report_latency(lat: list[float], background: int) -> None:
