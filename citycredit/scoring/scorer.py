@@ -767,42 +767,24 @@ class CityScorer:
         if period is None and self.latest_month() is None:
             return []
         p = self.period(period)
-        if province and not any(self.registry.province_matches(c, province) for c in self.scope.members):
-            raise InputError(f"province: {province!r} matches no province of the ranking scope")  # not an empty ranking
         sets: dict[str, list[tuple[tuple[Any, ...], CityResult, Member]]] = {}
         baseline: CityResult | None = None  # the row of a city without facts: the same for all of them
-        for adcode, member in self.scope.members.items():
-            if province and not self.registry.province_matches(adcode, province):
-                continue
-            peers = member.province_set if province else member.group
-            if group and peers != group:
-                continue
+        for member, peers in self.scope.view(self.registry, province, group):
+            adcode = member.adcode
             if self.state.get(adcode) is None:
                 baseline = baseline or self.city_result(adcode, p, detail=False)
                 res = replace(baseline, adcode=adcode)
             else:
                 res = self.city_result(adcode, p, detail=False)
             sets.setdefault(peers, []).append((self._rank_key(res), res, member))
-        order = list(PROVINCE_SETS if province else GROUPS)
-        out: list[dict[str, Any]] = []
-        for peers in sorted(sets, key=order.index):
-            rows = sorted(sets[peers], key=lambda x: (x[0], x[2].name, x[2].adcode))
-            rank = 0
-            for i, (key, res, member) in enumerate(rows):
-                if i == 0 or key != rows[i - 1][0]:
-                    rank = i + 1
-                out.append({"rank": rank, "of": len(rows), "peers": peers, "group": member.group,
-                            "city": member.name, "city_adcode": res.adcode, "province": member.province,
-                            "period": p.label, "score": points(res.score),
-                            "components": {k: points(v) for k, v in res.components.items()},
-                            "penalty": points(res.penalty), "offset": points(res.offset), "coverage": res.coverage()})
-        return out
+        return rank_peer_sets({peers: [(key, member, {"city_adcode": res.adcode, "period": p.label, "score": points(res.score),
+                                                       "components": {k: points(v) for k, v in res.components.items()},
+                                                       "penalty": points(res.penalty), "offset": points(res.offset),
+                                                       "coverage": res.coverage()})
+                                       for key, res, member in rows] for peers, rows in sets.items()}, bool(province))
 
     def _rank_key(self, res: CityResult) -> tuple[int, ...]:
-        """Sort key of ``[ranking] tie_break`` (smaller first); equal keys share a rank."""
-        value = {"score": -res.score, "fewer_dishonesty_events": res.dishonest,
-                 "more_measured_aspects": -res.measured_aspects}
-        return tuple(value[k] for k in self.config.tie_break)
+        return rank_key(self.config.tie_break, res.score, res.dishonest, res.measured_aspects)
 
     def entry(self, adcode: str, period: Period, row: Mapping[str, Any] | None = None) -> CityIndexEntry:
         res = self.city_result(adcode, period, detail=False, row=row)
@@ -813,7 +795,7 @@ class CityScorer:
                               score=points(res.score), components={k: points(v) for k, v in res.components.items()},
                               penalty=points(res.penalty), offset=points(res.offset),
                               updated_at=iso(wm) if wm is not None else "", group=member.group if member else None,
-                              coverage=res.coverage())
+                              coverage=res.coverage(), dishonest=res.dishonest)
 
     def changed_entries(self, adcode: str, months: Iterable[int]) -> list[CityIndexEntry]:
         """Index entries of ``adcode`` that changed since last emitted: the calendar months
@@ -831,8 +813,10 @@ class CityScorer:
         view = self._load(adcode)
         for p in sorted(periods, key=lambda p: (p.end, p.months)):
             entry = self.entry(adcode, p, view)
-            # coverage too: a red-list row at full marks changes no number but makes the aspect measured
-            mark = json.dumps([entry.score, entry.components, entry.penalty, entry.offset, entry.coverage], sort_keys=True)
+            # coverage too: a red-list row at full marks changes no number but makes the aspect measured;
+            # and the dishonest count, which breaks ties even where a clamped aspect hides it
+            mark = json.dumps([entry.score, entry.components, entry.penalty, entry.offset, entry.coverage,
+                               entry.dishonest], sort_keys=True)
             if marks.get(p.label) != mark:
                 marks[p.label] = mark
                 out.append(entry)
@@ -859,6 +843,33 @@ class CityScorer:
                 "penalty": points(res.penalty), "offset": points(res.offset),
                 "coverage": {k: v for k, v in coverage.items() if k != "aspects"}, "aspects": aspects,
                 "check": "score = sum(components) + penalty + offset; each aspect = base + contributions + saturation"}
+
+
+def rank_key(tie_break: Iterable[str], score_centi: int, dishonest: int, measured_aspects: int) -> tuple[int, ...]:
+    """Sort key of ``[ranking] tie_break`` (smaller first); equal keys share a rank. A function
+    of what an index entry carries, so the desk ranks entries exactly as the index ranks cities."""
+    value = {"score": -score_centi, "fewer_dishonesty_events": dishonest, "more_measured_aspects": -measured_aspects}
+    return tuple(value[k] for k in tie_break)
+
+
+def rank_peer_sets(sets: Mapping[str, list[tuple[tuple[Any, ...], Member, dict[str, Any]]]],
+                   provincial: bool) -> list[dict[str, Any]]:
+    """Ranking rows of each peer set, in the order of ``scope.GROUPS`` (``PROVINCE_SETS`` in a
+    provincial view): by key, then name and adcode only to list ties in a stable order; equal
+    keys share a rank (1, 1, 3). ``fields`` (score, components, ...) are copied into the row.
+    The one ranking rule, used by ``CityScorer.ranking`` and by the desk's board."""
+    order = list(PROVINCE_SETS if provincial else GROUPS)
+    out: list[dict[str, Any]] = []
+    for peers in sorted(sets, key=order.index):
+        rows = sorted(sets[peers], key=lambda x: (x[0], x[1].name, x[1].adcode))
+        rank = 0
+        for i, (key, member, fields) in enumerate(rows):
+            if i == 0 or key != rows[i - 1][0]:
+                rank = i + 1
+            out.append({"rank": rank, "of": len(rows), "peers": peers, "group": member.group,
+                        "city": member.name, "city_adcode": member.adcode, "province": member.province,
+                        **{k: v for k, v in fields.items() if k != "city_adcode"}})
+    return out
 
 
 def ranking_json(rows: list[dict[str, Any]]) -> str:
