@@ -844,6 +844,40 @@ class CityScorer:
                 "coverage": {k: v for k, v in coverage.items() if k != "aspects"}, "aspects": aspects,
                 "check": "score = sum(components) + penalty + offset; each aspect = base + contributions + saturation"}
 
+    def explain_change(self, city_adcode: str, period: str | None = None, top: int = 3) -> dict[str, Any]:
+        """What moved a city's score from the period before (the same kind, one month earlier):
+        the ``top`` largest contributions to the change by size, from the explain data of both
+        periods. A line is one fact of one aspect (a story, alert, response, record) or an
+        aspect's base or clamp; all lines, ``other`` included, add up to ``score_change``."""
+        adcode = self.registry.resolve(city_adcode).adcode
+        p = self.period(period)
+        before = Period(p.end - 1, p.months)
+        now_res, prev_res = self.city_result(adcode, p), self.city_result(adcode, before)
+        lines: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+        def collect(res: CityResult, sign: int) -> None:
+            for name, a in res.aspects.items():
+                parts = [((name, "base"), {"aspect": name, "type": "base"}, a.base),
+                         ((name, "saturation"), {"aspect": name, "type": "saturation"}, a.saturation)]
+                for c in a.contributions:
+                    what = {k: c[k] for k in ("type", "id", "kind", "title", "column", "task", "event") if k in c}
+                    parts.append(((name, c.get("type"), c.get("id"), c.get("column"), c.get("task")),
+                                  {"aspect": name, **what}, c["_cp"]))
+                for key, what, centi in parts:
+                    line = lines.setdefault(key, {**what, "_cp": 0})
+                    line["_cp"] += sign * centi
+
+        collect(now_res, 1)
+        collect(prev_res, -1)
+        moved = sorted((x for x in lines.values() if x["_cp"]), key=lambda x: (-abs(x["_cp"]), json.dumps(
+            {k: v for k, v in x.items() if k != "_cp"}, sort_keys=True, ensure_ascii=False)))
+        shown = [{**{k: v for k, v in x.items() if k != "_cp"}, "label": ASPECTS[x["aspect"]], "points": points(x["_cp"])}
+                 for x in moved[:top]]
+        return {"city": self.registry.get(adcode).name, "city_adcode": adcode, "period": p.label,
+                "previous_period": before.label, "score": points(now_res.score), "previous_score": points(prev_res.score),
+                "score_change": points(now_res.score - prev_res.score), "top": shown,
+                "other": points(sum(x["_cp"] for x in moved[top:]))}
+
 
 def rank_key(tie_break: Iterable[str], score_centi: int, dishonest: int, measured_aspects: int) -> tuple[int, ...]:
     """Sort key of ``[ranking] tie_break`` (smaller first); equal keys share a rank. A function

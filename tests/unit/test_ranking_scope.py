@@ -266,3 +266,30 @@ def test_index_entries_carry_group_and_coverage_and_a_coverage_change_is_emitted
     rec = blacklist_record({"city_adcode": CITY_A, "name": "甲公司", "date": "2026-03-02", "list": "red"}, check_future=False)
     again = {e.period: e for e in s.changed_entries(CITY_A, s.on_record(rec))}["2026-03"]
     assert again.score == first.score and again.coverage["aspects"]["blacklist"]["measured"]
+
+
+def test_explain_change_names_the_largest_contributions_and_adds_up():
+    """Issue 13 item 5: what moved a city's score since last month, from both periods' explain."""
+    from citycredit.scoring.scorer import CityScorer
+    from tests.unit.index_factories import alert, item, response
+
+    scorer = CityScorer()
+    scorer.on_item(item("s-feb", ts="2026-02-10T10:00:00+08:00"))
+    scorer.on_item(item("s-mar", ts="2026-03-05T10:00:00+08:00"))
+    scorer.on_alert(alert("s-major", ts="2026-03-06T12:00:00+08:00"))
+    scorer.on_response(response("s-major", kind="investigation", ts="2026-03-07T09:00:00+08:00"))
+    change = scorer.explain_change("320500", "2026-03")
+    assert change["previous_period"] == "2026-02"
+    assert change["score_change"] == round(change["score"] - change["previous_score"], 2)
+    assert round(sum(x["points"] for x in change["top"]) + change["other"], 2) == change["score_change"]
+    assert len(change["top"]) == 3
+    assert change["top"][0]["aspect"] == "major_dishonesty" and change["top"][0]["id"] == "s-major"
+    # -5 for the event, +1 for the response, the February story leaving (+1), the March one (-1)
+    every = scorer.explain_change("320500", "2026-03", top=10)["top"]
+    assert {(x["aspect"], x.get("id"), x["points"]) for x in every} == {
+        ("major_dishonesty", "s-major", -5.0), ("government_response", "r-s-major-investigation", 1.0),
+        ("credit_event", "s-feb", 1.0), ("credit_event", "s-mar", -1.0)}
+    sizes = [abs(x["points"]) for x in change["top"]]
+    assert sizes == sorted(sizes, reverse=True)
+    # a city with nothing in either month did not change
+    assert scorer.explain_change("320200", "2026-03")["top"] == []
