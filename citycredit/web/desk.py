@@ -344,7 +344,15 @@ class DeskView:
             base = self._baselines[period] = self.scorer.entry(adcode, p).asdict()
         return {**base, "updated_at": None}
 
-    def ranking(self, period: str, province: str | None = None, group: str | None = None) -> list[dict[str, Any]]:
+    def previous_period(self, period: str) -> str | None:
+        """The same kind of period one month earlier, when the desk read any entry of it: a
+        change against a month nobody scored would be a change against the baseline."""
+        p = Period.parse(period, self.scorer.config.rolling_months)
+        before = Period(p.end - 1, p.months).label
+        return before if any(q == before for (_, q) in self.index) else None
+
+    def ranking(self, period: str, province: str | None = None, group: str | None = None,
+                change: bool = True) -> list[dict[str, Any]]:
         """The index's ranking of ``period`` (``CityScorer.ranking``) from the entries read: a row
         for every city in scope, a city without an entry at its baseline, each peer group ranked
         on its own by ``[ranking] tie_break``, through the same functions the index uses."""
@@ -366,8 +374,15 @@ class DeskView:
                 "penalty": float(e.get("penalty") or 0.0), "offset": float(e.get("offset") or 0.0),
                 "coverage": _coverage_summary(cov), "indexed": indexed, "updated_at": e.get("updated_at")}))
         rows = rank_peer_sets(sets, bool(province))
+        before = self.previous_period(period) if change else None
+        # month-over-month: the same view a month earlier (rank > 0 = up, as the board's ↑)
+        previous = {r["city_adcode"]: r for r in self.ranking(before, province, group, change=False)} if before else {}
         for r in rows:
             r["peers_label"] = (PROVINCE_SET_LABELS if province else GROUPS)[r["peers"]]
+            was = previous.get(r["city_adcode"])
+            r["change"] = None if was is None else {
+                "previous_period": before, "previous_score": was["score"], "previous_rank": was["rank"],
+                "score": round(r["score"] - was["score"], 2), "rank": was["rank"] - r["rank"]}
         return rows
 
     def province_names(self) -> list[str]:
@@ -408,7 +423,14 @@ class DeskView:
             provincial = next(r for r in self.ranking(period, member.province) if r["city_adcode"] == adcode)
             ranks = {"national": national["rank"], "national_of": national["of"], "group": national["peers_label"],
                      "province": provincial["rank"], "province_of": provincial["of"],
-                     "province_group": provincial["peers_label"]}
+                     "province_group": provincial["peers_label"], "change": national["change"]}
+            if entry and national["change"]:
+                # what moved the score, by aspect (the facts behind it: `citycredit explain --change`)
+                was = self.index.get((adcode, national["change"]["previous_period"])) \
+                    or self._baseline(national["change"]["previous_period"], adcode)
+                now_points, was_points = aspect_points(entry), aspect_points(was)
+                moved = sorted(((round(now_points[a] - was_points[a], 2), a) for a in ASPECTS), key=lambda x: (-abs(x[0]), x[1]))
+                ranks["top_changes"] = [{"aspect": a, "label": ASPECTS[a], "points": d} for d, a in moved[:3] if d]
         events = []
         for a in self.city_alerts(adcode):
             responses = self.responses.get(a["story_id"], []) if a["type"] == "major_dishonesty" else []

@@ -202,10 +202,12 @@ def add_routes(router: web.UrlDispatcher, ctx: DeskContext) -> None:
         # the board's columns: rank among its peers, the peer set, and what the score rests on
         period, province, group, rows = ranking_rows(request)
         header = ["rank", "of", "peers", "city", "city_adcode", "province", "period", "score", *ASPECTS, "penalty",
-                  "offset", "measured_share", "unmeasured"]
+                  "offset", "measured_share", "unmeasured", "previous_period", "score_change", "rank_change"]
         table = [[r["rank"], r["of"], r["peers"], r["city"], r["city_adcode"], r["province"], r["period"], r["score"],
                   *[aspect_points(r)[a] for a in ASPECTS], r["penalty"], r["offset"],
-                  r["coverage"]["measured_share"], " ".join(r["coverage"]["unmeasured"])] for r in rows]
+                  r["coverage"]["measured_share"], " ".join(r["coverage"]["unmeasured"]),
+                  *((r["change"]["previous_period"], r["change"]["score"], r["change"]["rank"]) if r["change"] else ("", "", ""))]
+                 for r in rows]
         name = (f"ranking-{(period or 'none').replace(':', '-')}{'-' + province if province else ''}"
                 f"{'-' + group if group else ''}.csv")
         return _csv(header, table, name)

@@ -70,6 +70,8 @@ def test_officer_reads_ranking_opens_city_files_response(kafka, worker_factory):
     for adcode, city, province, score, penalty in CITIES:
         for period in (PERIOD, f"12m:{PERIOD}"):
             records.append((f"{adcode}/{period}", index_entry(adcode, city, province, period, score, penalty)))
+    # 南京's January, so the board has a month-over-month change to show
+    records.append(("320100/2026-01", index_entry("320100", "南京市", "江苏省", "2026-01", 80.0)))
     produce(kafka.kafka_bootstrap, "city-index", records)
     produce(kafka.kafka_bootstrap, "alerts", [(MAJOR["story_id"], MAJOR)])
     produce(kafka.kafka_bootstrap, "items", [(MAJOR["story_id"], item(n, XSS_TITLE, s)) for n, s in
@@ -90,6 +92,7 @@ def test_officer_reads_ranking_opens_city_files_response(kafka, worker_factory):
         browser.wait("table tbody tr a.city-link", text="南京市")
         cities = [browser.text(e) for e in browser.find_all("a.city-link")]
         assert cities[:2] == ["南京市", "杭州市"] and len(cities) > 600  # core group first, then the others
+        assert browser.text(browser.find_all("span.change")[0]) == "= (+11.00)"  # still first, 11 points up
         # The peer-group picker narrows the board to one group; coverage is a column of it.
         browser.click(browser.wait("#group option[value='prefecture']"))
         browser.wait("h2", text="其他地级城市")

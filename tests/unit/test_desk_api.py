@@ -219,7 +219,8 @@ def test_reads_answer_from_the_read_model():
         assert rows[1]["components"]["major_dishonesty"] == -5.0 and rows[1]["penalty"] == 5.0
         city = await (await client.get("/api/cities/320500")).json()
         assert city["ranks"] == {"national": 1, "national_of": 301, "group": "其他地级城市",
-                                 "province": 2, "province_of": 13, "province_group": "地级及以上城市"}
+                                 "province": 2, "province_of": 13, "province_group": "地级及以上城市",
+                                 "change": None}  # no January entries read: no change to show
         assert (await client.get("/api/ranking?period=2026-02&group=everything")).status == 400
         assert (await client.get("/api/ranking?period=2026-02&province=火星省")).status == 400
         assert city["events"][0]["status"] == "open" and city["events"][0]["title"] == ALERT["title"]
@@ -436,3 +437,28 @@ def test_ranking_csv_carries_the_board_columns():
         suzhou = next(r for r in rows if r["city"] == "苏州市")
         assert (suzhou["rank"], suzhou["of"], suzhou["peers"]) == ("2", "13", "prefecture_level")
     run(go)
+
+
+def test_month_over_month_change_of_score_and_rank():
+    """Issue 13 item 5: each row carries its change since the month before (rank > 0 is up),
+    in the JSON and the CSV; the city page names the aspects that moved most."""
+    desk = fed_desk()
+    desk.apply("city-index", "320500/2026-01", entry("320500", "苏州市", "江苏省", "2026-01", 86.0))
+    desk.apply("city-index", "320100/2026-01", entry("320100", "南京市", "江苏省", "2026-01", 84.0))
+    rows = {r["city"]: r for r in desk.ranking("2026-02", "江苏省", "prefecture_level")}
+    assert rows["苏州市"]["change"] == {"previous_period": "2026-01", "previous_score": 86.0, "previous_rank": 1,
+                                      "score": -6.0, "rank": -1}
+    assert rows["南京市"]["change"]["rank"] == 1 and rows["南京市"]["change"]["score"] == 1.0
+    assert rows["无锡市"]["change"]["score"] == 0.0  # at its baseline both months
+    assert desk.ranking("2026-01", "江苏省")[0]["change"] is None  # December was never scored
+    city = desk.city("320500", "2026-02")
+    assert city["ranks"]["change"]["previous_period"] == "2026-01"
+    assert city["ranks"]["top_changes"][0] == {"aspect": "credit_event", "label": "信用事件发生情况", "points": -6.0}
+    assert [c["aspect"] for c in city["ranks"]["top_changes"]] == ["credit_event", "major_dishonesty"]
+
+    async def go(client):
+        r = await client.get("/api/ranking.csv", params={"period": "2026-02", "province": "江苏省"})
+        table = {r["city"]: r for r in csv.DictReader(io.StringIO((await r.read()).decode("utf-8-sig")))}
+        assert (table["苏州市"]["score_change"], table["苏州市"]["rank_change"]) == ("-6.0", "-1")
+    run(go, desk=desk)
+

@@ -71,6 +71,13 @@ function unmeasuredText(c) {
   if (!c || !c.unmeasured || !c.unmeasured.length) return "—";
   return c.unmeasured.map(a => (META.aspects[a] || a)).join("、");
 }
+// Month-over-month: ↑ up the ranking (rank change > 0), ↓ down, = unchanged; — when the
+// month before was never scored.
+function changeText(c) {
+  if (!c) return "—";
+  const arrow = c.rank > 0 ? `↑${c.rank}` : c.rank < 0 ? `↓${-c.rank}` : "=";
+  return `${arrow} (${c.score > 0 ? "+" : ""}${num(c.score)})`;
+}
 async function viewRanking() {
   const q = query();
   const period = q.get("period") || META.default_period || "";
@@ -87,6 +94,7 @@ async function viewRanking() {
     el("a", { href: `#/city/${r.city_adcode}?period=${encodeURIComponent(period)}`, class: "city-link" }, r.city),
     r.province || "—", r.peers_label || r.peers, num(r.score), num(r.penalty), num(r.offset),
     num((r.components || {}).major_trustworthy),
+    el("span", { class: "change" }, changeText(r.change)),
     coverageText(r.coverage), unmeasuredText(r.coverage),
   ]);
   show(
@@ -97,7 +105,7 @@ async function viewRanking() {
       el("label", {}, "范围 ", select("province", [["", "全国"], ...META.provinces.map(p => [p, p])], province, e => go("#/ranking", { period, province: e.target.value }))),
       el("label", {}, "同类城市 ", select("group", [["", "全部"], ...Object.entries(groups)], group, e => go("#/ranking", { period, province, group: e.target.value }))),
       el("a", { class: "button", href: csv, download: "" }, "导出CSV")),
-    rows.length ? table(["排名", "城市", "省份", "同类组", "综合指数", "重大失信扣分", "政府回应抵扣", "重要守信加分", "已监测占比", "未监测方面"], rows, [4, 5, 6, 7, 8])
+    rows.length ? table(["排名", "城市", "省份", "同类组", "综合指数", "重大失信扣分", "政府回应抵扣", "重要守信加分", "较上月", "已监测占比", "未监测方面"], rows, [4, 5, 6, 7, 8, 9])
       : el("p", { class: "muted" }, "该周期暂无数据。"),
     el("p", { class: "muted" }, "排名在同类城市内计算，同分按评分配置的规则（失信事件少者、已监测方面多者在前）区分；无新闻的城市按基础分列出。点击城市名查看八个方面得分、重大事件及回应情况。"));
 }
@@ -113,7 +121,9 @@ async function viewCity(adcode) {
       el("div", { class: "score", id: "city-score" }, num(e.score)),
       el("div", {}, `${periodLabel(e.period)} · 全国${d.ranks.group || ""}第 `, el("b", { id: "rank-national" }, String(d.ranks.national)), ` / ${d.ranks.national_of} 名 · 省内${d.ranks.province_group || ""}第 `,
         el("b", { id: "rank-province" }, String(d.ranks.province)), ` / ${d.ranks.province_of} 名`),
-      el("div", {}, "重大失信扣分 ", el("b", { id: "city-penalty" }, num(e.penalty)), " · 政府回应抵扣 ", el("b", { id: "city-offset" }, num(e.offset))))
+      el("div", {}, "重大失信扣分 ", el("b", { id: "city-penalty" }, num(e.penalty)), " · 政府回应抵扣 ", el("b", { id: "city-offset" }, num(e.offset))),
+      d.ranks.change ? el("div", { id: "city-change" }, `较 ${d.ranks.change.previous_period}：排名 ${changeText(d.ranks.change)}`,
+        (d.ranks.top_changes || []).length ? ` · 主要变化：${d.ranks.top_changes.map(c => `${c.label} ${c.points > 0 ? "+" : ""}${num(c.points)}`).join("，")}` : "") : null)
       : el("p", { class: "muted" }, "该周期尚无指数。"),
     d.periods.length > 1 ? el("div", { class: "toolbar" }, el("label", {}, "周期 ",
       select("city-period", d.periods.map(p => [p, periodLabel(p)]), d.period, ev => go(`#/city/${adcode}`, { period: ev.target.value })))) : null);
