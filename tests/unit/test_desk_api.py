@@ -462,3 +462,13 @@ def test_month_over_month_change_of_score_and_rank():
         assert (table["苏州市"]["score_change"], table["苏州市"]["rank_change"]) == ("-6.0", "-1")
     run(go, desk=desk)
 
+
+def test_a_response_filed_without_a_time_is_stamped_in_beijing_time():
+    """Issue 13: API filings were stamped in UTC while everything else is +08:00."""
+    from datetime import datetime, timezone
+
+    from citycredit.web.filings import validate_filing
+
+    known = fed_desk().major_events("320500")
+    r = validate_filing(GOOD, known, now=datetime(2026, 2, 3, 17, 30, tzinfo=timezone.utc))
+    assert r.ts == "2026-02-04T01:30:00+08:00"  # the next day in Beijing, as explain and the city page read it
