@@ -428,6 +428,8 @@ class CityScorer:
         row = self._load(adcode)
         self._check_retained(row, t, f"response {r.response_id}")
         fact = {"story_id": r.story_id, "kind": r.kind, "t": t, "source": r.source, "title": r.title, "url": r.url}
+        if r.note:  # kept for explain (shown under the event); absent when empty, so older facts compare equal
+            fact["note"] = r.note
         prev = row["responses"].get(r.response_id)
         if prev is None or _earlier(fact, prev):
             row["responses"][r.response_id] = fact
@@ -662,6 +664,7 @@ class CityScorer:
             what = {"type": "alert", "id": alert["story_id"], "title": alert["title"], "urls": alert["urls"],
                     "trigger": alert["trigger"], "sites": alert["sites"], "ts": iso(alert["t"]), "weight": w / BP} if detail else {}
             aspects["major_dishonesty"].add(-deduction, **what)
+            event_line = aspects["major_dishonesty"].contributions[-1]
             # One response per kind counts (the earliest, which has the highest lateness factor).
             by_kind: dict[str, tuple[int, str, dict[str, Any]]] = {}
             for rid, r in responses.get(alert["story_id"], []):
@@ -671,14 +674,19 @@ class CityScorer:
                 if prev is None or (r["t"], rid) < prev[:2]:
                     by_kind[r["kind"]] = (r["t"], rid, r)
             share = 0
+            answered = []
             for t, rid, r in sorted(by_kind.values(), key=lambda x: (x[0], x[1])):
                 factor = cfg.lateness_factor_bp(max(0, t - alert["t"]))
                 before = deduction * share // BP
                 share = min(cfg.max_share_bp, share + cfg.shares_bp[r["kind"]] * factor // BP)
                 aspects["government_response"].add(
                     deduction * share // BP - before, type="response", id=rid, event=alert["story_id"], kind=r["kind"],
-                    source=r["source"], title=r["title"], urls=[r["url"]] if r.get("url") else [], ts=iso(t),
-                    lateness_factor=factor / BP, share=cfg.shares_bp[r["kind"]] / BP)
+                    source=r["source"], title=r["title"], note=r.get("note", ""), urls=[r["url"]] if r.get("url") else [],
+                    ts=iso(t), lateness_factor=factor / BP, share=cfg.shares_bp[r["kind"]] / BP)
+                answered.append({k: v for k, v in aspects["government_response"].contributions[-1].items() if k != "_cp"})
+            if detail:
+                # one event, one set of consequences: its offsets listed under the deduction they reduce
+                event_line["responses"] = answered
         for alert in sorted((a for a in row["alerts"].values() if a["type"] == "major_trustworthy"),
                             key=lambda a: (a["t"], a["story_id"])):
             w = self._weight(period, alert["t"])

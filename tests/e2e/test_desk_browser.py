@@ -127,6 +127,7 @@ def test_officer_reads_ranking_opens_city_files_response(kafka, worker_factory):
         browser.click(browser.wait("#kind option[value='investigation']"))
         browser.type(browser.wait("#title"), "苏州市市场监管局对涉事企业立案调查并通报")
         browser.type(browser.wait("#url"), "http://www.suzhou.gov.cn/notice/1")
+        browser.type(browser.wait("#note"), "已责令涉事企业停产")
         browser.type(browser.wait("#token"), "not-the-token")
         browser.click(browser.wait("#submit-response"))
         browser.wait("#response-msg.err", text="wrong token")
@@ -136,6 +137,9 @@ def test_officer_reads_ranking_opens_city_files_response(kafka, worker_factory):
         # The response went through the responses topic and back into the desk.
         browser.wait("span.badge.responded", timeout=30, text="已回应")
         browser.wait("td", text="立案调查：苏州市市场监管局")
+        # under the event: its note and its link, not only its title
+        browser.wait("div.response-note", text="已责令涉事企业停产")
+        browser.wait("div.response-line a[href='http://www.suzhou.gov.cn/notice/1']")
         if importlib.util.find_spec("citycredit.scoring") is not None:
             # With the city index part merged, a timely response offsets part of the deduction.
             # The form's filing is dated now, months after this February event: too late to

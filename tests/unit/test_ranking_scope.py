@@ -293,3 +293,25 @@ def test_explain_change_names_the_largest_contributions_and_adds_up():
     assert sizes == sorted(sizes, reverse=True)
     # a city with nothing in either month did not change
     assert scorer.explain_change("320200", "2026-03")["top"] == []
+
+
+def test_explain_lists_each_response_under_the_event_it_answers():
+    """Issue 13 item 3: the offset from each response is shown under its event, with kind, time
+    (+08:00), note and link."""
+    from citycredit.scoring.scorer import CityScorer
+    from schemas import Response
+    from tests.unit.index_factories import alert
+
+    scorer = CityScorer()
+    scorer.on_alert(alert("s-major", ts="2026-03-06T12:00:00+08:00"))
+    scorer.on_response(Response(response_id="r-1", ts="2026-03-06T18:00:00Z", city_adcode="320500", story_id="s-major",
+                                kind="investigation", source="api", title="立案调查", url="http://gov.example/1",
+                                note="市场监管局已立案"))
+    ex = scorer.explain("320500", "2026-03")
+    event = ex["aspects"]["major_dishonesty"]["contributions"][0]
+    [answer] = event["responses"]
+    assert (answer["kind"], answer["ts"], answer["note"], answer["urls"]) == (
+        "investigation", "2026-03-07T02:00:00+08:00", "市场监管局已立案", ["http://gov.example/1"])
+    # the same line, with the same points, as in the government_response aspect
+    assert answer == ex["aspects"]["government_response"]["contributions"][0]
+    assert answer["points"] == ex["offset"] > 0

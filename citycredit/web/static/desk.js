@@ -147,7 +147,10 @@ async function viewCity(adcode) {
     `${LABELS.triggers[a.trigger] || a.trigger}（${(a.sites || []).length}站）`,
     time(a.first_seen), time(a.triggered_at),
     a.status ? el("span", {}, badge(a.status, LABELS.status[a.status]),
-      ...(a.responses || []).map(r => el("div", { class: "muted" }, `${LABELS.kinds[r.kind] || r.kind}：`, r.title || r.note, `（${time(r.ts)}）`))) : "—",
+      // each response under the event it answers: kind, time (Beijing), what it said, where
+      ...(a.responses || []).map(r => el("div", { class: "muted response-line" }, `${LABELS.kinds[r.kind] || r.kind}：`,
+        r.url ? safeLink(r.url, r.title || r.url) : (r.title || ""), `（${time(r.ts)}）`,
+        r.note ? el("div", { class: "response-note" }, r.note) : null))) : "—",
   ])) : el("p", { class: "muted" }, "暂无重大事件或预警。");
   const timeline = d.timeline.length ? table(["时间", "网站", "位置", "标题", "领域", "性质"], d.timeline.map(i => [
     time(i.ts), (META.sites[i.site] || i.site), LABELS.surfaces[i.surface] || i.surface, safeLink(i.url, i.title),
