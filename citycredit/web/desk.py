@@ -15,7 +15,6 @@ import bisect
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
 from citycredit.exceptions import InputError
@@ -37,29 +36,6 @@ MAX_UNPLACED_ITEMS = 5000     # credit items whose city is unknown, newest kept
 
 def period_kind(period: str) -> str:
     return "12m" if period.startswith("12m:") else "month"
-
-
-@dataclass(frozen=True)
-class RankedEntry:
-    rank: int
-    entry: Mapping[str, Any]
-
-    def row(self) -> dict[str, Any]:
-        """The design.md ranking row (plus province and period for the desk)."""
-        e = self.entry
-        return {"rank": self.rank, "city": e["city"], "city_adcode": e["city_adcode"], "province": e.get("province"),
-                "period": e["period"], "score": e["score"], "components": dict(e.get("components") or {}),
-                "penalty": e.get("penalty", 0.0), "offset": e.get("offset", 0.0), "updated_at": e.get("updated_at")}
-
-
-def rank_entries(entries: Iterable[Mapping[str, Any]]) -> list[RankedEntry]:
-    """Highest score first; equal scores share a rank (1, 1, 3), ties listed by adcode."""
-    ordered = sorted(entries, key=lambda e: (-float(e["score"]), e["city_adcode"]))
-    ranked: list[RankedEntry] = []
-    for i, e in enumerate(ordered):
-        rank = ranked[-1].rank if ranked and float(ranked[-1].entry["score"]) == float(e["score"]) else i + 1
-        ranked.append(RankedEntry(rank, e))
-    return ranked
 
 
 def _event_seconds(value: Any) -> float | None:
@@ -299,11 +275,13 @@ class DeskView:
             yield [str(record["site"]), str(record["surface"])], n
 
     def _rank_samples(self) -> Iterable[tuple[list[str], int]]:
-        """(label values, national rank) of every city in the latest period of each kind."""
+        """(label values, rank in its national peer group) of every city with an entry in the
+        latest period of each kind: the board's ranks (``ranking``), not a re-ranking of the
+        entries read, so a dashboard and the desk show one rank."""
         for kind, period in sorted(self.latest_period.items()):
-            for r in rank_entries(e for (_, p), e in self.index.items() if p == period):
-                e = r.entry
-                yield [e["city_adcode"], e["city"], e["province"] or "", kind], r.rank
+            for r in self.ranking(period, change=False):
+                if r["indexed"]:
+                    yield [r["city_adcode"], r["city"], r["province"] or "", kind], r["rank"]
 
     # ---- streams -------------------------------------------------------------------
     def listen(self, maxsize: int = 1000) -> asyncio.Queue:

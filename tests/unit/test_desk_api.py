@@ -289,7 +289,7 @@ def test_metrics_follow_the_latest_period():
     value = registry.get_sample_value
     labels = {"city_adcode": "320500", "city": "苏州市", "province": "江苏省", "period_kind": "month"}
     assert value("citycredit_city_index_score_points", labels) == 80.0
-    assert value("citycredit_city_rank", labels) == 3
+    assert value("citycredit_city_rank", labels) == 1  # first of the prefecture-level group, as on the board
     assert value("citycredit_city_component_points", {**labels, "aspect": "major_dishonesty"}) == -5.0
     assert value("citycredit_alerts_recorded", {"type": "major_dishonesty"}) == 1
     assert value("citycredit_desk_items_read_total", {"domain": "business", "polarity": "dishonest"}) == 1
