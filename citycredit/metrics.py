@@ -93,7 +93,7 @@ class CityRanks:
     ranks once. ``source`` (set by the desk's read model) yields (label values, rank)."""
 
     NAME = "citycredit_city_rank"
-    HELP = "National rank of the city (1 = best) in the latest period"
+    HELP = "Rank of the city (1 = best) in its national peer group in the latest period"
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.source: Callable[[], Iterable[tuple[list[str], int]]] | None = None

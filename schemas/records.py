@@ -209,6 +209,9 @@ class CityIndexEntry(_Record):
     # so the desk can show 未监测 beside an aspect nobody measured.
     group: Optional[str] = None
     coverage: Optional[dict] = None
+    # Dishonest stories and major events counted in the period: the second tie-break of the
+    # ranking, so the desk ranks entries by the same rule as the index (scorer.rank_key).
+    dishonest: Optional[int] = None
 
 
 class SourceHealth(_Record):

@@ -61,6 +61,8 @@ def register(sub) -> None:
     e.add_argument("city", help="city name or adcode")
     e.add_argument("--period", help="YYYY-MM or 12m:YYYY-MM (default: rolling 12 months to the newest event)")
     e.add_argument("--input", type=Path, help="a JSONL log of items/alerts/responses/records instead of the topics")
+    e.add_argument("--change", action="store_true",
+                   help="instead: the score's change since the month before and its three largest contributions")
     e.set_defaults(func=_explain)
 
     r = sub.add_parser("ranking", help="the city ranking (design.md Ranking format)")
@@ -179,7 +181,7 @@ def _scorer(input_path: Path | None):
 
 def _explain(args) -> int:
     scorer = _scorer(args.input)
-    _print(scorer.explain(args.city, args.period))
+    _print(scorer.explain_change(args.city, args.period) if args.change else scorer.explain(args.city, args.period))
     return 0
 
 

@@ -83,6 +83,23 @@ class Scope:
             raise InputError(f"city_adcode: {adcode!r} is not in the ranking scope (citycredit/data/peer_groups.csv)")
         return m
 
+    def view(self, registry: CityRegistry, province: str | None = None,
+             group: str | None = None) -> list[tuple[Member, str]]:
+        """(member, peer set) of each city of a ranking view: national, or one province's, and
+        only peer set ``group`` when given. An unknown province or group is an error, never an
+        empty view (火星省 is a typo, not a province without cities)."""
+        check_peer_set(group, bool(province))
+        if province and not any(registry.province_matches(c, province) for c in self.members):
+            raise InputError(f"province: {province!r} matches no province of the ranking scope")
+        out = []
+        for adcode, member in self.members.items():
+            if province and not registry.province_matches(adcode, province):
+                continue
+            peers = member.province_set if province else member.group
+            if not group or peers == group:
+                out.append((member, peers))
+        return out
+
 
 def check_peer_set(peers: str | None, provincial: bool) -> None:
     """A ``group`` filter of a ranking: a national group, or a provincial view's peer set."""

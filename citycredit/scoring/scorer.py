@@ -428,6 +428,8 @@ class CityScorer:
         row = self._load(adcode)
         self._check_retained(row, t, f"response {r.response_id}")
         fact = {"story_id": r.story_id, "kind": r.kind, "t": t, "source": r.source, "title": r.title, "url": r.url}
+        if r.note:  # kept for explain (shown under the event); absent when empty, so older facts compare equal
+            fact["note"] = r.note
         prev = row["responses"].get(r.response_id)
         if prev is None or _earlier(fact, prev):
             row["responses"][r.response_id] = fact
@@ -662,6 +664,7 @@ class CityScorer:
             what = {"type": "alert", "id": alert["story_id"], "title": alert["title"], "urls": alert["urls"],
                     "trigger": alert["trigger"], "sites": alert["sites"], "ts": iso(alert["t"]), "weight": w / BP} if detail else {}
             aspects["major_dishonesty"].add(-deduction, **what)
+            event_line = aspects["major_dishonesty"].contributions[-1]
             # One response per kind counts (the earliest, which has the highest lateness factor).
             by_kind: dict[str, tuple[int, str, dict[str, Any]]] = {}
             for rid, r in responses.get(alert["story_id"], []):
@@ -671,14 +674,19 @@ class CityScorer:
                 if prev is None or (r["t"], rid) < prev[:2]:
                     by_kind[r["kind"]] = (r["t"], rid, r)
             share = 0
+            answered = []
             for t, rid, r in sorted(by_kind.values(), key=lambda x: (x[0], x[1])):
                 factor = cfg.lateness_factor_bp(max(0, t - alert["t"]))
                 before = deduction * share // BP
                 share = min(cfg.max_share_bp, share + cfg.shares_bp[r["kind"]] * factor // BP)
                 aspects["government_response"].add(
                     deduction * share // BP - before, type="response", id=rid, event=alert["story_id"], kind=r["kind"],
-                    source=r["source"], title=r["title"], urls=[r["url"]] if r.get("url") else [], ts=iso(t),
-                    lateness_factor=factor / BP, share=cfg.shares_bp[r["kind"]] / BP)
+                    source=r["source"], title=r["title"], note=r.get("note", ""), urls=[r["url"]] if r.get("url") else [],
+                    ts=iso(t), lateness_factor=factor / BP, share=cfg.shares_bp[r["kind"]] / BP)
+                answered.append({k: v for k, v in aspects["government_response"].contributions[-1].items() if k != "_cp"})
+            if detail:
+                # one event, one set of consequences: its offsets listed under the deduction they reduce
+                event_line["responses"] = answered
         for alert in sorted((a for a in row["alerts"].values() if a["type"] == "major_trustworthy"),
                             key=lambda a: (a["t"], a["story_id"])):
             w = self._weight(period, alert["t"])
@@ -767,42 +775,24 @@ class CityScorer:
         if period is None and self.latest_month() is None:
             return []
         p = self.period(period)
-        if province and not any(self.registry.province_matches(c, province) for c in self.scope.members):
-            raise InputError(f"province: {province!r} matches no province of the ranking scope")  # not an empty ranking
         sets: dict[str, list[tuple[tuple[Any, ...], CityResult, Member]]] = {}
         baseline: CityResult | None = None  # the row of a city without facts: the same for all of them
-        for adcode, member in self.scope.members.items():
-            if province and not self.registry.province_matches(adcode, province):
-                continue
-            peers = member.province_set if province else member.group
-            if group and peers != group:
-                continue
+        for member, peers in self.scope.view(self.registry, province, group):
+            adcode = member.adcode
             if self.state.get(adcode) is None:
                 baseline = baseline or self.city_result(adcode, p, detail=False)
                 res = replace(baseline, adcode=adcode)
             else:
                 res = self.city_result(adcode, p, detail=False)
             sets.setdefault(peers, []).append((self._rank_key(res), res, member))
-        order = list(PROVINCE_SETS if province else GROUPS)
-        out: list[dict[str, Any]] = []
-        for peers in sorted(sets, key=order.index):
-            rows = sorted(sets[peers], key=lambda x: (x[0], x[2].name, x[2].adcode))
-            rank = 0
-            for i, (key, res, member) in enumerate(rows):
-                if i == 0 or key != rows[i - 1][0]:
-                    rank = i + 1
-                out.append({"rank": rank, "of": len(rows), "peers": peers, "group": member.group,
-                            "city": member.name, "city_adcode": res.adcode, "province": member.province,
-                            "period": p.label, "score": points(res.score),
-                            "components": {k: points(v) for k, v in res.components.items()},
-                            "penalty": points(res.penalty), "offset": points(res.offset), "coverage": res.coverage()})
-        return out
+        return rank_peer_sets({peers: [(key, member, {"city_adcode": res.adcode, "period": p.label, "score": points(res.score),
+                                                       "components": {k: points(v) for k, v in res.components.items()},
+                                                       "penalty": points(res.penalty), "offset": points(res.offset),
+                                                       "coverage": res.coverage()})
+                                       for key, res, member in rows] for peers, rows in sets.items()}, bool(province))
 
     def _rank_key(self, res: CityResult) -> tuple[int, ...]:
-        """Sort key of ``[ranking] tie_break`` (smaller first); equal keys share a rank."""
-        value = {"score": -res.score, "fewer_dishonesty_events": res.dishonest,
-                 "more_measured_aspects": -res.measured_aspects}
-        return tuple(value[k] for k in self.config.tie_break)
+        return rank_key(self.config.tie_break, res.score, res.dishonest, res.measured_aspects)
 
     def entry(self, adcode: str, period: Period, row: Mapping[str, Any] | None = None) -> CityIndexEntry:
         res = self.city_result(adcode, period, detail=False, row=row)
@@ -813,7 +803,7 @@ class CityScorer:
                               score=points(res.score), components={k: points(v) for k, v in res.components.items()},
                               penalty=points(res.penalty), offset=points(res.offset),
                               updated_at=iso(wm) if wm is not None else "", group=member.group if member else None,
-                              coverage=res.coverage())
+                              coverage=res.coverage(), dishonest=res.dishonest)
 
     def changed_entries(self, adcode: str, months: Iterable[int]) -> list[CityIndexEntry]:
         """Index entries of ``adcode`` that changed since last emitted: the calendar months
@@ -831,8 +821,10 @@ class CityScorer:
         view = self._load(adcode)
         for p in sorted(periods, key=lambda p: (p.end, p.months)):
             entry = self.entry(adcode, p, view)
-            # coverage too: a red-list row at full marks changes no number but makes the aspect measured
-            mark = json.dumps([entry.score, entry.components, entry.penalty, entry.offset, entry.coverage], sort_keys=True)
+            # coverage too: a red-list row at full marks changes no number but makes the aspect measured;
+            # and the dishonest count, which breaks ties even where a clamped aspect hides it
+            mark = json.dumps([entry.score, entry.components, entry.penalty, entry.offset, entry.coverage,
+                               entry.dishonest], sort_keys=True)
             if marks.get(p.label) != mark:
                 marks[p.label] = mark
                 out.append(entry)
@@ -859,6 +851,67 @@ class CityScorer:
                 "penalty": points(res.penalty), "offset": points(res.offset),
                 "coverage": {k: v for k, v in coverage.items() if k != "aspects"}, "aspects": aspects,
                 "check": "score = sum(components) + penalty + offset; each aspect = base + contributions + saturation"}
+
+    def explain_change(self, city_adcode: str, period: str | None = None, top: int = 3) -> dict[str, Any]:
+        """What moved a city's score from the period before (the same kind, one month earlier):
+        the ``top`` largest contributions to the change by size, from the explain data of both
+        periods. A line is one fact of one aspect (a story, alert, response, record) or an
+        aspect's base or clamp; all lines, ``other`` included, add up to ``score_change``."""
+        adcode = self.registry.resolve(city_adcode).adcode
+        p = self.period(period)
+        before = Period(p.end - 1, p.months)
+        now_res, prev_res = self.city_result(adcode, p), self.city_result(adcode, before)
+        lines: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+        def collect(res: CityResult, sign: int) -> None:
+            for name, a in res.aspects.items():
+                parts = [((name, "base"), {"aspect": name, "type": "base"}, a.base),
+                         ((name, "saturation"), {"aspect": name, "type": "saturation"}, a.saturation)]
+                for c in a.contributions:
+                    what = {k: c[k] for k in ("type", "id", "kind", "title", "column", "task", "event") if k in c}
+                    parts.append(((name, c.get("type"), c.get("id"), c.get("column"), c.get("task")),
+                                  {"aspect": name, **what}, c["_cp"]))
+                for key, what, centi in parts:
+                    line = lines.setdefault(key, {**what, "_cp": 0})
+                    line["_cp"] += sign * centi
+
+        collect(now_res, 1)
+        collect(prev_res, -1)
+        moved = sorted((x for x in lines.values() if x["_cp"]), key=lambda x: (-abs(x["_cp"]), json.dumps(
+            {k: v for k, v in x.items() if k != "_cp"}, sort_keys=True, ensure_ascii=False)))
+        shown = [{**{k: v for k, v in x.items() if k != "_cp"}, "label": ASPECTS[x["aspect"]], "points": points(x["_cp"])}
+                 for x in moved[:top]]
+        return {"city": self.registry.get(adcode).name, "city_adcode": adcode, "period": p.label,
+                "previous_period": before.label, "score": points(now_res.score), "previous_score": points(prev_res.score),
+                "score_change": points(now_res.score - prev_res.score), "top": shown,
+                "other": points(sum(x["_cp"] for x in moved[top:]))}
+
+
+def rank_key(tie_break: Iterable[str], score_centi: int, dishonest: int, measured_aspects: int) -> tuple[int, ...]:
+    """Sort key of ``[ranking] tie_break`` (smaller first); equal keys share a rank. A function
+    of what an index entry carries, so the desk ranks entries exactly as the index ranks cities."""
+    value = {"score": -score_centi, "fewer_dishonesty_events": dishonest, "more_measured_aspects": -measured_aspects}
+    return tuple(value[k] for k in tie_break)
+
+
+def rank_peer_sets(sets: Mapping[str, list[tuple[tuple[Any, ...], Member, dict[str, Any]]]],
+                   provincial: bool) -> list[dict[str, Any]]:
+    """Ranking rows of each peer set, in the order of ``scope.GROUPS`` (``PROVINCE_SETS`` in a
+    provincial view): by key, then name and adcode only to list ties in a stable order; equal
+    keys share a rank (1, 1, 3). ``fields`` (score, components, ...) are copied into the row.
+    The one ranking rule, used by ``CityScorer.ranking`` and by the desk's board."""
+    order = list(PROVINCE_SETS if provincial else GROUPS)
+    out: list[dict[str, Any]] = []
+    for peers in sorted(sets, key=order.index):
+        rows = sorted(sets[peers], key=lambda x: (x[0], x[1].name, x[1].adcode))
+        rank = 0
+        for i, (key, member, fields) in enumerate(rows):
+            if i == 0 or key != rows[i - 1][0]:
+                rank = i + 1
+            out.append({"rank": rank, "of": len(rows), "peers": peers, "group": member.group,
+                        "city": member.name, "city_adcode": member.adcode, "province": member.province,
+                        **{k: v for k, v in fields.items() if k != "city_adcode"}})
+    return out
 
 
 def ranking_json(rows: list[dict[str, Any]]) -> str:

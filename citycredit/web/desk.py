@@ -15,12 +15,14 @@ import bisect
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
 from citycredit.exceptions import InputError
 from citycredit.ids import ALERT_TYPES, ASPECTS, DOMAINS, POLARITIES
 from citycredit.metrics import Metrics
+from citycredit.scoring.periods import Period
+from citycredit.scoring.scope import GROUPS, PROVINCE_SET_LABELS, Scope
+from citycredit.scoring.scorer import CityScorer, rank_key, rank_peer_sets
 from schemas import parse_ts
 
 from .subscriptions import Subscription, alert_key
@@ -34,29 +36,6 @@ MAX_UNPLACED_ITEMS = 5000     # credit items whose city is unknown, newest kept
 
 def period_kind(period: str) -> str:
     return "12m" if period.startswith("12m:") else "month"
-
-
-@dataclass(frozen=True)
-class RankedEntry:
-    rank: int
-    entry: Mapping[str, Any]
-
-    def row(self) -> dict[str, Any]:
-        """The design.md ranking row (plus province and period for the desk)."""
-        e = self.entry
-        return {"rank": self.rank, "city": e["city"], "city_adcode": e["city_adcode"], "province": e.get("province"),
-                "period": e["period"], "score": e["score"], "components": dict(e.get("components") or {}),
-                "penalty": e.get("penalty", 0.0), "offset": e.get("offset", 0.0), "updated_at": e.get("updated_at")}
-
-
-def rank_entries(entries: Iterable[Mapping[str, Any]]) -> list[RankedEntry]:
-    """Highest score first; equal scores share a rank (1, 1, 3), ties listed by adcode."""
-    ordered = sorted(entries, key=lambda e: (-float(e["score"]), e["city_adcode"]))
-    ranked: list[RankedEntry] = []
-    for i, e in enumerate(ordered):
-        rank = ranked[-1].rank if ranked and float(ranked[-1].entry["score"]) == float(e["score"]) else i + 1
-        ranked.append(RankedEntry(rank, e))
-    return ranked
 
 
 def _event_seconds(value: Any) -> float | None:
@@ -83,6 +62,8 @@ class DeskView:
         self.city_names: dict[str, str] = {}
         self.latest_period: dict[str, str] = {}                         # period kind -> newest period
         self.rejected = 0
+        self._scorer: CityScorer | None = None                          # for the scope, the tie rule, the baseline
+        self._baselines: dict[str, dict[str, Any]] = {}                 # period -> entry of a city with no facts
         self._listeners: set[asyncio.Queue] = set()
         self._alert_counts = {t: 0 for t in ALERT_TYPES}
         if metrics:  # every type has a series from the start, so boards show 0 rather than "no data"
@@ -294,11 +275,13 @@ class DeskView:
             yield [str(record["site"]), str(record["surface"])], n
 
     def _rank_samples(self) -> Iterable[tuple[list[str], int]]:
-        """(label values, national rank) of every city in the latest period of each kind."""
+        """(label values, rank in its national peer group) of every city with an entry in the
+        latest period of each kind: the board's ranks (``ranking``), not a re-ranking of the
+        entries read, so a dashboard and the desk show one rank."""
         for kind, period in sorted(self.latest_period.items()):
-            for r in rank_entries(e for (_, p), e in self.index.items() if p == period):
-                e = r.entry
-                yield [e["city_adcode"], e["city"], e["province"] or "", kind], r.rank
+            for r in self.ranking(period, change=False):
+                if r["indexed"]:
+                    yield [r["city_adcode"], r["city"], r["province"] or "", kind], r["rank"]
 
     # ---- streams -------------------------------------------------------------------
     def listen(self, maxsize: int = 1000) -> asyncio.Queue:
@@ -319,12 +302,70 @@ class DeskView:
     def default_period(self) -> str | None:
         return self.latest_period.get("month") or self.latest_period.get("12m")
 
-    def ranking(self, period: str, province: str | None = None) -> list[dict[str, Any]]:
-        entries = [e for (_, p), e in self.index.items() if p == period and (not province or e["province"] == province)]
-        return [r.row() for r in rank_entries(entries)]
+    @property
+    def scorer(self) -> CityScorer:
+        """An empty scorer: the scope, the tie rule and the baseline row the index ranks with."""
+        if self._scorer is None:
+            self._scorer = CityScorer(state={}, emitted={})
+        return self._scorer
+
+    @property
+    def scope(self) -> Scope:
+        return self.scorer.scope
+
+    def _baseline(self, period: str, adcode: str) -> dict[str, Any]:
+        """The entry of a city without facts in ``period``, as the index ranks it (its bases and
+        the [coverage.unmeasured] policy): the same for every such city, so built once."""
+        base = self._baselines.get(period)
+        if base is None:
+            p = Period.parse(period, self.scorer.config.rolling_months)
+            base = self._baselines[period] = self.scorer.entry(adcode, p).asdict()
+        return {**base, "updated_at": None}
+
+    def previous_period(self, period: str) -> str | None:
+        """The same kind of period one month earlier, when the desk read any entry of it: a
+        change against a month nobody scored would be a change against the baseline."""
+        p = Period.parse(period, self.scorer.config.rolling_months)
+        before = Period(p.end - 1, p.months).label
+        return before if any(q == before for (_, q) in self.index) else None
+
+    def ranking(self, period: str, province: str | None = None, group: str | None = None,
+                change: bool = True) -> list[dict[str, Any]]:
+        """The index's ranking of ``period`` (``CityScorer.ranking``) from the entries read: a row
+        for every city in scope, a city without an entry at its baseline, each peer group ranked
+        on its own by ``[ranking] tie_break``, through the same functions the index uses."""
+        scorer = self.scorer
+        Period.parse(period, scorer.config.rolling_months)  # a bad period is an error, not an empty board
+        sets: dict[str, list[tuple[tuple[int, ...], Any, dict[str, Any]]]] = {}
+        for member, peers in self.scope.view(scorer.registry, province, group):
+            adcode = member.adcode
+            e = self.index.get((adcode, period))
+            indexed = e is not None
+            if e is None:
+                e = self._baseline(period, adcode)
+            cov = e.get("coverage") or {}
+            # an entry from before coverage / dishonest were published counts as none measured, none dishonest
+            key = rank_key(scorer.config.tie_break, round(float(e["score"]) * 100), int(e.get("dishonest") or 0),
+                           int(cov.get("measured_aspects") or 0))
+            sets.setdefault(peers, []).append((key, member, {
+                "period": period, "score": float(e["score"]), "components": dict(e.get("components") or {}),
+                "penalty": float(e.get("penalty") or 0.0), "offset": float(e.get("offset") or 0.0),
+                "coverage": _coverage_summary(cov), "indexed": indexed, "updated_at": e.get("updated_at")}))
+        rows = rank_peer_sets(sets, bool(province))
+        before = self.previous_period(period) if change else None
+        # month-over-month: the same view a month earlier (rank > 0 = up, as the board's ↑)
+        previous = {r["city_adcode"]: r for r in self.ranking(before, province, group, change=False)} if before else {}
+        for r in rows:
+            r["peers_label"] = (PROVINCE_SET_LABELS if province else GROUPS)[r["peers"]]
+            was = previous.get(r["city_adcode"])
+            r["change"] = None if was is None else {
+                "previous_period": before, "previous_score": was["score"], "previous_rank": was["rank"],
+                "score": round(r["score"] - was["score"], 2), "rank": was["rank"] - r["rank"]}
+        return rows
 
     def province_names(self) -> list[str]:
-        return sorted({e["province"] for e in self.index.values() if e["province"]})
+        """Every province of the ranking scope: each has a board, news or not."""
+        return sorted({m.province for m in self.scope.members.values()})
 
     def alerts_after(self, last_key: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
         """Alerts in event-time order, after the one named ``last_key`` (all when unknown or None)."""
@@ -353,11 +394,21 @@ class DeskView:
         if entry is None and name is None and adcode not in self.items_by_city:
             return None
         ranks = {}
-        if entry:
-            national = {r["city_adcode"]: r["rank"] for r in self.ranking(period)}
-            provincial = {r["city_adcode"]: r["rank"] for r in self.ranking(period, entry["province"])}
-            ranks = {"national": national.get(adcode), "national_of": len(national),
-                     "province": provincial.get(adcode), "province_of": len(provincial)}
+        if period and adcode in self.scope:
+            # the board's ranks: among the city's national peer group, and its province's peer set
+            national = next(r for r in self.ranking(period) if r["city_adcode"] == adcode)
+            member = self.scope.get(adcode)
+            provincial = next(r for r in self.ranking(period, member.province) if r["city_adcode"] == adcode)
+            ranks = {"national": national["rank"], "national_of": national["of"], "group": national["peers_label"],
+                     "province": provincial["rank"], "province_of": provincial["of"],
+                     "province_group": provincial["peers_label"], "change": national["change"]}
+            if entry and national["change"]:
+                # what moved the score, by aspect (the facts behind it: `citycredit explain --change`)
+                was = self.index.get((adcode, national["change"]["previous_period"])) \
+                    or self._baseline(national["change"]["previous_period"], adcode)
+                now_points, was_points = aspect_points(entry), aspect_points(was)
+                moved = sorted(((round(now_points[a] - was_points[a], 2), a) for a in ASPECTS), key=lambda x: (-abs(x[0]), x[1]))
+                ranks["top_changes"] = [{"aspect": a, "label": ASPECTS[a], "points": d} for d, a in moved[:3] if d]
         events = []
         for a in self.city_alerts(adcode):
             responses = self.responses.get(a["story_id"], []) if a["type"] == "major_dishonesty" else []
@@ -365,7 +416,8 @@ class DeskView:
                            "status": ("responded" if responses else "open") if a["type"] == "major_dishonesty" else None})
         timeline = [_public(i) for i in sorted(self.items_by_city.get(adcode, ()), key=lambda i: i["ts_utc"], reverse=True)[:200]]
         return {"city_adcode": adcode, "city": name or (entry or {}).get("city"), "province": self.provinces.get(adcode),
-                "period": period, "entry": entry, "ranks": ranks, "aspects": ASPECTS, "events": events,
+                "period": period, "entry": entry, "ranks": ranks, "aspects": ASPECTS,
+                "aspect_points": aspect_points(entry) if entry else None, "events": events,
                 "timeline": timeline,
                 "periods": sorted({p for (c, p) in self.index if c == adcode}, reverse=True)}
 
@@ -386,6 +438,22 @@ class DeskView:
 
     def health(self) -> list[dict[str, Any]]:
         return [self.source_health[k] for k in sorted(self.source_health)]
+
+
+def aspect_points(entry: Mapping[str, Any]) -> dict[str, float]:
+    """Points of each of the eight aspects, as ``explain`` lists them: the level aspects are in
+    ``components``; 重大失信事件 is the ``penalty`` and 政府反馈 the ``offset`` (the index keeps
+    them out of ``components``, which is why the city page showed "—" beside a header of -5.00)."""
+    comps = entry.get("components") or {}
+    special = {"major_dishonesty": entry.get("penalty"), "government_response": entry.get("offset")}
+    return {a: float(comps[a]) if a in comps else float(special.get(a) or 0.0) for a in ASPECTS}
+
+
+def _coverage_summary(cov: Mapping[str, Any]) -> dict[str, Any]:
+    """What the board shows of an entry's coverage: measured share and the 未监测 aspects."""
+    return {"measured_share": cov.get("measured_share"), "measured_aspects": cov.get("measured_aspects"),
+            "of": cov.get("of"), "unmeasured": list(cov.get("unmeasured") or []),
+            "unmeasured_points": cov.get("unmeasured_points")}
 
 
 def _public(item: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 from citycredit.exceptions import InputError
 from citycredit.scoring.filings import UnknownEvent, validate_response
+from citycredit.scoring.periods import CST
 from schemas import Response
 
 __all__ = ["FIELDS", "UnknownEvent", "validate_filing"]
@@ -32,5 +33,7 @@ def validate_filing(payload: Any, known_events: Mapping[str, Any], now: datetime
     now = now or datetime.now(timezone.utc)
     filing = dict(payload, source="api")
     if filing.get("ts") is None:
-        filing["ts"] = now.isoformat(timespec="seconds")
+        # Beijing time, as `citycredit respond`, the items and the alerts are stamped: the same
+        # instant in UTC read as a different day on the city page and in explain near midnight.
+        filing["ts"] = now.astimezone(CST).isoformat(timespec="seconds")
     return validate_response(filing, known_events, now=now)

@@ -28,10 +28,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from citycredit.exceptions import InputError
 from citycredit.ids import ALERT_TYPES, ASPECTS, DOMAINS, POLARITIES, RESPONSE_KINDS, SITES, SUBFIELDS, SURFACES
 from citycredit.metrics import Metrics
+from citycredit.scoring.scope import GROUPS, PROVINCE_SET_LABELS
 from citycredit.secretbox import SecretBox
 from citycredit.settings import Settings
 
-from .desk import DeskView
+from .desk import DeskView, aspect_points
 from .filings import UnknownEvent, validate_filing
 from .ratelimit import RateLimiter, client_address, retry_after_header, trusted_networks
 from .subscriptions import (Filters, SubscriptionURLRefused, alert_key, parse_filters, parse_subscription,
@@ -182,25 +183,33 @@ def add_routes(router: web.UrlDispatcher, ctx: DeskContext) -> None:
                       "provinces": desk.province_names(), "sites": SITES, "surfaces": SURFACES, "domains": DOMAINS,
                       "aspects": ASPECTS, "subfields": SUBFIELDS, "alert_types": ALERT_TYPES, "polarities": POLARITIES,
                       "response_kinds": RESPONSE_KINDS, "caught_up": ctx.caught_up(),
+                      "groups": GROUPS, "province_sets": PROVINCE_SET_LABELS,
                       "writes_enabled": bool(settings.api_token)})
 
-    def ranking_rows(request: web.Request) -> tuple[str | None, str | None, list[dict[str, Any]]]:
+    def ranking_rows(request: web.Request) -> tuple[str | None, str | None, str | None, list[dict[str, Any]]]:
         period = period_arg(request)
         province = request.query.get("province") or None
-        return period, province, desk.ranking(period, province) if period else []
+        group = request.query.get("group") or None
+        return period, province, group, desk.ranking(period, province, group) if period else []
 
     @route("ranking")
     async def ranking(request: web.Request) -> web.StreamResponse:
-        period, province, rows = ranking_rows(request)
-        return _json({"period": period, "province": province, "rows": rows})
+        period, province, group, rows = ranking_rows(request)
+        return _json({"period": period, "province": province, "group": group, "rows": rows})
 
     @route("ranking_csv")
     async def ranking_csv(request: web.Request) -> web.StreamResponse:
-        period, province, rows = ranking_rows(request)
-        header = ["rank", "city", "city_adcode", "province", "period", "score", *ASPECTS, "penalty", "offset"]
-        table = [[r["rank"], r["city"], r["city_adcode"], r["province"], r["period"], r["score"],
-                  *[r["components"].get(a, 0.0) for a in ASPECTS], r["penalty"], r["offset"]] for r in rows]
-        name = f"ranking-{(period or 'none').replace(':', '-')}{'-' + province if province else ''}.csv"
+        # the board's columns: rank among its peers, the peer set, and what the score rests on
+        period, province, group, rows = ranking_rows(request)
+        header = ["rank", "of", "peers", "city", "city_adcode", "province", "period", "score", *ASPECTS, "penalty",
+                  "offset", "measured_share", "unmeasured", "previous_period", "score_change", "rank_change"]
+        table = [[r["rank"], r["of"], r["peers"], r["city"], r["city_adcode"], r["province"], r["period"], r["score"],
+                  *[aspect_points(r)[a] for a in ASPECTS], r["penalty"], r["offset"],
+                  r["coverage"]["measured_share"], " ".join(r["coverage"]["unmeasured"]),
+                  *((r["change"]["previous_period"], r["change"]["score"], r["change"]["rank"]) if r["change"] else ("", "", ""))]
+                 for r in rows]
+        name = (f"ranking-{(period or 'none').replace(':', '-')}{'-' + province if province else ''}"
+                f"{'-' + group if group else ''}.csv")
         return _csv(header, table, name)
 
     @route("city")

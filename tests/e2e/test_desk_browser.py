@@ -70,6 +70,8 @@ def test_officer_reads_ranking_opens_city_files_response(kafka, worker_factory):
     for adcode, city, province, score, penalty in CITIES:
         for period in (PERIOD, f"12m:{PERIOD}"):
             records.append((f"{adcode}/{period}", index_entry(adcode, city, province, period, score, penalty)))
+    # 南京's January, so the board has a month-over-month change to show
+    records.append(("320100/2026-01", index_entry("320100", "南京市", "江苏省", "2026-01", 80.0)))
     produce(kafka.kafka_bootstrap, "city-index", records)
     produce(kafka.kafka_bootstrap, "alerts", [(MAJOR["story_id"], MAJOR)])
     produce(kafka.kafka_bootstrap, "items", [(MAJOR["story_id"], item(n, XSS_TITLE, s)) for n, s in
@@ -85,20 +87,36 @@ def test_officer_reads_ranking_opens_city_files_response(kafka, worker_factory):
 
     browser = Browser(free_port())
     try:
-        # The ranking board: national, then one province.
+        # The ranking board: national, every city in scope, each peer group ranked on its own.
         browser.get(f"http://127.0.0.1:{port}/desk/")
         browser.wait("table tbody tr a.city-link", text="南京市")
         cities = [browser.text(e) for e in browser.find_all("a.city-link")]
-        assert cities == ["南京市", "杭州市", "无锡市", "南通市", "苏州市"]
-        browser.get(f"http://127.0.0.1:{port}/desk/#/ranking?period={PERIOD}&province=%E6%B1%9F%E8%8B%8F%E7%9C%81")
+        assert cities[:2] == ["南京市", "杭州市"] and len(cities) > 600  # core group first, then the others
+        assert browser.text(browser.find_all("span.change")[0]) == "= (+11.00)"  # still first, 11 points up
+        # The peer-group picker narrows the board to one group; coverage is a column of it.
+        browser.click(browser.wait("#group option[value='prefecture']"))
+        browser.wait("h2", text="其他地级城市")
+        assert [browser.text(e) for e in browser.find_all("a.city-link")][:2] == ["无锡市", "南通市"]
+        assert browser.script("return [...document.querySelectorAll('#view th')].some(th => th.textContent === '已监测占比')")
+        assert browser.script("return [...document.querySelectorAll('#view td')].some(td => td.textContent.includes('信用信息公开程度'))")
+        # One province: its prefecture-level cities (capital included) and its county-level cities.
+        browser.get(f"http://127.0.0.1:{port}/desk/#/ranking?period={PERIOD}&province=%E6%B1%9F%E8%8B%8F%E7%9C%81"
+                    "&group=prefecture_level")
         browser.wait("h2", text="江苏省")
-        assert [browser.text(e) for e in browser.find_all("a.city-link")] == ["南京市", "无锡市", "南通市", "苏州市"]
+        jiangsu = [browser.text(e) for e in browser.find_all("a.city-link")]
+        assert jiangsu[:3] == ["南京市", "无锡市", "南通市"] and len(jiangsu) == 13
 
-        # The city page: score, ranks, the major event -- its markup shown as text, never run.
+        # The city page: score, ranks as the board has them, the major event -- its markup shown as text, never run.
+        _, national = call(port, "GET", f"/api/ranking?period={PERIOD}&group=prefecture")
+        _, provincial = call(port, "GET", f"/api/ranking?period={PERIOD}&province=%E6%B1%9F%E8%8B%8F%E7%9C%81&group=prefecture_level")
         browser.click(browser.wait("a.city-link", text="苏州市"))
         browser.wait("#city-score", text=expected_suzhou_score())
-        assert browser.text(browser.wait("#rank-national")) == "5"
-        assert browser.text(browser.wait("#rank-province")) == "4"
+        assert browser.text(browser.wait("#rank-national")) == str(next(r["rank"] for r in national["rows"] if r["city"] == "苏州市"))
+        assert browser.text(browser.wait("#rank-province")) == str(next(r["rank"] for r in provincial["rows"] if r["city"] == "苏州市"))
+        # The aspect table and the header agree: 重大失信事件 is the header's deduction, not "—".
+        penalty = browser.text(browser.wait("#city-penalty"))
+        assert browser.script("return [...document.querySelectorAll('#view tr')].find(tr => tr.firstChild.textContent"
+                              " === '重大失信事件').children[1].textContent") == penalty
         event_cell = browser.wait("td", text="苏州某食品企业")
         assert '<img src=x onerror="window.__xss=1">' in browser.text(event_cell)
         assert browser.script("return window.__xss === undefined && document.querySelectorAll('#view img, #view script').length === 0")
@@ -109,6 +127,7 @@ def test_officer_reads_ranking_opens_city_files_response(kafka, worker_factory):
         browser.click(browser.wait("#kind option[value='investigation']"))
         browser.type(browser.wait("#title"), "苏州市市场监管局对涉事企业立案调查并通报")
         browser.type(browser.wait("#url"), "http://www.suzhou.gov.cn/notice/1")
+        browser.type(browser.wait("#note"), "已责令涉事企业停产")
         browser.type(browser.wait("#token"), "not-the-token")
         browser.click(browser.wait("#submit-response"))
         browser.wait("#response-msg.err", text="wrong token")
@@ -118,6 +137,9 @@ def test_officer_reads_ranking_opens_city_files_response(kafka, worker_factory):
         # The response went through the responses topic and back into the desk.
         browser.wait("span.badge.responded", timeout=30, text="已回应")
         browser.wait("td", text="立案调查：苏州市市场监管局")
+        # under the event: its note and its link, not only its title
+        browser.wait("div.response-note", text="已责令涉事企业停产")
+        browser.wait("div.response-line a[href='http://www.suzhou.gov.cn/notice/1']")
         if importlib.util.find_spec("citycredit.scoring") is not None:
             # With the city index part merged, a timely response offsets part of the deduction.
             # The form's filing is dated now, months after this February event: too late to

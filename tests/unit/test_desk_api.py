@@ -208,14 +208,21 @@ def test_bad_subscriptions_are_refused(body, status, words):
 def test_reads_answer_from_the_read_model():
     async def go(client):
         meta = await (await client.get("/api/meta")).json()
-        assert meta["default_period"] == "2026-02" and meta["provinces"] == ["江苏省", "浙江省"]
-        rows = (await (await client.get("/api/ranking?period=2026-02")).json())["rows"]
-        assert [(r["rank"], r["city"]) for r in rows] == [(1, "杭州市"), (2, "南京市"), (3, "苏州市")]
-        rows = (await (await client.get("/api/ranking", params={"period": "2026-02", "province": "江苏省"})).json())["rows"]
-        assert [(r["rank"], r["city"]) for r in rows] == [(1, "南京市"), (2, "苏州市")]
+        # every province of the scope has a board, news or not
+        assert meta["default_period"] == "2026-02" and {"江苏省", "浙江省", "上海市"} <= set(meta["provinces"])
+        assert meta["groups"]["core"] == "直辖市、省会及副省级城市" and "county_city" in meta["province_sets"]
+        rows = (await (await client.get("/api/ranking?period=2026-02&group=core")).json())["rows"]
+        assert [(r["rank"], r["of"], r["city"]) for r in rows[:2]] == [(1, 36, "杭州市"), (2, 36, "南京市")]
+        rows = (await (await client.get("/api/ranking", params={"period": "2026-02", "province": "江苏省",
+                                                                  "group": "prefecture_level"})).json())["rows"]
+        assert [(r["rank"], r["of"], r["city"]) for r in rows[:2]] == [(1, 13, "南京市"), (2, 13, "苏州市")]
         assert rows[1]["components"]["major_dishonesty"] == -5.0 and rows[1]["penalty"] == 5.0
         city = await (await client.get("/api/cities/320500")).json()
-        assert city["ranks"] == {"national": 3, "national_of": 3, "province": 2, "province_of": 2}
+        assert city["ranks"] == {"national": 1, "national_of": 301, "group": "其他地级城市",
+                                 "province": 2, "province_of": 13, "province_group": "地级及以上城市",
+                                 "change": None}  # no January entries read: no change to show
+        assert (await client.get("/api/ranking?period=2026-02&group=everything")).status == 400
+        assert (await client.get("/api/ranking?period=2026-02&province=火星省")).status == 400
         assert city["events"][0]["status"] == "open" and city["events"][0]["title"] == ALERT["title"]
         assert (await client.get("/api/cities/999999")).status == 404
         assert (await client.get("/api/cities/abc")).status == 400
@@ -226,7 +233,8 @@ def test_reads_answer_from_the_read_model():
         rows = list(csv.DictReader(io.StringIO(text)))
         assert rows[0]["title"].startswith("'=HYPERLINK")  # no formula injection into spreadsheets
         text = (await (await client.get("/api/ranking.csv?period=2026-02")).read()).decode("utf-8-sig")
-        assert [r["city"] for r in csv.DictReader(io.StringIO(text))] == ["杭州市", "南京市", "苏州市"]
+        table = list(csv.DictReader(io.StringIO(text)))
+        assert [r["city"] for r in table[:2]] == ["杭州市", "南京市"] and len(table) == 734  # every city in scope
         sources = (await (await client.get("/api/sources")).json())["rows"]
         assert len(sources) == 15
         page = await client.get("/desk/")
@@ -281,7 +289,7 @@ def test_metrics_follow_the_latest_period():
     value = registry.get_sample_value
     labels = {"city_adcode": "320500", "city": "苏州市", "province": "江苏省", "period_kind": "month"}
     assert value("citycredit_city_index_score_points", labels) == 80.0
-    assert value("citycredit_city_rank", labels) == 3
+    assert value("citycredit_city_rank", labels) == 1  # first of the prefecture-level group, as on the board
     assert value("citycredit_city_component_points", {**labels, "aspect": "major_dishonesty"}) == -5.0
     assert value("citycredit_alerts_recorded", {"type": "major_dishonesty"}) == 1
     assert value("citycredit_desk_items_read_total", {"domain": "business", "polarity": "dishonest"}) == 1
@@ -305,9 +313,14 @@ def test_json_of_the_wrong_shape_is_skipped_on_every_desk_topic(topic, value):
 @pytest.mark.parametrize("province", ["江苏省", "x\r\nSet-Cookie: a=b", 'a"; filename="evil.exe', "\x00\x7f"])
 def test_csv_download_name_from_the_query_cannot_break_the_header(province):
     """Regression (fuzz): a CR/LF in ?province= made aiohttp refuse the Content-Disposition
-    header (500), and a quote could end the filename early."""
+    header (500), and a quote could end the filename early. A name that is no province of
+    the scope is now refused before any header is built (as `citycredit ranking` refuses it)."""
     async def go(client):
         r = await client.get("/api/ranking.csv", params={"province": province})
+        assert "Set-Cookie" not in r.headers
+        if province != "江苏省":
+            assert r.status == 400 and "matches no province" in (await r.json())["error"]
+            return
         assert r.status == 200
         disposition = r.headers["Content-Disposition"]
         assert "\r" not in disposition and "\n" not in disposition and "Set-Cookie" not in r.headers
@@ -375,3 +388,87 @@ def test_alert_streams_beyond_the_cap_get_503_with_retry_after(monkeypatch):
             await asyncio.sleep(0.1)
         raise AssertionError("the slot of a closed stream was never given back")
     run(go, sse_max_streams=1)
+
+
+def test_the_board_ranks_as_the_index_ranks():
+    """The desk's board is CityScorer.ranking over the entries it read: every city in scope,
+    the same peer sets, ranks, ties and coverage, through the same functions."""
+    from citycredit.scoring.scorer import CityScorer
+    from tests.unit.index_factories import alert, item, response
+
+    scorer = CityScorer()
+    # 苏州 and 无锡 one dishonest story each (a tie on score), 南京 a major event answered
+    scorer.on_item(item("s-a", "320500"))
+    scorer.on_item(item("s-b", "320200"))
+    scorer.on_alert(alert("s-c", "320100"))
+    scorer.on_response(response("s-c", city="320100"))
+    desk = DeskView()
+    for adcode in scorer.cities():
+        for e in scorer.changed_entries(adcode, [scorer.latest_month()]):
+            desk.apply("city-index", f"{e.city_adcode}/{e.period}", json.loads(e.dumps()))
+    period = scorer.period(None).label
+    keep = ("rank", "of", "peers", "group", "city", "city_adcode", "province", "score", "penalty", "offset")
+    for province in (None, "江苏省"):
+        index = scorer.ranking(period, province)
+        board = desk.ranking(period, province)
+        assert [{k: r[k] for k in keep} for r in board] == [{k: r[k] for k in keep} for r in index]
+        assert [r["coverage"]["unmeasured"] for r in board] == [r["coverage"]["unmeasured"] for r in index]
+        assert [r["coverage"]["measured_share"] for r in board] == [r["coverage"]["measured_share"] for r in index]
+
+
+def test_city_page_aspects_agree_with_the_header_and_explain():
+    """Regression (issue 13): 重大失信事件 and 政府反馈 are the entry's penalty and offset, not
+    components; the aspect table showed "—" beside a header of -5.00."""
+    from citycredit.web.desk import aspect_points
+
+    e = {"components": {"credit_event": 30.0, "blacklist": 15.0}, "penalty": -5.0, "offset": 1.0}
+    points = aspect_points(e)
+    assert points["major_dishonesty"] == -5.0 and points["government_response"] == 1.0 and points["credit_event"] == 30.0
+    desk = fed_desk()
+    city = desk.city("320500", "2026-02")
+    assert set(city["aspect_points"]) == set(city["aspects"])
+
+
+def test_ranking_csv_carries_the_board_columns():
+    async def go(client):
+        r = await client.get("/api/ranking.csv", params={"period": "2026-02", "province": "江苏省"})
+        rows = list(csv.DictReader(io.StringIO((await r.read()).decode("utf-8-sig"))))
+        assert {"rank", "of", "peers", "measured_share", "unmeasured", "major_dishonesty", "government_response"} <= set(rows[0])
+        suzhou = next(r for r in rows if r["city"] == "苏州市")
+        assert (suzhou["rank"], suzhou["of"], suzhou["peers"]) == ("2", "13", "prefecture_level")
+    run(go)
+
+
+def test_month_over_month_change_of_score_and_rank():
+    """Issue 13 item 5: each row carries its change since the month before (rank > 0 is up),
+    in the JSON and the CSV; the city page names the aspects that moved most."""
+    desk = fed_desk()
+    desk.apply("city-index", "320500/2026-01", entry("320500", "苏州市", "江苏省", "2026-01", 86.0))
+    desk.apply("city-index", "320100/2026-01", entry("320100", "南京市", "江苏省", "2026-01", 84.0))
+    rows = {r["city"]: r for r in desk.ranking("2026-02", "江苏省", "prefecture_level")}
+    assert rows["苏州市"]["change"] == {"previous_period": "2026-01", "previous_score": 86.0, "previous_rank": 1,
+                                      "score": -6.0, "rank": -1}
+    assert rows["南京市"]["change"]["rank"] == 1 and rows["南京市"]["change"]["score"] == 1.0
+    assert rows["无锡市"]["change"]["score"] == 0.0  # at its baseline both months
+    assert desk.ranking("2026-01", "江苏省")[0]["change"] is None  # December was never scored
+    city = desk.city("320500", "2026-02")
+    assert city["ranks"]["change"]["previous_period"] == "2026-01"
+    assert city["ranks"]["top_changes"][0] == {"aspect": "credit_event", "label": "信用事件发生情况", "points": -6.0}
+    assert [c["aspect"] for c in city["ranks"]["top_changes"]] == ["credit_event", "major_dishonesty"]
+
+    async def go(client):
+        r = await client.get("/api/ranking.csv", params={"period": "2026-02", "province": "江苏省"})
+        table = {r["city"]: r for r in csv.DictReader(io.StringIO((await r.read()).decode("utf-8-sig")))}
+        assert (table["苏州市"]["score_change"], table["苏州市"]["rank_change"]) == ("-6.0", "-1")
+    run(go, desk=desk)
+
+
+def test_a_response_filed_without_a_time_is_stamped_in_beijing_time():
+    """Issue 13: API filings were stamped in UTC while everything else is +08:00."""
+    from datetime import datetime, timezone
+
+    from citycredit.web.filings import validate_filing
+
+    known = fed_desk().major_events("320500")
+    r = validate_filing(GOOD, known, now=datetime(2026, 2, 3, 17, 30, tzinfo=timezone.utc))
+    assert r.ts == "2026-02-04T01:30:00+08:00"  # the next day in Beijing, as explain and the city page read it

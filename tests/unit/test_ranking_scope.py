@@ -266,3 +266,52 @@ def test_index_entries_carry_group_and_coverage_and_a_coverage_change_is_emitted
     rec = blacklist_record({"city_adcode": CITY_A, "name": "甲公司", "date": "2026-03-02", "list": "red"}, check_future=False)
     again = {e.period: e for e in s.changed_entries(CITY_A, s.on_record(rec))}["2026-03"]
     assert again.score == first.score and again.coverage["aspects"]["blacklist"]["measured"]
+
+
+def test_explain_change_names_the_largest_contributions_and_adds_up():
+    """Issue 13 item 5: what moved a city's score since last month, from both periods' explain."""
+    from citycredit.scoring.scorer import CityScorer
+    from tests.unit.index_factories import alert, item, response
+
+    scorer = CityScorer()
+    scorer.on_item(item("s-feb", ts="2026-02-10T10:00:00+08:00"))
+    scorer.on_item(item("s-mar", ts="2026-03-05T10:00:00+08:00"))
+    scorer.on_alert(alert("s-major", ts="2026-03-06T12:00:00+08:00"))
+    scorer.on_response(response("s-major", kind="investigation", ts="2026-03-07T09:00:00+08:00"))
+    change = scorer.explain_change("320500", "2026-03")
+    assert change["previous_period"] == "2026-02"
+    assert change["score_change"] == round(change["score"] - change["previous_score"], 2)
+    assert round(sum(x["points"] for x in change["top"]) + change["other"], 2) == change["score_change"]
+    assert len(change["top"]) == 3
+    assert change["top"][0]["aspect"] == "major_dishonesty" and change["top"][0]["id"] == "s-major"
+    # -5 for the event, +1 for the response, the February story leaving (+1), the March one (-1)
+    every = scorer.explain_change("320500", "2026-03", top=10)["top"]
+    assert {(x["aspect"], x.get("id"), x["points"]) for x in every} == {
+        ("major_dishonesty", "s-major", -5.0), ("government_response", "r-s-major-investigation", 1.0),
+        ("credit_event", "s-feb", 1.0), ("credit_event", "s-mar", -1.0)}
+    sizes = [abs(x["points"]) for x in change["top"]]
+    assert sizes == sorted(sizes, reverse=True)
+    # a city with nothing in either month did not change
+    assert scorer.explain_change("320200", "2026-03")["top"] == []
+
+
+def test_explain_lists_each_response_under_the_event_it_answers():
+    """Issue 13 item 3: the offset from each response is shown under its event, with kind, time
+    (+08:00), note and link."""
+    from citycredit.scoring.scorer import CityScorer
+    from schemas import Response
+    from tests.unit.index_factories import alert
+
+    scorer = CityScorer()
+    scorer.on_alert(alert("s-major", ts="2026-03-06T12:00:00+08:00"))
+    scorer.on_response(Response(response_id="r-1", ts="2026-03-06T18:00:00Z", city_adcode="320500", story_id="s-major",
+                                kind="investigation", source="api", title="立案调查", url="http://gov.example/1",
+                                note="市场监管局已立案"))
+    ex = scorer.explain("320500", "2026-03")
+    event = ex["aspects"]["major_dishonesty"]["contributions"][0]
+    [answer] = event["responses"]
+    assert (answer["kind"], answer["ts"], answer["note"], answer["urls"]) == (
+        "investigation", "2026-03-07T02:00:00+08:00", "市场监管局已立案", ["http://gov.example/1"])
+    # the same line, with the same points, as in the government_response aspect
+    assert answer == ex["aspects"]["government_response"]["contributions"][0]
+    assert answer["points"] == ex["offset"] > 0

@@ -61,28 +61,53 @@ function select(id, options, value, onchange) {
 }
 
 // ---- 信用排行 ----------------------------------------------------------------------
+// The rows, ranks and ties come from the index's own ranking code (/api/ranking): this page
+// only shows them, so the board and `citycredit ranking` cannot tell different stories.
+function coverageText(c) {
+  if (!c || c.measured_share === null || c.measured_share === undefined) return "—";
+  return `${Math.round(c.measured_share * 100)}%`;
+}
+function unmeasuredText(c) {
+  if (!c || !c.unmeasured || !c.unmeasured.length) return "—";
+  return c.unmeasured.map(a => (META.aspects[a] || a)).join("、");
+}
+// Month-over-month: ↑ up the ranking (rank change > 0), ↓ down, = unchanged; — when the
+// month before was never scored.
+function changeText(c) {
+  if (!c) return "—";
+  const arrow = c.rank > 0 ? `↑${c.rank}` : c.rank < 0 ? `↓${-c.rank}` : "=";
+  return `${arrow} (${c.score > 0 ? "+" : ""}${num(c.score)})`;
+}
 async function viewRanking() {
   const q = query();
   const period = q.get("period") || META.default_period || "";
   const province = q.get("province") || "";
+  const group = q.get("group") || "";
   if (!period) { show(el("h2", {}, "信用排行"), el("p", { class: "muted" }, "尚无城市指数数据。指数计算完成后此处显示排名。")); return; }
-  const data = await getJSON(`/api/ranking?${new URLSearchParams({ period, province })}`);
-  const csv = `/api/ranking.csv?${new URLSearchParams({ period, province })}`;
+  const params = { period, province, group };
+  const data = await getJSON(`/api/ranking?${new URLSearchParams(params)}`);
+  const csv = `/api/ranking.csv?${new URLSearchParams(params)}`;
+  // A provincial view has its own peer sets (地级及以上 / 县级市); a national one the three groups.
+  const groups = province ? META.province_sets : META.groups;
   const rows = data.rows.map(r => [
-    String(r.rank),
+    `${r.rank} / ${r.of}`,
     el("a", { href: `#/city/${r.city_adcode}?period=${encodeURIComponent(period)}`, class: "city-link" }, r.city),
-    r.province || "—", num(r.score), num(r.penalty), num(r.offset),
+    r.province || "—", r.peers_label || r.peers, num(r.score), num(r.penalty), num(r.offset),
     num((r.components || {}).major_trustworthy),
+    el("span", { class: "change" }, changeText(r.change)),
+    coverageText(r.coverage), unmeasuredText(r.coverage),
   ]);
   show(
-    el("h2", {}, `信用排行 · ${province || "全国"} · ${periodLabel(period)}`),
+    el("h2", {}, `信用排行 · ${province || "全国"}${group ? " · " + (groups[group] || group) : ""} · ${periodLabel(period)}`),
     el("div", { class: "toolbar" },
-      el("label", {}, "周期 ", select("period", META.periods.map(p => [p, periodLabel(p)]), period, e => go("#/ranking", { period: e.target.value, province }))),
+      el("label", {}, "周期 ", select("period", META.periods.map(p => [p, periodLabel(p)]), period, e => go("#/ranking", { ...params, period: e.target.value }))),
+      // a peer set of one view is not one of the other: changing the scope resets the group
       el("label", {}, "范围 ", select("province", [["", "全国"], ...META.provinces.map(p => [p, p])], province, e => go("#/ranking", { period, province: e.target.value }))),
+      el("label", {}, "同类城市 ", select("group", [["", "全部"], ...Object.entries(groups)], group, e => go("#/ranking", { period, province, group: e.target.value }))),
       el("a", { class: "button", href: csv, download: "" }, "导出CSV")),
-    rows.length ? table(["排名", "城市", "省份", "综合指数", "重大失信扣分", "政府回应抵扣", "重要守信加分"], rows, [0, 3, 4, 5, 6])
+    rows.length ? table(["排名", "城市", "省份", "同类组", "综合指数", "重大失信扣分", "政府回应抵扣", "重要守信加分", "较上月", "已监测占比", "未监测方面"], rows, [4, 5, 6, 7, 8, 9])
       : el("p", { class: "muted" }, "该周期暂无数据。"),
-    el("p", { class: "muted" }, "点击城市名查看八个方面得分、重大事件及回应情况。"));
+    el("p", { class: "muted" }, "排名在同类城市内计算，同分按评分配置的规则（失信事件少者、已监测方面多者在前）区分；无新闻的城市按基础分列出。点击城市名查看八个方面得分、重大事件及回应情况。"));
 }
 
 // ---- 城市页 ------------------------------------------------------------------------
@@ -94,9 +119,11 @@ async function viewCity(adcode) {
     el("h2", {}, `${d.city || adcode}`, el("span", { class: "muted" }, `  ${d.province || ""} · ${adcode}`)),
     e ? el("div", {},
       el("div", { class: "score", id: "city-score" }, num(e.score)),
-      el("div", {}, `${periodLabel(e.period)} · 全国第 `, el("b", { id: "rank-national" }, String(d.ranks.national)), ` / ${d.ranks.national_of} 名 · 省内第 `,
+      el("div", {}, `${periodLabel(e.period)} · 全国${d.ranks.group || ""}第 `, el("b", { id: "rank-national" }, String(d.ranks.national)), ` / ${d.ranks.national_of} 名 · 省内${d.ranks.province_group || ""}第 `,
         el("b", { id: "rank-province" }, String(d.ranks.province)), ` / ${d.ranks.province_of} 名`),
-      el("div", {}, "重大失信扣分 ", el("b", { id: "city-penalty" }, num(e.penalty)), " · 政府回应抵扣 ", el("b", { id: "city-offset" }, num(e.offset))))
+      el("div", {}, "重大失信扣分 ", el("b", { id: "city-penalty" }, num(e.penalty)), " · 政府回应抵扣 ", el("b", { id: "city-offset" }, num(e.offset))),
+      d.ranks.change ? el("div", { id: "city-change" }, `较 ${d.ranks.change.previous_period}：排名 ${changeText(d.ranks.change)}`,
+        (d.ranks.top_changes || []).length ? ` · 主要变化：${d.ranks.top_changes.map(c => `${c.label} ${c.points > 0 ? "+" : ""}${num(c.points)}`).join("，")}` : "") : null)
       : el("p", { class: "muted" }, "该周期尚无指数。"),
     d.periods.length > 1 ? el("div", { class: "toolbar" }, el("label", {}, "周期 ",
       select("city-period", d.periods.map(p => [p, periodLabel(p)]), d.period, ev => go(`#/city/${adcode}`, { period: ev.target.value })))) : null);
@@ -110,7 +137,7 @@ async function viewCity(adcode) {
     return c.at ? `${measuredBy[c.by] || c.by} ${time(c.at)}` : (measuredBy[c.by] || c.by);
   };
   const comps = e ? el("div", {},
-    table(["方面", "得分", "监测"], Object.entries(d.aspects).map(([id, name]) => [name, num((e.components || {})[id]), coverageCell(id)]), [1]),
+    table(["方面", "得分", "监测"], Object.entries(d.aspects).map(([id, name]) => [name, num((d.aspect_points || {})[id]), coverageCell(id)]), [1]),
     cov ? el("p", { class: "muted", id: "city-coverage" },
       `其中 ${num(cov.unmeasured_points)} 分来自未监测方面；已监测方面占分项得分的 ${Math.round(cov.measured_share * 100)}%`) : null) : null;
   const majors = d.events.filter(a => a.type === "major_dishonesty");
@@ -120,7 +147,10 @@ async function viewCity(adcode) {
     `${LABELS.triggers[a.trigger] || a.trigger}（${(a.sites || []).length}站）`,
     time(a.first_seen), time(a.triggered_at),
     a.status ? el("span", {}, badge(a.status, LABELS.status[a.status]),
-      ...(a.responses || []).map(r => el("div", { class: "muted" }, `${LABELS.kinds[r.kind] || r.kind}：`, r.title || r.note, `（${time(r.ts)}）`))) : "—",
+      // each response under the event it answers: kind, time (Beijing), what it said, where
+      ...(a.responses || []).map(r => el("div", { class: "muted response-line" }, `${LABELS.kinds[r.kind] || r.kind}：`,
+        r.url ? safeLink(r.url, r.title || r.url) : (r.title || ""), `（${time(r.ts)}）`,
+        r.note ? el("div", { class: "response-note" }, r.note) : null))) : "—",
   ])) : el("p", { class: "muted" }, "暂无重大事件或预警。");
   const timeline = d.timeline.length ? table(["时间", "网站", "位置", "标题", "领域", "性质"], d.timeline.map(i => [
     time(i.ts), (META.sites[i.site] || i.site), LABELS.surfaces[i.surface] || i.surface, safeLink(i.url, i.title),
