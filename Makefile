@@ -1,5 +1,5 @@
 # The README's two commands. Each does the whole fresh-machine set-up first (ops/bootstrap.sh).
-.PHONY: demo test bootstrap lock readme
+.PHONY: demo test bootstrap lock settings-doc
 
 bootstrap:
 	@ops/bootstrap.sh
@@ -19,6 +19,6 @@ test: bootstrap
 lock:
 	.venv/bin/python -m pip freeze --exclude-editable | grep -v '^citycredit' > requirements.lock
 
-# Regenerate the README's settings table from citycredit/settings.py.
-readme:
-	.venv/bin/python -m citycredit.settings --update-readme README.md
+# Regenerate the settings table of docs/operating.md from the settings object.
+settings-doc:
+	.venv/bin/python -m citycredit.settings --update-readme docs/operating.md

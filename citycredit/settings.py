@@ -1,7 +1,7 @@
 """All settings in one typed object, read from ``CITYCREDIT_*`` environment variables.
 
-Every field's ``doc`` metadata is the README's settings table; a unit test checks
-that the README lists every one, so the two cannot drift apart.
+Every field's ``doc`` metadata is the settings table of docs/operating.md; a unit test
+checks that it lists every one, so the two cannot drift apart.
 """
 from __future__ import annotations
 
@@ -179,7 +179,7 @@ def get_settings() -> Settings:
 
 
 def _relative_to_checkout(path: Path) -> str:
-    """Defaults are absolute on this machine; the README shows them relative to the checkout."""
+    """Defaults are absolute on this machine; the table shows them relative to the checkout."""
     if path.is_relative_to(PROJECT_ROOT):
         return f"<checkout>/{path.relative_to(PROJECT_ROOT)}"
     if path.is_relative_to(PROJECT_ROOT.parent):
@@ -188,7 +188,7 @@ def _relative_to_checkout(path: Path) -> str:
 
 
 def markdown_table() -> str:
-    """The README's settings table (``python -m citycredit.settings``)."""
+    """The settings table of docs/operating.md (``python -m citycredit.settings``)."""
     rows = ["| variable | default | what it sets |", "| --- | --- | --- |"]
     for name, default, doc in Settings.documented():
         shown = (f"`{_relative_to_checkout(default)}`" if isinstance(default, Path)
@@ -198,7 +198,7 @@ def markdown_table() -> str:
 
 
 def update_readme(path: Path) -> None:
-    """Replace the table between the README's settings-table markers."""
+    """Replace the table between the settings-table markers of a markdown file (docs/operating.md)."""
     text = path.read_text()
     start = text.index("<!-- settings-table")
     start = text.index("\n", start) + 1

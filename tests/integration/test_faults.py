@@ -6,7 +6,7 @@ replay of the same log is emitted) and counts what is doubled, with the key that
 Each test has a broker of its own (conftest's ``kafka``): killing a shared broker would
 break every other test, and a new worker reads every topic from the beginning, so an earlier
 test's log (or a rerun's first attempt) would join this test's stories and warnings.
-Figures are printed (``pytest -s``) for the README's Reliability section.
+Figures are printed (``pytest -s``) for docs/reliability.md.
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ unicode titles, the JSONL readers (`citycredit classify`, the replay timeline) a
 API's write payloads through the real aiohttp routes. The answer is a value or an
 InputError naming the problem (a 4xx on the API), never another exception or a 500.
 
-``pytest -s`` prints how many examples each test ran (docs/README-reliability.md).
+``pytest -s`` prints how many examples each test ran (docs/reliability.md).
 """
 from __future__ import annotations
 
