@@ -194,15 +194,21 @@ async def throughput(bootstrap: str, n: int, partitions: int) -> tuple[float, fl
     return (n + 3 * len(sentinels)) / elapsed, n / produced
 
 
-async def latency(bootstrap: str, probes: int, background_rate: int) -> list[float]:
+async def start_probing(bootstrap: str, key: str):
+    """Tail ``alerts`` (first arrival per ``key``) and start the background and probe producers."""
     arrived: dict[str, float] = {}
     stop = asyncio.Event()
-    tail = asyncio.create_task(tail_alerts(bootstrap, arrived, stop))
+    tail = asyncio.create_task(tail_alerts(bootstrap, arrived, stop, key=key))
     await asyncio.sleep(1.0)
     bg = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     fg = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     await bg.start()
     await fg.start()
+    return arrived, stop, tail, bg, fg
+
+
+async def latency(bootstrap: str, probes: int, background_rate: int) -> list[float]:
+    arrived, stop, tail, bg, fg = await start_probing(bootstrap, "story_id")
     tag = uuid.uuid4().hex[:6]
     sent_at: dict[str, float] = {}
 
@@ -278,14 +284,7 @@ async def sightings_latency(bootstrap: str, probes: int, background_rate: int) -
     produced -> its alert on ``alerts``."""
     import bench_understanding
 
-    arrived: dict[str, float] = {}
-    stop = asyncio.Event()
-    tail = asyncio.create_task(tail_alerts(bootstrap, arrived, stop, key="city_adcode"))
-    await asyncio.sleep(1.0)
-    bg = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
-    fg = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
-    await bg.start()
-    await fg.start()
+    arrived, stop, tail, bg, fg = await start_probing(bootstrap, "city_adcode")
     tag = uuid.uuid4().hex[:6]
     titles = bench_understanding.headlines(20000)
     sent_at: dict[str, float] = {}
