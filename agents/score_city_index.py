@@ -10,9 +10,11 @@ Two steps, so the index table is co-partitioned with everything it reads:
 2. ``score_city_index``: ``city-inputs``, ``responses`` and ``records`` (all keyed by
    city adcode, same partition count) update the city's row of ``city_index_state``
    (a changelogged table keyed by adcode) through the pure ``CityScorer``, then emit
-   every ``CityIndexEntry`` that changed to ``city-index`` (what was last emitted is kept
-   in the small ``city-index-emitted`` table, same key); responses detected in the
-   news are published to ``responses`` (their ids make the echo count once).
+   every ``CityIndexEntry`` that changed to ``city-index``; responses detected in the
+   news are published to ``responses`` (their ids make the echo count once). What was
+   emitted and published is remembered in process memory only, and forgotten when
+   partitions move (see ``CityScorer.__init__``: a marker in table state can be restored
+   ahead of outputs a SIGKILL lost).
    # shape after: key "320500/2026-03", value CityIndexEntry
 
 Bad or late input goes to the dead-letter topic with the reason; nothing is written.
@@ -39,8 +41,6 @@ city_index_state = app.Table("city-index-state", default=None, partitions=settin
                              key_type=str,
                              help="Facts behind the city credit index, one row per city adcode.")
 
-city_index_emitted = app.Table("city-index-emitted", default=None, partitions=settings.topic_partitions, key_type=str,
-                               help="Last emitted score per city and period, so each change is emitted once.")
 
 # story_id -> its major dishonesty alert, on every worker: the ``known_events`` the HTTP
 # API passes to ``validate_response`` (a filing may reach any worker, whatever its city).
@@ -54,8 +54,15 @@ def scorer() -> CityScorer:
     """Built on first use, so a missing gazetteer is reported by the agent, not at import."""
     global _scorer
     if _scorer is None:
-        _scorer = CityScorer(state=city_index_state, emitted=city_index_emitted)
+        _scorer = CityScorer(state=city_index_state)
     return _scorer
+
+
+@app.on_partitions_revoked.connect
+async def forget_published(sender, revoked, **kwargs) -> None:  # noqa: ARG001 - Faust's signal signature
+    """A city whose partition comes back may have been emitted by another worker meanwhile."""
+    if _scorer is not None:
+        _scorer.forget_published()
 
 
 def parse_city_input(raw: bytes) -> Item | Alert:

@@ -143,7 +143,7 @@ def _new_city() -> dict[str, Any]:
     # wm: newest event time of any fact (prunes old months); nwm: of news items and alerts
     # only (the lateness bound), so a desk filing dated ahead cannot make news "late".
     # _sum: per-month counts of the stories and records (see _count), never stored.
-    return {"wm": None, "nwm": None, "sent": [], "months": [], **{k: {} for k in FACT_KINDS}, "_sum": {}}
+    return {"wm": None, "nwm": None, "months": [], **{k: {} for k in FACT_KINDS}, "_sum": {}}
 
 
 def _month_summary() -> dict[str, Any]:
@@ -234,9 +234,14 @@ class CityScorer:
                  registry: CityRegistry | None = None, checklists: TaskChecklists | None = None,
                  emitted: MutableMapping[str, Any] | None = None, scope: Scope | None = None) -> None:
         self.state: MutableMapping[str, Any] = state if state is not None else {}
-        # What was last emitted per city and period: its own small mapping (a second table in
-        # the agent), so recording an emission does not rewrite the city's whole row.
+        # What this process last emitted per city and period, and the detected responses it
+        # published: process memory, never table state. A table's local store (RocksDB) keeps
+        # writes whose output a SIGKILL lost; the inputs after the last commit are read again,
+        # and a marker restored "ahead" would keep their outputs from being sent again (the
+        # fault test lost 南京's last index entry so). Forgotten, the first change of a city
+        # after a restart or rebalance is emitted again: a duplicate on a keyed topic, never a gap.
         self.emitted: MutableMapping[str, Any] = emitted if emitted is not None else {}
+        self.sent: dict[str, set[str]] = {}
         self.config = config or load_scoring_config()
         self.registry = registry or load_registry()
         self.checklists = checklists or load_task_checklists()
@@ -259,7 +264,7 @@ class CityScorer:
             self._views.move_to_end(adcode)
             return cached[1]
         view = _new_city()
-        view.update(wm=meta["wm"], nwm=meta["nwm"], sent=list(meta.get("sent", [])), months=list(meta["months"]))
+        view.update(wm=meta["wm"], nwm=meta["nwm"], months=list(meta["months"]))
         for m in meta["months"]:
             prefix = _month_prefix(adcode, m)
             for n in range(SHARDS_PER_MONTH):
@@ -283,7 +288,7 @@ class CityScorer:
         """Write the city's meta row under a new revision; the view ``row`` is now current."""
         self._revs += 1
         rev = f"{self._rev_prefix}:{self._revs}"
-        self.state[adcode] = {"wm": row["wm"], "nwm": row["nwm"], "sent": row["sent"], "months": row["months"], "rev": rev}
+        self.state[adcode] = {"wm": row["wm"], "nwm": row["nwm"], "months": row["months"], "rev": rev}
         self._remember(adcode, rev, row)
 
     def _check_late(self, row: Mapping[str, Any], t: int, what: str) -> None:
@@ -433,8 +438,7 @@ class CityScorer:
         prev = row["responses"].get(r.response_id)
         if prev is None or _earlier(fact, prev):
             row["responses"][r.response_id] = fact
-        if r.response_id in row.get("sent", []):  # our own detection came back: it is a response now
-            row["sent"] = [x for x in row["sent"] if x != r.response_id]
+        self.sent.get(adcode, set()).discard(r.response_id)  # our own detection came back: it is a response now
         self._store(adcode, row, t, _dirty("responses", r.response_id, prev))
         alert = row["alerts"].get(f"major_dishonesty|{r.story_id}")
         return {month_index(alert["t"]) if alert else month_index(t)}
@@ -730,17 +734,21 @@ class CityScorer:
         return out
 
     def unsent_detected_responses(self, adcode: str) -> list[Response]:
-        """Detected responses not yet published to (nor received from) ``responses``; marks
-        them sent in the city's row so each is published once."""
+        """Detected responses not yet published by this process (nor received from
+        ``responses``); marks them published so each goes out once per process."""
         if self.state.get(adcode) is None:
             return []
         row = self._load(adcode)
-        sent = set(row["sent"])
+        sent = self.sent.setdefault(adcode, set())
         fresh = [r for r in self.detected_responses(adcode) if r.response_id not in row["responses"] and r.response_id not in sent]
-        if fresh:
-            row["sent"] = sorted(sent | {r.response_id for r in fresh})
-            self._put_meta(adcode, row)
+        sent.update(r.response_id for r in fresh)
         return fresh
+
+    def forget_published(self) -> None:
+        """Forget what this process has emitted and published (call when partitions move):
+        the next change of each city is emitted again, whatever was emitted before."""
+        self.emitted.clear()
+        self.sent.clear()
 
     # --- outputs -----------------------------------------------------------------
 
