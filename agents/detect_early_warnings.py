@@ -31,7 +31,7 @@ async def detect_early_warnings(stream):
             await dead_letter(STAGE, str(exc), event.value, event)
             continue
         try:
-            alert = detector.observe(city_trends, trend, source=(event.message.partition, event.message.offset))
+            alert = detector.observe(city_trends, trend)
         except Exception as exc:  # a bug must not stop every city's warnings
             await dead_letter_unexpected(STAGE, exc, event)
             continue

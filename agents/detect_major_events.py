@@ -62,7 +62,7 @@ async def detect_major_events(stream):
             continue
         # outcome: alerts to send, a trend event to forward, or a rejection reason
         try:
-            outcome = detector.observe(story_windows, item, source=(event.message.partition, event.message.offset))
+            outcome = detector.observe(story_windows, item)
         except Exception as exc:  # a bug must not stop every story's detection
             await dead_letter_unexpected(STAGE, exc, event)
             continue

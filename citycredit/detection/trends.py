@@ -28,7 +28,7 @@ from typing import Any, MutableMapping
 from schemas import Alert, parse_ts
 
 from .config import TrendRule
-from .windows import TrendEvent, remember_outputs, replayed_outputs
+from .windows import TrendEvent
 
 STATE_VERSION = 1
 # Redeliveries come right after the original (a restarted worker re-reads what came after its last
@@ -59,10 +59,7 @@ class TrendDetector:
         """The calendar day (in the configured UTC offset, China time by default) as a day number."""
         return self._day_of(parse_ts(ts).timestamp())
 
-    def observe(self, trends: MutableMapping[str, Any], event: TrendEvent,
-                source: tuple[int, int] | None = None) -> Alert | None:
-        """``source``: the event's (partition, offset) in the worker, None in a replay; an
-        event read again after a crash sends its warning again (see windows.py, ``out``)."""
+    def observe(self, trends: MutableMapping[str, Any], event: TrendEvent) -> Alert | None:
         rule = self.rule
         epoch = parse_ts(event.ts).timestamp()
         day = self._day_of(epoch)
@@ -70,9 +67,6 @@ class TrendDetector:
         if state is None:
             state = {"v": STATE_VERSION, "days": {}, "since": day, "max_day": day, "recent": [], "ids": [],
                      "last_alert": None}
-        again = replayed_outputs(state, source)
-        if again is not None:
-            return Alert(**again["alert"])
         if event.story_id in state["ids"]:
             return None  # the same story delivered again (at-least-once upstream): counted already
         if day <= state["max_day"] - rule.recent_days - rule.baseline_days:
@@ -106,7 +100,6 @@ class TrendDetector:
                 "rule": "trend", "count": count, "expected": round(expected, 4), "p_value": round(p, 6),
                 "recent_days": rule.recent_days, "baseline_count": baseline, "baseline_days_observed": observed_days,
                 "stories": [r[1] for r in state["recent"]]})
-            remember_outputs(state, source, {"alert": alert.asdict()})
         trends[event.key] = state
         return alert
 

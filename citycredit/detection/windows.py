@@ -19,16 +19,7 @@ One story's state::
      "best": [rank, site, ts] | null,        # best rank on any ranking list
      "urls": [...],                          # distinct article URLs, first seen first
      "emitted": {alert type: triggered_at},  # the exactly-once marker
-     "trend": bool,                          # counted once for the early warning
-     "out": [[partition, offset, {"alerts": [...], "trend": {...}|null}], ...]}  # see below
-
-``out`` keeps what each input that produced output produced, under the input's
-(partition, offset). A table's local store (RocksDB) keeps writes whose outputs a SIGKILL
-lost, and the inputs after the last commit are read again: without ``out`` the "emitted"
-marker, restored ahead, would keep that alert from ever being sent. When the input at
-the same position comes again, its outputs are sent again (a duplicate, deduplicated by
-story id downstream, never a gap). A story has at most two alerts and one trend event,
-so ``out`` stays short.
+     "trend": bool}                          # counted once for the early warning
 """
 from __future__ import annotations
 
@@ -87,25 +78,6 @@ class TrendEvent:
         return event
 
 
-# Inputs whose outputs a state keeps (see ``out`` above); more than any story produces.
-MAX_OUTPUTS = 4
-
-
-def replayed_outputs(state: Mapping[str, Any], source: tuple[int, int] | None) -> dict[str, Any] | None:
-    """What the input at ``source`` (partition, offset) produced, when the state already holds its effect."""
-    if source is None:
-        return None
-    for partition, offset, outputs in state.get("out", ()):
-        if (partition, offset) == tuple(source):
-            return outputs
-    return None
-
-
-def remember_outputs(state: dict[str, Any], source: tuple[int, int] | None, outputs: dict[str, Any]) -> None:
-    if source is not None:
-        state["out"] = (list(state.get("out", ())) + [[source[0], source[1], outputs]])[-MAX_OUTPUTS:]
-
-
 @dataclass(frozen=True)
 class StoryOutcome:
     """What one item did: alerts to send, a trend event to forward, or why it was rejected."""
@@ -145,9 +117,7 @@ class StoryDetector:
     def __init__(self, rule: MajorRule) -> None:
         self.rule = rule
 
-    def observe(self, stories: MutableMapping[str, Any], item: Item,
-                source: tuple[int, int] | None = None) -> StoryOutcome:
-        """``source``: the item's (partition, offset) in the worker, None in a replay."""
+    def observe(self, stories: MutableMapping[str, Any], item: Item) -> StoryOutcome:
         try:
             epoch = parse_ts(item.ts).timestamp()
         except InputError as exc:
@@ -155,10 +125,6 @@ class StoryDetector:
         if not item.story_id:
             return StoryOutcome(rejected="story_id: empty")
         state = stories.get(item.story_id)
-        again = replayed_outputs(state, source) if state is not None else None
-        if again is not None:  # read again after a crash: the state has it, the outputs may be lost
-            return StoryOutcome(alerts=tuple(Alert(**a) for a in again["alerts"]),
-                                trend=TrendEvent(**again["trend"]) if again["trend"] else None)
         if state is None:
             state = new_state(item, epoch)
         elif epoch < state["max"] - self.rule.lateness_s:
@@ -187,9 +153,6 @@ class StoryDetector:
             trend = TrendEvent(story_id=item.story_id, ts=item.ts, city=attrs["city"], city_adcode=attrs["city_adcode"],
                                province=attrs["province"], domain=attrs["domain"], subfield=attrs["subfield"],
                                site=item.site, title=state["first"][2], url=item.url)
-        if alerts or trend is not None:
-            remember_outputs(state, source, {"alerts": [a.asdict() for a in alerts],
-                                             "trend": trend.to_dict() if trend else None})
         stories[item.story_id] = state
         return StoryOutcome(alerts=tuple(alerts), trend=trend)
 

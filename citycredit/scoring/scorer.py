@@ -146,6 +146,16 @@ def _new_city() -> dict[str, Any]:
     return {"wm": None, "nwm": None, "months": [], **{k: {} for k in FACT_KINDS}, "_sum": {}}
 
 
+def _event_start(row: Mapping[str, Any], alert: Mapping[str, Any]) -> int:
+    """When a major event began: the earliest sighting of its story, by the alert or by the
+    story's own items. The alert's ``first_seen`` is the earliest sighting its detector had
+    seen when the rule held, which depends on the order sightings arrived in (another
+    partition's sighting, or one read again after a restart, can come later): alone it made
+    a response at the story's first sighting count in a replay and not live."""
+    sid = alert["story_id"]
+    return min([alert["first"]] + [row[kind][sid]["t"] for kind in ("stories", "ritems") if sid in row[kind]])
+
+
 def _month_summary() -> dict[str, Any]:
     return {"stories": 0, "dishonest": 0, "trustworthy": 0, "policy": {}, "media": 0, "black": 0,
             "records": 0, "black_records": 0, "red_records": 0, "bl": {}, "checks": {}, "tasks": {}}
@@ -672,7 +682,7 @@ class CityScorer:
             # One response per kind counts (the earliest, which has the highest lateness factor).
             by_kind: dict[str, tuple[int, str, dict[str, Any]]] = {}
             for rid, r in responses.get(alert["story_id"], []):
-                if r["t"] < alert["first"]:
+                if r["t"] < _event_start(row, alert):
                     continue
                 prev = by_kind.get(r["kind"])
                 if prev is None or (r["t"], rid) < prev[:2]:
@@ -710,7 +720,7 @@ class CityScorer:
         for sid, it in row["ritems"].items():
             target = sid if sid in stories else None
             if target is None and it["d"]:
-                candidates = [a for a in majors if a["d"] == it["d"] and a["first"] <= it["t"] <= a["t"] + window]
+                candidates = [a for a in majors if a["d"] == it["d"] and _event_start(row, a) <= it["t"] <= a["t"] + window]
                 if candidates:
                     target = candidates[-1]["story_id"]
             if target is not None:

@@ -296,8 +296,8 @@ def check_index_equals_the_replay(kafka, cities: set[str], period: str, fault: s
           f"vs replay --ranking {dict(sorted(want.items()))}")
     assert set(live) >= set(want), f"cities missing from the live index: {set(want) - set(live)}"
     diff = [c for c in want if live[c]["score"] != want[c]]
-    assert not diff, (f"index differs from the replay --ranking: live {[(c, live[c]['score'], live[c].get('penalty')) for c in diff]} "
-                      f"vs replay {[(c, want[c], replay_rows[c]['penalty']) for c in diff]}")
+    assert not diff, (f"index differs from the replay --ranking: live {[(c, live[c]['score'], live[c].get('components'), live[c].get('penalty'), live[c].get('offset')) for c in diff]} "
+                      f"vs replay {[(c, want[c], replay_rows[c].get('components'), replay_rows[c]['penalty'], replay_rows[c].get('offset')) for c in diff]}")
 
 
 @pytest.mark.restart_race
