@@ -45,7 +45,7 @@ def test_every_blind_batch_is_well_formed(shared_data):
     seen = set()
     for f in files:
         rows = ev.load_headlines(path=f)
-        assert len(rows) == 400, f
+        assert len(rows) >= 200, f  # a blind round is at least 200 headlines (issue 12)
         for x in rows:
             assert (x.file, x.line) not in seen, (f, x.line)
             seen.add((x.file, x.line))
