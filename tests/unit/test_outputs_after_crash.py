@@ -5,14 +5,18 @@ the same input sit in the producer's buffer until the next flush. Reopened after
 that database is *ahead* of what left the worker, and a marker in it ("entry emitted")
 would swallow an output that never left when the inputs after the last commit are read
 again. Found by ``tests/integration/test_faults.py`` (南京's last index entry lost, 3 of 3
-CI runs). The index agent therefore keeps its "emitted" marks in process memory: after a
-restart or a rebalance the first change of each city is emitted again.
+CI runs). Two defences, each tested here: the index agent keeps its "emitted" marks in
+process memory (after a restart or a rebalance each city's next change is emitted again),
+and a worker discards its local stores after a stop that was not clean, so every table
+(the detector's "alert emitted" too) comes back from the changelogs.
 """
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from agents.score_city_index import apply
+from citycredit.commands.worker import CLEAN_STOP, discard_state_after_unclean_stop
 from citycredit.scoring import CityScorer
 
 from .index_factories import CITY_A, alert, item
@@ -67,3 +71,30 @@ def test_a_response_at_the_story_s_first_sighting_counts_whatever_the_alert_saw_
             apply(s, "city-inputs", _env("alert" if rec is not ritem else "item", rec))
         scores.append(s.entry(CITY_A, s.period("2026-03")).offset)
     assert scores[0] == scores[1] == scores[2] > 0
+
+
+def _tables(datadir: Path) -> Path:
+    tabledir = datadir / "v1" / "tables"
+    (tabledir / "story-windows-0.db").mkdir(parents=True)
+    (tabledir / "story-windows-0.db" / "000001.log").write_bytes(b"state ahead of its outputs")
+    return tabledir
+
+
+def test_table_stores_of_a_killed_worker_are_discarded(tmp_path: Path) -> None:
+    tabledir = _tables(tmp_path)  # the last run left its stores and no clean-stop mark: killed
+    assert discard_state_after_unclean_stop(tmp_path, tabledir)
+    assert not tabledir.exists()
+
+
+def test_table_stores_of_a_cleanly_stopped_worker_are_kept(tmp_path: Path) -> None:
+    tabledir = _tables(tmp_path)
+    (tmp_path / CLEAN_STOP).touch()
+    assert not discard_state_after_unclean_stop(tmp_path, tabledir)
+    assert (tabledir / "story-windows-0.db" / "000001.log").exists()
+    # the mark is consumed: a kill during this run leaves none for the next start
+    assert not (tmp_path / CLEAN_STOP).exists()
+    assert discard_state_after_unclean_stop(tmp_path, tabledir)
+
+
+def test_a_first_start_has_nothing_to_discard(tmp_path: Path) -> None:
+    assert not discard_state_after_unclean_stop(tmp_path, tmp_path / "v1" / "tables")
