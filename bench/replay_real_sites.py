@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from eval_understanding import LABELS, SHARED, SITE_IDS  # noqa: E402
 
 from citycredit.detection import load_config  # noqa: E402
-from citycredit.replay import Replay, TimelineEntry  # noqa: E402
+from citycredit.replay import LineError, Replay, TimelineEntry  # noqa: E402
 from citycredit.settings import get_settings  # noqa: E402
 from schemas import Observation  # noqa: E402
 
@@ -75,11 +75,48 @@ def sightings(start: str, days: int) -> list[tuple[int, Observation]]:
 
 
 class Collect:
+    """Every item with the sighting it came from. Replay.run pulls the next entry only after it
+    has finished the last one, so the item told to ``on_item`` belongs to the sighting ``entries``
+    handed out last; that pairing is then checked on the item's own fields. Never pair by position:
+    a sighting that yields no item (the reader rejects it) would hand every later line the next
+    sighting's item."""
+
     def __init__(self) -> None:
         self.items: list = []
+        self.pairs: list[tuple[int, Observation, object]] = []
+        self._current: tuple[int, Observation] | None = None
+
+    def entries(self, rows: list[tuple[int, Observation]]):
+        for n, o in rows:
+            self._current = (n, o)
+            yield TimelineEntry(lineno=n, epoch=o.event_time.timestamp(), kind="observation", value=o)
+        self._current = None
 
     def on_item(self, item) -> None:
+        if self._current is None:
+            raise RuntimeError(f"an item with no sighting being replayed: {item.title[:60]!r}")
+        n, o = self._current
+        if (item.site, item.ts, item.url, item.title) != (o.site, o.ts, o.url, o.title):
+            raise RuntimeError(f"line {n}: the item is not this sighting's: {o.title[:60]!r} -> {item.title[:60]!r}")
+        if self.pairs and self.pairs[-1][0] == n:
+            raise RuntimeError(f"line {n}: a second item for one sighting")
         self.items.append(item)
+        self.pairs.append((n, o, item))
+
+
+def replay(rows: list[tuple[int, Observation]], config=None):
+    """Replay the sightings; return (alerts, [(line, observation, item)], [(line, observation, why)]):
+    each item with its own sighting, and the sightings that yielded no item with the reason."""
+    sink = Collect()
+    errors: list[LineError] = []
+    rp = Replay(config if config is not None else load_config(get_settings().detection_config), sinks=[sink])
+    alerts = list(rp.run(sink.entries(rows), errors))
+    got = {n for n, _, _ in sink.pairs}
+    why: dict[int, list[str]] = {}
+    for e in errors:
+        why.setdefault(e.lineno, []).append(e.message)
+    dropped = [(n, o, "; ".join(why.get(n, ["no item and no error reported"]))) for n, o in rows if n not in got]
+    return alerts, sink.pairs, dropped
 
 
 def labelled_lines() -> set[int]:
@@ -102,10 +139,15 @@ def score(path: Path, decided: dict[int, bool], strata: Counter) -> None:
     how many sightings each of its two strata holds in the whole replay (the sample is stratified)."""
     rows = [ln.split("\t") for ln in path.read_text(encoding="utf-8").splitlines() if ln and not ln.startswith("#")]
     got = Counter()
+    undecided = []
     for r in rows[1:]:
         n = int(r[1])
         if n in decided:
             got[("relevant" if decided[n] else "not", r[8].strip() == "1")] += 1
+        else:
+            undecided.append(n)
+    if undecided:
+        print(f"{len(undecided)} labelled lines have no item in this replay (not scored): {undecided}")
     n_rel, n_not = got[("relevant", True)] + got[("relevant", False)], got[("not", True)] + got[("not", False)]
     precision = got[("relevant", True)] / n_rel if n_rel else 0.0
     found = strata["relevant"] * precision
@@ -126,15 +168,15 @@ def main() -> int:
     ap.add_argument("--score", type=Path, default=None, help="a hand-labelled sample (tests/data/labels/replay/*.tsv)")
     args = ap.parse_args()
     rows = sightings(args.start, args.days)
-    sink = Collect()
-    replay = Replay(load_config(get_settings().detection_config), sinks=[sink])
-    alerts = list(replay.run(TimelineEntry(lineno=n, epoch=o.event_time.timestamp(), kind="observation", value=o)
-                             for n, o in rows))
-    items = sink.items
+    alerts, pairs, dropped = replay(rows)
+    items = [it for _, _, it in pairs]
     rel = [it for it in items if relevant(it)]
     print(f"{len(rows)} sightings {args.start} + {args.days} days -> {len(items)} items, "
           f"{len({it.story_id for it in items})} stories; {len(rel)} relevant sightings in "
           f"{len({it.story_id for it in rel})} stories; {len(alerts)} alerts")
+    print(f"{len(dropped)} sightings yielded no item (left out of the figures and the sample):")
+    for n, o, why in dropped:
+        print(f"  line {n} {o.site} {o.ts} {o.title[:50]!r}: {why}")
     print(f"sites: {dict(Counter(o.site for _, o in rows))}; surfaces: {dict(Counter(o.surface for _, o in rows))}")
     for a in alerts:
         print(f"ALERT {a.type:18s} {a.city or '-':8s} {a.trigger:10s} {','.join(a.sites):30s} {a.title[:60]}")
@@ -148,11 +190,11 @@ def main() -> int:
               f"{','.join(sorted({x.site for x in its})):24s} {it.title[:50]}")
     strata = Counter("relevant" if relevant(it) else "not" for it in items)
     if args.score:
-        score(args.score, {n: relevant(it) for (n, _), it in zip(rows, items)}, strata)
+        score(args.score, {n: relevant(it) for n, _, it in pairs}, strata)
     if args.sample and args.out:
         done = labelled_lines()
         pool = {"relevant": [], "not": []}
-        for (n, _), it in zip(rows, items):
+        for n, _, it in pairs:
             if n not in done:
                 pool["relevant" if relevant(it) else "not"].append((n, it.title))
         rng = random.Random(args.seed)
