@@ -167,6 +167,10 @@ class Understanding:
             story = [f"joined: {assignment.matched_title}",
                      f"same event frame: {item.city} · {(item.evidence or {}).get('event', ['?'])[0]}, "
                      f"wording similarity {assignment.similarity:.3f}"]
+        elif assignment.how.startswith("partial: "):
+            story = [f"joined: {assignment.matched_title}",
+                     f"same prefecture {item.city} within 24 h, no event type named, {assignment.how[9:]}, "
+                     f"wording similarity {assignment.similarity:.3f}"]
         elif assignment.how == "response":
             story = [f"joined: {assignment.matched_title}",
                      f"a response in {item.city} to the latest {item.subfield} story within 24 h (its wording names no event of its own)"]

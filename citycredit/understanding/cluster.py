@@ -92,6 +92,14 @@ class ClusterSettings:
     # long of each other, however differently worded: sites reword an event, they rarely
     # report two food poisonings in one city on one day.
     frame_window_s: float = 24 * 3600.0
+    # A credit item whose wording names no event type may still join a typed story of its
+    # prefecture within the frame window, on positive evidence beyond the place: the same
+    # specific quantity (南京…偷排废水被罚款120万元 / 南京通报一起环境违法案件 涉事公司被处120万元罚款),
+    # or the same subject kind and a rare word in common. Quantities this small (money in
+    # yuan, other units in their count) are too common to identify an event; counts that grow
+    # (死, 伤, 人, 名, 例: config/event_types.toml `rising`) never do.
+    join_min_yuan: float = 10000.0
+    join_min_count: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -539,6 +547,60 @@ class StoryClusterer:
                 best = key
         return (best[2], best[0]) if best is not None else (None, 0.0)
 
+    def _specific(self, q: Quantity) -> bool:
+        """A quantity that identifies an event: not a count that grows, not a common small number."""
+        if q.unit in self._frame_reader.rising:
+            return False
+        return q.low >= (self.settings.join_min_yuan if q.unit == "元" else self.settings.join_min_count)
+
+    def _partial_match(self, bucket: str, frame: Frame, subject: tuple[str, str] | None, grams: Sequence[str],
+                       wmap: dict[str, float], city: str, county: str | None, stories: dict[str, list], now: float,
+                       vetoes: list[tuple[str, str]]) -> tuple[str | None, float, str]:
+        """The typed story of this prefecture an untyped credit item belongs to (see
+        ``ClusterSettings.join_min_yuan``): no conflict of county, subject or quantity, and
+        positive evidence, a shared specific quantity or the same subject kind with a rare word
+        in common. The story with the strongest evidence, then the most similar wording, wins;
+        returns (story id, similarity, the evidence in words)."""
+        index = self._frame_index.get(bucket, {})
+        ids = sorted({sid for (c, _), sids in index.items() if c == city for sid in sids})
+        if not ids:
+            return None, 0.0, ""
+        window = self.settings.frame_window_s
+        rising = self._frame_reader.rising
+        mine = frozenset(grams)
+        w_mine = sum(wmap.values())
+        mine_specific = [q for q in frame.quantities if self._specific(q)]
+        best: tuple[int, float, float, str, str] | None = None
+        for sid in ids:
+            record = stories.get(sid)
+            if record is None or now - record[1] > window or now < record[0] - window:
+                continue
+            theirs = self._story_frame(sid, record)
+            reason = _place_conflict(record, None, city, county) or frames_conflict(frame, theirs, rising, types=False) \
+                or _named_subjects_conflict(subject, record[10][4] if len(record[10]) > 4 else None)
+            if reason is not None:
+                if (record[5], reason) not in vetoes:
+                    vetoes.append((record[5], reason))
+                continue
+            shared_q = [q for q in mine_specific for other in theirs.quantities if other.unit == q.unit and q.overlaps(other)]
+            sim, rare_shared = 0.0, False
+            for other, _, w_other, _, _ in self._member_view(sid, record):
+                common = mine & other
+                inter = sum(map(wmap.__getitem__, common))
+                union = w_mine + w_other - inter
+                sim = max(sim, inter / union if union else 0.0)
+                rare_shared = rare_shared or any(wmap[g] >= self._min_shared for g in common)
+            if shared_q:
+                strength, because = 2, f"the same {shared_q[0].text}"
+            elif frame.subject is not None and frame.subject == theirs.subject and rare_shared:
+                strength, because = 1, f"the same subject ({frame.subject}) and a rare word in common"
+            else:
+                continue
+            key = (strength, sim, record[1], sid, because)
+            if best is None or key > best:
+                best = key
+        return (best[3], best[1], best[4]) if best is not None else (None, 0.0, "")
+
     def _response_match(self, frame: Frame, subfield: str, county: str | None, stories: dict[str, list],
                         now: float, vetoes: list[tuple[str, str]]) -> tuple[str | None, float]:
         """The story a response answers when its wording names no event of its own
@@ -623,6 +685,10 @@ class StoryClusterer:
                 sid, sim = self._frame_match(bucket, frame, subject, grams, wmap, subfield, city, county, stories, ts,
                                              vetoes)
                 how = "frame"
+            if sid is None and frame.type is None and city and (subfield or response):
+                sid, sim, because = self._partial_match(bucket, frame, subject, grams, wmap, city, county, stories, ts,
+                                                        vetoes)
+                how = f"partial: {because}" if sid is not None else how
             if sid is None and response and city and subfield and (frame.type is None or not frame.type.join):
                 sid, sim = self._response_match(frame, subfield, county, stories, ts, vetoes)
                 how = "response"

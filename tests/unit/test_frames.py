@@ -97,3 +97,32 @@ def test_a_response_that_names_no_event_joins_the_story_it_answers():
     assert c.assign("all", T0 + 7 * H, normalize("苏州市应急管理局通报：责令整改"), "transport", SUZHOU,
                     response=True).new
     assert other.story_id != event.story_id
+
+
+NANJING = "320100"
+
+
+def test_an_untyped_credit_item_joins_on_a_shared_specific_quantity():
+    """南京通报一起环境违法案件 names no event type: before, it was a story of its own beside the
+    typed one it reports (written as a fresh paraphrase probe: 1 of 3 wordings missed)."""
+    c = StoryClusterer({})
+    a = assign(c, T0, "南京一企业偷排废水被罚款120万元", NANJING, subfield="environment")
+    b = assign(c, T0 + 3 * H, "南京通报一起环境违法案件 涉事公司被处120万元罚款", NANJING, subfield="pricing")
+    assert b.story_id == a.story_id and b.how == "partial: the same 120万元"
+
+
+@pytest.mark.parametrize("title, why", [
+    ("南京通报一起环境违法案件 涉事公司被处80万元罚款", "quantities disagree: a veto"),
+    ("南京通报一起环境违法案件 涉事公司被处罚款", "no evidence beyond the city"),
+])
+def test_an_untyped_item_without_evidence_or_with_a_conflict_stays_apart(title, why):
+    c = StoryClusterer({})
+    a = assign(c, T0, "南京一企业偷排废水被罚款120万元", NANJING, subfield="environment")
+    assert assign(c, T0 + 3 * H, title, NANJING, subfield="environment").story_id != a.story_id, why
+
+
+def test_a_small_or_growing_quantity_is_no_evidence():
+    c = StoryClusterer({})
+    a = assign(c, T0, "南京一化工厂爆炸致3人受伤", NANJING, subfield="work_safety")
+    b = assign(c, T0 + H, "南京通报一起安全生产事故 3人受伤", NANJING, subfield="work_safety")
+    assert b.how != "partial: the same 3人"
