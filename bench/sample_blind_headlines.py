@@ -52,10 +52,14 @@ def main() -> int:
                     help="hotlists: distinct titles of the 15 sites' hot lists (realsites/lists/hotlists_all.tsv)")
     ap.add_argument("--labelled", type=Path, action="append", default=[],
                     help="another label file whose lines are not drawn again (repeatable)")
+    ap.add_argument("--pattern", help="draw only titles matching this regex (all into the random stratum): "
+                    "a targeted batch for a class random draws rarely hold (tests/data/labels/targeted/); "
+                    "training data, never a blind figure")
     args = ap.parse_args()
+    only = re.compile(args.pattern) if args.pattern else None
     labelled, seen_titles = set(), set()
     for path in [LABELS / "headlines.tsv", *sorted(LABELS.glob("blind/*.tsv")), *sorted(LABELS.glob("replay/*.tsv")),
-                 *args.labelled]:
+                 *sorted(LABELS.glob("targeted/*.tsv")), *args.labelled]:
         for line in path.read_text(encoding="utf-8").splitlines():
             if line and not line.startswith(("#", "file\t")):
                 f, n = line.split("\t")[:2]
@@ -77,6 +81,10 @@ def main() -> int:
                     continue
                 seen_titles.add(title)
             if not title or len(title) > 80 or (f == "headlines_all.tsv" and cols[1] in SKIP_LABELS):
+                continue
+            if only is not None:
+                if only.search(title):
+                    other.append((f, i, title))
                 continue
             (broad if BROAD.search(title) else other).append((f, i, title))
     rng = random.Random(args.seed)
