@@ -2,7 +2,8 @@
 
     python ops/train_reader.py [--labels FILE ...] [--hold-out FILE] [--out PATH] [--check]
 
-Training data: the hand labels of tests/data/labels/ (headlines.tsv and blind/*.tsv; see
+Training data: the hand labels of tests/data/labels/ (headlines.tsv, blind/*.tsv and the
+targeted draws of a rare class, targeted/*.tsv; see
 docs/labelling.md), whose text is read from ../shared/data at training time, so no headline
 text enters the repository. Features: citycredit.understanding.model.features (character
 n-grams with place names masked, the lexicon's decisions, the event frame). Learner:
@@ -40,7 +41,7 @@ BALANCED = ("domain", "subfield", "polarity", "aspect")  # rare classes (judicia
 
 
 def label_files(hold_out: Path | None) -> list[Path]:
-    files = [LABELS / "headlines.tsv", *sorted((LABELS / "blind").glob("*.tsv"))]
+    files = [LABELS / "headlines.tsv", *sorted((LABELS / "blind").glob("*.tsv")), *sorted((LABELS / "targeted").glob("*.tsv"))]
     return [f for f in files if hold_out is None or f.resolve() != hold_out.resolve()]
 
 

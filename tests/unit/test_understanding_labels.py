@@ -43,7 +43,7 @@ def test_every_blind_batch_is_well_formed(shared_data):
     files = sorted((ev.LABELS / "blind").glob("*.tsv"))
     assert len(files) >= 6
     seen = set()
-    for f in files:
+    for f in files + sorted((ev.LABELS / "targeted").glob("*.tsv")):
         rows = ev.load_headlines(path=f)
         assert len(rows) >= 200, f  # a blind round is at least 200 headlines (issue 12)
         for x in rows:
