@@ -107,16 +107,21 @@ class Understanding:
             return Analysis(place, lexicon, frame)
         scores = self.model.score_title(masked_text(text, place.spans), context_features(
             lexicon, frame, place.city is not None, place.county is not None))
-        return Analysis(place, self._decide(lexicon, scores), frame)
+        return Analysis(place, self._decide(lexicon, scores, frame), frame)
 
     def features(self, text: str, place: Attribution, lexicon: Classification, frame: Frame) -> list[str]:
         """The trained reader's features of a normalised title (ops/train_reader.py trains on these)."""
         return features(text, place.spans, lexicon, frame, place.city is not None, place.county is not None)
 
-    def _decide(self, lexicon: Classification, scores: Scores) -> Classification:
+    def _decide(self, lexicon: Classification, scores: Scores, frame: Frame) -> Classification:
         """The trained reader's decision, with the lexicon's terms and the model's largest weights as evidence."""
         evidence = dict(lexicon.evidence)
-        pol = scores.decide("polarity")
+        # An event type of the taxonomy has a polarity (拾金不昧 is trustworthy, 食物中毒 dishonest):
+        # the reader chooses between it and neutral (negated, reported as cleared), never the
+        # opposite. Trustworthy deeds are rare in the labels, and their n-grams (出租车, 乘客)
+        # pulled 温州出租车司机拾金不昧 to dishonest.
+        typed = frame.type.polarity if frame.type is not None and frame.type.polarity != "neutral" else None
+        pol = scores.decide("polarity", allowed=[typed, "neutral"] if typed else None)
         polarity = pol.label or "neutral"
         aspect = scores.decide("aspect", explain=False).label
         evidence["model"] = [f"polarity {polarity} p={pol.probability:.2f}: " + ", ".join(pol.because)]

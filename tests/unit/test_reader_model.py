@@ -60,3 +60,14 @@ def test_the_worker_refuses_to_start_without_its_model(tmp_path):
     assert proc.returncode == 2, proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "ops/train_reader.py" in lines[0], proc.stderr
+
+
+@pytest.mark.parametrize("title, never", [
+    ("温州出租车司机拾金不昧 归还乘客遗失的10万元现金", "dishonest"),   # was read dishonest (出租车, 乘客)
+    ("南通一纺织厂30余名工人午餐后疑似食物中毒", "trustworthy"),
+])
+def test_the_event_type_s_polarity_bounds_the_reader_s(title, never):
+    """The taxonomy's event type fixes the side: the reader picks it or neutral, never the opposite."""
+    item = Understanding(story_state={}).analyse(Observation.parse(
+        {"ts": "2026-02-01T12:00:00+08:00", "site": "sina", "surface": "homepage", "title": title, "url": ""}))
+    assert item.evidence["event"][0].startswith("event type") and item.polarity != never
