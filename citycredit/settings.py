@@ -59,6 +59,8 @@ class Settings:
     trusted_proxies: str = _s("", "Comma-separated addresses or CIDRs of the reverse proxies in front of the API (e.g. 10.0.0.5,172.18.0.0/16). "
                                   "Only a request from one of them is rate-limited by the last X-Forwarded-For address that is not a "
                                   "trusted proxy; empty: by the connecting address, X-Forwarded-For ignored.")
+    desk_url: str = _s("http://127.0.0.1:6066", "Base URL under which officers reach the desk (behind the TLS proxy in production): "
+                                              "the city links in 企业微信 and 钉钉 alerts point there.")
     webhook_allow_private: bool = _s(False, "Allow subscription URLs that resolve to private, loopback or link-local addresses (tests, closed networks).")
     webhook_timeout: float = _s(10.0, "Seconds one webhook POST may take before it counts as a failed try.")
     webhook_max_response_bytes: int = _s(65536, "Most bytes of a webhook receiver's response body read (only its status counts; "

@@ -1,5 +1,8 @@
 """Webhook delivery: the per-subscription outbox and the sender that drains it in order.
 
+Signed webhooks and group robots (企业微信, 钉钉: ``robots.py``) share everything here; only
+the request a try sends differs.
+
 The durable state is the ``webhook_outbox`` Faust table (changelogged), written only
 by the agent in ``agents/deliver_alerts.py``; this module keeps the in-memory index of
 it that senders work from, and the senders themselves. A sender posts the oldest
@@ -27,6 +30,7 @@ from citycredit.secretbox import SecretBox, SecretKeyError
 from citycredit.settings import Settings
 from schemas import parse_ts
 
+from .robots import ROBOT_KINDS, robot_answer, robot_request
 from .subscriptions import (ID_HEADER, IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, Subscription, sign,
                             webhook_target)
 
@@ -160,20 +164,25 @@ class Outbox:
     async def post(self, client: httpx.AsyncClient, sub: Subscription, entry: Pending) -> tuple[bool, str]:
         assert sub.url is not None
         try:
-            # Check the address on every try (a host name may have been re-pointed since) and
-            # connect to the address checked, not to a fresh lookup of the name.
-            target = await asyncio.get_running_loop().run_in_executor(
-                None, webhook_target, sub.url, self.settings.webhook_allow_private)
-        except Exception as exc:  # noqa: BLE001 - refused or unresolvable: a failed try with its reason
-            return self._count(False, f"refused: {exc}")
-        try:
             secret = sub.secret(self.box)
         except SecretKeyError as exc:  # a key mix-up: every try fails the same way, the dead letter says why
             return self._count(False, f"{sub.id}: {exc}")
-        body = webhook_body(entry.alert)
+        robot = sub.kind in ROBOT_KINDS
+        if robot:  # 企业微信 / 钉钉: their message format; 钉钉 signs in the URL
+            url, body, headers = robot_request(sub.kind, sub.url, secret, entry.alert, self.settings.desk_url, time.time())
+            headers[IDEMPOTENCY_HEADER] = entry.key
+        else:
+            url, body = sub.url, webhook_body(entry.alert)
+            headers = webhook_headers(sub, secret, entry.key, body, time.time())
+        try:
+            # Check the address on every try (a host name may have been re-pointed since) and
+            # connect to the address checked, not to a fresh lookup of the name.
+            target = await asyncio.get_running_loop().run_in_executor(
+                None, webhook_target, url, self.settings.webhook_allow_private)
+        except Exception as exc:  # noqa: BLE001 - refused or unresolvable: a failed try with its reason
+            return self._count(False, f"refused: {exc}")
         # identity: the body read is capped in bytes on the wire, and a compressed one could not be shown
-        headers = {**webhook_headers(sub, secret, entry.key, body, time.time()), "Host": target.host_header,
-                   "Accept-Encoding": "identity"}
+        headers = {**headers, "User-Agent": USER_AGENT, "Host": target.host_header, "Accept-Encoding": "identity"}
         started = time.monotonic()
         try:
             # httpx's timeout bounds each read, not the whole answer: a receiver trickling bytes would
@@ -187,7 +196,8 @@ class Outbox:
             if self.metrics:
                 self.metrics.webhook_delivery_seconds.observe(time.monotonic() - started)
         if 200 <= status < 300:
-            return self._count(True, "")
+            # a robot says "not taken" in a 200 (errcode ≠ 0: wrong key or signature, rate limit)
+            return self._count(*robot_answer(answer)) if robot else self._count(True, "")
         text = answer[:REASON_BODY_CHARS * 4].decode("utf-8", errors="replace")[:REASON_BODY_CHARS].strip()
         return self._count(False, f"HTTP {status}" + (f": {text!r}" if text else ""))
 

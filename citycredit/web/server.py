@@ -343,7 +343,7 @@ def add_routes(router: web.UrlDispatcher, ctx: DeskContext) -> None:
                                              box=box, resolve=ctx.resolve))
         await ctx.publish("subscriptions", sub.id, sub.to_json())  # sealed: the topic never holds it in clear
         # The secret is shown once, here; listings never repeat it.
-        return _json({**sub.public(), "secret": secret}, status=201)
+        return _json({**sub.public(), **({"secret": secret} if secret is not None else {})}, status=201)
 
     @route("subscriptions_list")
     async def list_subscriptions(request: web.Request) -> web.StreamResponse:

@@ -34,6 +34,8 @@ from citycredit.ids import ALERT_TYPES, DOMAINS, SUBFIELDS
 from citycredit.netguard import PinnedTarget, first_refusal, pin, system_resolve
 from citycredit.secretbox import SecretBox
 
+from .robots import KINDS, ROBOT_KINDS
+
 ID_HEADER = "webhook-id"
 TIMESTAMP_HEADER = "webhook-timestamp"
 SIGNATURE_HEADER = "webhook-signature"
@@ -94,6 +96,9 @@ class Subscription:
     filters: Filters = field(default_factory=Filters)
     created_at: str = ""
     label: str = ""
+    # webhook (signed, Standard Webhooks), wecom (企业微信 group robot) or dingtalk (钉钉 group
+    # robot, 加签): how an alert is posted (citycredit/web/robots.py); the outbox is the same
+    kind: str = "webhook"
 
     def created_epoch(self) -> float:
         """Wall-clock second the subscription was created; 0 when unknown."""
@@ -137,7 +142,8 @@ class Subscription:
         f = data.get("filters") or {}
         return cls(id=data["id"], sealed_secret=data["sealed_secret"], url=data.get("url"),
                    filters=Filters(**{k: tuple(f.get(k) or ()) for k in FILTER_FIELDS}),
-                   created_at=data.get("created_at", ""), label=data.get("label", ""))
+                   created_at=data.get("created_at", ""), label=data.get("label", ""),
+                   kind=data.get("kind") or "webhook")
 
 
 def parse_filters(raw: Any) -> Filters:
@@ -230,19 +236,32 @@ def _resolve(host: str, port: int) -> list[str]:
 
 
 def parse_subscription(raw: Any, *, allow_private: bool, now_iso: str, box: SecretBox,
-                       resolve: Callable[[str, int], list[str]] | None = None) -> tuple[Subscription, str]:
-    """API body -> (Subscription with its secret sealed, the clear secret to answer once), or
-    InputError naming the field. A new id, and a new secret unless one is given."""
+                       resolve: Callable[[str, int], list[str]] | None = None) -> tuple[Subscription, str | None]:
+    """API body -> (Subscription with its secret sealed, the clear secret to answer once, None
+    for a group robot: its credential is the subscriber's), or InputError naming the field.
+    A new id, and for a webhook a new secret unless one is given."""
     if not isinstance(raw, Mapping):
         raise InputError("body: expected a JSON object")
-    unknown = set(raw) - {"url", "filters", "secret", "label"}
+    unknown = set(raw) - {"url", "filters", "secret", "label", "kind"}
     if unknown:
-        raise InputError(f"body: unknown field(s) {', '.join(sorted(unknown))}; allowed: url, filters, secret, label")
+        raise InputError(f"body: unknown field(s) {', '.join(sorted(unknown))}; allowed: url, filters, secret, label, kind")
+    kind = raw.get("kind", "webhook")
+    if kind not in KINDS:
+        raise InputError(f"kind: expected one of {', '.join(KINDS)}, got {kind!r}")
     url = raw.get("url")
     if url is not None:
         url = check_url(url, allow_private, resolve)
+    elif kind in ROBOT_KINDS:
+        raise InputError(f"url: a {kind} subscription needs its robot's webhook URL")
     secret = raw.get("secret")
-    if secret is None:
+    if kind == "wecom":
+        if secret is not None:
+            raise InputError("secret: a wecom robot has none (its key is in the URL)")
+        secret = ""
+    elif kind == "dingtalk":
+        if not isinstance(secret, str) or not 16 <= len(secret) <= 200:
+            raise InputError("secret: a dingtalk subscription needs its robot's 加签 secret (SEC…, 16 to 200 characters)")
+    elif secret is None:
         secret = SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
     elif not isinstance(secret, str) or not 16 <= len(secret) <= 200:
         raise InputError("secret: expected a string of 16 to 200 characters (or omit it to get one)")
@@ -252,8 +271,8 @@ def parse_subscription(raw: Any, *, allow_private: bool, now_iso: str, box: Secr
     if not isinstance(label, str) or len(label) > 200:
         raise InputError("label: expected a string of at most 200 characters")
     sub = Subscription(id="sub-" + secrets.token_hex(8), sealed_secret=box.seal(secret), url=url,
-                       filters=parse_filters(raw.get("filters")), created_at=now_iso, label=label)
-    return sub, secret
+                       filters=parse_filters(raw.get("filters")), created_at=now_iso, label=label, kind=kind)
+    return sub, (None if kind in ROBOT_KINDS else secret)
 
 
 def valid_subscription_id(text: str) -> bool:
