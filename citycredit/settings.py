@@ -61,6 +61,13 @@ class Settings:
                                   "trusted proxy; empty: by the connecting address, X-Forwarded-For ignored.")
     desk_url: str = _s("http://127.0.0.1:6066", "Base URL under which officers reach the desk (behind the TLS proxy in production): "
                                               "the city links in 企业微信 and 钉钉 alerts point there.")
+    smtp_host: str = _s("", "SMTP server for email alert subscriptions (kind email); empty: email subscriptions are refused.")
+    smtp_port: int = _s(587, "Port of the SMTP server: 587 with STARTTLS, 465 with implicit TLS (CITYCREDIT_SMTP_TLS=implicit).")
+    smtp_tls: str = _s("starttls", "starttls (upgrade after connecting, refused if the server cannot), implicit (TLS from the first "
+                                   "byte) or none (closed test networks only).")
+    smtp_username: str = _s("", "SMTP login; empty: no authentication.")
+    smtp_password: str = _s("", "SMTP password. Never logged.", secret=True)
+    smtp_from: str = _s("citycredit@localhost", "From address of email alerts.")
     webhook_allow_private: bool = _s(False, "Allow subscription URLs that resolve to private, loopback or link-local addresses (tests, closed networks).")
     webhook_timeout: float = _s(10.0, "Seconds one webhook POST may take before it counts as a failed try.")
     webhook_max_response_bytes: int = _s(65536, "Most bytes of a webhook receiver's response body read (only its status counts; "

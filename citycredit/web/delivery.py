@@ -1,7 +1,7 @@
 """Webhook delivery: the per-subscription outbox and the sender that drains it in order.
 
-Signed webhooks and group robots (企业微信, 钉钉: ``robots.py``) share everything here; only
-the request a try sends differs.
+Signed webhooks, group robots (企业微信, 钉钉: ``robots.py``) and email (``mail.py``) share
+everything here; only what one try sends differs.
 
 The durable state is the ``webhook_outbox`` Faust table (changelogged), written only
 by the agent in ``agents/deliver_alerts.py``; this module keeps the in-memory index of
@@ -30,6 +30,7 @@ from citycredit.secretbox import SecretBox, SecretKeyError
 from citycredit.settings import Settings
 from schemas import parse_ts
 
+from .mail import send_alert
 from .robots import ROBOT_KINDS, robot_answer, robot_request
 from .subscriptions import (ID_HEADER, IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, Subscription, sign,
                             webhook_target)
@@ -167,6 +168,9 @@ class Outbox:
             secret = sub.secret(self.box)
         except SecretKeyError as exc:  # a key mix-up: every try fails the same way, the dead letter says why
             return self._count(False, f"{sub.id}: {exc}")
+        if sub.kind == "email":  # the operator's SMTP server, in a thread: smtplib blocks
+            return self._count(*await asyncio.get_running_loop().run_in_executor(
+                None, send_alert, self.settings, sub.url, entry.alert, entry.key))
         robot = sub.kind in ROBOT_KINDS
         if robot:  # 企业微信 / 钉钉: their message format; 钉钉 signs in the URL
             url, body, headers = robot_request(sub.kind, sub.url, secret, entry.alert, self.settings.desk_url, time.time())

@@ -34,6 +34,7 @@ from citycredit.ids import ALERT_TYPES, DOMAINS, SUBFIELDS
 from citycredit.netguard import PinnedTarget, first_refusal, pin, system_resolve
 from citycredit.secretbox import SecretBox
 
+from .mail import recipients
 from .robots import KINDS, ROBOT_KINDS
 
 ID_HEADER = "webhook-id"
@@ -96,8 +97,9 @@ class Subscription:
     filters: Filters = field(default_factory=Filters)
     created_at: str = ""
     label: str = ""
-    # webhook (signed, Standard Webhooks), wecom (企业微信 group robot) or dingtalk (钉钉 group
-    # robot, 加签): how an alert is posted (citycredit/web/robots.py); the outbox is the same
+    # webhook (signed, Standard Webhooks), wecom (企业微信 group robot), dingtalk (钉钉 group
+    # robot, 加签) or email (url mailto:…): how an alert is sent (robots.py, mail.py); the
+    # outbox is the same
     kind: str = "webhook"
 
     def created_epoch(self) -> float:
@@ -249,14 +251,16 @@ def parse_subscription(raw: Any, *, allow_private: bool, now_iso: str, box: Secr
     if kind not in KINDS:
         raise InputError(f"kind: expected one of {', '.join(KINDS)}, got {kind!r}")
     url = raw.get("url")
-    if url is not None:
+    if kind == "email":
+        recipients(url)  # mailto: addresses; the SMTP server is the operator's setting, not the subscriber's
+    elif url is not None:
         url = check_url(url, allow_private, resolve)
     elif kind in ROBOT_KINDS:
         raise InputError(f"url: a {kind} subscription needs its robot's webhook URL")
     secret = raw.get("secret")
-    if kind == "wecom":
+    if kind in ("wecom", "email"):
         if secret is not None:
-            raise InputError("secret: a wecom robot has none (its key is in the URL)")
+            raise InputError(f"secret: an {kind} subscription has none" + (" (its key is in the URL)" if kind == "wecom" else ""))
         secret = ""
     elif kind == "dingtalk":
         if not isinstance(secret, str) or not 16 <= len(secret) <= 200:
@@ -272,7 +276,7 @@ def parse_subscription(raw: Any, *, allow_private: bool, now_iso: str, box: Secr
         raise InputError("label: expected a string of at most 200 characters")
     sub = Subscription(id="sub-" + secrets.token_hex(8), sealed_secret=box.seal(secret), url=url,
                        filters=parse_filters(raw.get("filters")), created_at=now_iso, label=label, kind=kind)
-    return sub, (None if kind in ROBOT_KINDS else secret)
+    return sub, (secret if kind == "webhook" else None)
 
 
 def valid_subscription_id(text: str) -> bool:
