@@ -33,8 +33,8 @@ ALERT = {"type": "major_dishonesty", "story_id": "s-1", "city": "苏州市", "ci
 class RobotServer:
     """A local robot endpoint: checks what the real one checks and answers as it does (HTTP 200, errcode)."""
 
-    def __init__(self, kind: str, secret: str = ""):
-        self.kind, self.secret, self.seen = kind, secret, []
+    def __init__(self, kind: str, secret: str = "", port: int = 0):
+        self.kind, self.secret, self.seen, self.answers = kind, secret, [], []
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -43,6 +43,7 @@ class RobotServer:
                 query = parse_qs(urlsplit(self.path).query)
                 code, msg = server.check(body, query)
                 server.seen.append((body, query, dict(self.headers)))
+                server.answers.append((code, msg))
                 answer = json.dumps({"errcode": code, "errmsg": msg}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -53,7 +54,7 @@ class RobotServer:
             def log_message(self, *args):
                 pass
 
-        self.http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.http = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
         port = self.http.server_address[1]
         self.url = (f"http://127.0.0.1:{port}/cgi-bin/webhook/send?key=robot-key" if kind == "wecom"
                     else f"http://127.0.0.1:{port}/robot/send?access_token=robot-token")
