@@ -15,6 +15,7 @@ is marked down; its alerts stay queued and the head is retried every
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import time
@@ -31,12 +32,14 @@ from citycredit.settings import Settings
 from schemas import parse_ts
 
 from .mail import send_alert
-from .robots import ROBOT_KINDS, robot_answer, robot_request
+from .robots import ROBOT_KINDS, message_text, robot_answer, robot_request
+from .schedule import due, last_boundary, quiet_left
 from .subscriptions import (ID_HEADER, IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, Subscription, sign,
                             webhook_target)
 
 log = logging.getLogger(__name__)
 USER_AGENT = "citycredit-webhook/1"
+SCHEDULE_RECHECK_S = 30.0  # a sender holding for quiet hours or a digest looks again this often
 REASON_BODY_CHARS = 200  # of a refusing receiver's answer, in the failed try's reason (dead letter, log)
 
 
@@ -141,15 +144,31 @@ class Outbox:
                     await done(sub_id, entry, "cancelled")  # the subscription was deleted
                     self.acked.add(entry.key)
                     continue
-                ok, reason = await self.post(client, sub, entry)
+                now = time.time()
+                hold = quiet_left(sub.quiet_hours, now)
+                batch = [entry]
+                if not hold and sub.digest_at:
+                    waiting = sorted((e for e in self.pending.get(sub_id, {}).values() if e.key not in self.acked),
+                                     key=lambda e: e.order)
+                    batch = due(sub.digest_at, [(e, e.alert) for e in waiting], now)
+                    if not batch:  # nothing waiting since before the last digest time: until the next one
+                        hold = last_boundary(sub.digest_at, now) + 86400.0 - now
+                if hold:
+                    await asyncio.sleep(min(hold, SCHEDULE_RECHECK_S))  # re-read: the subscription may change
+                    continue
+                if sub.digest_at:
+                    ok, reason = await self.post_digest(client, sub, batch)
+                else:
+                    ok, reason = await self.post(client, sub, entry)
                 if ok:
-                    self.acked.add(entry.key)
+                    self.acked.update(e.key for e in batch)
                     self._gauge()
                     if sub_id in self.down:
                         log.info("webhook %s is back: delivering %d queued alert(s)", sub_id, self.size(sub_id))
                         self.down.discard(sub_id)
                     failures = 0
-                    await done(sub_id, entry, "delivered")
+                    for e in batch:
+                        await done(sub_id, e, "delivered")
                     continue
                 failures += 1
                 if failures == s.webhook_max_attempts:
@@ -163,6 +182,17 @@ class Outbox:
                 await asyncio.sleep(delay)
 
     async def post(self, client: httpx.AsyncClient, sub: Subscription, entry: Pending) -> tuple[bool, str]:
+        """One try of one alert."""
+        return await self._post(client, sub, entry.key, [entry.alert], digest=False)
+
+    async def post_digest(self, client: httpx.AsyncClient, sub: Subscription, entries: list[Pending]) -> tuple[bool, str]:
+        """One try of a digest: the alerts of ``entries`` as one message. Its key (the
+        Idempotency-Key, the Message-ID) is derived from theirs, the same on every retry."""
+        key = "digest-" + hashlib.sha256("|".join(e.key for e in entries).encode()).hexdigest()[:24]
+        return await self._post(client, sub, key, [e.alert for e in entries], digest=True)
+
+    async def _post(self, client: httpx.AsyncClient, sub: Subscription, key: str, alerts: list[dict[str, Any]],
+                    digest: bool) -> tuple[bool, str]:
         assert sub.url is not None
         try:
             secret = sub.secret(self.box)
@@ -170,14 +200,17 @@ class Outbox:
             return self._count(False, f"{sub.id}: {exc}")
         if sub.kind == "email":  # the operator's SMTP server, in a thread: smtplib blocks
             return self._count(*await asyncio.get_running_loop().run_in_executor(
-                None, send_alert, self.settings, sub.url, entry.alert, entry.key))
+                None, send_alert, self.settings, sub.url, alerts, key, digest))
         robot = sub.kind in ROBOT_KINDS
         if robot:  # 企业微信 / 钉钉: their message format; 钉钉 signs in the URL
-            url, body, headers = robot_request(sub.kind, sub.url, secret, entry.alert, self.settings.desk_url, time.time())
-            headers[IDEMPOTENCY_HEADER] = entry.key
+            title, text = message_text(alerts, self.settings.desk_url, digest)
+            url, body, headers = robot_request(sub.kind, sub.url, secret, title, text, time.time())
+            headers[IDEMPOTENCY_HEADER] = key
         else:
-            url, body = sub.url, webhook_body(entry.alert)
-            headers = webhook_headers(sub, secret, entry.key, body, time.time())
+            url = sub.url
+            body = (json.dumps({"type": "digest", "alerts": alerts}, ensure_ascii=False, separators=(",", ":"),
+                               sort_keys=True).encode() if digest else webhook_body(alerts[0]))
+            headers = webhook_headers(sub, secret, key, body, time.time())
         try:
             # Check the address on every try (a host name may have been re-pointed since) and
             # connect to the address checked, not to a fresh lookup of the name.

@@ -19,7 +19,7 @@ from typing import Any, Mapping
 from citycredit.exceptions import InputError
 from citycredit.settings import Settings
 
-from .robots import alert_markdown
+from .robots import message_text
 
 MAX_RECIPIENTS = 20
 TLS_MODES = ("starttls", "implicit", "none")
@@ -42,18 +42,20 @@ def recipients(url: str) -> list[str]:
     return addresses
 
 
-def alert_message(settings: Settings, to: list[str], alert: Mapping[str, Any], key: str) -> EmailMessage:
-    title, text = alert_markdown(alert, settings.desk_url)
+def alert_message(settings: Settings, to: list[str], alerts: list[Mapping[str, Any]], key: str,
+                  digest: bool = False) -> EmailMessage:
+    title, text = message_text(alerts, settings.desk_url, digest)
     msg = EmailMessage()
     msg["From"] = settings.smtp_from
     msg["To"] = ", ".join(to)
-    msg["Subject"] = f"{title}：{str(alert.get('title') or '')[:80]}"
+    msg["Subject"] = title if digest else f"{title}：{str(alerts[0].get('title') or '')[:80]}"
     msg["Message-ID"] = f"<{key}@citycredit>"
     msg.set_content(text)
     return msg
 
 
-def send_alert(settings: Settings, url: str, alert: Mapping[str, Any], key: str) -> tuple[bool, str]:
+def send_alert(settings: Settings, url: str, alerts: list[Mapping[str, Any]], key: str,
+               digest: bool = False) -> tuple[bool, str]:
     """One try: (delivered, reason of a failed try). Blocking: run it in a thread."""
     if not settings.smtp_host:
         return False, "no SMTP server: set CITYCREDIT_SMTP_HOST to send email alerts"
@@ -61,7 +63,7 @@ def send_alert(settings: Settings, url: str, alert: Mapping[str, Any], key: str)
         return False, f"CITYCREDIT_SMTP_TLS must be one of {', '.join(TLS_MODES)}, got {settings.smtp_tls!r}"
     try:
         to = recipients(url)
-        msg = alert_message(settings, to, alert, key)
+        msg = alert_message(settings, to, alerts, key, digest)
         context = ssl.create_default_context()
         timeout = settings.webhook_timeout
         smtp = (smtplib.SMTP_SSL(settings.smtp_host, settings.smtp_port, timeout=timeout, context=context)

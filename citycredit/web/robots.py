@@ -66,16 +66,35 @@ def alert_markdown(alert: Mapping[str, Any], desk_url: str) -> tuple[str, str]:
     return title, "\n".join(lines)
 
 
+def digest_markdown(alerts: list[Mapping[str, Any]], desk_url: str) -> tuple[str, str]:
+    """(title, markdown text) of a daily digest: one line per alert, oldest first."""
+    title = f"城市信用预警汇总（{len(alerts)} 条）"
+    lines = [f"### {title}"]
+    for alert in alerts:
+        city = alert.get("city") or alert.get("province") or "未识别城市"
+        kind = TYPE_NAMES.get(str(alert.get("type")), str(alert.get("type")))
+        what = str(alert.get("title") or "")[:MAX_TITLE_CHARS]
+        urls = [u for u in alert.get("urls") or [] if isinstance(u, str) and u.startswith(("http://", "https://"))]
+        link = f" [原文]({urls[0]})" if urls else ""
+        lines.append(f"- **{city}·{kind}** {what}（{_trigger(alert)}，{alert.get('triggered_at', '—')}）{link}")
+    lines.append(f"- 监测台：[{desk_url.rstrip('/')}/desk/#/alerts]({desk_url.rstrip('/')}/desk/#/alerts)")
+    return title, "\n".join(lines)
+
+
+def message_text(alerts: list[Mapping[str, Any]], desk_url: str, digest: bool) -> tuple[str, str]:
+    """(title, markdown text) of one alert, or of a digest of several."""
+    return digest_markdown(alerts, desk_url) if digest else alert_markdown(alerts[0], desk_url)
+
+
 def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
     """钉钉's 加签: URL-encoded base64 HMAC-SHA256(secret, "<timestamp>\\n<secret>")."""
     mac = hmac.new(secret.encode(), f"{timestamp_ms}\n{secret}".encode(), hashlib.sha256)
     return quote_plus(base64.b64encode(mac.digest()).decode())
 
 
-def robot_request(kind: str, url: str, secret: str, alert: Mapping[str, Any], desk_url: str,
+def robot_request(kind: str, url: str, secret: str, title: str, text: str,
                   now: float) -> tuple[str, bytes, dict[str, str]]:
-    """(URL to post to, body, headers) of one alert for a group robot."""
-    title, text = alert_markdown(alert, desk_url)
+    """(URL to post to, body, headers) of one message (``message_text``) for a group robot."""
     if kind == "wecom":
         message: dict[str, Any] = {"msgtype": "markdown", "markdown": {"content": text}}
     elif kind == "dingtalk":

@@ -36,6 +36,7 @@ from citycredit.secretbox import SecretBox
 
 from .mail import recipients
 from .robots import KINDS, ROBOT_KINDS
+from .schedule import minutes, parse_quiet
 
 ID_HEADER = "webhook-id"
 TIMESTAMP_HEADER = "webhook-timestamp"
@@ -101,6 +102,10 @@ class Subscription:
     # robot, 加签) or email (url mailto:…): how an alert is sent (robots.py, mail.py); the
     # outbox is the same
     kind: str = "webhook"
+    # "HH:MM" China time: one digest a day instead of each alert at once (schedule.py); "" at once
+    digest_at: str = ""
+    # "HH:MM-HH:MM" China time: nothing is sent in these hours, it waits (schedule.py); "" none
+    quiet_hours: str = ""
 
     def created_epoch(self) -> float:
         """Wall-clock second the subscription was created; 0 when unknown."""
@@ -145,7 +150,8 @@ class Subscription:
         return cls(id=data["id"], sealed_secret=data["sealed_secret"], url=data.get("url"),
                    filters=Filters(**{k: tuple(f.get(k) or ()) for k in FILTER_FIELDS}),
                    created_at=data.get("created_at", ""), label=data.get("label", ""),
-                   kind=data.get("kind") or "webhook")
+                   kind=data.get("kind") or "webhook", digest_at=data.get("digest_at") or "",
+                   quiet_hours=data.get("quiet_hours") or "")
 
 
 def parse_filters(raw: Any) -> Filters:
@@ -244,9 +250,15 @@ def parse_subscription(raw: Any, *, allow_private: bool, now_iso: str, box: Secr
     A new id, and for a webhook a new secret unless one is given."""
     if not isinstance(raw, Mapping):
         raise InputError("body: expected a JSON object")
-    unknown = set(raw) - {"url", "filters", "secret", "label", "kind"}
+    unknown = set(raw) - {"url", "filters", "secret", "label", "kind", "digest_at", "quiet_hours"}
     if unknown:
-        raise InputError(f"body: unknown field(s) {', '.join(sorted(unknown))}; allowed: url, filters, secret, label, kind")
+        raise InputError(f"body: unknown field(s) {', '.join(sorted(unknown))}; "
+                         "allowed: url, filters, secret, label, kind, digest_at, quiet_hours")
+    digest_at, quiet = raw.get("digest_at") or "", raw.get("quiet_hours") or ""
+    if digest_at:
+        minutes(digest_at, "digest_at")
+    if quiet:
+        parse_quiet(quiet)
     kind = raw.get("kind", "webhook")
     if kind not in KINDS:
         raise InputError(f"kind: expected one of {', '.join(KINDS)}, got {kind!r}")
@@ -275,7 +287,8 @@ def parse_subscription(raw: Any, *, allow_private: bool, now_iso: str, box: Secr
     if not isinstance(label, str) or len(label) > 200:
         raise InputError("label: expected a string of at most 200 characters")
     sub = Subscription(id="sub-" + secrets.token_hex(8), sealed_secret=box.seal(secret), url=url,
-                       filters=parse_filters(raw.get("filters")), created_at=now_iso, label=label, kind=kind)
+                       filters=parse_filters(raw.get("filters")), created_at=now_iso, label=label, kind=kind,
+                       digest_at=digest_at, quiet_hours=quiet)
     return sub, (secret if kind == "webhook" else None)
 
 
