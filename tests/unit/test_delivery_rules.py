@@ -248,14 +248,19 @@ def test_webhook_target_refuses_what_check_url_refuses():
         webhook_target("http://hooks.example/a", False, lambda h, p: ["93.184.216.34", "10.0.0.1"])
 
 
-def test_a_post_to_the_target_never_looks_the_name_up_again():
+def test_a_post_to_the_target_never_looks_the_name_up_again(monkeypatch):
     """DNS rebinding: the name is checked, then re-pointed before the client connects. With the
     pin the request goes to the address checked; here the name is not resolvable at all by the
-    system, so the POST arriving proves the client did not resolve it again."""
+    system, so the POST arriving proves the client did not resolve it again. ``Outbox.post``
+    itself sends it (it re-implemented the POST before); only the check's resolver is ours."""
+    import asyncio
     import http.server
     import threading
 
     import httpx
+
+    from citycredit.secretbox import SecretBox
+    from citycredit.web import delivery
 
     seen: list[tuple[str, str | None, bytes]] = []
 
@@ -272,13 +277,18 @@ def test_a_post_to_the_target_never_looks_the_name_up_again():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         port = server.server_address[1]
-        # allow_private: the receiver is on loopback; the pin is the same either way
-        target = webhook_target(f"http://rebound.invalid:{port}/hook?x=1", True, lambda h, p: ["127.0.0.1"])
-        with httpx.Client() as client:  # what Outbox.post does, synchronously
-            response = client.post(target.url, content=b"{}", headers={"Host": target.host_header},
-                                   extensions=target.extensions)
-        assert response.status_code == 204
-        assert seen == [("/hook?x=1", f"rebound.invalid:{port}", b"{}")]
+        # the check resolves the name to loopback (allowed here); nothing else may look it up
+        monkeypatch.setattr(delivery, "webhook_target",
+                            lambda url, allow: webhook_target(url, allow, lambda h, p: ["127.0.0.1"]))
+        box = SecretBox.from_settings(Settings())
+        sub = Subscription(id="sub-0123456789", sealed_secret=box.seal(SECRET), url=f"http://rebound.invalid:{port}/hook?x=1")
+        entry = Pending("key-1", 0, {"type": "major_dishonesty", "story_id": "s-1"})
+
+        async def go():
+            async with httpx.AsyncClient(timeout=5.0) as client:
+                return await Outbox(Settings(webhook_allow_private=True), box=box).post(client, sub, entry)
+        assert asyncio.run(go()) == (True, "")
+        assert seen == [("/hook?x=1", f"rebound.invalid:{port}", webhook_body(entry.alert))]
     finally:
         server.shutdown()
 
