@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import re
 import subprocess
 import sys
 import tempfile
@@ -34,7 +35,8 @@ from schemas import Observation, parse_ts  # noqa: E402
 def load_base(rev: str):
     source = subprocess.run(["git", "show", f"{rev}:citycredit/understanding/cluster.py"], cwd=ROOT, check=True,
                             capture_output=True, text=True).stdout
-    source = source.replace("from .text import", "from citycredit.understanding.text import")
+    # its sibling imports (.text, .frames) are this checkout's: the clusterer is what is compared
+    source = re.sub(r"^from \.(\w+) import", r"from citycredit.understanding.\1 import", source, flags=re.M)
     path = Path(tempfile.mkdtemp()) / "base_cluster.py"
     path.write_text(source, encoding="utf-8")
     spec = importlib.util.spec_from_file_location("base_cluster", path)
