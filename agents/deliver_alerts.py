@@ -21,9 +21,9 @@ from typing import Any
 from citycredit.app import app, dead_letter, deliveries_topic, alerts_topic, settings
 from citycredit.exceptions import InputError
 from citycredit.kafka_client import client_args
-from citycredit.web.delivery import Pending
+from citycredit.alerting.delivery import Pending
 from citycredit.web.runtime import desk, feed, outbox
-from citycredit.web.subscriptions import Subscription, idempotency_key
+from citycredit.alerting.subscriptions import Subscription, idempotency_key
 from schemas import Alert, parse_ts
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """The SSRF guard: which addresses a request may reach when someone outside chose its URL.
 
 Two places send requests to URLs they did not choose: webhook delivery (a subscriber's URL,
-``web/subscriptions.py``) and the pollers following a site's redirects (``streams/fetch.py``).
+``alerting/subscriptions.py``) and the pollers following a site's redirects (``streams/fetch.py``).
 Both ask ``address_refusal`` about every address a host name resolves to, and connect to the
 address they checked (``pin``): a name looked up again after the check could have been
 re-pointed to an internal address in between (DNS rebinding, TTL 0).

@@ -25,7 +25,7 @@ from citycredit.scoring.scope import GROUPS, PROVINCE_SET_LABELS, Scope
 from citycredit.scoring.scorer import CityScorer, rank_key, rank_peer_sets
 from schemas import parse_ts
 
-from .subscriptions import Subscription, alert_key
+from citycredit.alerting.subscriptions import Subscription, alert_key
 
 log = logging.getLogger(__name__)
 

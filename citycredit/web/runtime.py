@@ -13,7 +13,7 @@ from citycredit.app import app, settings
 from citycredit.metrics import METRICS, REGISTRY
 from citycredit.secretbox import SecretBox
 
-from .delivery import Outbox
+from citycredit.alerting.delivery import Outbox
 from .desk import DeskView
 from .feed import DeskFeed
 from .server import DeskContext, add_routes

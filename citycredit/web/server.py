@@ -35,7 +35,7 @@ from citycredit.settings import Settings
 from .desk import DeskView, aspect_points
 from .filings import UnknownEvent, validate_filing
 from .ratelimit import RateLimiter, client_address, retry_after_header, trusted_networks
-from .subscriptions import (Filters, SubscriptionURLRefused, alert_key, parse_filters, parse_subscription,
+from citycredit.alerting.subscriptions import (Filters, SubscriptionURLRefused, alert_key, parse_filters, parse_subscription,
                             valid_subscription_id)
 
 log = logging.getLogger(__name__)

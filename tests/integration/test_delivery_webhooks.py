@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from citycredit.web.subscriptions import WebhookVerificationError, verify
+from citycredit.alerting.subscriptions import WebhookVerificationError, verify
 from tests.conftest import free_port
 from tests.integration.desk_helpers import call, produce, wait_for
 

@@ -6,8 +6,8 @@ import re
 import pytest
 
 from citycredit.exceptions import InputError
-from citycredit.web.delivery import Outbox, Pending, backoff, webhook_body, webhook_headers
-from citycredit.web.subscriptions import (Filters, Subscription, WebhookVerificationError, check_url, parse_filters, sign,
+from citycredit.alerting.delivery import Outbox, Pending, backoff, webhook_body, webhook_headers
+from citycredit.alerting.subscriptions import (Filters, Subscription, WebhookVerificationError, check_url, parse_filters, sign,
                                           signing_key, verify, webhook_target)
 from citycredit.settings import Settings
 
@@ -100,7 +100,7 @@ def test_verification_refuses_a_tampered_body_or_another_secret():
 
 def test_generated_secrets_are_whsec_and_a_bad_whsec_secret_is_refused():
     from citycredit.secretbox import SecretBox
-    from citycredit.web.subscriptions import parse_subscription
+    from citycredit.alerting.subscriptions import parse_subscription
 
     box = SecretBox.from_settings(Settings())
     _, secret = parse_subscription({}, allow_private=False, now_iso="", box=box)
@@ -260,7 +260,7 @@ def test_a_post_to_the_target_never_looks_the_name_up_again(monkeypatch):
     import httpx
 
     from citycredit.secretbox import SecretBox
-    from citycredit.web import delivery
+    from citycredit.alerting import delivery
 
     seen: list[tuple[str, str | None, bytes]] = []
 

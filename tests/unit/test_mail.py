@@ -13,9 +13,9 @@ from aiosmtpd.smtp import AuthResult
 from citycredit.exceptions import InputError
 from citycredit.secretbox import SecretBox
 from citycredit.settings import Settings
-from citycredit.web.delivery import Outbox, Pending
-from citycredit.web.mail import recipients
-from citycredit.web.subscriptions import Subscription, parse_subscription
+from citycredit.alerting.delivery import Outbox, Pending
+from citycredit.alerting.mail import recipients
+from citycredit.alerting.subscriptions import Subscription, parse_subscription
 
 from .test_robots import ALERT
 

@@ -19,9 +19,9 @@ import pytest
 from citycredit.exceptions import InputError
 from citycredit.secretbox import SecretBox
 from citycredit.settings import Settings
-from citycredit.web.delivery import Outbox, Pending
-from citycredit.web.robots import alert_markdown
-from citycredit.web.subscriptions import Subscription, parse_subscription
+from citycredit.alerting.delivery import Outbox, Pending
+from citycredit.alerting.robots import alert_markdown
+from citycredit.alerting.subscriptions import Subscription, parse_subscription
 
 ROBOT_SECRET = "SEC0123456789abcdef0123456789abcdef"
 ALERT = {"type": "major_dishonesty", "story_id": "s-1", "city": "苏州市", "city_adcode": "320500", "province": "江苏省",
@@ -115,7 +115,7 @@ def test_dingtalk_signs_each_try_and_a_wrong_secret_is_a_failed_try_with_the_rob
 
 
 def test_a_robot_answer_that_is_not_its_json_is_a_failed_try():
-    from citycredit.web.robots import robot_answer
+    from citycredit.alerting.robots import robot_answer
     assert robot_answer(b"<html>gateway</html>")[0] is False
     assert robot_answer(b'{"ok": true}') == (False, "no errcode in the robot's answer: b'{\"ok\": true}'")
 

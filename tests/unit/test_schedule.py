@@ -1,4 +1,4 @@
-"""Daily digests and quiet hours (citycredit/web/schedule.py) and a sender that keeps them."""
+"""Daily digests and quiet hours (citycredit/alerting/schedule.py) and a sender that keeps them."""
 from __future__ import annotations
 
 import asyncio
@@ -9,9 +9,9 @@ import pytest
 from citycredit.exceptions import InputError
 from citycredit.secretbox import SecretBox
 from citycredit.settings import Settings
-from citycredit.web.delivery import Outbox, Pending
-from citycredit.web.schedule import CHINA, due, last_boundary, quiet_left
-from citycredit.web.subscriptions import Subscription, parse_subscription
+from citycredit.alerting.delivery import Outbox, Pending
+from citycredit.alerting.schedule import CHINA, due, last_boundary, quiet_left
+from citycredit.alerting.subscriptions import Subscription, parse_subscription
 
 from .test_robots import ALERT, RobotServer
 

@@ -10,7 +10,7 @@ from citycredit.exceptions import ConfigError
 from citycredit.secretbox import SecretBox, SecretKeyError
 from citycredit.settings import Settings
 from citycredit.web.desk import DeskView
-from citycredit.web.subscriptions import Subscription, parse_subscription
+from citycredit.alerting.subscriptions import Subscription, parse_subscription
 
 KEY, OTHER = Fernet.generate_key().decode(), Fernet.generate_key().decode()
 
