@@ -28,7 +28,6 @@ import json
 from typing import Any, Mapping
 from urllib.parse import quote_plus, urlsplit
 
-KINDS = ("webhook", "wecom", "dingtalk", "email")  # email: citycredit/alerting/mail.py
 ROBOT_KINDS = ("wecom", "dingtalk")
 TYPE_NAMES = {"major_dishonesty": "重大失信事件", "major_trustworthy": "重要守信事件", "early_warning": "失信高发预警"}
 TRIGGER_NAMES = {"homepages": "多站首页", "hotlist": "排行榜", "trend": "上升趋势"}

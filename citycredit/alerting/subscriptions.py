@@ -35,7 +35,7 @@ from citycredit.netguard import PinnedTarget, first_refusal, pin, system_resolve
 from citycredit.secretbox import SecretBox
 
 from .mail import recipients
-from .robots import KINDS, ROBOT_KINDS
+from .robots import ROBOT_KINDS
 from .schedule import minutes, parse_quiet
 
 ID_HEADER = "webhook-id"
@@ -50,6 +50,8 @@ _ADCODE = re.compile(r"^\d{6}$")
 _ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 FILTER_FIELDS = ("cities", "provinces", "domains", "subfields", "types")
+# how an alert is sent: a signed webhook, a group robot (robots.py), an email (mail.py)
+KINDS = ("webhook", *ROBOT_KINDS, "email")
 
 
 class SubscriptionURLRefused(InputError):
