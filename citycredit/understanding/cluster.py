@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from itertools import repeat
 from importlib import resources
-from typing import Any, Iterable, MutableMapping, Sequence
+from typing import Any, Iterable, Iterator, MutableMapping, Sequence
 
 from citycredit.configfiles import packaged_toml
 
@@ -516,36 +516,50 @@ class StoryClusterer:
         ids = self._frame_index.get(bucket, {}).get((city, frame.type.id))  # type: ignore[union-attr]
         if not ids:
             return None, 0.0
-        window = self.settings.frame_window_s
-        rising = self._frame_reader.rising
-        mine = frozenset(grams)
-        w_mine = sum(wmap.values())
+        mine, w_mine = frozenset(grams), sum(wmap.values())
         best: tuple[float, float, str] | None = None
-        for sid in sorted(ids):
-            record = stories.get(sid)
-            if record is None or now - record[1] > window or now < record[0] - window:
-                continue
-            # the subfield is not compared: the event types agree, and they are the finer reading
-            reason = _place_conflict(record, None, city, county)
-            theirs = self._story_frame(sid, record)
-            if reason is None:
-                reason = frames_conflict(frame, theirs, rising)
-            if reason is None:
-                reason = _named_subjects_conflict(subject, record[10][4] if len(record[10]) > 4 else None)
-            if reason is not None:
-                if (record[5], reason) not in vetoes:
-                    vetoes.append((record[5], reason))
-                continue
+        # the subfield is not compared: the event types agree, and they are the finer reading
+        for sid, record, _theirs in self._compatible(sorted(ids), frame, subject, city, county, stories, now, vetoes):
             # wording breaks ties between compatible stories: the best-matching member
-            sim = 0.0
-            for other, _, w_other, _, _ in self._member_view(sid, record):
-                inter = sum(map(wmap.__getitem__, mine & other))
-                union = w_mine + w_other - inter
-                sim = max(sim, inter / union if union else 0.0)
+            sim, _shared = self._wording(sid, record, mine, wmap, w_mine)
             key = (sim, record[1], sid)
             if best is None or key > best:
                 best = key
         return (best[2], best[0]) if best is not None else (None, 0.0)
+
+    def _compatible(self, ids: Iterable[str], frame: Frame, subject: tuple[str, str] | None, city: str,
+                    county: str | None, stories: dict[str, list], now: float, vetoes: list[tuple[str, str]],
+                    types: bool = True) -> Iterator[tuple[str, list, Frame]]:
+        """The open stories among ``ids`` seen within the frame window whose county, frame (its
+        event type too unless ``types`` is False) and named subject do not conflict with this
+        item's, as (id, record, frame); each one kept apart is explained in ``vetoes``."""
+        window = self.settings.frame_window_s
+        rising = self._frame_reader.rising
+        for sid in ids:
+            record = stories.get(sid)
+            if record is None or now - record[1] > window or now < record[0] - window:
+                continue
+            theirs = self._story_frame(sid, record)
+            reason = (_place_conflict(record, None, city, county) or frames_conflict(frame, theirs, rising, types=types)
+                      or _named_subjects_conflict(subject, record[10][4] if len(record[10]) > 4 else None))
+            if reason is not None:
+                if (record[5], reason) not in vetoes:
+                    vetoes.append((record[5], reason))
+                continue
+            yield sid, record, theirs
+
+    def _wording(self, sid: str, record: list, mine: frozenset[str], wmap: dict[str, float],
+                 w_mine: float) -> tuple[float, set[str]]:
+        """This wording against a story's: the best weighted Jaccard with any member, and the
+        bigrams it shares with any member."""
+        sim, shared = 0.0, set()
+        for other, _, w_other, _, _ in self._member_view(sid, record):
+            common = mine & other
+            inter = sum(map(wmap.__getitem__, common))
+            union = w_mine + w_other - inter
+            sim = max(sim, inter / union if union else 0.0)
+            shared |= common
+        return sim, shared
 
     def _specific(self, q: Quantity) -> bool:
         """A quantity that identifies an event: not a count that grows, not a common small number."""
@@ -565,34 +579,16 @@ class StoryClusterer:
         ids = sorted({sid for (c, _), sids in index.items() if c == city for sid in sids})
         if not ids:
             return None, 0.0, ""
-        window = self.settings.frame_window_s
-        rising = self._frame_reader.rising
-        mine = frozenset(grams)
-        w_mine = sum(wmap.values())
+        mine, w_mine = frozenset(grams), sum(wmap.values())
         mine_specific = [q for q in frame.quantities if self._specific(q)]
         best: tuple[int, float, float, str, str] | None = None
-        for sid in ids:
-            record = stories.get(sid)
-            if record is None or now - record[1] > window or now < record[0] - window:
-                continue
-            theirs = self._story_frame(sid, record)
-            reason = _place_conflict(record, None, city, county) or frames_conflict(frame, theirs, rising, types=False) \
-                or _named_subjects_conflict(subject, record[10][4] if len(record[10]) > 4 else None)
-            if reason is not None:
-                if (record[5], reason) not in vetoes:
-                    vetoes.append((record[5], reason))
-                continue
+        for sid, record, theirs in self._compatible(ids, frame, subject, city, county, stories, now, vetoes, types=False):
             shared_q = [q for q in mine_specific for other in theirs.quantities if other.unit == q.unit and q.overlaps(other)]
-            sim, rare_shared = 0.0, False
-            for other, _, w_other, _, _ in self._member_view(sid, record):
-                common = mine & other
-                inter = sum(map(wmap.__getitem__, common))
-                union = w_mine + w_other - inter
-                sim = max(sim, inter / union if union else 0.0)
-                rare_shared = rare_shared or any(wmap[g] >= self._min_shared for g in common)
+            sim, shared = self._wording(sid, record, mine, wmap, w_mine)
             if shared_q:
                 strength, because = 2, f"the same {shared_q[0].text}"
-            elif frame.subject is not None and frame.subject == theirs.subject and rare_shared:
+            elif (frame.subject is not None and frame.subject == theirs.subject
+                  and any(wmap[g] >= self._min_shared for g in shared)):
                 strength, because = 1, f"the same subject ({frame.subject}) and a rare word in common"
             else:
                 continue
