@@ -681,8 +681,9 @@ class CityScorer:
             event_line = aspects["major_dishonesty"].contributions[-1]
             # One response per kind counts (the earliest, which has the highest lateness factor).
             by_kind: dict[str, tuple[int, str, dict[str, Any]]] = {}
+            start = _event_start(row, alert)
             for rid, r in responses.get(alert["story_id"], []):
-                if r["t"] < _event_start(row, alert):
+                if r["t"] < start:
                     continue
                 prev = by_kind.get(r["kind"])
                 if prev is None or (r["t"], rid) < prev[:2]:
