@@ -21,7 +21,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import timezone
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any, Awaitable, Callable, Iterator, Mapping
 
 import httpx
 
@@ -108,9 +108,15 @@ class Outbox:
     def size(self, sub_id: str) -> int:
         return len(self.pending.get(sub_id, ()))
 
+    def _undelivered(self, sub_id: str) -> Iterator[Pending]:
+        return (e for e in self.pending.get(sub_id, {}).values() if e.key not in self.acked)
+
+    def waiting(self, sub_id: str) -> list[Pending]:
+        """The subscription's entries not yet delivered here, in delivery order (a digest's)."""
+        return sorted(self._undelivered(sub_id), key=lambda e: e.order)
+
     def head(self, sub_id: str) -> Pending | None:
-        entries = [e for e in self.pending.get(sub_id, {}).values() if e.key not in self.acked]
-        return min(entries, key=lambda e: e.order) if entries else None
+        return min(self._undelivered(sub_id), key=lambda e: e.order, default=None)
 
     def oldest(self, sub_id: str) -> Pending | None:
         entries = list(self.pending.get(sub_id, {}).values())
@@ -148,9 +154,7 @@ class Outbox:
                 hold = quiet_left(sub.quiet_hours, now)
                 batch = [entry]
                 if not hold and sub.digest_at:
-                    waiting = sorted((e for e in self.pending.get(sub_id, {}).values() if e.key not in self.acked),
-                                     key=lambda e: e.order)
-                    batch = due(sub.digest_at, [(e, e.alert) for e in waiting], now)
+                    batch = due(sub.digest_at, [(e, e.alert) for e in self.waiting(sub_id)], now)
                     if not batch:  # nothing waiting since before the last digest time: until the next one
                         hold = last_boundary(sub.digest_at, now) + 86400.0 - now
                 if hold:
@@ -208,8 +212,7 @@ class Outbox:
             headers[IDEMPOTENCY_HEADER] = key
         else:
             url = sub.url
-            body = (json.dumps({"type": "digest", "alerts": alerts}, ensure_ascii=False, separators=(",", ":"),
-                               sort_keys=True).encode() if digest else webhook_body(alerts[0]))
+            body = webhook_body({"type": "digest", "alerts": alerts} if digest else alerts[0])
             headers = webhook_headers(sub, secret, key, body, time.time())
         try:
             # Check the address on every try (a host name may have been re-pointed since) and

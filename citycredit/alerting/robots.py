@@ -47,18 +47,23 @@ def _trigger(alert: Mapping[str, Any]) -> str:
     return f"{name}（{'、'.join(map(str, sites))}）" if sites else name
 
 
+def _heading(alert: Mapping[str, Any]) -> tuple[str, str, str | None]:
+    """(城市·事件类型, the headline, the first report's http(s) link or None) of an alert."""
+    city = alert.get("city") or alert.get("province") or "未识别城市"
+    kind = TYPE_NAMES.get(str(alert.get("type")), str(alert.get("type")))
+    what = str(alert.get("title") or "")[:MAX_TITLE_CHARS]
+    urls = [u for u in alert.get("urls") or [] if isinstance(u, str) and u.startswith(("http://", "https://"))]
+    return f"{city}·{kind}", what, urls[0] if urls else None
+
+
 def alert_markdown(alert: Mapping[str, Any], desk_url: str) -> tuple[str, str]:
     """(title, markdown text) of an alert in Chinese: the city, what happened, the trigger,
     the first report's link and the city's page on the desk."""
-    city = alert.get("city") or alert.get("province") or "未识别城市"
-    kind = TYPE_NAMES.get(str(alert.get("type")), str(alert.get("type")))
-    title = f"{city}·{kind}"
-    what = str(alert.get("title") or "")[:MAX_TITLE_CHARS]
+    title, what, link = _heading(alert)
     lines = [f"### {title}", f"**{what}**", f"- 触发：{_trigger(alert)}",
              f"- 首次发现：{alert.get('first_seen', '—')}", f"- 认定时间：{alert.get('triggered_at', '—')}"]
-    urls = [u for u in alert.get("urls") or [] if isinstance(u, str) and u.startswith(("http://", "https://"))]
-    if urls:
-        lines.append(f"- 原文：[{urls[0]}]({urls[0]})")
+    if link:
+        lines.append(f"- 原文：[{link}]({link})")
     if alert.get("city_adcode"):
         page = f"{desk_url.rstrip('/')}/desk/#/city/{alert['city_adcode']}"
         lines.append(f"- 监测台：[{page}]({page})")
@@ -70,13 +75,11 @@ def digest_markdown(alerts: list[Mapping[str, Any]], desk_url: str) -> tuple[str
     title = f"城市信用预警汇总（{len(alerts)} 条）"
     lines = [f"### {title}"]
     for alert in alerts:
-        city = alert.get("city") or alert.get("province") or "未识别城市"
-        kind = TYPE_NAMES.get(str(alert.get("type")), str(alert.get("type")))
-        what = str(alert.get("title") or "")[:MAX_TITLE_CHARS]
-        urls = [u for u in alert.get("urls") or [] if isinstance(u, str) and u.startswith(("http://", "https://"))]
-        link = f" [原文]({urls[0]})" if urls else ""
-        lines.append(f"- **{city}·{kind}** {what}（{_trigger(alert)}，{alert.get('triggered_at', '—')}）{link}")
-    lines.append(f"- 监测台：[{desk_url.rstrip('/')}/desk/#/alerts]({desk_url.rstrip('/')}/desk/#/alerts)")
+        heading, what, link = _heading(alert)
+        source = f" [原文]({link})" if link else ""
+        lines.append(f"- **{heading}** {what}（{_trigger(alert)}，{alert.get('triggered_at', '—')}）{source}")
+    page = f"{desk_url.rstrip('/')}/desk/#/alerts"
+    lines.append(f"- 监测台：[{page}]({page})")
     return title, "\n".join(lines)
 
 
