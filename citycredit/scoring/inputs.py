@@ -108,20 +108,30 @@ def read_topics(settings: Settings, topics: tuple[str, ...]) -> list[tuple[str, 
     return asyncio.run(_read_topics(settings, topics))
 
 
-def scorer_from_broker(settings: Settings, scorer: CityScorer | None = None) -> tuple[CityScorer, int]:
-    """A scorer fed with everything on the scored topics, in event-time order (so the
-    lateness bound never bites); returns it and the number of records it rejected."""
-    scorer = scorer or CityScorer()
+async def read_records(settings: Settings) -> tuple[list[Item | Alert | Response | CreditRecord], int]:
+    """Every record on the scored topics in event-time order (so the lateness bound never
+    bites), and how many could not be read as one."""
     records = []
     rejected = 0
-    for _, _, value in read_topics(settings, SCORED_TOPICS):
+    for _, _, value in await _read_topics(settings, SCORED_TOPICS):
         try:
-            rec = classify_input(json.loads(value))
+            records.append(classify_input(json.loads(value)))
         except (ValueError, InputError):
             rejected += 1
-            continue
-        records.append(rec)
     records.sort(key=_event_time_key)
+    return records, rejected
+
+
+def records_from_broker(settings: Settings) -> tuple[list[Item | Alert | Response | CreditRecord], int]:
+    """``read_records`` for a caller outside an event loop (the CLI)."""
+    return asyncio.run(read_records(settings))
+
+
+def scorer_from_broker(settings: Settings, scorer: CityScorer | None = None) -> tuple[CityScorer, int]:
+    """A scorer fed with everything on the scored topics; returns it and the number of
+    records it rejected."""
+    scorer = scorer or CityScorer()
+    records, rejected = records_from_broker(settings)
     for rec in records:
         try:
             feed(scorer, rec)

@@ -767,6 +767,14 @@ class CityScorer:
         """Adcodes of the cities in the state (the meta rows, not the month rows)."""
         return sorted(k for k in self.state.keys() if "|" not in k)
 
+    def alerts_in_month(self, adcode: str, month: int) -> dict[str, dict[str, Any]]:
+        """The city's scored alerts (``"type|story_id"`` -> fact: trigger, sites, domain, ...)
+        triggered in calendar month ``month`` (a month index)."""
+        meta = self.state.get(adcode)
+        if meta is None or month not in meta["months"]:
+            return {}
+        return {k: a for k, a in self._load(adcode)["alerts"].items() if month_index(a["t"]) == month}
+
     def latest_month(self) -> int | None:
         marks = [self.state[c]["wm"] for c in self.cities() if self.state[c].get("wm") is not None]
         return month_index(max(marks)) if marks else None
