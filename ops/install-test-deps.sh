@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # System packages the delivery tests drive for real: headless Chromium + chromedriver
 # (the desk's browser test) and the Prometheus server (scrapes the worker and runs every
-# dashboard query). Idempotent; called by the test set-up and by .ci/run. Exits 0 when
+# dashboard query); and what the monthly report's PDF needs: pango (WeasyPrint draws
+# with it) and a Chinese font (Noto Sans CJK), plus poppler-utils to read a PDF back
+# (pdffonts/pdftotext in the tests, pdftoppm to look at pages). Idempotent; called by the test set-up and by .ci/run. Exits 0 when
 # everything is present, 3 when it cannot install (no root, no apt) so callers can skip
 # with that message instead of failing obscurely.
 set -uo pipefail
@@ -9,6 +11,9 @@ need=()
 command -v chromium >/dev/null || need+=(chromium)
 command -v chromedriver >/dev/null || need+=(chromium-driver)
 [ -x /usr/bin/prometheus ] || command -v prometheus >/dev/null || need+=(prometheus)
+ldconfig -p 2>/dev/null | grep -q 'libpangoft2-1.0.so' || need+=(libpango-1.0-0 libpangoft2-1.0-0)
+[ -n "$(fc-list :lang=zh family 2>/dev/null)" ] || need+=(fonts-noto-cjk)
+command -v pdffonts >/dev/null || need+=(poppler-utils)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then SUDO=sudo; else
