@@ -43,6 +43,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 Publish = Callable[[str, str, "dict[str, Any] | None"], Awaitable[None]]
 _ADCODE = re.compile(r"^\d{6}$")
 _PERIOD = re.compile(r"^(12m:)?\d{4}-\d{2}$")
+_MONTH = re.compile(r"^\d{4}-\d{2}$")
 SSE_KEEPALIVE_SECONDS = 15.0
 SSE_BUSY_RETRY_SECONDS = 30  # Retry-After when every stream slot is taken: streams are long-lived, a slot frees slowly
 
@@ -57,6 +58,8 @@ class DeskContext:
     resolve: Callable[[str, int], list[str]] | None = None   # DNS for the SSRF guard (None: the system's)
     caught_up: Callable[[], bool] = lambda: True
     box: SecretBox | None = None          # seals webhook secrets (None: from settings); the worker shares one with delivery
+    # the scored topics' records for the monthly report (None: read from the broker on each request)
+    report_records: Callable[[], Awaitable[tuple[list[Any], int]]] | None = None
 
 
 class HTTPProblem(Exception):
@@ -196,6 +199,33 @@ def add_routes(router: web.UrlDispatcher, ctx: DeskContext) -> None:
     async def ranking(request: web.Request) -> web.StreamResponse:
         period, province, group, rows = ranking_rows(request)
         return _json({"period": period, "province": province, "group": group, "rows": rows})
+
+    report_busy = asyncio.Lock()  # one report at a time: each reads every scored topic from its start
+
+    @route("report")
+    async def report(request: web.Request) -> web.StreamResponse:
+        from citycredit.reporting import FORMATS, NATIONAL
+
+        period = request.query.get("period", "")
+        if not _MONTH.match(period):
+            raise HTTPProblem(400, f"period: expected a calendar month YYYY-MM, got {period!r}")
+        fmt = request.query.get("format", "html")
+        if fmt not in FORMATS:
+            raise HTTPProblem(400, f"format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
+        scope = request.query.get("scope") or NATIONAL
+        if report_busy.locked():
+            raise HTTPProblem(503, "another report is being made; retry shortly", {"Retry-After": "10"})
+        async with report_busy:
+            if ctx.report_records is not None:
+                records, _ = await ctx.report_records()
+            else:
+                from citycredit.scoring.inputs import read_records
+
+                records, _ = await read_records(settings)
+            # CPU-bound (scoring every city, charts, PDF layout): off the event loop
+            data = await asyncio.get_running_loop().run_in_executor(None, _make_report, records, period, scope, fmt)
+        return web.Response(body=data, headers={"Content-Type": REPORT_TYPES[fmt],
+                                                "Content-Disposition": _attachment(f"citycredit-{scope}-{period}.{fmt}")})
 
     @route("ranking_csv")
     async def ranking_csv(request: web.Request) -> web.StreamResponse:
@@ -366,6 +396,7 @@ def add_routes(router: web.UrlDispatcher, ctx: DeskContext) -> None:
     router.add_get("/api/meta", meta)
     router.add_get("/api/ranking", ranking)
     router.add_get("/api/ranking.csv", ranking_csv)
+    router.add_get("/api/report", report)
     router.add_get("/api/cities/{adcode}", city)
     router.add_get("/api/events", events)
     router.add_get("/api/events.csv", events_csv)
@@ -385,6 +416,20 @@ def _sse(alert: dict[str, Any]) -> bytes:
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+REPORT_TYPES = {"html": "text/html; charset=utf-8", "pdf": "application/pdf",
+                "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+def _make_report(records: list[Any], period: str, scope: str, fmt: str) -> bytes:
+    from citycredit.reporting import ReportInputs, build_report, render
+    from citycredit.scoring.inputs import feed
+
+    inputs = ReportInputs()
+    for rec in records:
+        feed(inputs, rec)
+    return render(build_report(inputs, period, scope), fmt)
 
 
 def _csv(header: list[str], rows: list[list[Any]], filename: str) -> web.Response:

@@ -87,6 +87,8 @@ async function viewRanking() {
   const params = { period, province, group };
   const data = await getJSON(`/api/ranking?${new URLSearchParams(params)}`);
   const csv = `/api/ranking.csv?${new URLSearchParams(params)}`;
+  // The monthly report of the period's month (a rolling period ends with one) and this scope.
+  const report = fmt => `/api/report?${new URLSearchParams({ period: period.replace(/^12m:/, ""), scope: province || "全国", format: fmt })}`;
   // A provincial view has its own peer sets (地级及以上 / 县级市); a national one the three groups.
   const groups = province ? META.province_sets : META.groups;
   const rows = data.rows.map(r => [
@@ -104,7 +106,9 @@ async function viewRanking() {
       // a peer set of one view is not one of the other: changing the scope resets the group
       el("label", {}, "范围 ", select("province", [["", "全国"], ...META.provinces.map(p => [p, p])], province, e => go("#/ranking", { period, province: e.target.value }))),
       el("label", {}, "同类城市 ", select("group", [["", "全部"], ...Object.entries(groups)], group, e => go("#/ranking", { period, province, group: e.target.value }))),
-      el("a", { class: "button", href: csv, download: "" }, "导出CSV")),
+      el("a", { class: "button", href: csv, download: "" }, "导出CSV"),
+      el("a", { class: "button", href: report("pdf"), download: "" }, "月度报告PDF"),
+      el("a", { class: "button", href: report("xlsx"), download: "" }, "月度报告XLSX")),
     rows.length ? table(["排名", "城市", "省份", "同类组", "综合指数", "重大失信扣分", "政府回应抵扣", "重要守信加分", "较上月", "已监测占比", "未监测方面"], rows, [4, 5, 6, 7, 8, 9])
       : el("p", { class: "muted" }, "该周期暂无数据。"),
     el("p", { class: "muted" }, "排名在同类城市内计算，同分按评分配置的规则（失信事件少者、已监测方面多者在前）区分；无新闻的城市按基础分列出。点击城市名查看八个方面得分、重大事件及回应情况。"));
