@@ -1,15 +1,18 @@
 """All settings in one typed object, read from ``CITYCREDIT_*`` environment variables.
 
-Every field's ``doc`` metadata is the settings table of docs/operating.md; a unit test
-checks that it lists every one, so the two cannot drift apart.
+``Settings`` is a pydantic-settings model: pydantic-settings finds each field's variable
+(prefix + name) and pydantic turns the text into the field's type. Every field's
+description is the settings table of docs/operating.md; a unit test checks that it
+lists every one, so the two cannot drift apart.
 """
 from __future__ import annotations
 
-import dataclasses
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Annotated, Any, Mapping
+
+from pydantic import BeforeValidator, Field, ValidationError
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .exceptions import ConfigError
 
@@ -18,13 +21,28 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _s(default: Any, doc: str, secret: bool = False) -> Any:
-    # secret: left out of repr(), so a logged or printed Settings (or a traceback showing
-    # one) never carries it
-    return field(default=default, metadata={"doc": doc}, repr=not secret)
+    # secret: left out of repr() and str(), so a logged or printed Settings (or a traceback
+    # showing one) never carries it; it stays a plain str, which every caller reads directly
+    return Field(default=default, description=doc, repr=not secret)
 
 
-@dataclass(frozen=True)
-class Settings:
+def _empty_is_false(value: Any) -> Any:
+    # an empty variable (KEY= in a compose file or env file) has always meant "off";
+    # pydantic's bool alone refuses the empty string
+    return False if value == "" else value
+
+
+# a bool read from the environment: 1/true/yes/on and 0/false/no/off in any case, empty = False
+Flag = Annotated[bool, BeforeValidator(_empty_is_false)]
+
+
+class Settings(BaseSettings):
+    # Settings() is the defaults (tests build one and replace a few fields); only from_env()
+    # reads the environment, so a developer's exported CITYCREDIT_* cannot leak into them
+    model_config = SettingsConfigDict(env_prefix=PREFIX, frozen=True, extra="forbid",
+                                      # a ValidationError's text (in a chained traceback) never quotes a value
+                                      hide_input_in_errors=True)
+
     # --- Kafka -----------------------------------------------------------
     kafka_bootstrap: str = _s("127.0.0.1:9092", "Kafka bootstrap servers (host:port[,host:port]).")
     app_id: str = _s("citycredit", "Faust application id: consumer group and changelog topic prefix.")
@@ -68,7 +86,7 @@ class Settings:
     smtp_username: str = _s("", "SMTP login; empty: no authentication.")
     smtp_password: str = _s("", "SMTP password. Never logged.", secret=True)
     smtp_from: str = _s("citycredit@localhost", "From address of email alerts.")
-    webhook_allow_private: bool = _s(False, "Allow subscription URLs that resolve to private, loopback or link-local addresses (tests, closed networks).")
+    webhook_allow_private: Flag = _s(False, "Allow subscription URLs that resolve to private, loopback or link-local addresses (tests, closed networks).")
     webhook_timeout: float = _s(10.0, "Seconds one webhook POST may take before it counts as a failed try.")
     webhook_max_response_bytes: int = _s(65536, "Most bytes of a webhook receiver's response body read (only its status counts; "
                                                 "the start of the body goes into a failed try's reason); the rest is not read.")
@@ -126,7 +144,7 @@ class Settings:
     poll_yield_drop_ratio: float = _s(0.2, "A surface yielding under this fraction of its usual headline count is flagged as a broken parser.")
     snapshot_retention_days: float = _s(7.0, "Days raw snapshots are kept for `citycredit reparse`.")
     snapshot_max_mb: int = _s(500, "Size cap of the raw snapshot store (oldest days are dropped first).")
-    spool_fsync: bool = _s(False, "fsync the pollers' spool journal (`<data_dir>/streams/spool.jsonl`) on every enqueue: records "
+    spool_fsync: Flag = _s(False, "fsync the pollers' spool journal (`<data_dir>/streams/spool.jsonl`) on every enqueue: records "
                               "not yet acknowledged by Kafka then survive a crash of the machine, not only a killed poller "
                               "(~0.5 ms instead of 0.2 ms per enqueue of a poll's 40 records on the dev VM; see the Reliability section).")
 
@@ -136,44 +154,62 @@ class Settings:
         return self.data_dir / "kafka"
 
     @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
+        # the constructor's keywords only: no environment, .env file or secrets directory (see from_env)
+        return (init_settings,)
+
+    @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            key = PREFIX + f.name.upper()
-            if key not in env:
-                continue
-            raw = env[key]
-            try:
-                values[f.name] = _coerce(f.type, raw)
-            except ValueError as exc:
-                raise ConfigError(f"{key}={raw!r}: {exc}") from exc
-        return cls(**values)
+        """The settings from ``CITYCREDIT_*`` variables of ``environ`` (default: this process's environment).
+
+        A value that does not fit its field raises ConfigError naming the variable: the CLI
+        prints it as one line. pydantic's ValidationError is translated here, once.
+        """
+        values = _Environ(cls, environ)()
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            raise _config_error(exc) from exc
 
     def replace(self, **changes: Any) -> "Settings":
-        return dataclasses.replace(self, **changes)
+        # validated like the constructor: a wrong type or an unknown name fails here, not later
+        return type(self)(**{**dict(self), **changes})
 
     @classmethod
     def documented(cls) -> list[tuple[str, Any, str]]:
         """(environment variable, default, description) for every setting."""
-        return [(PREFIX + f.name.upper(), f.default, f.metadata["doc"]) for f in dataclasses.fields(cls)]
+        return [(PREFIX + name.upper(), f.default, f.description or "") for name, f in cls.model_fields.items()]
 
 
-def _coerce(type_name: Any, raw: str) -> Any:
-    t = type_name if isinstance(type_name, str) else getattr(type_name, "__name__", str(type_name))
-    if t == "int":
-        return int(raw)
-    if t == "float":
-        return float(raw)
-    if t == "bool":
-        if raw.lower() in ("1", "true", "yes", "on"):
-            return True
-        if raw.lower() in ("0", "false", "no", "off", ""):
-            return False
-        raise ValueError("expected a boolean (true/false)")
-    if t == "Path":
-        return Path(raw)
-    return raw
+class _Environ(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping, so from_env(mapping) reads only it."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str] | None) -> None:
+        self._environ = environ  # read by _load_env_vars, which the base __init__ calls
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        env = os.environ if self._environ is None else self._environ
+        # names match as written, upper case, as they always did (pydantic-settings alone would
+        # also take citycredit_web_port); its case-insensitive lookup wants the keys lower-cased
+        return {k.lower(): v for k, v in env.items() if k.startswith(PREFIX) and k.isupper()}
+
+
+def _config_error(exc: ValidationError) -> ConfigError:
+    """One line naming every variable that does not fit, its value (not a secret's) and the way out."""
+    problems = []
+    for err in exc.errors(include_url=False):
+        name = str(err["loc"][0]) if err["loc"] else ""
+        field = Settings.model_fields.get(name)
+        if field is None:
+            problems.append(err["msg"])
+            continue
+        shown = "<hidden>" if not field.repr else repr(err["input"])
+        default = "(empty)" if field.default == "" else field.default
+        problems.append(f"{PREFIX}{name.upper()}={shown}: {err['msg']} (fix it, or unset it for the default: {default})")
+    return ConfigError("; ".join(problems))
 
 
 _current: Settings | None = None
