@@ -5,8 +5,6 @@ Two steps, so the index table is co-partitioned with everything it reads:
 1. ``route_to_cities``: items and alerts (keyed by story) that name a city are
    re-keyed by city adcode onto the internal ``city-inputs`` topic.
    # shape after: key b"320500", value {"kind": "item"|"alert", "value": {...}}
-   Major dishonesty alerts also go into the global table ``major_events`` (story_id ->
-   alert) that the HTTP API uses to validate filed responses.
 2. ``score_city_index``: ``city-inputs``, ``responses`` and ``records`` (all keyed by
    city adcode, same partition count) update the city's row of ``city_index_state``
    (a changelogged table keyed by adcode) through the pure ``CityScorer``, then emit
@@ -41,11 +39,6 @@ city_index_state = app.Table("city-index-state", default=None, partitions=settin
                              key_type=str,
                              help="Facts behind the city credit index, one row per city adcode.")
 
-
-# story_id -> its major dishonesty alert, on every worker: the ``known_events`` the HTTP
-# API passes to ``validate_response`` (a filing may reach any worker, whatever its city).
-major_events = app.GlobalTable("major-events", default=None, partitions=settings.topic_partitions, key_type=str,
-                               help="Major dishonesty alerts by story id, for validating filed responses.")
 
 _scorer: CityScorer | None = None
 
@@ -86,10 +79,6 @@ async def route_to_cities(stream):
         except InputError as exc:
             await dead_letter("route_to_cities", str(exc), value, event)
             continue
-        if kind == "alert" and record.type == "major_dishonesty":
-            known = major_events.get(record.story_id)
-            if known is None or record.triggered_at < known["triggered_at"]:
-                major_events[record.story_id] = record.asdict()
         if record.city_adcode is None or (kind == "item" and not CityScorer.scores_item(record)):
             continue  # nothing the index scores (no city, no scored aspect): not worth a hop
         body = json.dumps({"kind": kind, "value": record.asdict()}, ensure_ascii=False).encode()

@@ -24,7 +24,7 @@ import threading
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from .exceptions import ConfigError
+from .exceptions import ConfigError, SecretKeyError
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,10 +34,6 @@ KEY_HINT = ("generate one with: python -c \"from cryptography.fernet import Fern
 
 _ephemeral: bytes | None = None
 _ephemeral_lock = threading.Lock()
-
-
-class SecretKeyError(ConfigError):
-    """A sealed secret cannot be opened with the configured key(s), or the key is unusable."""
 
 
 class SecretBox:

@@ -67,4 +67,3 @@ CLASSIFIED = TopicSpec("classified", "Analysed items (city, class, evidence) wai
 
 ALL: tuple[TopicSpec, ...] = (SIGHTINGS, CLASSIFIED, ITEMS, ALERTS, RESPONSES, RECORDS, CITY_INPUTS, CITY_INDEX,
                               SOURCE_HEALTH, SUBSCRIPTIONS, DELIVERIES, TREND_EVENTS, DEADLETTER)
-BY_NAME = {t.name: t for t in ALL}

@@ -3,7 +3,6 @@ from .records import (  # noqa: F401
     Alert,
     CityIndexEntry,
     CreditRecord,
-    DeadLetter,
     Item,
     Observation,
     Response,

@@ -228,11 +228,3 @@ class SourceHealth(_Record):
     # citycredit_poll_observations_published_total{site,surface})
     observations_published: int = 0
 
-
-class DeadLetter(_Record):
-    stage: str
-    reason: str
-    payload: str
-    topic: Optional[str] = None
-    partition: Optional[int] = None
-    offset: Optional[int] = None

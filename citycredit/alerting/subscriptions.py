@@ -34,6 +34,7 @@ from citycredit.ids import ALERT_TYPES, DOMAINS, SUBFIELDS
 from citycredit.netguard import PinnedTarget, first_refusal, pin, system_resolve
 from citycredit.secretbox import SecretBox
 
+from .exceptions import SubscriptionURLRefused, WebhookVerificationError
 from .mail import recipients
 from .robots import ROBOT_KINDS
 from .schedule import minutes, parse_quiet
@@ -52,14 +53,6 @@ _ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 FILTER_FIELDS = ("cities", "provinces", "domains", "subfields", "types")
 # how an alert is sent: a signed webhook, a group robot (robots.py), an email (mail.py)
 KINDS = ("webhook", *ROBOT_KINDS, "email")
-
-
-class SubscriptionURLRefused(InputError):
-    """The webhook URL points somewhere the product must not send requests to."""
-
-
-class WebhookVerificationError(InputError):
-    """A delivery's signature headers do not prove it came from us, now, with this id and body."""
 
 
 @dataclass(frozen=True)

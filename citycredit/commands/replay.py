@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from ..detection import load_config
-from ..exceptions import ConfigError, InputError
+from ..exceptions import InputError
 from ..settings import get_settings
 
 
@@ -17,12 +17,10 @@ def register(sub) -> None:
 
 
 def _scorer():
-    # The index subsystem is optional for replay: only --ranking needs it.
-    try:
-        from .. import scoring
-    except ImportError as exc:
-        raise ConfigError(f"--ranking needs the city index (citycredit.scoring), which this checkout lacks: {exc}") from exc
-    return scoring.ScoringSink()
+    # Imported here: only --ranking needs the index, and replay without it starts faster.
+    from ..scoring import ScoringSink
+
+    return ScoringSink()
 
 
 def _replay(args) -> int:

@@ -28,6 +28,8 @@ from citycredit.exceptions import InputError
 from citycredit.ids import DOMAINS, RESPONSE_KINDS
 from schemas import Alert, CreditRecord, Response
 
+from .exceptions import UnknownEvent
+
 from .cities import CityRegistry, load_registry
 from .config import DISCLOSURE_COLUMNS, TaskChecklists, load_task_checklists
 from .periods import CST, epoch
@@ -102,10 +104,6 @@ def _city(data: Mapping[str, Any], registry: CityRegistry) -> str:
 
 def _event_field(event: Any, name: str) -> Any:
     return event.get(name) if isinstance(event, Mapping) else getattr(event, name, None)
-
-
-class UnknownEvent(InputError):
-    """The response names a story that is not a major dishonesty event of that city."""
 
 
 def validate_response(payload: Mapping[str, Any], known_events: Mapping[str, Any],

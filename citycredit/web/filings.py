@@ -11,11 +11,11 @@ from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from citycredit.exceptions import InputError
-from citycredit.scoring.filings import UnknownEvent, validate_response
+from citycredit.scoring.filings import validate_response
 from citycredit.scoring.periods import CST
 from schemas import Response
 
-__all__ = ["FIELDS", "UnknownEvent", "validate_filing"]
+__all__ = ["FIELDS", "validate_filing"]
 
 FIELDS = ("city_adcode", "story_id", "kind", "title", "url", "note", "ts")
 

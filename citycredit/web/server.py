@@ -26,6 +26,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from citycredit.exceptions import InputError
+from citycredit.scoring.exceptions import UnknownEvent
 from citycredit.ids import ALERT_TYPES, ASPECTS, DOMAINS, POLARITIES, RESPONSE_KINDS, SITES, SUBFIELDS, SURFACES
 from citycredit.metrics import Metrics
 from citycredit.scoring.scope import GROUPS, PROVINCE_SET_LABELS
@@ -33,10 +34,11 @@ from citycredit.secretbox import SecretBox
 from citycredit.settings import Settings
 
 from .desk import DeskView, aspect_points
-from .filings import UnknownEvent, validate_filing
+from .exceptions import HTTPProblem
+from .filings import validate_filing
 from .ratelimit import RateLimiter, client_address, retry_after_header, trusted_networks
-from citycredit.alerting.subscriptions import (Filters, SubscriptionURLRefused, alert_key, parse_filters, parse_subscription,
-                            valid_subscription_id)
+from citycredit.alerting.exceptions import SubscriptionURLRefused
+from citycredit.alerting.subscriptions import (Filters, alert_key, parse_filters, parse_subscription, valid_subscription_id)
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -60,12 +62,6 @@ class DeskContext:
     box: SecretBox | None = None          # seals webhook secrets (None: from settings); the worker shares one with delivery
     # the scored topics' records for the monthly report (None: read from the broker on each request)
     report_records: Callable[[], Awaitable[tuple[list[Any], int]]] | None = None
-
-
-class HTTPProblem(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.headers = status, message, headers or {}
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:

@@ -4,12 +4,10 @@ Index entries, alerts, items and source health are produced to their topics as t
 other parts publish them (design.md contracts); the officer opens the desk, reads the
 ranking, opens a city with a major dishonesty event (whose headline carries markup
 that must stay text), files a response through the form, and sees it accepted and the
-event marked as responded. When the city index part is merged (``citycredit.scoring``),
-the test also waits for the response's offset to reach the city page.
+event marked as responded, then waits for the offset of a response filed through the API
+to reach the city page.
 """
 from __future__ import annotations
-
-import importlib.util
 
 import pytest
 
@@ -48,10 +46,8 @@ def item(n: int, title: str, site: str) -> dict:
 
 
 def expected_suzhou_score() -> str:
-    """The hand-made entry's score, or, once the city index part is merged, what the index
-    computes from the same alert and items (its real entry replaces the hand-made one)."""
-    if importlib.util.find_spec("citycredit.scoring") is None:
-        return "84.00"
+    """What the index computes from the same alert and items: the worker's real entry
+    replaces the hand-made one produced to city-index."""
     from citycredit.scoring import CityScorer
     from schemas import Alert, Item
 
@@ -140,25 +136,24 @@ def test_officer_reads_ranking_opens_city_files_response(kafka, worker_factory):
         # under the event: its note and its link, not only its title
         browser.wait("div.response-note", text="已责令涉事企业停产")
         browser.wait("div.response-line a[href='http://www.suzhou.gov.cn/notice/1']")
-        if importlib.util.find_spec("citycredit.scoring") is not None:
-            # With the city index part merged, a timely response offsets part of the deduction.
-            # The form's filing is dated now, months after this February event: too late to
-            # offset anything (scoring.toml [[response.lateness]]). One filed through the API
-            # the day after the event offsets the configured share.
-            from citycredit.scoring import load_scoring_config
+        # A timely response offsets part of the deduction.
+        # The form's filing is dated now, months after this February event: too late to
+        # offset anything (scoring.toml [[response.lateness]]). One filed through the API
+        # the day after the event offsets the configured share.
+        from citycredit.scoring import load_scoring_config
 
-            cfg = load_scoring_config()
-            status, _ = call(port, "POST", "/api/responses", {
-                "city_adcode": "320500", "story_id": MAJOR["story_id"], "kind": "rectification",
-                "title": "苏州市市场监管局：涉事企业停业整改", "ts": "2026-02-04T09:00:00+08:00"}, token=TOKEN)
-            assert status == 202
-            share = f"{cfg.deduction * cfg.shares_bp['rectification'] / 10000 / 100:.2f}"
+        cfg = load_scoring_config()
+        status, _ = call(port, "POST", "/api/responses", {
+            "city_adcode": "320500", "story_id": MAJOR["story_id"], "kind": "rectification",
+            "title": "苏州市市场监管局：涉事企业停业整改", "ts": "2026-02-04T09:00:00+08:00"}, token=TOKEN)
+        assert status == 202
+        share = f"{cfg.deduction * cfg.shares_bp['rectification'] / 10000 / 100:.2f}"
 
-            def offset_shown() -> bool:
-                browser.get(f"http://127.0.0.1:{port}/desk/#/city/320500?period={PERIOD}")
-                browser.script("location.reload()")
-                return browser.text(browser.wait("#city-offset")) == share
-            wait_for(offset_shown, 60, "the response's offset on the city page", worker.log)
+        def offset_shown() -> bool:
+            browser.get(f"http://127.0.0.1:{port}/desk/#/city/320500?period={PERIOD}")
+            browser.script("location.reload()")
+            return browser.text(browser.wait("#city-offset")) == share
+        wait_for(offset_shown, 60, "the response's offset on the city page", worker.log)
 
         # The live alerts feed: a new alert appears without reloading.
         browser.get(f"http://127.0.0.1:{port}/desk/#/alerts")
