@@ -1,14 +1,20 @@
-"""The one retry policy (citycredit/retrying.py) and a poller's fetch on it: it retries what
-another try may fix, as often as configured and no more."""
+"""The one retry policy (citycredit/retrying.py) and its two callers: a poller's fetch retries
+what another try may fix, as often as configured and no more; an alert's sender never gives
+up, writes one dead letter at the configured try and then probes every ``most`` seconds."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import httpx
 import pytest
 from tenacity import RetryCallState
 
+from citycredit.alerting.delivery import Outbox, Pending
+from citycredit.alerting.subscriptions import Subscription
 from citycredit.retrying import backoff
+from citycredit.secretbox import SecretBox
+from citycredit.settings import Settings
 from streams.exceptions import FetchError
 from streams.fetch import Fetcher, FetchPolicy
 
@@ -87,3 +93,45 @@ def test_a_transient_failure_then_success_counts_the_attempts():
     assert asked == [503, 404]
     assert isinstance(err, FetchError) and err.message == "server answered 404 (after 2 attempts)"
 
+
+def test_a_sender_dead_letters_once_probes_and_backs_off_afresh_after_a_delivery():
+    """Alert a fails 4 tries and goes; b, after it, fails 3 tries and goes.
+
+    tries:  a✗  a✗  a✗ dead,down  a✗  a✓ up  b✗  b✗  b✗ dead,down  b✓ up
+    waits:    .01 .02     .1     .1         .01 .02     .1
+    (steady from the 3rd failure on; doubling on, those .1 would be .04 and .08)
+    """
+    settings = Settings(webhook_max_attempts=3, webhook_backoff_base=0.01, webhook_backoff_max=0.1)
+    box = SecretBox.from_settings(settings)
+    outbox = Outbox(settings, box=box)
+    sub = Subscription(id="sub-0123456789", sealed_secret=box.seal(""), url="http://127.0.0.1:9/hook")
+    outbox.add(sub.id, Pending("a", 0, {"triggered_at": "2026-12-01T01:00:00+08:00"}))
+    outbox.add(sub.id, Pending("b", 1, {"triggered_at": "2026-12-01T02:00:00+08:00"}))
+    answers = iter([False] * 4 + [True] + [False] * 3 + [True])
+    events: list[str] = []
+
+    async def post(client, sub, entry):
+        ok = next(answers)
+        events.append(f"{entry.key}{'✓' if ok else '✗'}")
+        return ok, "" if ok else "HTTP 503"
+
+    async def done(sub_id, entry, status):
+        events.append(f"{entry.key}:{status}")
+        outbox.remove(sub_id, entry.key)
+
+    async def dead(sub_id, entry, reason):
+        events.append(f"dead:{entry.key}:{reason}")
+
+    def dead_letter(key: str, kept: int) -> str:
+        return (f"dead:{key}:webhook {sub.id} failed 3 tries, last: HTTP 503; subscription marked down, "
+                f"{kept} alert(s) kept and retried every 0.1s")
+
+    outbox.post = post  # type: ignore[method-assign]
+    started = time.monotonic()
+    asyncio.run(asyncio.wait_for(outbox.drain(sub.id, lambda _id: sub, done, dead), 10))
+    elapsed = time.monotonic() - started
+    # the second dead letter shows the count of failures started afresh after a's delivery
+    assert events == ["a✗", "a✗", "a✗", dead_letter("a", 2), "a✗", "a✓", "a:delivered",
+                      "b✗", "b✗", "b✗", dead_letter("b", 1), "b✓", "b:delivered"]
+    assert not outbox.down
+    assert elapsed >= (0.01 + 0.02 + 0.1 + 0.1) + (0.01 + 0.02 + 0.1) - 0.005  # less: sleep's clock resolution
