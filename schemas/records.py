@@ -27,11 +27,8 @@ def parse_ts(value: Any, field: str = "ts") -> datetime:
     """An ISO-8601 timestamp *with* a UTC offset; naive times are rejected, not guessed."""
     if not isinstance(value, str) or not value:
         raise InputError(f"{field}: expected an ISO-8601 string with offset, got {value!r}")
-    text = value.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
     try:
-        ts = datetime.fromisoformat(text)
+        ts = datetime.fromisoformat(value.strip())  # reads a trailing "Z" as UTC since Python 3.11
     except ValueError as exc:
         raise InputError(f"{field}: not ISO-8601: {value!r}") from exc
     if ts.tzinfo is None:

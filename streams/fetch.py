@@ -6,7 +6,8 @@
 * a connect/read timeout *and* a whole-request deadline (a server that trickles one
   byte per second never hits a read timeout);
 * retries of transient failures (timeouts, resets, 5xx, 429) with exponential backoff
-  and full jitter; 4xx and size/type errors are not retried;
+  and full jitter (the project's retry policy, ``citycredit.retrying``); 4xx and size/type
+  errors are not retried;
 * the body is read raw and decompressed here with a size cap checked while streaming
   and after decompression (a 50 MB page and a gzip bomb stop at the cap);
 * redirects followed by hand, at most ``max_redirects``, loops detected; a hop that leaves
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import random
 import time
 import zlib
 from dataclasses import dataclass
@@ -30,6 +30,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from citycredit.netguard import PinnedTarget, first_refusal, pin, system_resolve
+from citycredit.retrying import backoff, retrying
 
 from .exceptions import FetchError
 
@@ -125,6 +126,11 @@ class _Decompressor:
         return out
 
 
+def _transient(exc: BaseException) -> bool:
+    """What another try may fix: the failures marked retryable (timeouts, resets, 5xx, 429)."""
+    return isinstance(exc, FetchError) and exc.retryable
+
+
 def content_type_ok(content_type: str | None) -> bool:
     if not content_type:
         return True  # many old servers send none; the parser decides
@@ -157,11 +163,12 @@ class HostGate:
 
 class Fetcher:
     def __init__(self, policy: FetchPolicy, transport: httpx.AsyncBaseTransport | None = None,
-                 rng: random.Random | None = None, resolve: Callable[[str, int], list[str]] | None = None) -> None:
+                 resolve: Callable[[str, int], list[str]] | None = None) -> None:
         self.policy = policy
         self.resolve = resolve or system_resolve  # DNS for the redirect guard (tests pass their own)
         self.gate = HostGate(policy.politeness_delay_s)
-        self.rng = rng or random.Random()
+        # full jitter: the retries of many pollers do not synchronise
+        self.wait = backoff(policy.backoff_s, policy.backoff_max_s, jitter=True)
         timeout = httpx.Timeout(connect=policy.connect_timeout_s, read=policy.read_timeout_s,
                                 write=policy.read_timeout_s, pool=policy.deadline_s)
         self.client = httpx.AsyncClient(
@@ -179,25 +186,26 @@ class Fetcher:
         async with self.gate.lock(host):
             attempt = 0
             t0 = time.monotonic()
-            while True:
-                attempt += 1
-                await self.gate.wait_turn(host)
-                try:
-                    result = await asyncio.wait_for(self._once(url, validators), self.policy.deadline_s)
-                    return dataclasses.replace(result, attempts=attempt, elapsed_s=time.monotonic() - t0)
-                except asyncio.TimeoutError:
-                    err = FetchError("timeout", f"no complete response within {self.policy.deadline_s:.0f}s", retryable=True)
-                except FetchError as exc:
-                    err = exc
-                finally:
-                    self.gate.done(host)
-                if not err.retryable or attempt > self.policy.retries:
-                    if attempt > 1:
-                        raise FetchError(err.reason, f"{err.message} (after {attempt} attempts)", err.retryable) from err
-                    raise err
-                # exponential backoff with full jitter: retries of many pollers do not synchronise
-                cap = min(self.policy.backoff_max_s, self.policy.backoff_s * 2 ** (attempt - 1))
-                await asyncio.sleep(self.rng.uniform(0, cap))
+            try:
+                async for tried in retrying(_transient, self.wait, tries=self.policy.retries + 1):
+                    with tried:
+                        attempt = tried.retry_state.attempt_number
+                        result = await self._turn(url, host, validators)
+            except FetchError as err:
+                if attempt > 1:
+                    raise FetchError(err.reason, f"{err.message} (after {attempt} attempts)", err.retryable) from err
+                raise
+            return dataclasses.replace(result, attempts=attempt, elapsed_s=time.monotonic() - t0)
+
+    async def _turn(self, url: str, host: str, validators: Validators | None) -> FetchResult:
+        """One try, in the host's turn."""
+        await self.gate.wait_turn(host)
+        try:
+            return await asyncio.wait_for(self._once(url, validators), self.policy.deadline_s)
+        except asyncio.TimeoutError as exc:
+            raise FetchError("timeout", f"no complete response within {self.policy.deadline_s:.0f}s", retryable=True) from exc
+        finally:
+            self.gate.done(host)
 
     async def _once(self, url: str, validators: Validators | None) -> FetchResult:
         seen = [url]

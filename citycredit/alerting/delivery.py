@@ -10,7 +10,8 @@ pending alert of its subscription (event time, then arrival), and only after a 2
 moves on, so a receiver that was down gets the backlog once, in order. After
 ``webhook_max_attempts`` failed tries a dead-letter record says so and the subscription
 is marked down; its alerts stay queued and the head is retried every
-``webhook_backoff_max`` seconds until the receiver answers again.
+``webhook_backoff_max`` seconds until the receiver answers again. The waits between tries
+are the project's retry policy (``citycredit.retrying``).
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ import httpx
 
 from citycredit.metrics import Metrics
 from citycredit.netguard import PinnedTarget
+from citycredit.retrying import backoff, retrying
 from citycredit.secretbox import SecretBox, SecretKeyError
 from citycredit.settings import Settings
 from schemas import parse_ts
@@ -52,9 +54,12 @@ def entry_order(alert: Mapping[str, Any], seq: int) -> tuple[str, int]:
     return (when, seq)
 
 
-def backoff(attempt: int, base: float, most: float) -> float:
-    """Seconds to wait after the ``attempt``-th failed try (1-based): base, 2*base, 4*base, ... capped."""
-    return min(base * (2 ** (attempt - 1)), most)
+class _FailedTry(Exception):
+    """A try the receiver did not take; the message is why. The retry loop of ``drain`` keeps it."""
+
+
+def _failed_try(exc: BaseException) -> bool:
+    return isinstance(exc, _FailedTry)
 
 
 def webhook_body(alert: Mapping[str, Any]) -> bytes:
@@ -139,51 +144,61 @@ class Outbox:
                     done: Callable[[str, Pending, str], Awaitable[None]],
                     dead: Callable[[str, Pending, str], Awaitable[None]]) -> None:
         s = self.settings
-        failures = 0
+        wait = backoff(s.webhook_backoff_base, s.webhook_backoff_max, steady_after=s.webhook_max_attempts)
         async with httpx.AsyncClient(timeout=s.webhook_timeout, follow_redirects=False) as client:
-            while True:
-                entry = self.head(sub_id)
-                if entry is None:
-                    return
-                sub = subscription(sub_id)
-                if sub is None or not sub.url:
-                    await done(sub_id, entry, "cancelled")  # the subscription was deleted
-                    self.acked.add(entry.key)
-                    continue
-                now = time.time()
-                hold = quiet_left(sub.quiet_hours, now)
-                batch = [entry]
-                if not hold and sub.digest_at:
-                    batch = due(sub.digest_at, [(e, e.alert) for e in self.waiting(sub_id)], now)
-                    if not batch:  # nothing waiting since before the last digest time: until the next one
-                        hold = last_boundary(sub.digest_at, now) + 86400.0 - now
-                if hold:
-                    await asyncio.sleep(min(hold, SCHEDULE_RECHECK_S))  # re-read: the subscription may change
-                    continue
-                if sub.digest_at:
-                    ok, reason = await self.post_digest(client, sub, batch)
-                else:
-                    ok, reason = await self.post(client, sub, entry)
-                if ok:
-                    self.acked.update(e.key for e in batch)
-                    self._gauge()
-                    if sub_id in self.down:
-                        log.info("webhook %s is back: delivering %d queued alert(s)", sub_id, self.size(sub_id))
-                        self.down.discard(sub_id)
-                    failures = 0
-                    for e in batch:
-                        await done(sub_id, e, "delivered")
-                    continue
-                failures += 1
-                if failures == s.webhook_max_attempts:
-                    self.down.add(sub_id)
-                    await dead(sub_id, entry, f"webhook {sub_id} failed {failures} tries, last: {reason}; "
-                                              f"subscription marked down, {self.size(sub_id)} alert(s) kept and retried "
-                                              f"every {s.webhook_backoff_max:g}s")
-                delay = backoff(min(failures, s.webhook_max_attempts), s.webhook_backoff_base, s.webhook_backoff_max)
-                if failures >= s.webhook_max_attempts:
-                    delay = s.webhook_backoff_max
-                await asyncio.sleep(delay)
+            more = True
+            while more:  # each delivery ends a run of tries: the next failure backs off from the start again
+                async for attempt in retrying(_failed_try, wait):
+                    with attempt:
+                        more = await self._deliver_next(client, sub_id, subscription, done, dead,
+                                                        attempt.retry_state.attempt_number)
+
+    async def _deliver_next(self, client: httpx.AsyncClient, sub_id: str,
+                            subscription: Callable[[str], Subscription | None],
+                            done: Callable[[str, Pending, str], Awaitable[None]],
+                            dead: Callable[[str, Pending, str], Awaitable[None]], tries: int) -> bool:
+        """One try at the head of the queue (or the digest due), after any hold for quiet hours or
+        the digest time: True once delivered, False when nothing is left, ``_FailedTry`` when the
+        receiver did not take it (the ``tries``-th failure in a row)."""
+        s = self.settings
+        while True:
+            entry = self.head(sub_id)
+            if entry is None:
+                return False
+            sub = subscription(sub_id)
+            if sub is None or not sub.url:
+                await done(sub_id, entry, "cancelled")  # the subscription was deleted
+                self.acked.add(entry.key)
+                continue
+            now = time.time()
+            hold = quiet_left(sub.quiet_hours, now)
+            batch = [entry]
+            if not hold and sub.digest_at:
+                batch = due(sub.digest_at, [(e, e.alert) for e in self.waiting(sub_id)], now)
+                if not batch:  # nothing waiting since before the last digest time: until the next one
+                    hold = last_boundary(sub.digest_at, now) + 86400.0 - now
+            if not hold:
+                break
+            await asyncio.sleep(min(hold, SCHEDULE_RECHECK_S))  # re-read: the subscription may change
+        if sub.digest_at:
+            ok, reason = await self.post_digest(client, sub, batch)
+        else:
+            ok, reason = await self.post(client, sub, entry)
+        if not ok:
+            if tries == s.webhook_max_attempts:
+                self.down.add(sub_id)
+                await dead(sub_id, entry, f"webhook {sub_id} failed {tries} tries, last: {reason}; "
+                                          f"subscription marked down, {self.size(sub_id)} alert(s) kept and retried "
+                                          f"every {s.webhook_backoff_max:g}s")
+            raise _FailedTry(reason)
+        self.acked.update(e.key for e in batch)
+        self._gauge()
+        if sub_id in self.down:
+            log.info("webhook %s is back: delivering %d queued alert(s)", sub_id, self.size(sub_id))
+            self.down.discard(sub_id)
+        for e in batch:
+            await done(sub_id, e, "delivered")
+        return True
 
     async def post(self, client: httpx.AsyncClient, sub: Subscription, entry: Pending) -> tuple[bool, str]:
         """One try of one alert."""

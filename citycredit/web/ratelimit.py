@@ -1,3 +1,4 @@
+# Kept: aiolimiter is one leaky bucket whose acquire() waits (no per-client buckets, no wait for Retry-After); limits has no token bucket.
 """Per-client token buckets for the HTTP API: a steady rate with a burst, 429 beyond it.
 
 A bucket per client address holds up to ``burst`` tokens and refills at ``rate`` tokens per

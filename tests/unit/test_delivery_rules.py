@@ -1,4 +1,4 @@
-"""Delivery rules as pure functions: backoff, delivery order, filters, signatures, the SSRF guard."""
+"""Delivery rules as pure functions: delivery order, filters, signatures, the SSRF guard."""
 from __future__ import annotations
 
 import re
@@ -6,15 +6,10 @@ import re
 import pytest
 
 from citycredit.exceptions import InputError
-from citycredit.alerting.delivery import Outbox, Pending, backoff, webhook_body, webhook_headers
+from citycredit.alerting.delivery import Outbox, Pending, webhook_body, webhook_headers
 from citycredit.alerting.subscriptions import (Filters, Subscription, WebhookVerificationError, check_url, parse_filters, sign,
                                           signing_key, verify, webhook_target)
 from citycredit.settings import Settings
-
-
-@pytest.mark.parametrize("attempt,expected", [(1, 0.5), (2, 1.0), (3, 2.0), (4, 4.0), (5, 8.0), (6, 10.0), (20, 10.0)])
-def test_backoff_doubles_up_to_the_cap(attempt, expected):
-    assert backoff(attempt, 0.5, 10.0) == expected
 
 
 def test_outbox_head_is_earliest_event_time_then_arrival():
