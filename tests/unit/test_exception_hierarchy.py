@@ -17,9 +17,11 @@ from citycredit.exceptions import CityCreditError
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("citycredit", "streams", "schemas", "agents")
-# Not errors but control flow that never leaves the function that raises it: expat offers
-# no other way to stop a parse at the root element (streams/parsers.refuse_xml_entities).
-SIGNALS = {"streams.parsers._PrologRead"}
+# Not errors but control flow that never leaves the code that raises it: expat offers no
+# other way to stop a parse at the root element (streams/parsers.refuse_xml_entities), and a
+# failed delivery try is how the sender tells tenacity's loop to wait and try again
+# (alerting/delivery.py; caught by that loop, never raised past it).
+SIGNALS = {"streams.parsers._PrologRead", "citycredit.alerting.delivery._FailedTry"}
 
 
 def _modules() -> list[str]:
