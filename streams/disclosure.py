@@ -103,7 +103,7 @@ def run(settings: Settings, once: bool = True, cities: list[str] | None = None, 
     import json
     import time
 
-    from citycredit.scoring.inputs import produce
+    from citycredit.topic_io import produce
 
     sites = load_sites(settings.disclosure_config)
     if cities:

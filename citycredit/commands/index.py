@@ -96,7 +96,7 @@ def _print(obj) -> None:
 
 def _respond(args) -> int:
     from ..scoring.filings import known_events_from_alerts, validate_response
-    from ..scoring.inputs import produce, read_topics
+    from ..topic_io import produce, read_topics
 
     settings = get_settings()
     if args.alerts:
@@ -126,7 +126,7 @@ def _respond(args) -> int:
 
 def _import_blacklist(args) -> int:
     from ..scoring.filings import read_blacklist_file
-    from ..scoring.inputs import produce
+    from ..topic_io import produce
 
     valid, rejected = read_blacklist_file(args.file)
     for number, reason in rejected:
@@ -139,7 +139,7 @@ def _import_blacklist(args) -> int:
 
 
 def _file_record(rec, dry_run: bool) -> int:
-    from ..scoring.inputs import produce
+    from ..topic_io import produce
 
     _print(rec.asdict())
     if not dry_run:
@@ -162,7 +162,8 @@ def _file_policy(args) -> int:
 
 def _scorer(input_path: Path | None):
     from ..scoring import CityScorer
-    from ..scoring.inputs import feed_lines, scorer_from_broker
+    from ..scoring.inputs import feed_lines
+    from ..topic_io import scorer_from_broker
 
     if input_path is None:
         scorer, rejected = scorer_from_broker(get_settings())

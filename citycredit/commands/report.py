@@ -56,7 +56,8 @@ def _inputs(args):
         for number, reason in feed_lines(inputs, _read(args.input).splitlines()):
             print(f"{args.input}: line {number}: {reason}", file=sys.stderr)
     else:
-        from ..scoring.inputs import feed, records_from_broker
+        from ..scoring.inputs import feed
+        from ..topic_io import records_from_broker
 
         records, unreadable = records_from_broker(get_settings())
         for rec in records:

@@ -215,7 +215,7 @@ def add_routes(router: web.UrlDispatcher, ctx: DeskContext) -> None:
             if ctx.report_records is not None:
                 records, _ = await ctx.report_records()
             else:
-                from citycredit.scoring.inputs import read_records
+                from citycredit.topic_io import read_records
 
                 records, _ = await read_records(settings)
             # CPU-bound (scoring every city, charts, PDF layout): off the event loop

@@ -87,7 +87,7 @@ def test_with_the_right_password_the_worker_runs_and_records_go_both_ways(sasl_k
         got = asyncio.run(_publish_and_read(client, tmp_path, obs))
         assert got == [obs.url]
         # the index CLI's reader takes the same arguments
-        from citycredit.scoring.inputs import read_topics
+        from citycredit.topic_io import read_topics
         assert [json.loads(v)["url"] for _, _, v in read_topics(client, ("sightings",))] == [obs.url]
         assert worker.proc.poll() is None, worker.log()[-3000:]
     finally:
