@@ -98,7 +98,7 @@ def fetch(settings: Settings, quiet: bool = True) -> Path:
     return libs
 
 
-def _java_cmd(settings: Settings, paths: BrokerPaths, main_class: str, *args: str, heap: str | None = None) -> list[str]:
+def java_cmd(settings: Settings, paths: BrokerPaths, main_class: str, *args: str, heap: str | None = None) -> list[str]:
     cmd = [java_binary(settings)]
     if heap:  # the long-running broker
         cmd += [f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20"]
@@ -224,7 +224,7 @@ def format_storage(settings: Settings, paths: BrokerPaths) -> None:
         # written there at format time, before the broker first starts
         name, password = _scram_user(settings)
         args += ["--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]"]
-    proc = subprocess.run(_java_cmd(settings, paths, "kafka.tools.StorageTool", *args), capture_output=True, text=True)
+    proc = subprocess.run(java_cmd(settings, paths, "kafka.tools.StorageTool", *args), capture_output=True, text=True)
     if proc.returncode != 0:
         output = (proc.stdout + proc.stderr)[-2000:]
         if settings.kafka_sasl_port:
@@ -299,7 +299,7 @@ def start(settings: Settings) -> float:
     t0 = time.monotonic()
     with open(paths.log, "ab") as log:
         proc = subprocess.Popen(
-            _java_cmd(settings, paths, "kafka.Kafka", str(paths.config), heap=settings.kafka_heap),
+            java_cmd(settings, paths, "kafka.Kafka", str(paths.config), heap=settings.kafka_heap),
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
     paths.pid.write_text(f"{proc.pid}\n")
@@ -394,18 +394,3 @@ def status(settings: Settings) -> dict[str, object]:
         "log": str(paths.log),
         "version": settings.kafka_version,
     }
-
-
-def console_consume(settings: Settings, topic: str, max_messages: int, timeout_ms: int = 20000,
-                    print_key: bool = True) -> list[str]:
-    """Read records with Kafka's own console consumer (a client none of us wrote)."""
-    paths = paths_for(settings)
-    args = ["--bootstrap-server", bootstrap(settings), "--topic", topic, "--from-beginning",
-            "--max-messages", str(max_messages), "--timeout-ms", str(timeout_ms)]
-    if print_key:
-        args += ["--property", "print.key=true", "--property", "key.separator=\t"]
-    proc = subprocess.run(
-        _java_cmd(settings, paths, "org.apache.kafka.tools.consumer.ConsoleConsumer", *args),
-        capture_output=True, text=True, timeout=timeout_ms / 1000 + 60,
-    )
-    return [line for line in proc.stdout.splitlines() if line.strip()]

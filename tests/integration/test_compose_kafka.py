@@ -37,7 +37,7 @@ def _fake_kafka_bin(settings: Settings, root) -> str:
     paths = broker.BrokerPaths(root)
     for name, main in TOOLS.items():
         heap = settings.kafka_heap if main == "kafka.Kafka" else None
-        (bindir / name).write_text(f"#!/bin/sh\nexec {shlex.join(broker._java_cmd(settings, paths, main, heap=heap))} \"$@\"\n")
+        (bindir / name).write_text(f"#!/bin/sh\nexec {shlex.join(broker.java_cmd(settings, paths, main, heap=heap))} \"$@\"\n")
         (bindir / name).chmod(0o755)
     return str(bindir)
 

@@ -14,6 +14,7 @@ import pytest
 from citycredit.alerting.subscriptions import WebhookVerificationError, verify
 from tests.conftest import free_port
 from tests.integration.desk_helpers import call, produce, wait_for
+from tests.integration.kafka_console import console_consume
 
 pytestmark = pytest.mark.broker
 TOKEN = "webhook-test-token-0123456789"
@@ -95,9 +96,8 @@ def test_receiver_down_at_first_gets_every_alert_once_signed_in_order(kafka, wor
         # The first five calls failed: three tries on the head alert -> a dead-letter record, then probes.
         assert len(receiver.calls) == len(wanted) + 5
 
-        from citycredit import broker
         dead = [json.loads(line.split("\t", 1)[1]) for line in
-                broker.console_consume(kafka, "deadletter", max_messages=50, timeout_ms=15000)]
+                console_consume(kafka, "deadletter", max_messages=50, timeout_ms=15000)]
         stages = {d["stage"] for d in dead}
         assert "deliver_alerts" in stages and "route_alerts" in stages, dead
         reason = next(d["reason"] for d in dead if d["stage"] == "deliver_alerts" and sub["id"] in d["reason"])

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from citycredit import broker
+from tests.integration.kafka_console import console_consume
 
 pytestmark = pytest.mark.broker
 
@@ -30,7 +30,7 @@ def _consume_until(settings, topic: str, match, timeout: float = 60.0) -> list[s
     """Lines of ``topic`` (read from the start by the console consumer) whose value matches."""
     deadline = time.monotonic() + timeout
     while True:
-        lines = broker.console_consume(settings, topic, max_messages=1_000_000, timeout_ms=3000)
+        lines = console_consume(settings, topic, max_messages=1_000_000, timeout_ms=3000)
         found = [line for line in lines if match(line.split("\t", 1)[1])]
         if found or time.monotonic() > deadline:
             return found

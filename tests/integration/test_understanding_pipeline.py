@@ -16,7 +16,7 @@ import json
 
 import pytest
 
-from citycredit import broker
+from tests.integration.kafka_console import console_consume
 
 pytestmark = pytest.mark.broker
 
@@ -38,7 +38,7 @@ def _items(kafka, titles: set[str]) -> dict[str, dict]:
     """Items with these titles from ``items`` (other tests of the session share the topic)."""
     found: dict[str, dict] = {}
     for _attempt in range(0, 8):
-        lines = broker.console_consume(kafka, "items", max_messages=1_000_000, timeout_ms=5000)
+        lines = console_consume(kafka, "items", max_messages=1_000_000, timeout_ms=5000)
         found = {}
         for line in lines:
             item = json.loads(line.split("\t", 1)[1])
@@ -68,7 +68,7 @@ def test_story_state_survives_a_worker_restart(kafka, worker_factory, tmp_path):
     # Stop only once the story table's writes are in its changelog (two new stories: a
     # story record, an hour list and the bucket meta each), as a clean shutdown would
     # leave them; a loaded machine may otherwise kill the worker before it flushes.
-    changelog = broker.console_consume(kafka, f"{app_id}-story-state-changelog", max_messages=6, timeout_ms=60000)
+    changelog = console_consume(kafka, f"{app_id}-story-state-changelog", max_messages=6, timeout_ms=60000)
     assert len(changelog) >= 6, worker.log()[-3000:]
     worker.stop()
 
