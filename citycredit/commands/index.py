@@ -207,7 +207,7 @@ def ranking_table(rows) -> str:
 
 
 def _ranking(args) -> int:
-    from ..scoring.scorer import ranking_json
+    from ..scoring.ranking import ranking_json
 
     scorer = _scorer(args.input)
     rows = scorer.ranking(args.period, args.province, args.group)

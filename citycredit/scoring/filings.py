@@ -278,7 +278,7 @@ def validate_record(raw: bytes | str | Mapping[str, Any] | CreditRecord, registr
         raise InputError(f"record_id: not an id: {record_id!r}")
     adcode = data.get("city_adcode")
     if not isinstance(adcode, str):
-        raise InputError(f"city_adcode: missing")
+        raise InputError("city_adcode: missing")
     registry.get(adcode)
     ts = event_ts(data.get("ts"))
     if kind == "blacklist":

@@ -21,9 +21,6 @@ the major_dishonesty aspect (<= 0) and ``offset`` the government_response aspect
 from __future__ import annotations
 
 import json
-import os
-import zlib
-from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping, MutableMapping
 
@@ -34,11 +31,12 @@ from schemas import Alert, CityIndexEntry, CreditRecord, Item, Response
 from .cities import CityRegistry, load_registry
 from .config import BP, LEVEL_ASPECTS, RECORD_MEASURED, ScoringConfig, TaskChecklists, load_scoring_config, load_task_checklists
 from .filings import parse_response, validate_record
-from .periods import Period, epoch, iso, month_index, month_label, month_start
-from .scope import GROUPS, PROVINCE_SETS, Member, Scope, check_peer_set, load_scope
+from .periods import Period, epoch, iso, month_index, month_start
+from .ranking import rank_key, rank_peer_sets
+from .scope import Member, Scope, check_peer_set, load_scope
+from .state import CREDIT_EVENT_ASPECTS, CityFacts, changed, count_fact, earlier
 
 MAX_URLS = 3  # sightings kept per story for explain; the story id leads to the rest in the items topic
-CREDIT_EVENT_ASPECTS = ("credit_event", "major_dishonesty", "major_trustworthy")
 NEWS_ASPECTS = CREDIT_EVENT_ASPECTS + ("credit_policy", "info_disclosure", "blacklist")
 
 
@@ -123,29 +121,6 @@ class CityResult:
                 "aspects": aspects}
 
 
-def _earlier(new: Mapping[str, Any], old: Mapping[str, Any]) -> bool:
-    """Of two facts under one id, keep the earliest, then the smallest by content: the kept
-    fact does not depend on which arrived first (a filing twice counts once, the same)."""
-    return (new["t"], json.dumps(new, sort_keys=True, ensure_ascii=False)) < (old["t"], json.dumps(old, sort_keys=True, ensure_ascii=False))
-
-
-FACT_KINDS = ("stories", "alerts", "responses", "ritems", "records")
-# A city's month is split into this many rows by fact id: an update rewrites (and logs to
-# the changelog) one row holding a 32nd of the month. One row per month made every update
-# of a busy city rewrite the whole month: 1,000 stories in a month cost ~170 KB per update.
-SHARDS_PER_MONTH = 32
-# Cities whose merged view is kept between updates (least recently used beyond that): a
-# view is as big as the city's retained facts, and busy cities are few.
-CACHED_VIEWS = 64
-
-
-def _new_city() -> dict[str, Any]:
-    # wm: newest event time of any fact (prunes old months); nwm: of news items and alerts
-    # only (the lateness bound), so a desk filing dated ahead cannot make news "late".
-    # _sum: per-month counts of the stories and records (see _count), never stored.
-    return {"wm": None, "nwm": None, "months": [], **{k: {} for k in FACT_KINDS}, "_sum": {}}
-
-
 def _event_start(row: Mapping[str, Any], alert: Mapping[str, Any]) -> int:
     """When a major event began: the earliest sighting of its story, by the alert or by the
     story's own items. The alert's ``first_seen`` is the earliest sighting its detector had
@@ -156,84 +131,12 @@ def _event_start(row: Mapping[str, Any], alert: Mapping[str, Any]) -> int:
     return min([alert["first"]] + [row[kind][sid]["t"] for kind in ("stories", "ritems") if sid in row[kind]])
 
 
-def _month_summary() -> dict[str, Any]:
-    return {"stories": 0, "dishonest": 0, "trustworthy": 0, "policy": {}, "media": 0, "black": 0,
-            "records": 0, "black_records": 0, "red_records": 0, "bl": {}, "checks": {}, "tasks": {}}
-
-
-def _count(view: dict[str, Any], kind: str, fact_id: str, fact: Mapping[str, Any], sign: int) -> None:
-    """Add (sign 1) or remove (sign -1) one story or record in its month's counts: all an
-    index entry needs from them, since within a period every fact of a month has the same
-    weight. Kept in step with every change of ``view["stories"]`` and ``view["records"]``."""
-    if kind not in ("stories", "records"):
-        return
-    m = month_index(fact["t"])
-    summary = view["_sum"].setdefault(m, _month_summary())
-    if kind == "stories":
-        summary["stories"] += sign
-        a = fact["a"]
-        if a in CREDIT_EVENT_ASPECTS:
-            summary["dishonest" if fact["p"] == "dishonest" else "trustworthy"] += sign
-        elif a == "credit_policy":
-            d = fact["d"] or "unassigned"
-            summary["policy"][d] = summary["policy"].get(d, 0) + sign
-        elif a == "info_disclosure":
-            summary["media"] += sign
-        elif a == "blacklist":
-            summary["black"] += sign
-        return
-    k, payload = fact["kind"], fact["p"]
-    if k in ("disclosure_check", "task_completion"):  # by event time within the lookback, not weighted
-        table = summary["checks"] if k == "disclosure_check" else summary["tasks"]
-        if k == "disclosure_check" and not payload.get("ok"):
-            return
-        if sign > 0:
-            table[fact_id] = [fact["t"], payload.get("task_id")]
-        else:
-            table.pop(fact_id, None)
-        return
-    summary["records"] += sign
-    if k == "blacklist":
-        summary["black_records" if payload["list"] == "black" else "red_records"] += sign
-        if sign > 0:  # an import with rows of the city: the blacklist aspect is measured
-            summary["bl"][fact_id] = fact["t"]
-        else:
-            summary["bl"].pop(fact_id, None)
-    elif k == "policy":
-        d = payload.get("domain") or "unassigned"  # shares the domain's cap with news policies
-        summary["policy"][d] = summary["policy"].get(d, 0) + sign
-
-
-def _shard(fact_id: str) -> int:
-    return zlib.crc32(fact_id.encode("utf-8")) % SHARDS_PER_MONTH
-
-
-def _dirty(kind: str, fact_id: str, prev: Mapping[str, Any] | None) -> set[tuple[str, str, int | None]]:
-    """The change to store: fact ``fact_id`` of ``kind``, and the month it was in before (if any)."""
-    return {(kind, fact_id, month_index(prev["t"]) if prev is not None else None)}
-
-
-def _month_prefix(adcode: str, month: int) -> str:
-    return f"{adcode}|{month_label(month)}|"
-
-
-def shard_key(adcode: str, month: int, shard: int) -> str:
-    return f"{_month_prefix(adcode, month)}{shard:02d}"
-
-
 class CityScorer:
     """Running city credit index over items, alerts, responses and credit records.
 
-    ``state`` holds, per city, a small meta row under the adcode (watermarks, the months it
-    has, a revision) and the facts of each month in ``SHARDS_PER_MONTH`` rows under
-    ``"<adcode>|YYYY-MM|NN"`` (NN from the fact id), each fact in the month of its event
-    time: an update rewrites one shard of one month, not the city's year (the rows are what
-    a Faust table writes to its changelog on every change). All keys of a city are written
-    while processing that city's partition, so they stay co-partitioned.
-
-    The merged view of a city's facts is cached between updates and checked against the
-    meta row's revision (unique per scorer instance and write), so a view is rebuilt from
-    the state only when another scorer (another worker, before a rebalance) wrote the city.
+    The facts live in ``state`` through ``CityFacts`` (state.py: sharded by month, the
+    merged view of a city cached); this class reads inputs into facts (``on_*``), scores
+    facts into points (``city_result``) and answers queries (``ranking``, ``explain``).
 
     Each ``on_*`` returns the month indices it touched (empty when the input does not
     concern the index, e.g. an item without a city) and raises ``InputError`` for an
@@ -243,7 +146,6 @@ class CityScorer:
     def __init__(self, state: MutableMapping[str, Any] | None = None, config: ScoringConfig | None = None,
                  registry: CityRegistry | None = None, checklists: TaskChecklists | None = None,
                  emitted: MutableMapping[str, Any] | None = None, scope: Scope | None = None) -> None:
-        self.state: MutableMapping[str, Any] = state if state is not None else {}
         # What this process last emitted per city and period, and the detected responses it
         # published: process memory, never table state. A table's local store (RocksDB) keeps
         # writes whose output a SIGKILL lost; the inputs after the last commit are read again,
@@ -256,50 +158,9 @@ class CityScorer:
         self.registry = registry or load_registry()
         self.checklists = checklists or load_task_checklists()
         self.scope = scope or load_scope(registry=registry)
-        self._views: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()  # adcode -> (revision, view)
-        self._rev_prefix = os.urandom(6).hex()  # revisions of this instance never equal another's
-        self._revs = 0
+        self.facts = CityFacts(state if state is not None else {}, self.config.retain_months)
 
     # --- inputs ------------------------------------------------------------------
-
-    def _load(self, adcode: str) -> dict[str, Any]:
-        """The city's facts of every retained month merged into one view. The caller may change
-        it and must then ``_store`` it: every check that can fail runs before anything is
-        changed, so a rejected input writes nothing."""
-        meta = self.state.get(adcode)
-        if meta is None:
-            return _new_city()
-        cached = self._views.get(adcode)
-        if cached is not None and cached[0] == meta.get("rev"):
-            self._views.move_to_end(adcode)
-            return cached[1]
-        view = _new_city()
-        view.update(wm=meta["wm"], nwm=meta["nwm"], months=list(meta["months"]))
-        for m in meta["months"]:
-            prefix = _month_prefix(adcode, m)
-            for n in range(SHARDS_PER_MONTH):
-                shard = self.state.get(f"{prefix}{n:02d}")
-                if shard:
-                    for kind, facts in shard.items():
-                        view[kind].update(facts)
-        for kind in ("stories", "records"):
-            for fact_id, fact in view[kind].items():
-                _count(view, kind, fact_id, fact, 1)
-        self._remember(adcode, meta.get("rev"), view)
-        return view
-
-    def _remember(self, adcode: str, rev: str | None, view: dict[str, Any]) -> None:
-        self._views[adcode] = (rev, view)
-        self._views.move_to_end(adcode)
-        while len(self._views) > CACHED_VIEWS:
-            self._views.popitem(last=False)
-
-    def _put_meta(self, adcode: str, row: dict[str, Any]) -> None:
-        """Write the city's meta row under a new revision; the view ``row`` is now current."""
-        self._revs += 1
-        rev = f"{self._rev_prefix}:{self._revs}"
-        self.state[adcode] = {"wm": row["wm"], "nwm": row["nwm"], "months": row["months"], "rev": rev}
-        self._remember(adcode, rev, row)
 
     def _check_late(self, row: Mapping[str, Any], t: int, what: str) -> None:
         wm = row.get("nwm")
@@ -313,51 +174,6 @@ class CityScorer:
         wm = row["wm"]
         if wm is not None and month_index(t) < month_index(wm) - self.config.retain_months + 1:
             raise InputError(f"late: {what} at {iso(t)} is older than the {self.config.retain_months} months the index keeps")
-
-    def _store(self, adcode: str, row: dict[str, Any], t: int, dirty: set[tuple[str, str, int | None]],
-               news: bool = False) -> None:
-        """Write the changed facts (``_dirty``) into their (month, shard) rows, and the meta row;
-        months past retention are deleted, from the state and the view."""
-        self._views.pop(adcode, None)  # until the writes below are done, the state is the truth
-        if news:
-            row["nwm"] = t if row.get("nwm") is None else max(row["nwm"], t)
-        row["wm"] = t if row["wm"] is None else max(row["wm"], t)
-        oldest = month_index(row["wm"]) - self.config.retain_months + 1
-        expired = [m for m in row["months"] if m < oldest]
-        for m in expired:  # forget facts older than the retained months; the topics keep the history
-            for n in range(SHARDS_PER_MONTH):
-                if shard_key(adcode, m, n) in self.state:
-                    del self.state[shard_key(adcode, m, n)]
-        if expired:
-            for kind in FACT_KINDS:
-                row[kind] = {k: v for k, v in row[kind].items() if month_index(v["t"]) >= oldest}
-            row["_sum"] = {m: summary for m, summary in row["_sum"].items() if m >= oldest}
-        # (month, shard) -> {(kind, fact id): the fact, or None where a fact moved to another month}
-        changes: dict[tuple[int, int], dict[tuple[str, str], Any]] = {}
-        for kind, fact_id, was in sorted(dirty, key=lambda d: (d[0], d[1], -1 if d[2] is None else d[2])):
-            fact = row[kind].get(fact_id)
-            if fact is None:
-                continue
-            m, n = month_index(fact["t"]), _shard(fact_id)
-            if was is not None and was != m and was >= oldest:
-                changes.setdefault((was, n), {})[(kind, fact_id)] = None
-            if m >= oldest:
-                changes.setdefault((m, n), {})[(kind, fact_id)] = fact
-        for (m, n), facts in sorted(changes.items()):
-            key = shard_key(adcode, m, n)
-            shard = {kind: dict(v) for kind, v in (self.state.get(key) or {}).items()}
-            for (kind, fact_id), fact in facts.items():
-                if fact is None:
-                    shard.get(kind, {}).pop(fact_id, None)
-                else:
-                    shard.setdefault(kind, {})[fact_id] = fact
-            shard = {kind: v for kind, v in shard.items() if v}
-            if shard:
-                self.state[key] = shard
-            elif key in self.state:
-                del self.state[key]
-        row["months"] = sorted({m for m in row["months"] if m >= oldest} | {m for m, _ in changes if m >= oldest})
-        self._put_meta(adcode, row)
 
     @staticmethod
     def scores_item(item: Item) -> bool:
@@ -374,7 +190,7 @@ class CityScorer:
         aspect = item.aspect
         adcode = self.registry.get(item.city_adcode).adcode
         t = epoch(item.ts)
-        row = self._load(adcode)
+        row = self.facts.load(adcode)
         self._check_late(row, t, f"item {item.story_id}")
         # The earliest sighting (then the smallest by every field) classifies a story: a total
         # order, so the result is the same whatever order the sightings arrive in.
@@ -386,9 +202,9 @@ class CityScorer:
                 kind = self._kind_from_title(item.title)
             fact = {"t": t, "title": item.title, "url": item.url, "site": item.site, "d": item.domain, "kind": kind}
             prev = row["ritems"].get(item.story_id)
-            if prev is None or _earlier(fact, prev):
+            if prev is None or earlier(fact, prev):
                 row["ritems"][item.story_id] = fact
-            dirty |= _dirty("ritems", item.story_id, prev)
+            dirty |= changed("ritems", item.story_id, prev)
             # "涉事企业被立案调查" reports the dishonesty and the authorities' response at once:
             # a dishonest one is also a credit event of the city.
             if item.polarity == "dishonest":
@@ -402,14 +218,14 @@ class CityScorer:
                 story = {"t": t, "a": aspect, "p": item.polarity, "d": item.domain, "title": item.title,
                          "urls": old_urls, "sites": old_sites, "k": key}
                 if prev is not None:
-                    _count(row, "stories", item.story_id, prev, -1)
-                _count(row, "stories", item.story_id, story, 1)
+                    count_fact(row, "stories", item.story_id, prev, -1)
+                count_fact(row, "stories", item.story_id, story, 1)
                 row["stories"][item.story_id] = story
             urls = {tuple(u) for u in story["urls"]} | {(t, item.url, item.site)}
             story["urls"] = [list(u) for u in sorted(urls)[:MAX_URLS]]
             story["sites"] = sorted(set(story["sites"]) | {item.site})
-            dirty |= _dirty("stories", item.story_id, prev)
-        self._store(adcode, row, t, dirty, news=True)
+            dirty |= changed("stories", item.story_id, prev)
+        self.facts.store(adcode, row, t, dirty, news=True)
         return {month_index(t)}
 
     def _kind_from_title(self, title: str) -> str:
@@ -424,48 +240,48 @@ class CityScorer:
         adcode = self.registry.get(alert.city_adcode).adcode
         t = epoch(alert.triggered_at, "triggered_at")
         first = epoch(alert.first_seen, "first_seen")
-        row = self._load(adcode)
+        row = self.facts.load(adcode)
         self._check_late(row, t, f"alert {alert.story_id}")
         key = f"{alert.type}|{alert.story_id}"
         prev = row["alerts"].get(key)
         fact = {"type": alert.type, "story_id": alert.story_id, "t": t, "first": min(first, t),
                 "title": alert.title, "urls": sorted(alert.urls)[:MAX_URLS], "d": alert.domain,
                 "trigger": alert.trigger, "sites": sorted(alert.sites)}
-        if prev is None or _earlier(fact, prev):
+        if prev is None or earlier(fact, prev):
             row["alerts"][key] = fact
-        self._store(adcode, row, t, _dirty("alerts", key, prev), news=True)
+        self.facts.store(adcode, row, t, changed("alerts", key, prev), news=True)
         return {month_index(t)}
 
     def on_response(self, resp: Response | Mapping[str, Any] | bytes | str) -> set[int]:
         r = resp if isinstance(resp, Response) else parse_response(resp, self.registry)
         adcode = self.registry.get(r.city_adcode).adcode
         t = epoch(r.ts)
-        row = self._load(adcode)
+        row = self.facts.load(adcode)
         self._check_retained(row, t, f"response {r.response_id}")
         fact = {"story_id": r.story_id, "kind": r.kind, "t": t, "source": r.source, "title": r.title, "url": r.url}
         if r.note:  # kept for explain (shown under the event); absent when empty, so older facts compare equal
             fact["note"] = r.note
         prev = row["responses"].get(r.response_id)
-        if prev is None or _earlier(fact, prev):
+        if prev is None or earlier(fact, prev):
             row["responses"][r.response_id] = fact
         self.sent.get(adcode, set()).discard(r.response_id)  # our own detection came back: it is a response now
-        self._store(adcode, row, t, _dirty("responses", r.response_id, prev))
+        self.facts.store(adcode, row, t, changed("responses", r.response_id, prev))
         alert = row["alerts"].get(f"major_dishonesty|{r.story_id}")
         return {month_index(alert["t"]) if alert else month_index(t)}
 
     def on_record(self, rec: CreditRecord | Mapping[str, Any] | bytes | str) -> set[int]:
         r = validate_record(rec, self.registry, self.checklists)
         t = epoch(r.ts)
-        row = self._load(r.city_adcode)
+        row = self.facts.load(r.city_adcode)
         self._check_retained(row, t, f"record {r.record_id}")
         prev = row["records"].get(r.record_id)
         fact = {"kind": r.kind, "t": t, "p": r.payload}
-        if prev is None or _earlier(fact, prev):
+        if prev is None or earlier(fact, prev):
             if prev is not None:
-                _count(row, "records", r.record_id, prev, -1)
-            _count(row, "records", r.record_id, fact, 1)
+                count_fact(row, "records", r.record_id, prev, -1)
+            count_fact(row, "records", r.record_id, fact, 1)
             row["records"][r.record_id] = fact
-        self._store(r.city_adcode, row, t, _dirty("records", r.record_id, prev))
+        self.facts.store(r.city_adcode, row, t, changed("records", r.record_id, prev))
         return {month_index(t)}
 
     # --- scoring -----------------------------------------------------------------
@@ -483,7 +299,7 @@ class CityScorer:
         """Points of every aspect; with ``detail`` each contribution names its fact (explain),
         without it only the points are kept (index entries, ten times a second per city).
         ``row``: the city's merged facts when the caller already has them."""
-        row = row if row is not None else self._load(adcode)
+        row = row if row is not None else self.facts.load(adcode)
         if not detail:
             return self._totals(adcode, period, row)
         cfg = self.config
@@ -733,7 +549,7 @@ class CityScorer:
     def detected_responses(self, adcode: str) -> list[Response]:
         """Responses detected in the news for a city, as Responses for the ``responses`` topic
         (their ids are derived from the item's and the event's story, so they count once)."""
-        row = self._load(adcode)
+        row = self.facts.load(adcode)
         majors = sorted((a for a in row["alerts"].values() if a["type"] == "major_dishonesty"),
                         key=lambda a: (a["t"], a["story_id"]))
         out = []
@@ -749,7 +565,7 @@ class CityScorer:
         ``responses``); marks them published so each goes out once per process."""
         if self.state.get(adcode) is None:
             return []
-        row = self._load(adcode)
+        row = self.facts.load(adcode)
         sent = self.sent.setdefault(adcode, set())
         fresh = [r for r in self.detected_responses(adcode) if r.response_id not in row["responses"] and r.response_id not in sent]
         sent.update(r.response_id for r in fresh)
@@ -763,9 +579,14 @@ class CityScorer:
 
     # --- outputs -----------------------------------------------------------------
 
+    @property
+    def state(self) -> MutableMapping[str, Any]:
+        """The facts' state mapping (the agent's table)."""
+        return self.facts.state
+
     def cities(self) -> list[str]:
-        """Adcodes of the cities in the state (the meta rows, not the month rows)."""
-        return sorted(k for k in self.state.keys() if "|" not in k)
+        """Adcodes of the cities in the state."""
+        return self.facts.cities()
 
     def alerts_in_month(self, adcode: str, month: int) -> dict[str, dict[str, Any]]:
         """The city's scored alerts (``"type|story_id"`` -> fact: trigger, sites, domain, ...)
@@ -773,7 +594,7 @@ class CityScorer:
         meta = self.state.get(adcode)
         if meta is None or month not in meta["months"]:
             return {}
-        return {k: a for k, a in self._load(adcode)["alerts"].items() if month_index(a["t"]) == month}
+        return {k: a for k, a in self.facts.load(adcode)["alerts"].items() if month_index(a["t"]) == month}
 
     def latest_month(self) -> int | None:
         marks = [self.state[c]["wm"] for c in self.cities() if self.state[c].get("wm") is not None]
@@ -845,7 +666,7 @@ class CityScorer:
         before = self.emitted.get(adcode) or {}
         oldest = newest - self.config.retain_months + 1
         marks = {k: v for k, v in before.items() if Period.parse(k, self.config.rolling_months).end >= oldest}
-        view = self._load(adcode)
+        view = self.facts.load(adcode)
         for p in sorted(periods, key=lambda p: (p.end, p.months)):
             entry = self.entry(adcode, p, view)
             # coverage too: a red-list row at full marks changes no number but makes the aspect measured;
@@ -912,36 +733,3 @@ class CityScorer:
                 "previous_period": before.label, "score": points(now_res.score), "previous_score": points(prev_res.score),
                 "score_change": points(now_res.score - prev_res.score), "top": shown,
                 "other": points(sum(x["_cp"] for x in moved[top:]))}
-
-
-def rank_key(tie_break: Iterable[str], score_centi: int, dishonest: int, measured_aspects: int) -> tuple[int, ...]:
-    """Sort key of ``[ranking] tie_break`` (smaller first); equal keys share a rank. A function
-    of what an index entry carries, so the desk ranks entries exactly as the index ranks cities."""
-    value = {"score": -score_centi, "fewer_dishonesty_events": dishonest, "more_measured_aspects": -measured_aspects}
-    return tuple(value[k] for k in tie_break)
-
-
-def rank_peer_sets(sets: Mapping[str, list[tuple[tuple[Any, ...], Member, dict[str, Any]]]],
-                   provincial: bool) -> list[dict[str, Any]]:
-    """Ranking rows of each peer set, in the order of ``scope.GROUPS`` (``PROVINCE_SETS`` in a
-    provincial view): by key, then name and adcode only to list ties in a stable order; equal
-    keys share a rank (1, 1, 3). ``fields`` (score, components, ...) are copied into the row.
-    The one ranking rule, used by ``CityScorer.ranking`` and by the desk's board."""
-    order = list(PROVINCE_SETS if provincial else GROUPS)
-    out: list[dict[str, Any]] = []
-    for peers in sorted(sets, key=order.index):
-        rows = sorted(sets[peers], key=lambda x: (x[0], x[1].name, x[1].adcode))
-        rank = 0
-        for i, (key, member, fields) in enumerate(rows):
-            if i == 0 or key != rows[i - 1][0]:
-                rank = i + 1
-            out.append({"rank": rank, "of": len(rows), "peers": peers, "group": member.group,
-                        "city": member.name, "city_adcode": member.adcode, "province": member.province,
-                        **{k: v for k, v in fields.items() if k != "city_adcode"}})
-    return out
-
-
-def ranking_json(rows: list[dict[str, Any]]) -> str:
-    """The ranking as written to files: fixed key order, UTF-8 names, two-space indent,
-    trailing newline — byte-identical for the same log."""
-    return json.dumps(rows, ensure_ascii=False, indent=2) + "\n"

@@ -6,7 +6,8 @@ from typing import Any
 
 from citycredit.exceptions import InputError
 
-from .scorer import CityScorer, ranking_json
+from .ranking import ranking_json
+from .scorer import CityScorer
 
 
 class ScoringSink:

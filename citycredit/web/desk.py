@@ -22,7 +22,8 @@ from citycredit.ids import ALERT_TYPES, ASPECTS, DOMAINS, POLARITIES
 from citycredit.metrics import Metrics
 from citycredit.scoring.periods import Period
 from citycredit.scoring.scope import GROUPS, PROVINCE_SET_LABELS, Scope
-from citycredit.scoring.scorer import CityScorer, rank_key, rank_peer_sets
+from citycredit.scoring.ranking import rank_key, rank_peer_sets
+from citycredit.scoring.scorer import CityScorer
 from schemas import parse_ts
 
 from citycredit.alerting.subscriptions import Subscription, alert_key

@@ -142,7 +142,7 @@ def test_late_items_are_rejected_with_reason_and_nothing_written():
         s.on_item(item("s2", ts="2026-03-10T00:00:00+08:00"))
     assert json.dumps(s.state, sort_keys=True) == before
     s.on_item(item("s3", ts="2026-03-18T00:00:00+08:00"))  # within 72 h: accepted
-    assert "s3" in s._load(CITY_A)["stories"]
+    assert "s3" in s.facts.load(CITY_A)["stories"]
 
 
 def test_unknown_city_codes_are_errors():

@@ -15,7 +15,7 @@ from citycredit.scoring import CityScorer, load_registry, load_scoring_config
 from citycredit.scoring.config import ScoringConfig
 from citycredit.scoring.filings import blacklist_record, disclosure_record, task_record
 from citycredit.scoring.scope import DEFAULT_PATH, GROUPS, load_scope
-from citycredit.scoring.scorer import ranking_json
+from citycredit.scoring.ranking import ranking_json
 from citycredit.settings import PROJECT_ROOT
 from tests.unit.index_factories import CITY_A, CITY_B, alert, item
 
