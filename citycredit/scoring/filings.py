@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from citycredit.exceptions import InputError
+from citycredit.jsonl import split_lines
 from citycredit.ids import DOMAINS, RESPONSE_KINDS
 from schemas import Alert, CreditRecord, Response
 
@@ -361,7 +362,7 @@ def _json_rows(text: str) -> Iterable[tuple[int, Mapping[str, Any] | str]]:
         for i, row in enumerate(data, 1):
             yield i, row if isinstance(row, Mapping) else f"expected an object, got {type(row).__name__}"
         return
-    for i, line in enumerate(text.splitlines(), 1):
+    for i, line in enumerate(split_lines(text), 1):
         if not line.strip():
             continue
         try:
