@@ -3,31 +3,36 @@ from __future__ import annotations
 
 import json
 
+import click
+
 from .. import broker
 from ..admin import ensure_topics_sync
 from ..settings import get_settings
 from ..topics import ALL
 
 
-def register(sub) -> None:
-    p = sub.add_parser("broker", help="the local single-node KRaft Kafka broker")
-    p.add_argument("action", choices=["fetch", "start", "stop", "status", "reset"])
-    p.set_defaults(func=_broker)
-    t = sub.add_parser("topics", help="create or list the declared topics")
-    t.add_argument("action", choices=["create", "list"])
-    t.set_defaults(func=_topics)
+def register(cli: click.Group) -> None:
+    cli.add_command(broker_command)
+    cli.add_command(topics_command)
 
 
-def _broker(args) -> int:
+@click.command("broker", epilog="""\b
+examples:
+  citycredit broker start     # format the storage once, start, wait until it answers
+  citycredit broker status    # exit 1 when it does not answer
+""")
+@click.argument("action", type=click.Choice(["fetch", "start", "stop", "status", "reset"]))
+def broker_command(action: str) -> int:
+    """The local single-node KRaft Kafka broker: fetch its jars, start, stop, status, reset."""
     s = get_settings()
-    if args.action == "fetch":
+    if action == "fetch":
         print(broker.fetch(s, quiet=False))
-    elif args.action == "start":
+    elif action == "start":
         seconds = broker.start(s)
         print(f"broker ready at {broker.bootstrap(s)} in {seconds:.1f}s (log: {broker.paths_for(s).log})")
-    elif args.action == "stop":
+    elif action == "stop":
         print("broker stopped" if broker.stop(s) else "no broker was running")
-    elif args.action == "reset":
+    elif action == "reset":
         broker.reset(s)
         print(f"broker stopped and storage {broker.paths_for(s).storage} removed")
     else:
@@ -37,9 +42,12 @@ def _broker(args) -> int:
     return 0
 
 
-def _topics(args) -> int:
+@click.command("topics")
+@click.argument("action", type=click.Choice(["create", "list"]))
+def topics_command(action: str) -> int:
+    """Create the declared topics (those missing), or list them with partitions and keys."""
     s = get_settings()
-    if args.action == "create":
+    if action == "create":
         created = ensure_topics_sync(s)
         print("created: " + (", ".join(created) if created else "nothing (all exist)"))
     else:

@@ -11,13 +11,14 @@ import json
 import sys
 from typing import IO, Iterable
 
+import click
+
 from ..exceptions import CityCreditError, InputError
+from ..jsonl import dumps_line
 
 
-def register(sub) -> None:
-    p = sub.add_parser("classify", help="classify observations JSONL (FILE or stdin) into items JSONL on stdout")
-    p.add_argument("file", nargs="?", default="-", metavar="FILE", help="observations JSONL; '-' or absent: stdin")
-    p.set_defaults(func=_classify)
+def register(cli: click.Group) -> None:
+    cli.add_command(classify_command)
 
 
 def classify_lines(lines: Iterable[str], out: IO[str], err: IO[str]) -> int:
@@ -41,20 +42,26 @@ def classify_lines(lines: Iterable[str], out: IO[str], err: IO[str]) -> int:
             bad += 1
             print(f"line {number}: {exc}", file=err)
             continue
-        out.write(json.dumps(item.asdict(), ensure_ascii=False) + "\n")
+        out.write(dumps_line(item.asdict()) + "\n")
     return bad
 
 
-def _classify(args) -> int:
+@click.command("classify", epilog="""\b
+example:
+  echo '{"ts": "2026-05-04T08:00:00+08:00", "site": "people", "surface": "homepage", "title": "苏州一餐馆使用地沟油", "url": ""}' | citycredit classify
+""")
+@click.argument("file", default="-", required=False)
+def classify_command(file: str) -> int:
+    """Classify observations JSONL (FILE, or stdin when absent or '-') into items JSONL on stdout."""
     try:
-        if args.file == "-":
+        if file == "-":
             stream: IO[str] = sys.stdin
             bad = classify_lines(stream, sys.stdout, sys.stderr)
         else:
-            with open(args.file, encoding="utf-8", errors="replace") as fh:
+            with open(file, encoding="utf-8", errors="replace") as fh:
                 bad = classify_lines(fh, sys.stdout, sys.stderr)
     except OSError as exc:
-        raise CityCreditError(f"classify: cannot read {args.file}: {exc.strerror}") from exc
+        raise CityCreditError(f"classify: cannot read {file}: {exc.strerror}") from exc
     if bad:
         print(f"citycredit classify: {bad} bad line(s) skipped", file=sys.stderr)
         return 1

@@ -13,75 +13,23 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+import click
+
 from ..exceptions import InputError
+from ..jsonl import split_lines
 from ..ids import DOMAINS, RESPONSE_KINDS
 from ..settings import get_settings
 
 
-def register(sub) -> None:
-    p = sub.add_parser("respond", help="file a government response to a major dishonesty event (-> responses)")
-    p.add_argument("--city", required=True, help="city name (苏州市) or adcode (320500)")
-    p.add_argument("--story", required=True, help="story_id of the major dishonesty event (from the alert)")
-    p.add_argument("--kind", required=True, choices=RESPONSE_KINDS)
-    p.add_argument("--ts", help="when the response was made, ISO-8601 with offset (default: now)")
-    p.add_argument("--title", default="")
-    p.add_argument("--url", default="")
-    p.add_argument("--note", default="")
-    p.add_argument("--response-id", help="id of the response (default: derived, so filing twice counts once)")
-    p.add_argument("--alerts", type=Path, help="known events from this alerts JSONL instead of the alerts topic")
-    p.add_argument("--dry-run", action="store_true", help="validate and print, produce nothing")
-    p.set_defaults(func=_respond)
+def register(cli: click.Group) -> None:
+    for command in (respond_command, import_group, file_group, explain_command, ranking_command, disclosure_command):
+        cli.add_command(command)
 
-    imp = sub.add_parser("import", help="import structured records (-> records)")
-    imp_sub = imp.add_subparsers(dest="what", required=True)
-    b = imp_sub.add_parser("blacklist", help="blacklist / red-list rows from a CSV (header row) or JSON file")
-    b.add_argument("file", type=Path)
-    b.add_argument("--dry-run", action="store_true", help="validate and report, produce nothing")
-    b.set_defaults(func=_import_blacklist)
 
-    f = sub.add_parser("file", help="file a completed credit task or an issued credit policy (-> records)")
-    f_sub = f.add_subparsers(dest="what", required=True)
-    t = f_sub.add_parser("task", help="a task of the city's checklist (citycredit/config/tasks.toml) completed")
-    t.add_argument("--city", required=True)
-    t.add_argument("--task", required=True, help="task id from the checklist")
-    t.add_argument("--ts", help="completion time, ISO-8601 with offset or YYYY-MM-DD (default: now)")
-    t.add_argument("--note", default="")
-    t.add_argument("--dry-run", action="store_true")
-    t.set_defaults(func=_file_task)
-    pol = f_sub.add_parser("policy", help="a credit rule or standard the city issued")
-    pol.add_argument("--city", required=True)
-    pol.add_argument("--title", required=True)
-    pol.add_argument("--domain", choices=tuple(DOMAINS))
-    pol.add_argument("--url", default="")
-    pol.add_argument("--ts", help="issue time, ISO-8601 with offset or YYYY-MM-DD (default: now)")
-    pol.add_argument("--dry-run", action="store_true")
-    pol.set_defaults(func=_file_policy)
-
-    e = sub.add_parser("explain", help="every component of a city's score with the items, alerts, responses behind it")
-    e.add_argument("city", help="city name or adcode")
-    e.add_argument("--period", help="YYYY-MM or 12m:YYYY-MM (default: rolling 12 months to the newest event)")
-    e.add_argument("--input", type=Path, help="a JSONL log of items/alerts/responses/records instead of the topics")
-    e.add_argument("--change", action="store_true",
-                   help="instead: the score's change since the month before and its three largest contributions")
-    e.set_defaults(func=_explain)
-
-    r = sub.add_parser("ranking", help="the city ranking (design.md Ranking format)")
-    r.add_argument("--period", help="YYYY-MM or 12m:YYYY-MM (default: rolling 12 months to the newest event)")
-    r.add_argument("--province", help="only cities of this province (name or code): its prefecture-level cities "
-                                      "ranked together, its county-level cities together")
-    r.add_argument("--group", help="only one peer group: core, prefecture, county_city "
-                                   "(with --province: prefecture_level, county_city)")
-    r.add_argument("--table", action="store_true",
-                   help="a text table (rank, score, how much rests on measured aspects, what is 未监测) instead of JSON")
-    r.add_argument("--input", type=Path, help="a JSONL log of items/alerts/responses/records instead of the topics")
-    r.add_argument("--out", type=Path, help="write the ranking JSON here instead of stdout")
-    r.set_defaults(func=_ranking)
-
-    d = sub.add_parser("disclosure", help="check the city credit websites for the disclosure columns (-> records)")
-    d.add_argument("action", choices=["check", "poll"], help="check: once; poll: every CITYCREDIT_DISCLOSURE_INTERVAL s")
-    d.add_argument("--city", action="append", help="only this adcode (repeatable)")
-    d.add_argument("--dry-run", action="store_true", help="print the records, produce nothing")
-    d.set_defaults(func=_disclosure)
+_INPUT = click.option("--input", "input_path", type=click.Path(path_type=Path),
+                      help="A JSONL log of items/alerts/responses/records instead of the topics.")
+_PERIOD = click.option("--period", help="YYYY-MM or 12m:YYYY-MM (default: rolling 12 months to the newest event).")
+_DRY_RUN = click.option("--dry-run", is_flag=True, help="Validate and print; produce nothing.")
 
 
 def _now() -> str:
@@ -94,46 +42,71 @@ def _print(obj) -> None:
     print(json.dumps(obj, ensure_ascii=False, indent=2))
 
 
-def _respond(args) -> int:
+@click.command("respond", epilog="""\b
+example:
+  citycredit respond --city 苏州 --story s-53abaad8ef9a6fff --kind rectification --title "涉事企业停业整改"
+""")
+@click.option("--city", required=True, help="City name (苏州市) or adcode (320500).")
+@click.option("--story", required=True, help="story_id of the major dishonesty event (from the alert).")
+@click.option("--kind", required=True, type=click.Choice(RESPONSE_KINDS))
+@click.option("--ts", help="When the response was made, ISO-8601 with offset (default: now).")
+@click.option("--title", default="")
+@click.option("--url", default="")
+@click.option("--note", default="")
+@click.option("--response-id", help="Id of the response (default: derived, so filing twice counts once).")
+@click.option("--alerts", type=click.Path(path_type=Path), help="Known events from this alerts JSONL instead of the alerts topic.")
+@_DRY_RUN
+def respond_command(city: str, story: str, kind: str, ts: str | None, title: str, url: str, note: str,
+                    response_id: str | None, alerts: Path | None, dry_run: bool) -> int:
+    """File a government response to a major dishonesty event (-> responses)."""
     from ..scoring.filings import known_events_from_alerts, validate_response
     from ..topic_io import produce, read_topics
 
     settings = get_settings()
-    if args.alerts:
+    if alerts:
         try:
-            lines = args.alerts.read_text(encoding="utf-8").splitlines()
+            lines = split_lines(alerts.read_text(encoding="utf-8"))
         except OSError as exc:
-            raise InputError(f"{args.alerts}: cannot read ({exc})") from exc
-        alerts = [json.loads(line) for line in lines if line.strip()]
+            raise InputError(f"{alerts}: cannot read ({exc})") from exc
+        known = [json.loads(line) for line in lines if line.strip()]
     else:
-        alerts = []
+        known = []
         for _, _, value in read_topics(settings, ("alerts",)):
             try:
-                alerts.append(json.loads(value))
+                known.append(json.loads(value))
             except ValueError:
                 continue  # a bad alert record is the detection agent's dead letter, not ours
-    payload = {"city": args.city, "story_id": args.story, "kind": args.kind, "ts": args.ts or _now(),
-               "title": args.title, "url": args.url, "note": args.note, "source": "cli"}
-    if args.response_id:
-        payload["response_id"] = args.response_id
-    resp = validate_response(payload, known_events_from_alerts(alerts))
+    payload = {"city": city, "story_id": story, "kind": kind, "ts": ts or _now(),
+               "title": title, "url": url, "note": note, "source": "cli"}
+    if response_id:
+        payload["response_id"] = response_id
+    resp = validate_response(payload, known_events_from_alerts(known))
     _print(resp.asdict())
-    if not args.dry_run:
+    if not dry_run:
         produce(settings, "responses", [resp])
         print(f"sent to responses (key {resp.city_adcode})", file=sys.stderr)
     return 0
 
 
-def _import_blacklist(args) -> int:
+@click.group("import")
+def import_group() -> None:
+    """Import structured records (-> records)."""
+
+
+@import_group.command("blacklist")
+@click.argument("file", type=click.Path(path_type=Path))
+@_DRY_RUN
+def import_blacklist_command(file: Path, dry_run: bool) -> int:
+    """Blacklist / red-list rows from a CSV (header row) or JSON file; bad rows are reported by number."""
     from ..scoring.filings import read_blacklist_file
     from ..topic_io import produce
 
-    valid, rejected = read_blacklist_file(args.file)
+    valid, rejected = read_blacklist_file(file)
     for number, reason in rejected:
-        print(f"{args.file}: row {number}: {reason}", file=sys.stderr)
-    if valid and not args.dry_run:
+        print(f"{file}: row {number}: {reason}", file=sys.stderr)
+    if valid and not dry_run:
         produce(get_settings(), "records", [rec for _, rec in valid])
-    verb = "validated" if args.dry_run else "imported"
+    verb = "validated" if dry_run else "imported"
     print(f"{verb} {len(valid)} rows, rejected {len(rejected)}")
     return 1 if rejected else 0
 
@@ -148,16 +121,36 @@ def _file_record(rec, dry_run: bool) -> int:
     return 0
 
 
-def _file_task(args) -> int:
+@click.group("file")
+def file_group() -> None:
+    """File a completed credit task or an issued credit policy (-> records)."""
+
+
+@file_group.command("task")
+@click.option("--city", required=True)
+@click.option("--task", "task_id", required=True, help="Task id from the checklist (citycredit/config/tasks.toml).")
+@click.option("--ts", help="Completion time, ISO-8601 with offset or YYYY-MM-DD (default: now).")
+@click.option("--note", default="")
+@_DRY_RUN
+def file_task_command(city: str, task_id: str, ts: str | None, note: str, dry_run: bool) -> int:
+    """A task of the city's checklist completed."""
     from ..scoring.filings import task_record
 
-    return _file_record(task_record(args.city, args.task, args.ts or _now(), args.note), args.dry_run)
+    return _file_record(task_record(city, task_id, ts or _now(), note), dry_run)
 
 
-def _file_policy(args) -> int:
+@file_group.command("policy")
+@click.option("--city", required=True)
+@click.option("--title", required=True)
+@click.option("--domain", type=click.Choice(tuple(DOMAINS)))
+@click.option("--url", default="")
+@click.option("--ts", help="Issue time, ISO-8601 with offset or YYYY-MM-DD (default: now).")
+@_DRY_RUN
+def file_policy_command(city: str, title: str, domain: str | None, url: str, ts: str | None, dry_run: bool) -> int:
+    """A credit rule or standard the city issued."""
     from ..scoring.filings import policy_record
 
-    return _file_record(policy_record(args.city, args.title, args.ts or _now(), args.domain, args.url), args.dry_run)
+    return _file_record(policy_record(city, title, ts or _now(), domain, url), dry_run)
 
 
 def _scorer(input_path: Path | None):
@@ -172,7 +165,7 @@ def _scorer(input_path: Path | None):
         return scorer
     scorer = CityScorer()
     try:
-        lines = input_path.read_text(encoding="utf-8").splitlines()
+        lines = split_lines(input_path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise InputError(f"{input_path}: cannot read ({exc})") from exc
     for number, reason in feed_lines(scorer, lines):
@@ -180,9 +173,19 @@ def _scorer(input_path: Path | None):
     return scorer
 
 
-def _explain(args) -> int:
-    scorer = _scorer(args.input)
-    _print(scorer.explain_change(args.city, args.period) if args.change else scorer.explain(args.city, args.period))
+@click.command("explain", epilog="""\b
+examples:
+  citycredit explain 苏州 --period 2026-05
+  citycredit explain 320500 --change        # what moved the score since the month before
+""")
+@click.argument("city")
+@_PERIOD
+@_INPUT
+@click.option("--change", is_flag=True, help="Instead: the score's change since the month before and its three largest contributions.")
+def explain_command(city: str, period: str | None, input_path: Path | None, change: bool) -> int:
+    """Every component of a city's score with the items, alerts, responses and records behind it."""
+    scorer = _scorer(input_path)
+    _print(scorer.explain_change(city, period) if change else scorer.explain(city, period))
     return 0
 
 
@@ -206,20 +209,40 @@ def ranking_table(rows) -> str:
     return "".join(line + "\n" for line in lines)
 
 
-def _ranking(args) -> int:
+@click.command("ranking", epilog="""\b
+examples:
+  citycredit ranking --period 2026-05 --table
+  citycredit ranking --province 江苏 --group county_city --out ranking.json
+""")
+@_PERIOD
+@click.option("--province", help="Only cities of this province (name or code): its prefecture-level cities "
+                                 "ranked together, its county-level cities together.")
+@click.option("--group", help="Only one peer group: core, prefecture, county_city (with --province: prefecture_level, county_city).")
+@click.option("--table", is_flag=True, help="A text table (rank, score, how much rests on measured aspects, what is 未监测) instead of JSON.")
+@_INPUT
+@click.option("--out", type=click.Path(path_type=Path), help="Write the ranking here instead of stdout.")
+def ranking_command(period: str | None, province: str | None, group: str | None, table: bool,
+                    input_path: Path | None, out: Path | None) -> int:
+    """The city ranking (design.md Ranking format)."""
     from ..scoring.ranking import ranking_json
 
-    scorer = _scorer(args.input)
-    rows = scorer.ranking(args.period, args.province, args.group)
-    text = ranking_table(rows) if args.table else ranking_json(rows)
-    if args.out:
-        args.out.write_text(text, encoding="utf-8")
+    scorer = _scorer(input_path)
+    rows = scorer.ranking(period, province, group)
+    text = ranking_table(rows) if table else ranking_json(rows)
+    if out:
+        out.write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
     return 0
 
 
-def _disclosure(args) -> int:
+@click.command("disclosure")
+@click.argument("action", type=click.Choice(["check", "poll"]))
+@click.option("--city", multiple=True, help="Only this adcode (repeatable).")
+@_DRY_RUN
+def disclosure_command(action: str, city: tuple[str, ...], dry_run: bool) -> int:
+    """Check the city credit websites for the disclosure columns (-> records): check once, or poll
+    every CITYCREDIT_DISCLOSURE_INTERVAL seconds."""
     from streams.disclosure import run
 
-    return run(get_settings(), once=args.action == "check", cities=args.city, dry_run=args.dry_run)
+    return run(get_settings(), once=action == "check", cities=list(city) or None, dry_run=dry_run)

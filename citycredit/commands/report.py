@@ -10,51 +10,34 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import click
+
 from ..exceptions import InputError
+from ..jsonl import split_lines
 from ..settings import get_settings
 
-EXAMPLES = """examples:
-  citycredit report --period 2026-11 --format pdf --out 2026-11.pdf
-  citycredit report --period 2026-11 --scope 江苏 --format xlsx --out 江苏-2026-11.xlsx
-  citycredit report --period 2026-01 --timeline timeline.jsonl --format html --out report.html
-"""
+def register(cli: click.Group) -> None:
+    cli.add_command(report_command)
 
 
-def register(sub) -> None:
-    import argparse
-
-    from ..reporting import FORMATS, NATIONAL
-
-    p = sub.add_parser("report", help="the monthly city credit monitoring report (HTML, XLSX or PDF)",
-                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--period", required=True, help="the calendar month, YYYY-MM")
-    p.add_argument("--scope", default=NATIONAL, help=f"{NATIONAL} (default) or a province, by name (江苏) or code (32)")
-    p.add_argument("--format", choices=FORMATS, help="default: from --out's suffix, else html")
-    p.add_argument("--out", type=Path, help="write here (default: stdout for html)")
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--input", type=Path, help="a JSONL log of items/alerts/responses/records instead of the topics")
-    src.add_argument("--timeline", type=Path, help="a recorded timeline (citycredit replay's input) instead of the topics")
-    p.set_defaults(func=_report)
-
-
-def _inputs(args):
+def _inputs(timeline: Path | None, input_path: Path | None):
     from ..reporting import ReportInputs
 
     inputs = ReportInputs()
-    if args.timeline is not None:
+    if timeline is not None:
         from ..detection import load_config
         from ..replay import Replay, read_timeline
 
-        entries, errors = read_timeline(_read(args.timeline).splitlines())
+        entries, errors = read_timeline(split_lines(_read(timeline)))
         for _ in Replay(load_config(get_settings().detection_config), sinks=[inputs]).run(entries, errors):
             pass
         for err in sorted(errors, key=lambda e: e.lineno):
-            print(err.render(str(args.timeline)), file=sys.stderr)
-    elif args.input is not None:
+            print(err.render(str(timeline)), file=sys.stderr)
+    elif input_path is not None:
         from ..scoring.inputs import feed_lines
 
-        for number, reason in feed_lines(inputs, _read(args.input).splitlines()):
-            print(f"{args.input}: line {number}: {reason}", file=sys.stderr)
+        for number, reason in feed_lines(inputs, split_lines(_read(input_path))):
+            print(f"{input_path}: line {number}: {reason}", file=sys.stderr)
     else:
         from ..scoring.inputs import feed
         from ..topic_io import records_from_broker
@@ -76,21 +59,38 @@ def _read(path: Path) -> str:
         raise InputError(f"{path}: cannot read ({exc})") from exc
 
 
-def _report(args) -> int:
+@click.command("report", epilog="""\b
+examples:
+  citycredit report --period 2026-11 --format pdf --out 2026-11.pdf
+  citycredit report --period 2026-11 --scope 江苏 --out 江苏-2026-11.xlsx
+  citycredit report --period 2026-01 --timeline timeline.jsonl --out report.html
+""")
+@click.option("--period", required=True, help="The calendar month, YYYY-MM.")
+@click.option("--scope", default="全国", show_default=True, help="全国 or a province, by name (江苏) or code (32).")
+@click.option("--format", "fmt", type=click.Choice(["html", "xlsx", "pdf"]), help="Default: from --out's suffix, else html.")
+@click.option("--out", type=click.Path(path_type=Path), help="Write here (default: stdout, for html).")
+@click.option("--input", "input_path", type=click.Path(path_type=Path),
+              help="A JSONL log of items/alerts/responses/records instead of the topics.")
+@click.option("--timeline", type=click.Path(path_type=Path), help="A recorded timeline (citycredit replay's input) instead of the topics.")
+def report_command(period: str, scope: str, fmt: str | None, out: Path | None, input_path: Path | None,
+                   timeline: Path | None) -> int:
+    """The monthly city credit monitoring report (月度城市信用状况监测报告) as HTML, XLSX or PDF."""
     from ..reporting import build_report, render
 
-    fmt = args.format or (args.out.suffix.lstrip(".").lower() if args.out and args.out.suffix else "html")
+    if input_path is not None and timeline is not None:
+        raise InputError("give --input or --timeline, not both")
+    fmt = fmt or (out.suffix.lstrip(".").lower() if out and out.suffix else "html")
     if fmt not in ("html", "xlsx", "pdf"):
-        raise InputError(f"format: cannot tell the format from {args.out.name}; give --format html|xlsx|pdf")
-    if fmt != "html" and args.out is None:
+        raise InputError(f"format: cannot tell the format from {out.name}; give --format html|xlsx|pdf")
+    if fmt != "html" and out is None:
         raise InputError(f"format {fmt} is binary: give --out FILE")
-    report = build_report(_inputs(args), args.period, args.scope)
+    report = build_report(_inputs(timeline, input_path), period, scope)
     data = render(report, fmt)
-    if args.out is None:
+    if out is None:
         sys.stdout.write(data.decode("utf-8"))
     else:
-        args.out.write_bytes(data)
+        out.write_bytes(data)
         t = report["totals"]
-        print(f"{args.out}: {report['title']}: {t['cities']} cities, {t['major_dishonesty']} major dishonesty events, "
+        print(f"{out}: {report['title']}: {t['cities']} cities, {t['major_dishonesty']} major dishonesty events, "
               f"{t['early_warnings']} early warnings, {len(data)} bytes", file=sys.stderr)
     return 0

@@ -8,44 +8,20 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+import click
+
 from ..exceptions import ConfigError
 from ..settings import get_settings
 
 
-def register(sub) -> None:
-    p = sub.add_parser("sites", help="the site registry and the recorded-sites server")
-    ssub = p.add_subparsers(dest="sites_command", required=True, metavar="ACTION")
-    serve = ssub.add_parser("serve", help="serve all registry surfaces from a timeline (recorded sites)")
-    serve.add_argument("timeline", nargs="?", type=Path, help="timeline TOML (default: the built-in demo timeline)")
-    serve.add_argument("--port", type=int, help="port (default CITYCREDIT_SITES_PORT)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--speed", type=float, help="simulated seconds per real second; 0 = manual frames "
-                                                   "(POST /_timeline/frame/N) (default CITYCREDIT_SITES_SPEED)")
-    serve.set_defaults(func=_serve)
-    check = ssub.add_parser("check", help="validate the site registry and list its surfaces")
-    check.set_defaults(func=_check)
+def register(cli: click.Group) -> None:
+    for command in (sites_group, poll_command, run_command, reparse_command, demo_command):
+        cli.add_command(command)
 
-    poll = sub.add_parser("poll", help="poll every surface once (or --cycles N) and publish the changes")
-    poll.add_argument("--cycles", type=int, default=1)
-    poll.add_argument("--dry-run", action="store_true", help="print observations as JSONL instead of publishing")
-    poll.set_defaults(func=_poll)
 
-    run = sub.add_parser("run", help="the product on the real sites: the worker and the pollers (publishing forever)")
-    run.add_argument("--pollers-only", action="store_true", help="only the pollers (the worker runs elsewhere)")
-    run.set_defaults(func=_run)
-
-    rep = sub.add_parser("reparse", help="re-run today's parsers over stored raw snapshots")
-    rep.add_argument("--site")
-    rep.add_argument("--surface", help="surface id within the site (e.g. homepage)")
-    rep.add_argument("--since", help="ISO-8601 time with offset")
-    rep.add_argument("--observations", action="store_true", help="print the derived observations as JSONL")
-    rep.set_defaults(func=_reparse)
-
-    demo = sub.add_parser("demo", help="the whole product on recorded sites: broker, worker, recorded sites, pollers")
-    demo.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
-    demo.add_argument("--speed", type=float, help="timeline acceleration (default CITYCREDIT_SITES_SPEED)")
-    demo.add_argument("--timeline", type=Path, help="timeline TOML (default: the built-in one)")
-    demo.set_defaults(func=_demo)
+@click.group("sites")
+def sites_group() -> None:
+    """The site registry and the recorded-sites server."""
 
 
 def _logging() -> None:
@@ -54,29 +30,38 @@ def _logging() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-def _serve(args) -> int:
+@sites_group.command("serve")
+@click.argument("timeline", required=False, type=click.Path(path_type=Path))
+@click.option("--port", type=int, help="Port (default CITYCREDIT_SITES_PORT).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--speed", type=float, help="Simulated seconds per real second; 0 = manual frames "
+                                          "(POST /_timeline/frame/N) (default CITYCREDIT_SITES_SPEED).")
+def serve_command(timeline: Path | None, port: int | None, host: str, speed: float | None) -> int:
+    """Serve every registry surface from a timeline TOML (default: the built-in demo timeline)."""
     from streams.recorded.server import RecordedSites, serve_forever
     from streams.recorded.timeline import load_timeline
     from streams.registry import load_registry
     from streams.runner import install_stop_handlers
 
     s = get_settings()
-    sites = RecordedSites(load_registry(s.sites_file), load_timeline(args.timeline),
-                          speed=s.sites_speed if args.speed is None else args.speed)
-    port = args.port or s.sites_port
+    sites = RecordedSites(load_registry(s.sites_file), load_timeline(timeline),
+                          speed=s.sites_speed if speed is None else speed)
+    port = port or s.sites_port
 
     async def main() -> None:
         stop = asyncio.Event()
         install_stop_handlers(stop)
-        print(f"recorded sites on http://{args.host}:{port}/ ({len(sites.routes)} surfaces, "
+        print(f"recorded sites on http://{host}:{port}/ ({len(sites.routes)} surfaces, "
               f"{len(sites.timeline.frames)} frames, speed {sites.speed:g}); status: /_timeline", flush=True)
-        await serve_forever(sites, args.host, port, stop)
+        await serve_forever(sites, host, port, stop)
 
     asyncio.run(main())
     return 0
 
 
-def _check(args) -> int:
+@sites_group.command("check")
+def check_command() -> int:
+    """Validate the site registry and list its surfaces."""
     from streams.registry import load_registry
 
     reg = load_registry(get_settings().sites_file)
@@ -89,23 +74,30 @@ def _check(args) -> int:
     return 0
 
 
-def _poll(args) -> int:
+@click.command("poll")
+@click.option("--cycles", type=int, default=1, show_default=True)
+@click.option("--dry-run", is_flag=True, help="Print observations as JSONL instead of publishing.")
+def poll_command(cycles: int, dry_run: bool) -> int:
+    """Poll every surface once (or --cycles N) and publish the changes."""
     from streams.poller import health_table
     from streams.runner import poll_cycles
 
     _logging()
     s = get_settings()
-    poller, outcomes = asyncio.run(poll_cycles(s, args.cycles, publish=not args.dry_run,
-                                               out=sys.stdout if args.dry_run else None))
+    poller, outcomes = asyncio.run(poll_cycles(s, cycles, publish=not dry_run,
+                                               out=sys.stdout if dry_run else None))
     total = sum(len(o.observations) for o in outcomes)
     for row in health_table(poller.health):
         print(json.dumps(row, ensure_ascii=False), file=sys.stderr)
     print(f"{len(outcomes)} polls, {sum(1 for o in outcomes if o.error)} failed, {total} observations "
-          f"{'printed' if args.dry_run else 'published'}", file=sys.stderr)
+          f"{'printed' if dry_run else 'published'}", file=sys.stderr)
     return 0
 
 
-def _run(args) -> int:
+@click.command("run")
+@click.option("--pollers-only", is_flag=True, help="Only the pollers (the worker runs elsewhere).")
+def run_command(pollers_only: bool) -> int:
+    """The product on the real sites: the worker and the pollers, publishing until Ctrl-C."""
     from ..admin import ensure_topics_sync
     from ..topics import ALL, SIGHTINGS, SOURCE_HEALTH
     from streams.runner import install_stop_handlers, run_pollers, start_metrics_server, start_worker, stop_worker
@@ -114,13 +106,13 @@ def _run(args) -> int:
     s = get_settings()
     # a clear message when no broker answers, before anything starts. Pollers alone check only
     # their own topics: on the compose broker their principal may see no others (ACLs)
-    ensure_topics_sync(s, (SIGHTINGS, SOURCE_HEALTH) if args.pollers_only else ALL)
+    ensure_topics_sync(s, (SIGHTINGS, SOURCE_HEALTH) if pollers_only else ALL)
 
     async def main() -> int:
         stop = asyncio.Event()
         install_stop_handlers(stop)
         worker = None
-        if not args.pollers_only:
+        if not pollers_only:
             worker, log_path = start_worker(s)
             print(f"worker started (pid {worker.pid}, log {log_path}); desk: http://{s.web_host}:{s.web_port}/desk/", file=sys.stderr)
         try:
@@ -136,28 +128,42 @@ def _run(args) -> int:
     return asyncio.run(main())
 
 
-def _reparse(args) -> int:
+@click.command("reparse")
+@click.option("--site")
+@click.option("--surface", help="Surface id within the site (e.g. homepage).")
+@click.option("--since", help="ISO-8601 time with offset.")
+@click.option("--observations", is_flag=True, help="Print the derived observations as JSONL.")
+def reparse_command(site: str | None, surface: str | None, since: str | None, observations: bool) -> int:
+    """Re-run today's parsers over the stored raw snapshots."""
     from schemas import parse_ts
     from streams.runner import reparse
 
-    since: datetime | None = parse_ts(args.since, "--since") if args.since else None
+    start: datetime | None = parse_ts(since, "--since") if since else None
     n = failed = 0
-    for row, observations in reparse(get_settings(), args.site, args.surface, since):
+    for row, derived in reparse(get_settings(), site, surface, start):
         n += 1
         failed += row.error is not None
         print(f"{row.seen_at} {row.site}/{row.surface}: " + (f"FAILED {row.error}" if row.error else f"{row.headlines} headlines"),
               file=sys.stderr)
-        if args.observations:
-            for obs in observations:
+        if observations:
+            for obs in derived:
                 print(json.dumps(obs.asdict(), ensure_ascii=False))
     print(f"{n} snapshots re-parsed, {failed} failed", file=sys.stderr)
     return 1 if failed else 0
 
 
-def _demo(args) -> int:
+@click.command("demo", epilog="""\b
+example:
+  citycredit demo --duration 60 --speed 600   # a news day in a minute, then stop everything
+""")
+@click.option("--duration", type=float, help="Stop after this many seconds (default: until Ctrl-C).")
+@click.option("--speed", type=float, help="Timeline acceleration (default CITYCREDIT_SITES_SPEED).")
+@click.option("--timeline", type=click.Path(path_type=Path), help="Timeline TOML (default: the built-in one).")
+def demo_command(duration: float | None, speed: float | None, timeline: Path | None) -> int:
+    """The whole product on recorded sites: broker, worker, recorded sites, pollers, desk."""
     from streams.demo import DemoOptions, run_demo
 
     _logging()
-    if args.speed is not None and args.speed <= 0:
+    if speed is not None and speed <= 0:
         raise ConfigError("--speed must be greater than 0")
-    return asyncio.run(run_demo(get_settings(), DemoOptions(duration=args.duration, speed=args.speed, timeline=args.timeline)))
+    return asyncio.run(run_demo(get_settings(), DemoOptions(duration=duration, speed=speed, timeline=timeline)))

@@ -5,13 +5,14 @@ import shutil
 import sys
 from pathlib import Path
 
+import click
+
 from ..admin import changelog_specs, ensure_topics_sync
 from ..settings import get_settings
 
 
-def register(sub) -> None:
-    p = sub.add_parser("worker", help="run the Faust worker: every agent, tables, web server")
-    p.set_defaults(func=_worker)
+def register(cli: click.Group) -> None:
+    cli.add_command(worker_command)
 
 
 # Written when the worker stops by itself (Faust has flushed its producer by then); absent
@@ -37,7 +38,9 @@ def discard_state_after_unclean_stop(datadir: Path, tabledir: Path) -> bool:
     return dirty
 
 
-def _worker(args) -> int:
+@click.command("worker")
+def worker_command() -> int:
+    """Run the Faust worker: every agent, the tables, the desk's web server."""
     from ..understanding.model import load_model
 
     load_model()  # a missing or corrupt reader model stops the worker here, before it joins the group
