@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from citycredit.app import app, classified_topic, dead_letter, record_processing_delay, sightings_topic
+from citycredit.app import app, classified_topic, dead_letter, dead_letter_unexpected, record_processing_delay, sightings_topic
 from citycredit.exceptions import InputError
 from citycredit.metrics import METRICS
 from citycredit.understanding import Understanding, story_bucket
@@ -40,6 +40,9 @@ async def classify_sightings(stream):
             item = understanding.analyse(obs)
         except InputError as exc:
             await dead_letter("classify_sightings", str(exc), event.value, event)
+            continue
+        except Exception as exc:  # noqa: BLE001 - a bug met one headline: keep it, go on with the rest
+            await dead_letter_unexpected("classify_sightings", exc, event)
             continue
         METRICS.sightings_total.labels(obs.site, obs.surface).inc()
         await classified_topic.send(key=story_bucket(item.city_adcode), value=item)

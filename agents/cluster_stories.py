@@ -7,7 +7,7 @@ story meets the same window table downstream.
 """
 from __future__ import annotations
 
-from citycredit.app import app, classified_topic, dead_letter, items_topic
+from citycredit.app import app, classified_topic, dead_letter, dead_letter_unexpected, items_topic
 from citycredit.exceptions import InputError
 from citycredit.understanding import Understanding
 from schemas import Item
@@ -38,6 +38,9 @@ async def cluster_stories(stream):
             item = understanding.assign_story(item)
         except InputError as exc:
             await dead_letter("cluster_stories", str(exc), event.value, event)
+            continue
+        except Exception as exc:  # noqa: BLE001 - a bug met one item: keep it, go on with the rest
+            await dead_letter_unexpected("cluster_stories", exc, event)
             continue
         await items_topic.send(key=item.story_id, value=item)
         yield item

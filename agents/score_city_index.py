@@ -76,11 +76,14 @@ async def route_to_cities(stream):
         value = event.value
         try:
             record = record_from(Alert if kind == "alert" else Item, value)
+            if record.city_adcode is None or (kind == "item" and not CityScorer.scores_item(record)):
+                continue  # nothing the index scores (no city, no scored aspect): not worth a hop
         except InputError as exc:
             await dead_letter("route_to_cities", str(exc), value, event)
             continue
-        if record.city_adcode is None or (kind == "item" and not CityScorer.scores_item(record)):
-            continue  # nothing the index scores (no city, no scored aspect): not worth a hop
+        except Exception as exc:  # noqa: BLE001 - a bug met one record: keep it, go on with the rest
+            await dead_letter_unexpected("route_to_cities", exc, event)
+            continue
         body = json.dumps({"kind": kind, "value": record.asdict()}, ensure_ascii=False).encode()
         await city_inputs_topic.send(key=record.city_adcode.encode(), value=body)
 
