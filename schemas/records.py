@@ -55,7 +55,11 @@ def _optional(data: Mapping[str, Any], name: str, kind: type | tuple[type, ...])
 
 
 class _Record(faust.Record, abstract=True, serializer="json", include_metadata=False, coerce=False):
-    pass
+    """Kept on purpose, against the Faust habit (coerce=True, datetime fields): the JSON on the
+    topics is design.md §3's contract, times as ISO-8601 strings with their offset exactly as
+    the site or filer gave them. Validation is explicit and strict instead (``parse`` and
+    ``__post_init__``: a wrong type is an InputError naming the field, never coerced), and
+    ``parse_ts`` gives the aware datetime wherever time is computed (``event_time``)."""
 
 
 class Observation(_Record):
