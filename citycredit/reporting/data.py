@@ -1,8 +1,7 @@
 """The monthly report's content, as plain data: built from the city index and the alerts.
 
-``ReportInputs`` is a sink (``on_item`` / ``on_alert`` / ``on_response`` / ``on_record``,
-the same callbacks a replay and the index agent use). It feeds a ``CityScorer`` and keeps
-what the index does not: early warnings and the month's dishonest stories per province
+``ReportInputs`` is the index's replay sink (``on_item`` / ``on_alert`` / ``on_response`` /
+``on_record``): it feeds a ``CityScorer`` and keeps what the index does not: early warnings and the month's dishonest stories per province
 and high-incidence area. ``build_report`` then reads three rankings (the month, the month
 before, the rolling 12 months), each city's explain data for its major events, and the
 scoring configuration for the methods page.
@@ -13,7 +12,6 @@ and XLSX made from it are byte-identical.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from citycredit.ids import (ASPECTS, DOMAINS, EARLY_WARNING_SUBFIELDS, RESPONSE_
 from citycredit.scoring.periods import Period, epoch, iso, month_index, month_label, parse_month
 from citycredit.scoring.scope import GROUPS, PROVINCE_SET_LABELS
 from citycredit.scoring.scorer import CityScorer
+from citycredit.scoring.sink import ScoringSink
 
 RESPONSE_LABELS = {"statement": "情况通报", "investigation": "立案调查", "rectification": "整改",
                    "accountability": "问责", "rule_improvement": "完善制度"}
@@ -30,24 +29,18 @@ NATIONAL = "全国"
 TOP_MOVERS = 10
 
 
-@dataclass
-class ReportInputs:
-    """A sink feeding the index and keeping the month-level facts the report needs besides it."""
+class ReportInputs(ScoringSink):
+    """The index's replay sink, keeping besides what the index does not: early warnings and
+    the dishonest stories per month, province and high-incidence area."""
 
-    scorer: CityScorer = field(default_factory=CityScorer)
-    warnings: list[dict[str, Any]] = field(default_factory=list)  # early-warning alerts, as dicts
-    # (month index, province, subfield) -> story ids of dishonest items: one story counts once
-    incidence: dict[tuple[int, str, str], set[str]] = field(default_factory=dict)
-    rejected: list[str] = field(default_factory=list)  # what the index refused, with the reason
-
-    def _apply(self, fn: Any, value: Any) -> None:
-        try:
-            fn(value)
-        except InputError as exc:
-            self.rejected.append(f"dead-letter score_city_index: {exc}")
+    def __init__(self, scorer: CityScorer | None = None) -> None:
+        super().__init__(scorer)
+        self.warnings: list[dict[str, Any]] = []  # early-warning alerts, as dicts
+        # (month index, province, subfield) -> story ids of dishonest items: one story counts once
+        self.incidence: dict[tuple[int, str, str], set[str]] = {}
 
     def on_item(self, item: Any) -> None:
-        self._apply(self.scorer.on_item, item)
+        super().on_item(item)
         if item.polarity == "dishonest" and item.province and item.subfield in EARLY_WARNING_SUBFIELDS:
             try:
                 m = month_index(epoch(item.ts))
@@ -58,13 +51,7 @@ class ReportInputs:
     def on_alert(self, alert: Any) -> None:
         if alert.type == "early_warning":
             self.warnings.append(alert.asdict())
-        self._apply(self.scorer.on_alert, alert)
-
-    def on_response(self, resp: Any) -> None:
-        self._apply(self.scorer.on_response, resp)
-
-    def on_record(self, rec: Any) -> None:
-        self._apply(self.scorer.on_record, rec)
+        super().on_alert(alert)
 
 
 def _scope_label(scorer: CityScorer, province: str | None) -> str:
