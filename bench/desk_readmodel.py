@@ -1,6 +1,6 @@
 """How fast the desk's read model takes in topic records and answers the pages, at national scale.
 
-Run: .venv/bin/python bench/desk_readmodel.py
+Run: .venv/bin/python bench/desk_readmodel.py [--items 200000] [--alerts 5000] [--json PATH]
 Baseline, measured in the same run: json.loads of the same records (the least any
 consumer must do with them). Figures: records/s into the read model and its ratio to the
 baseline; milliseconds per ranking, city page and search over every city of the ranking
@@ -8,22 +8,29 @@ scope (citycredit/data/peer_groups.csv, 734 cities), 24 periods.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import random
+import sys
 import time
+from pathlib import Path
 
-from citycredit.ids import ASPECTS, DOMAINS
-from citycredit.scoring.scope import load_scope
-from citycredit.web.desk import DeskView
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's packages, not whichever one is installed
 
-N_MONTHS, N_ITEMS, N_ALERTS = 12, 200_000, 5_000
+from citycredit.ids import ASPECTS, DOMAINS  # noqa: E402
+from citycredit.scoring.scope import load_scope  # noqa: E402
+from citycredit.web.desk import DeskView  # noqa: E402
+from figures import add_json_option, figure, write_json  # noqa: E402
+
+N_MONTHS = 12
 # The ranking scope's own cities: the desk ranks the scope, so made-up adcodes and provinces
 # would leave every ranked row at its baseline and a province view would match nothing.
 CITIES = [(m.adcode, m.name, m.province) for m in load_scope().members.values()]
 PROVINCE, CITY = "江苏省", "320500"  # a province of 13 cities; 苏州市
 
 
-def records() -> list[tuple[str, bytes]]:
+def records(n_items: int = 200_000, n_alerts: int = 5_000) -> list[tuple[str, bytes]]:
     rnd = random.Random(7)
     out = []
     for adcode, city, prov in CITIES:
@@ -33,13 +40,13 @@ def records() -> list[tuple[str, bytes]]:
                 out.append(("city-index", json.dumps({"city_adcode": adcode, "city": city, "province": prov, "period": period,
                             "score": round(sum(comps.values()), 2), "components": comps, "penalty": 0.0, "offset": 0.0,
                             "updated_at": "2026-12-01T00:00:00+08:00"}, ensure_ascii=False).encode()))
-    for i in range(N_ITEMS):
+    for i in range(n_items):
         adcode, city, prov = rnd.choice(CITIES)
         out.append(("items", json.dumps({"ts": f"2026-{rnd.randint(1, 12):02d}-{rnd.randint(1, 28):02d}T08:00:00+08:00",
                     "site": "people", "surface": "homepage", "title": f"{city}某企业失信事件{i}", "url": f"http://x/{i}",
                     "city": city, "city_adcode": adcode, "province": prov, "domain": rnd.choice(list(DOMAINS)),
                     "polarity": "dishonest", "story_id": f"s-{i}"}, ensure_ascii=False).encode()))
-    for i in range(N_ALERTS):
+    for i in range(n_alerts):
         adcode, city, _ = rnd.choice(CITIES)
         out.append(("alerts", json.dumps({"type": "major_dishonesty", "story_id": f"s-{i}", "city": city,
                     "city_adcode": adcode, "domain": "business", "trigger": "homepages", "sites": ["people"],
@@ -49,7 +56,12 @@ def records() -> list[tuple[str, bytes]]:
 
 
 def main() -> None:
-    recs = records()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--items", type=int, default=200_000, help="classified items fed to the read model")
+    ap.add_argument("--alerts", type=int, default=5_000)
+    add_json_option(ap)
+    args = ap.parse_args()
+    recs = records(args.items, args.alerts)
     t0 = time.perf_counter()
     for _, raw in recs:
         json.loads(raw)
@@ -61,6 +73,8 @@ def main() -> None:
     took = time.perf_counter() - t0
     print(f"records: {len(recs)}  baseline json.loads: {len(recs) / baseline:,.0f}/s  "
           f"read model: {len(recs) / took:,.0f}/s  ratio: {took / baseline:.1f}x baseline time")
+    rows = [figure("desk read model intake", len(recs) / took, "records/s", baseline=len(recs) / baseline,
+                   note=f"baseline: json.loads of the same {len(recs):,} topic records")]
 
     def per_call(fn, n: int) -> float:
         t = time.perf_counter()
@@ -68,10 +82,15 @@ def main() -> None:
             fn()
         return (time.perf_counter() - t) / n * 1000
 
-    print(f"national ranking ({len(CITIES)} cities): {per_call(lambda: desk.ranking('2026-12'), 50):.2f} ms")
-    print(f"province ranking ({PROVINCE}):     {per_call(lambda: desk.ranking('2026-12', PROVINCE), 50):.2f} ms")
-    print(f"city page:                     {per_call(lambda: desk.city(CITY, '2026-12'), 20):.2f} ms")
-    print(f"search '失信事件19' (all):      {per_call(lambda: desk.search('失信事件19'), 10):.2f} ms")
+    pages = ((f"national ranking ({len(CITIES)} cities)", lambda: desk.ranking("2026-12"), 50),
+             (f"province ranking ({PROVINCE})", lambda: desk.ranking("2026-12", PROVINCE), 50),
+             ("city page", lambda: desk.city(CITY, "2026-12"), 20),
+             ("search '失信事件19' (all)", lambda: desk.search("失信事件19"), 10))
+    for name, page, n in pages:
+        ms = per_call(page, n)
+        print(f"{name + ':':31s}{ms:.2f} ms")
+        rows.append(figure(f"desk {name}", ms, "ms"))
+    write_json(args.json, rows)
 
 
 if __name__ == "__main__":
