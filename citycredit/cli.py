@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "citycredit.commands.sites",
     "citycredit.commands.replay",
     "citycredit.commands.classify",
+    "citycredit.commands.bench",
 )
 
 
