@@ -189,15 +189,7 @@ def main() -> int:
     rows.append(figure("clustering, real timeline, Understanding.assign_story", len(items) / took, "items/s",
                        at_least=10000, note=f"no same-run baseline; {len(items):,} sightings, event-time order"))
 
-    # Worst case: every sighting a different headline (no exact repeats), one every 10 s
-    # of event time, so every item goes through candidate search and similarity.
-    distinct = []
-    for i, t in enumerate(titles):
-        try:
-            item = u.analyse(Observation(ts=_ts(i * 10), site="people", surface="rss", title=t, url=""))
-        except InputError:
-            continue
-        distinct.append(item)
+    distinct = distinct_items(u, titles)
     print(f"== clustering, {len(distinct)} distinct headlines, one every 10 s of event time")
     took, stories, state = cluster_best_of(args.repeat, distinct)
     print(f"  Understanding.assign_story                     {rate(len(distinct), took)}")
@@ -207,6 +199,18 @@ def main() -> int:
                                             f"{len(distinct):,} headlines, one every 10 s"))
     write_json(args.json, rows)
     return 0
+
+
+def distinct_items(u: Understanding, titles: list[str]) -> list:
+    """Clustering's worst case: every sighting a different headline (no exact repeats), one every
+    10 s of event time, so every item goes through candidate search and similarity."""
+    out = []
+    for i, t in enumerate(titles):
+        try:
+            out.append(u.analyse(Observation(ts=_ts(i * 10), site="people", surface="rss", title=t, url="")))
+        except InputError:
+            continue  # a title with no words
+    return out
 
 
 def _ts(offset_s: int) -> str:

@@ -24,13 +24,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_understanding import _ts, headlines  # noqa: E402
-from citycredit.exceptions import InputError  # noqa: E402
+from bench_understanding import distinct_items, headlines  # noqa: E402
 from citycredit.understanding import Understanding, story_bucket  # noqa: E402
 from citycredit.understanding.cluster import ClusterSettings, StoryClusterer  # noqa: E402
 from citycredit.understanding.text import normalize  # noqa: E402
 from figures import add_json_option, figure, write_json  # noqa: E402
-from schemas import Observation, parse_ts  # noqa: E402
+from schemas import parse_ts  # noqa: E402
 
 
 def load_base(rev: str):
@@ -55,13 +54,8 @@ def main() -> int:
     args = ap.parse_args()
     base = load_base(args.base)
     u = Understanding(story_state={})
-    work = []
-    for i, title in enumerate(headlines(20000)):
-        try:
-            it = u.analyse(Observation(ts=_ts(i * 10), site="people", surface="rss", title=title, url=""))
-        except InputError:
-            continue
-        work.append((parse_ts(it.ts).timestamp(), normalize(it.title), it.subfield, it.city_adcode))
+    work = [(parse_ts(it.ts).timestamp(), normalize(it.title), it.subfield, it.city_adcode)
+            for it in distinct_items(u, headlines(20000))]
 
     def run(clusterer) -> float:
         t0 = time.process_time()
