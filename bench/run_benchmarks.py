@@ -109,8 +109,8 @@ def _broker_missing() -> str | None:
 def run_one(bench: Bench, quick: bool, base: str | None, log: IO[str], verbose: bool) -> tuple[list[dict[str, Any]], float]:
     """The script's figures (or one failed row), and how long it took."""
     args = list(bench.quick if quick else ())
-    if "base" in bench.needs:
-        args += ["--base", base or "HEAD"]
+    if "base" in bench.needs and base:
+        args += ["--base", base]
     env = dict(os.environ)
     # this checkout's packages first, for the script and every process it starts (worker, sites server)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
@@ -119,9 +119,11 @@ def run_one(bench: Bench, quick: bool, base: str | None, log: IO[str], verbose: 
         out = Path(tmp) / "figures.json"
         proc = subprocess.Popen([sys.executable, str(BENCH_DIR / bench.script), *args, "--json", str(out)], cwd=ROOT,
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        limit, timed_out = 300 if quick else 3600, False
         try:
-            text, _ = proc.communicate(timeout=300 if quick else 3600)
+            text, _ = proc.communicate(timeout=limit)
         except subprocess.TimeoutExpired:
+            timed_out = True
             proc.terminate()  # SIGTERM: bench_detection.py then stops its worker and broker itself
             try:
                 text, _ = proc.communicate(timeout=60)
@@ -133,13 +135,15 @@ def run_one(bench: Bench, quick: bool, base: str | None, log: IO[str], verbose: 
             log.write(text)
         if proc.returncode or not out.exists():
             last = (text.strip().splitlines() or ["no output"])[-1][:200]
-            return [{"figure": bench.what, "failed": f"exit {proc.returncode}: {last}"}], took
+            why = f"still running after {limit} s" if timed_out else f"exit {proc.returncode}: {last}"
+            return [{"figure": bench.what, "failed": why}], took
         return json.loads(out.read_text(encoding="utf-8")), took
 
 
 def collect(benches: tuple[Bench, ...] = BENCHES, quick: bool = False, base: str | None = None,
-            log: IO[str] = sys.stderr, verbose: bool = False) -> tuple[list[dict[str, Any]], dict[str, str]]:
+            log: IO[str] | None = None, verbose: bool = False) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Run ``benches`` one after the other; every row carries its script. Also returns what each took."""
+    log = log or sys.stderr  # looked up now: a caller (pytest) may have replaced it
     rows: list[dict[str, Any]] = []
     took: dict[str, str] = {}
     for bench in benches:
@@ -231,8 +235,9 @@ The other files of `bench/` are not speed benchmarks, so `make bench` does not r
 
 
 def run(quick: bool = False, only: list[str] | None = None, base: str | None = None, write: Path | None = None,
-        verbose: bool = False, command: str = "make bench", out: IO[str] = sys.stdout) -> int:
+        verbose: bool = False, command: str = "make bench", out: IO[str] | None = None) -> int:
     """The whole command: run, print the table, write the document; exit 1 when a benchmark failed."""
+    out = out or sys.stdout
     benches = BENCHES
     if only:
         unknown = set(only) - {b.script for b in BENCHES}

@@ -94,3 +94,12 @@ def test_a_missing_need_is_a_skipped_row_that_says_why(monkeypatch, tmp_path):
     assert [r["script"] for r in rows] == [b.script for b in needs_data]
     assert all(str(tmp_path / "absent") in r["skipped"] for r in rows)
     assert all("skipped: " in line for line in runner.table(rows).splitlines()[2:])
+
+
+def test_a_benchmark_that_fails_is_a_failed_row_and_the_run_exits_1(monkeypatch, tmp_path, capsys):
+    (tmp_path / "broken.py").write_text("import sys\nprint('broker gone')\nsys.exit(3)\n", encoding="utf-8")
+    monkeypatch.setattr(runner, "BENCH_DIR", tmp_path)
+    monkeypatch.setattr(runner, "BENCHES", (runner.Bench("broken.py", "a broken benchmark", ()),))
+    assert runner.run(quick=True, write=tmp_path / "benchmarks.md") == 1
+    assert "| a broken benchmark | FAILED: exit 3: broker gone |" in capsys.readouterr().out
+    assert "FAILED: exit 3: broker gone" in (tmp_path / "benchmarks.md").read_text(encoding="utf-8")
