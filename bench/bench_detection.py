@@ -18,7 +18,7 @@ Measures, in one run on one broker (its own, on free ports in a temp dir, unless
 
 Targets (issue 5): p99 < 1 s; >= 5,000 items/s on this 2-core machine.
 
-    .venv/bin/python bench/bench_detection.py [--items 40000] [--probes 200] [--store rocksdb://]
+    .venv/bin/python bench/bench_detection.py [--items 40000] [--probes 200] [--store rocksdb://] [--json PATH]
     .venv/bin/python bench/bench_detection.py --latency-only --through sightings --background 200
 """
 from __future__ import annotations
@@ -48,6 +48,7 @@ from citycredit import broker  # noqa: E402
 from citycredit.admin import ensure_topics_sync  # noqa: E402
 from citycredit.scoring import load_registry  # noqa: E402
 from citycredit.settings import Settings  # noqa: E402
+from figures import add_json_option, figure, write_json  # noqa: E402
 from tests.unit.detection_helpers import item  # noqa: E402
 
 SITES = ["people", "xinhua", "cctv", "sina", "sohu", "gmw", "ce", "cnr"]
@@ -336,6 +337,16 @@ def report_latency(lat: list[float], background: int) -> None:
           f"last quarter mean {statistics.mean(lat[-q:]) * 1000:.0f} ms (rising = the worker falls behind)")
 
 
+def latency_figures(lat: list[float], probes: int, background: int, through: str) -> list[dict]:
+    if not lat:
+        return []
+    run = f"no same-run baseline; {len(lat)} of {probes} probes, {background}/s background through {through}"
+    if len(lat) < probes:  # run_probes waits 30 s for an alert: the late ones are not in lat at all
+        run += f"; {probes - len(lat)} alerts not there after 30 s are left out, so the figures understate"
+    return [figure("alert latency p50", pct(lat, 50) * 1000, "ms", note=run),
+            figure("alert latency p99", pct(lat, 99) * 1000, "ms", below=1000, note=run)]
+
+
 def stop_process(proc: subprocess.Popen) -> None:
     """SIGTERM the worker's process group, SIGKILL it if it is still there after 30 s."""
     if proc.poll() is None:
@@ -358,6 +369,7 @@ def main() -> int:
                          "clustering included; --background is then sightings/s)")
     ap.add_argument("--latency-only", action="store_true",
                     help="only the latency run, on a worker with no backlog (no throughput run, no Faust floor)")
+    add_json_option(ap)
     args = ap.parse_args()
     # A SIGTERM (timeout, Ctrl-C from a wrapper) still stops the worker and the broker in ``finally``.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -397,6 +409,7 @@ def main() -> int:
         worker = None
         if args.latency_only:
             report_latency(lat, args.background)
+            write_json(args.json, latency_figures(lat, args.probes, args.background, args.through))
             return 0
         # The framework's floor on the same broker: a Faust agent that does nothing per item, and
         # one that writes one changelogged table value per item (bench/faust_floor.py).
@@ -420,6 +433,14 @@ def main() -> int:
               f"the worker reaches {rate / floors['table']:.2f} x the table floor")
         print(f"store {args.store}; load average during the run {load0[0]:.1f} -> {os.getloadavg()[0]:.1f} "
               f"on {os.cpu_count()} cores (other processes share them); worker log {tmp / 'worker.log'}")
+        raw_note = f"baseline: raw aiokafka produce -> consume of {args.items:,} item-sized messages, {partitions} partitions"
+        write_json(args.json, [
+            figure("one worker, items -> alerts", rate, "items/s", baseline=raw, at_least=5000,
+                   note=f"{raw_note}; store {args.store}; the producer alone {produce_rate:,.0f}/s"),
+            *latency_figures(lat, args.probes, args.background, args.through),
+            figure("Faust floor, agent doing nothing per item", floors["noop"], "items/s", baseline=raw, note=raw_note),
+            figure("Faust floor, one table write per item", floors["table"], "items/s", baseline=raw, note=raw_note),
+        ])
     finally:
         if worker is not None:
             stop_process(worker)

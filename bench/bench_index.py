@@ -1,6 +1,6 @@
 """City index benchmark: update throughput and state size for 670 cities x 12 months x 8 aspects.
 
-    .venv/bin/python bench/bench_index.py [--cities 670] [--months 12] [--per-aspect 1]
+    .venv/bin/python bench/bench_index.py [--cities 670] [--months 12] [--per-aspect 1] [--busy 6000] [--json PATH]
 
 Feeds every city, every month, every aspect (news items for credit events, policies,
 disclosure and blacklists; major dishonesty and trustworthy alerts; a response per major
@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from citycredit.scoring import CityScorer, load_registry  # noqa: E402
 from citycredit.scoring.filings import blacklist_record, disclosure_record, policy_record, task_record  # noqa: E402
+from figures import add_json_option, figure, write_json  # noqa: E402
 from schemas import Alert, Item, Response  # noqa: E402
 
 
@@ -129,6 +130,7 @@ def main() -> int:
     ap.add_argument("--months", type=int, default=12)
     ap.add_argument("--per-aspect", type=int, default=1, help="inputs per city, month and aspect")
     ap.add_argument("--busy", type=int, default=6000, help="stories of the busy-city run (0: skip it)")
+    add_json_option(ap)
     args = ap.parse_args()
 
     registry = load_registry()
@@ -176,12 +178,22 @@ def main() -> int:
     scorer.explain(cities[0], period.label)
     explain_s = time.perf_counter() - t0
     print(f"ranking {period.label} of {len(ranking)} cities: {rank_s * 1000:.0f} ms; explain one city: {explain_s * 1000:.1f} ms")
+    scale = f"{len(inputs):,} inputs, {len(cities)} cities x {args.months} months x 8 aspects"
+    rows = [
+        figure("city index updates (facts + changed entries)", len(inputs) / score_s, "updates/s", baseline=len(inputs) / base_s,
+               note=f"baseline: a dict of running totals per (city, month, aspect); {scale}"),
+        figure("city index changelog per update", ChangelogDict.written / len(inputs) / 1024, "kB", note=f"no same-run baseline; {scale}"),
+        figure("city index state as JSON", total / 1e6, "MB", note=f"no same-run baseline; {len(sizes):,} fact rows"),
+        figure("city index ranking of every city", rank_s * 1000, "ms", note=f"no same-run baseline; {len(ranking)} cities"),
+        figure("city index explain one city", explain_s * 1000, "ms"),
+    ]
     if args.busy:
-        busy_city(cities[0], args.busy)
+        rows += busy_city(cities[0], args.busy)
+    write_json(args.json, rows)
     return 0
 
 
-def busy_city(city: str, stories: int) -> None:
+def busy_city(city: str, stories: int) -> list[dict]:
     """``stories`` dishonest stories of one city within one month, each update followed by
     ``changed_entries`` as in the agent."""
     ChangelogDict.written = 0
@@ -204,6 +216,10 @@ def busy_city(city: str, stories: int) -> None:
     print(f"one busy city, {stories:,} stories in one month: first 1,000 at {rates[0]:,.0f} updates/s, "
           f"last 1,000 at {rates[-1]:,.0f} updates/s ({rates[-1] / rates[0]:.2f}x the first); "
           f"changelog {per_update / 1024:.1f} kB per update at the end")
+    busy = f"{stories:,} stories of one city in one month"
+    return [figure("busy city, last 1,000 updates", rates[-1], "updates/s", baseline=rates[0],
+                   note=f"baseline: the first 1,000 updates of the same run; {busy}"),
+            figure("busy city, changelog per update at the end", per_update / 1024, "kB", note=f"no same-run baseline; {busy}")]
 
 
 if __name__ == "__main__":

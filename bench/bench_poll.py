@@ -8,7 +8,7 @@ Measured in this process (the server runs as its own process, so its CPU is not 
   steady      the production Poller with conditional GET, pages unchanged (all 304)
 Publishing to Kafka is not included (no broker here); it is a batched async send.
 
-    .venv/bin/python bench/bench_poll.py [--cycles 20]
+    .venv/bin/python bench/bench_poll.py [--cycles 20] [--json PATH]
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from citycredit.settings import Settings  # noqa: E402
+from figures import add_json_option, figure, write_json  # noqa: E402
 from streams.poller import Poller  # noqa: E402
 from streams.registry import load_registry  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
@@ -90,6 +91,7 @@ async def _measure(cycles: int, base: str, data_dir: Path) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cycles", type=int, default=20)
+    add_json_option(ap)
     args = ap.parse_args()
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -112,6 +114,13 @@ def main() -> None:
     print(f"  ratio to baseline:              {r['full_cpu'] / r['baseline_cpu']:7.2f}x")
     print(f"  pages parsed per CPU second:    {r['pages_per_cpu_s']:7.0f}")
     print(f"steady cycle (all 304), CPU:      {r['steady_cpu'] * 1000:7.1f} ms")
+    write_json(args.json, [
+        figure("poll cycle, CPU (every page fetched and parsed)", r["full_cpu"] * 1000, "ms",
+               baseline=r["baseline_cpu"] * 1000, below=1000,
+               note=f"baseline: raw fetch of the same {r['surfaces']:.0f} surfaces with a bare httpx client"),
+        figure("poll cycle, pages parsed per CPU second", r["pages_per_cpu_s"], "pages/s"),
+        figure("steady poll cycle (all 304), CPU", r["steady_cpu"] * 1000, "ms"),
+    ])
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Throughput of classification and story clustering on one core, beside cpca.
 
-    python bench/bench_understanding.py [--n 20000]
+    python bench/bench_understanding.py [--n 20000] [--repeat 3] [--json PATH]
 
 Classification: N real headlines (../shared/data/realnews/headlines_all.tsv) through
 ``Understanding.analyse_text`` (normalise, city, credit class with evidence), and
@@ -35,6 +35,7 @@ from citycredit.exceptions import InputError  # noqa: E402
 from citycredit.understanding import Understanding  # noqa: E402
 from citycredit.understanding.text import normalize  # noqa: E402
 from eval_understanding import SITE_IDS, load_headlines  # noqa: E402
+from figures import add_json_option, figure, write_json  # noqa: E402
 from schemas import Observation  # noqa: E402
 from schemas.records import MAX_TITLE_CHARS  # noqa: E402
 
@@ -98,6 +99,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=20000, help="headlines for the classification run")
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per measurement; the best is reported")
+    add_json_option(ap)
     args = ap.parse_args()
     if not SHARED.exists():
         print(f"shared data not found at {SHARED}", file=sys.stderr)
@@ -138,6 +140,17 @@ def main() -> int:
         base = best_of(args.repeat, lambda: cpca.transform(titles))
         print(f"  cpca.transform (city only)                     {rate(len(titles), base)}")
         print(f"  speed ratio citycredit analyse_text / cpca     {base / bare:10.2f}x")
+    no_cpca = "no baseline: cpca not installed (pip install -e .[bench])"
+    real = f"{len(titles):,} real headlines, best of {args.repeat}"
+    rows = [
+        figure("classification, Understanding.analyse_text", len(titles) / bare, "headlines/s", at_least=20000,
+               baseline=len(titles) / base if cpca else None,
+               note=f"baseline: cpca.transform (city only) on the same {real}" if cpca else no_cpca),
+        figure("classification -> Item, Understanding.analyse", len(titles) / full, "headlines/s", at_least=20000,
+               note=f"no same-run baseline; {real}"),
+        figure("classification of real traffic (repeats, cold title cache)", len(sightings) / traffic, "sightings/s",
+               at_least=20000, note=f"no same-run baseline; {len(sightings):,} sightings of the sites' lists"),
+    ]
 
     labelled = load_headlines()
     ours_ok = ours_false = 0
@@ -156,6 +169,11 @@ def main() -> int:
             cp_ok += name == x.city
             cp_false += name is not None and name != x.city
         print(f"  cpca        accuracy {cp_ok / n:.3f}  false attributions {cp_false / n:.3f}")
+    dev = f"{n} labelled dev-set headlines"
+    rows.append(figure("city attribution accuracy", ours_ok / n, "", baseline=cp_ok / n if cpca else None,
+                       note=f"baseline: cpca on the same {dev}" if cpca else no_cpca))
+    rows.append(figure("city false attributions", ours_false / n, "", baseline=cp_false / n if cpca else None,
+                       note=f"baseline: cpca on the same {dev}" if cpca else no_cpca))
 
 
     items = []
@@ -168,21 +186,31 @@ def main() -> int:
     took, stories, state = cluster_best_of(args.repeat, items)
     print(f"  Understanding.assign_story                     {rate(len(items), took)}")
     print(f"  {stories} stories; state holds {state} keys at the end (bounded by the window)")
+    rows.append(figure("clustering, real timeline, Understanding.assign_story", len(items) / took, "items/s",
+                       at_least=10000, note=f"no same-run baseline; {len(items):,} sightings, event-time order"))
 
-    # Worst case: every sighting a different headline (no exact repeats), one every 10 s
-    # of event time, so every item goes through candidate search and similarity.
-    distinct = []
-    for i, t in enumerate(titles):
-        try:
-            item = u.analyse(Observation(ts=_ts(i * 10), site="people", surface="rss", title=t, url=""))
-        except InputError:
-            continue
-        distinct.append(item)
+    distinct = distinct_items(u, titles)
     print(f"== clustering, {len(distinct)} distinct headlines, one every 10 s of event time")
     took, stories, state = cluster_best_of(args.repeat, distinct)
     print(f"  Understanding.assign_story                     {rate(len(distinct), took)}")
     print(f"  {stories} stories; state holds {state} keys at the end")
+    rows.append(figure("clustering, worst case (all distinct), Understanding.assign_story", len(distinct) / took, "items/s",
+                       at_least=10000, note=f"no same-run baseline here (compare_clusterer.py --base REV has one); "
+                                            f"{len(distinct):,} headlines, one every 10 s"))
+    write_json(args.json, rows)
     return 0
+
+
+def distinct_items(u: Understanding, titles: list[str]) -> list:
+    """Clustering's worst case: every sighting a different headline (no exact repeats), one every
+    10 s of event time, so every item goes through candidate search and similarity."""
+    out = []
+    for i, t in enumerate(titles):
+        try:
+            out.append(u.analyse(Observation(ts=_ts(i * 10), site="people", surface="rss", title=t, url="")))
+        except InputError:
+            continue  # a title with no words
+    return out
 
 
 def _ts(offset_s: int) -> str:

@@ -1,6 +1,6 @@
 """Worst-case clustering speed of this checkout's StoryClusterer against another revision's, in one run.
 
-    python bench/compare_clusterer.py [--base REV] [--repeat 3]
+    python bench/compare_clusterer.py [--base REV] [--repeat 3] [--json PATH]
 
 On a shared machine absolute rates move with the neighbours' load; timing the two
 clusterers alternately in the same process gives a ratio that does not. The base
@@ -24,12 +24,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_understanding import _ts, headlines  # noqa: E402
-from citycredit.exceptions import InputError  # noqa: E402
+from bench_understanding import distinct_items, headlines  # noqa: E402
 from citycredit.understanding import Understanding, story_bucket  # noqa: E402
 from citycredit.understanding.cluster import ClusterSettings, StoryClusterer  # noqa: E402
 from citycredit.understanding.text import normalize  # noqa: E402
-from schemas import Observation, parse_ts  # noqa: E402
+from figures import add_json_option, figure, write_json  # noqa: E402
+from schemas import parse_ts  # noqa: E402
 
 
 def load_base(rev: str):
@@ -50,16 +50,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base", default="HEAD", help="git revision whose clusterer is the baseline")
     ap.add_argument("--repeat", type=int, default=3)
+    add_json_option(ap)
     args = ap.parse_args()
     base = load_base(args.base)
     u = Understanding(story_state={})
-    work = []
-    for i, title in enumerate(headlines(20000)):
-        try:
-            it = u.analyse(Observation(ts=_ts(i * 10), site="people", surface="rss", title=title, url=""))
-        except InputError:
-            continue
-        work.append((parse_ts(it.ts).timestamp(), normalize(it.title), it.subfield, it.city_adcode))
+    work = [(parse_ts(it.ts).timestamp(), normalize(it.title), it.subfield, it.city_adcode)
+            for it in distinct_items(u, headlines(20000))]
 
     def run(clusterer) -> float:
         t0 = time.process_time()
@@ -75,6 +71,9 @@ def main() -> int:
     print(f"worst case, {n} distinct headlines, best of {args.repeat} (CPU time)")
     print(f"  {args.base:>12}  {n / best_base:>10,.0f}/s")
     print(f"  {'this checkout':>12}  {n / best_here:>10,.0f}/s   ratio {best_base / best_here:.2f}x")
+    write_json(args.json, [figure("clustering worst case, this checkout's StoryClusterer", n / best_here, "items/s",
+                                  baseline=n / best_base, note=f"baseline: the StoryClusterer of {args.base}, timed "
+                                                               f"alternately in the same process; {n:,} headlines, CPU time")])
     return 0
 
 

@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "citycredit.commands.replay",
     "citycredit.commands.classify",
     "citycredit.commands.report",
+    "citycredit.commands.bench",
 )
 
 
