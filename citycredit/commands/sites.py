@@ -38,8 +38,8 @@ def _logging() -> None:
                                           "(POST /_timeline/frame/N) (default CITYCREDIT_SITES_SPEED).")
 def serve_command(timeline: Path | None, port: int | None, host: str, speed: float | None) -> int:
     """Serve every registry surface from a timeline TOML (default: the built-in demo timeline)."""
-    from streams.recorded.server import RecordedSites, serve_forever
-    from streams.recorded.timeline import load_timeline
+    from demo.sites import RecordedSites, serve_forever
+    from demo.timeline import load_timeline
     from streams.registry import load_registry
     from streams.runner import install_stop_handlers
 
@@ -161,7 +161,7 @@ example:
 @click.option("--timeline", type=click.Path(path_type=Path), help="Timeline TOML (default: the built-in one).")
 def demo_command(duration: float | None, speed: float | None, timeline: Path | None) -> int:
     """The whole product on recorded sites: broker, worker, recorded sites, pollers, desk."""
-    from streams.demo import DemoOptions, run_demo
+    from demo.run import DemoOptions, run_demo
 
     _logging()
     if speed is not None and speed <= 0:

@@ -7,7 +7,7 @@ on the desk line. No broker: the settings and the worker's environment are built
 from __future__ import annotations
 
 from citycredit.settings import Settings
-from streams.demo import desk_line, with_demo_token
+from demo.run import desk_line, with_demo_token
 from streams.runner import worker_env
 
 

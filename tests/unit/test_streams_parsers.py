@@ -10,8 +10,8 @@ import pytest
 from citycredit.ids import SITES
 from streams.exceptions import ParseError
 from streams.parsers import parse_body
-from streams.recorded.pages import FILLER_COUNT, article_url, render
-from streams.recorded.timeline import load_timeline
+from demo.pages import FILLER_COUNT, article_url, render
+from demo.timeline import load_timeline
 from streams.registry import load_registry
 
 REGISTRY = load_registry()

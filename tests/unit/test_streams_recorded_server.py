@@ -8,8 +8,8 @@ import httpx
 
 from citycredit.settings import Settings
 from streams.poller import Poller
-from streams.recorded.server import RecordedSites, start_server
-from streams.recorded.timeline import load_timeline
+from demo.sites import RecordedSites, start_server
+from demo.timeline import load_timeline
 from streams.registry import load_registry
 from tests.conftest import free_port
 

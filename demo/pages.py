@@ -14,7 +14,7 @@ from datetime import datetime
 from html import escape
 from xml.sax.saxutils import escape as xml_escape
 
-from ..registry import Surface
+from streams.registry import Surface
 from .timeline import Entry
 
 

@@ -22,12 +22,12 @@ from citycredit import broker
 from citycredit.admin import ensure_topics
 from citycredit.settings import Settings
 
-from .poller import Poller
-from .publisher import Publisher
-from .recorded.server import RecordedSites, start_server
-from .recorded.timeline import load_timeline
-from .registry import load_registry
-from .runner import install_stop_handlers, make_publisher, start_worker, stop_worker
+from streams.poller import Poller
+from streams.publisher import Publisher
+from .sites import RecordedSites, start_server
+from .timeline import load_timeline
+from streams.registry import load_registry
+from streams.runner import install_stop_handlers, make_publisher, start_worker, stop_worker
 
 
 @dataclass(frozen=True)

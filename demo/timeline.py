@@ -27,10 +27,10 @@ from pathlib import Path
 from citycredit.ids import SURFACES
 from schemas import parse_ts
 
-from ..exceptions import RegistryError
-from ..registry import read_toml
+from streams.exceptions import RegistryError
+from streams.registry import read_toml
 
-BUILTIN = Path(__file__).resolve().parents[2] / "citycredit" / "config" / "demo_timeline.toml"
+BUILTIN = Path(__file__).resolve().parents[1] / "citycredit" / "config" / "demo_timeline.toml"
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from aiohttp import web
 
 from citycredit.ids import SITES
 
-from ..registry import Registry, Surface
+from streams.registry import Registry, Surface
 from .pages import FILLER_COUNT, render
 from .timeline import Timeline
 
