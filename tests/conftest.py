@@ -103,6 +103,16 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
     return env
 
 
+def _partitions(cell: str) -> set[int]:
+    """Faust's partition set as printed in its tables: "{0-1}", "{0, 2}", "{0, 2-3}"."""
+    out: set[int] = set()
+    for part in cell.strip("{} ").split(","):
+        if part.strip():
+            lo, _, hi = part.strip().partition("-")
+            out.update(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
 class Worker:
     """A Faust worker running as its own process (``citycredit worker``)."""
 
@@ -148,6 +158,37 @@ class Worker:
         with open(self.log_path, "rb") as f:
             f.seek(self._log_start)
             return f.read().decode(errors="replace")
+
+    def metric(self, name: str) -> float:
+        """The sum of every series of the Prometheus metric ``name`` on this worker's /metrics
+        (0.0 when it has none yet)."""
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/metrics", timeout=10) as r:
+            text = r.read().decode()
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith((name + " ", name + "{")))
+
+    def assignments(self, group: str | None = None) -> list[dict[str, set[int]]]:
+        """Every assignment of consumer group ``group`` (default: the app's own) this worker
+        logged, oldest first, as {topic: partitions}: aiokafka's "Setting newly assigned
+        partitions" line, which Faust prints as a table and ends with "for group <group>"."""
+        group = group or self.app_id
+        out: list[dict[str, set[int]]] = []
+        rows: dict[str, set[int]] | None = None
+        for line in self.log().splitlines():
+            if "Setting newly assigned partitions" in line:
+                rows = {}
+            if rows is None:
+                continue
+            cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else []
+            if len(cells) == 2 and cells[1].startswith("{"):
+                rows[cells[0]] = _partitions(cells[1])
+            if "for group " in line:
+                if line.rstrip().endswith(f"for group {group}"):
+                    out.append(rows)
+                rows = None
+        return out
 
     def kill(self, sig: int = 9) -> None:
         if self.proc and self.proc.poll() is None:
