@@ -13,7 +13,7 @@ import pytest
 
 from citycredit.alerting.subscriptions import WebhookVerificationError, verify
 from tests.conftest import free_port
-from tests.integration.desk_helpers import call, produce, wait_for
+from tests.integration.desk_helpers import call, produce, wait_delivery_settled, wait_for
 
 pytestmark = pytest.mark.broker
 TOKEN = "webhook-test-token-0123456789"
@@ -80,7 +80,9 @@ def test_receiver_down_at_first_gets_every_alert_once_signed_in_order(kafka, wor
         produce(kafka.kafka_bootstrap, "alerts", [(a["story_id"], a) for a in order] + [("s-bad", b'{"type": "nonsense"}')])
 
         wait_for(lambda: len(receiver.accepted) >= len(wanted), 120, "six deliveries", worker.log)  # generous: a loaded 2-core CI
-        time.sleep(2.0)  # give a duplicate or a noise alert the chance to show up before counting
+        # every alert routed, every routed alert in the outbox, the outbox empty: nothing is left
+        # that could bring a duplicate or a noise alert, so counting now counts everything
+        wait_delivery_settled(kafka.kafka_bootstrap, worker)
 
         bodies = [json.loads(c["body"]) for c in receiver.accepted]
         assert [b["story_id"] for b in bodies] == [a["story_id"] for a in wanted]          # in order, once each
@@ -146,7 +148,7 @@ def test_outbox_survives_a_worker_restart_during_the_outage(kafka, worker_factor
     try:
         second.wait_ready()
         wait_for(lambda: len(receiver.accepted) >= len(alerts), 120, "seven deliveries after the restart", second.log)
-        time.sleep(2.0)
+        wait_delivery_settled(kafka.kafka_bootstrap, second)  # nothing left that could deliver a repeat
         bodies = [json.loads(c["body"]) for c in receiver.accepted]
         assert [b["story_id"] for b in bodies] == [a["story_id"] for a in alerts]
         for c in receiver.accepted:
