@@ -22,7 +22,7 @@ TOKEN = "webhook-test-token-0123456789"
 class Receiver:
     """A subscriber's endpoint that answers 503 to its first ``fail_first`` calls."""
 
-    def __init__(self, fail_first: int) -> None:
+    def __init__(self, fail_first: int, port: int | None = None) -> None:
         self.fail_first = fail_first
         self.calls: list[dict] = []
         self.accepted: list[dict] = []
@@ -43,7 +43,7 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.port = free_port()
+        self.port = port or free_port()
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -114,6 +114,29 @@ def test_receiver_down_at_first_gets_every_alert_once_signed_in_order(kafka, wor
         receiver.close()
 
 
+# a receiver that is down fails fast: two tries, then the subscription is marked down and probed every second
+OUTAGE_ENV = dict(CITYCREDIT_API_TOKEN=TOKEN, CITYCREDIT_WEBHOOK_ALLOW_PRIVATE="true", CITYCREDIT_WEBHOOK_MAX_ATTEMPTS="2",
+                  CITYCREDIT_WEBHOOK_BACKOFF_BASE="0.2", CITYCREDIT_WEBHOOK_BACKOFF_MAX="1.0")
+
+
+def outage(kafka, worker_factory, queued: int, total: int):
+    """A worker (``OUTAGE_ENV``) with a subscription of 徐州 (320300) alerts to a port nobody
+    listens on, and ``total`` such alerts of which the first ``queued`` are produced and wait
+    in its outbox. Returns (worker, subscription, port, alerts)."""
+    port = free_port()
+    worker = worker_factory(**OUTAGE_ENV).start()
+    worker.wait_ready()
+    status, sub = call(worker.web_port, "POST", "/api/subscriptions", token=TOKEN, body={
+        "url": f"http://127.0.0.1:{port}/hook", "filters": {"cities": ["320300"]}})
+    assert status == 201, sub
+    wait_for(lambda: any(s["id"] == sub["id"] for s in call(worker.web_port, "GET", "/api/subscriptions", token=TOKEN)[1]["rows"]),
+             30, "the subscription to reach the desk", worker.log)
+    alerts = [alert(n, "徐州市", "320300", "江苏省") for n in range(total)]
+    produce(kafka.kafka_bootstrap, "alerts", [(a["story_id"], a) for a in alerts[:queued]])
+    wait_for(lambda: worker.metric("citycredit_webhook_outbox_alerts") == queued, 30, f"{queued} queued alerts", worker.log)
+    return worker, sub, port, alerts
+
+
 @pytest.mark.restart_race
 def test_outbox_survives_a_worker_restart_during_the_outage(kafka, worker_factory):
     """The subscriber is down, the worker is stopped with alerts queued, more alerts arrive
@@ -126,30 +149,12 @@ def test_outbox_survives_a_worker_restart_during_the_outage(kafka, worker_factor
     first worker's start on a fresh broker (``__consumer_offsets`` and every changelog topic
     are created first), and the restarted worker's recovery of every changelog from offset 0
     (memory store). A delivery lost, doubled or out of order fails at once."""
-    rport = free_port()
-    env = dict(CITYCREDIT_API_TOKEN=TOKEN, CITYCREDIT_WEBHOOK_ALLOW_PRIVATE="true", CITYCREDIT_WEBHOOK_MAX_ATTEMPTS="2",
-               CITYCREDIT_WEBHOOK_BACKOFF_BASE="0.2", CITYCREDIT_WEBHOOK_BACKOFF_MAX="1.0")
-    first = worker_factory(**env).start()
-    first.wait_ready()
-    status, sub = call(first.web_port, "POST", "/api/subscriptions", token=TOKEN, body={
-        "url": f"http://127.0.0.1:{rport}/hook", "filters": {"cities": ["320300"]}})
-    assert status == 201, sub
-    wait_for(lambda: any(s["id"] == sub["id"] for s in call(first.web_port, "GET", "/api/subscriptions", token=TOKEN)[1]["rows"]),
-             30, "the subscription to reach the desk", first.log)
-    alerts = [alert(n, "徐州市", "320300", "江苏省") for n in range(7)]
-    produce(kafka.kafka_bootstrap, "alerts", [(a["story_id"], a) for a in alerts[:5]])
-    # Nobody listens on rport: the five alerts wait in the outbox.
-    wait_for(lambda: "citycredit_webhook_outbox_alerts 5.0" in urllib.request.urlopen(
-        f"http://127.0.0.1:{first.web_port}/metrics").read().decode(), 30, "five queued alerts", first.log)
+    first, sub, rport, alerts = outage(kafka, worker_factory, queued=5, total=7)
     first.stop()
     produce(kafka.kafka_bootstrap, "alerts", [(a["story_id"], a) for a in alerts[5:]])
 
-    receiver = Receiver(fail_first=0)
-    receiver.server.server_close()  # rebind the receiver on the port the subscription names
-    receiver.port = rport
-    receiver.server = ThreadingHTTPServer(("127.0.0.1", rport), receiver.server.RequestHandlerClass)
-    threading.Thread(target=receiver.server.serve_forever, daemon=True).start()
-    second = worker_factory(app_id=first.app_id, data_dir=first.data_dir, **env).start()
+    receiver = Receiver(fail_first=0, port=rport)
+    second = worker_factory(app_id=first.app_id, data_dir=first.data_dir, **OUTAGE_ENV).start()
     try:
         second.wait_ready()
         wait_for(lambda: len(receiver.accepted) >= len(alerts), 120, "seven deliveries after the restart", second.log)
@@ -202,24 +207,12 @@ def test_two_workers_deliver_each_queued_alert_once_after_the_outbox_moves(kafka
     Fails today both ways (``--runxfail``), in 4 of 4 runs: when the join moves the partition,
     both workers' outbox gauges read 4 for the 4 queued alerts and the receiver gets 7 or 8
     deliveries, the losing worker's stale sender repeating them (same Idempotency-Key); when
-    the first worker's leave moves it, the second never indexes the queued alerts and none
-    is delivered within 60 s."""
-    rport = free_port()
-    env = dict(CITYCREDIT_API_TOKEN=TOKEN, CITYCREDIT_WEBHOOK_ALLOW_PRIVATE="true", CITYCREDIT_WEBHOOK_MAX_ATTEMPTS="2",
-               CITYCREDIT_WEBHOOK_BACKOFF_BASE="0.2", CITYCREDIT_WEBHOOK_BACKOFF_MAX="1.0")
-    first = worker_factory(**env).start()
-    first.wait_ready()
-    status, sub = call(first.web_port, "POST", "/api/subscriptions", token=TOKEN, body={
-        "url": f"http://127.0.0.1:{rport}/hook", "filters": {"cities": ["320300"]}})
-    assert status == 201, sub
-    wait_for(lambda: any(s["id"] == sub["id"] for s in call(first.web_port, "GET", "/api/subscriptions", token=TOKEN)[1]["rows"]),
-             30, "the subscription to reach the desk", first.log)
-    alerts = [alert(n, "徐州市", "320300", "江苏省") for n in range(4)]
-    produce(kafka.kafka_bootstrap, "alerts", [(a["story_id"], a) for a in alerts])
-    wait_for(lambda: first.metric("citycredit_webhook_outbox_alerts") == len(alerts), 30, "four queued alerts", first.log)
+    the first worker's leave moves it, the second never indexes the queued alerts and the
+    four are not delivered within 60 s."""
+    first, sub, rport, alerts = outage(kafka, worker_factory, queued=4, total=4)
     partition = partition_of(kafka.kafka_bootstrap, "deliveries", sub["id"])
 
-    second = worker_factory(app_id=first.app_id, **env).start()
+    second = worker_factory(app_id=first.app_id, **OUTAGE_ENV).start()
     second.wait_ready()
     wait_for(lambda: len(first.assignments()) >= 2 and second.assignments()
              and not first.assignments()[-1]["deliveries"] & second.assignments()[-1]["deliveries"],
@@ -233,11 +226,7 @@ def test_two_workers_deliver_each_queued_alert_once_after_the_outbox_moves(kafka
                  "the second worker to take the subscription's partition", second.log)
         workers = [second]
 
-    receiver = Receiver(fail_first=0)
-    receiver.server.server_close()  # rebind the receiver on the port the subscription names
-    receiver.port = rport
-    receiver.server = ThreadingHTTPServer(("127.0.0.1", rport), receiver.server.RequestHandlerClass)
-    threading.Thread(target=receiver.server.serve_forever, daemon=True).start()
+    receiver = Receiver(fail_first=0, port=rport)
     try:
         wait_for(lambda: len(receiver.accepted) >= len(alerts), 60, "four deliveries after the move", workers[-1].log)
         for w in workers:
