@@ -141,11 +141,9 @@ async def track_webhook_outbox(stream):
             meta["next_seq"] = seq + 1
             webhook_outbox[f"{sub_id}/{seq}"] = {"key": key, "seq": seq, "alert": record["alert"]}
             outbox.add(sub_id, Pending(key, seq, record["alert"]))
-            if outbox.size(sub_id) > settings.webhook_outbox_max:
-                oldest = outbox.oldest(sub_id)
-                assert oldest is not None
+            oldest = outbox.enforce_cap(sub_id, settings.webhook_outbox_max)
+            if oldest is not None:
                 webhook_outbox.pop(f"{sub_id}/{oldest.seq}", None)
-                outbox.remove(sub_id, oldest.key)
                 await dead_letter("deliver_alerts", f"outbox of {sub_id} over {settings.webhook_outbox_max} alerts: "
                                                     "oldest dropped undelivered", oldest.alert, event, kind="outbox_full")
         else:

@@ -3,7 +3,10 @@
 Starts (or reuses) the local broker, creates the topics, starts the Faust worker as a
 subprocess, serves the built-in timeline from the recorded-sites server (accelerated),
 and runs the same pollers as production against it. Ctrl-C / SIGTERM (or ``--duration``)
-stops everything it started, in reverse order.
+stops everything it started, in reverse order. At the end of a ``--duration`` run the
+pollers stop first and the worker is given up to ``DRAIN_S`` to classify what they
+published, so the closing counts add up: observations published = items classified +
+observations rejected (dead-lettered by classify or clustering).
 """
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
@@ -28,6 +31,10 @@ from .sites import RecordedSites, start_server
 from .timeline import load_timeline
 from streams.registry import load_registry
 from streams.runner import install_stop_handlers, make_publisher, start_worker, stop_worker
+
+DRAIN_S = 60.0  # at most this long after a --duration run for the worker to catch up with the pollers
+# the topics whose dead-lettered records are sightings that will never become items
+REJECTING_TOPICS = ("sightings", "classified")
 
 
 @dataclass(frozen=True)
@@ -66,8 +73,31 @@ def _say(out: TextIO, text: str) -> None:
 
 @dataclass
 class _Downstream:
-    items: int = 0
+    items: int = 0  # distinct classified sightings, by (site, surface, url, ts, change)
+    repeated: int = 0  # items records beyond the first of a sighting (a worker re-processing after a rebalance)
+    rejected: int = 0  # sightings dead-lettered by classify or clustering: they never become items
     alerts: int = 0
+    seen: set = field(default_factory=set)
+
+    def add_item(self, value: bytes | None) -> None:
+        try:
+            v = json.loads(value or b"")
+            key = (v["site"], v["surface"], v["url"], v["ts"], v["change"])
+        except (ValueError, TypeError, KeyError):
+            key = ("unreadable", len(self.seen))
+        if key in self.seen:
+            self.repeated += 1
+        else:
+            self.seen.add(key)
+            self.items += 1
+
+    def add_dead(self, value: bytes | None) -> None:
+        try:
+            topic = json.loads(value or b"").get("topic")
+        except (ValueError, AttributeError):
+            return
+        if topic in REJECTING_TOPICS:
+            self.rejected += 1
 
 
 async def _follow_downstream(settings: Settings, stop: asyncio.Event, out: TextIO, seen: _Downstream, from_start: bool) -> None:
@@ -77,7 +107,7 @@ async def _follow_downstream(settings: Settings, stop: asyncio.Event, out: TextI
 
     from citycredit.kafka_client import client_args
 
-    consumer = AIOKafkaConsumer("items", "alerts", **client_args(settings),
+    consumer = AIOKafkaConsumer("items", "alerts", "deadletter", **client_args(settings),
                                 auto_offset_reset="earliest" if from_start else "latest",
                                 group_id=None, enable_auto_commit=False)
     await consumer.start()
@@ -85,7 +115,12 @@ async def _follow_downstream(settings: Settings, stop: asyncio.Event, out: TextI
         while not stop.is_set():
             for tp, records in (await consumer.getmany(timeout_ms=500)).items():
                 if tp.topic == "items":
-                    seen.items += len(records)
+                    for r in records:
+                        seen.add_item(r.value)
+                    continue
+                if tp.topic == "deadletter":
+                    for r in records:
+                        seen.add_dead(r.value)
                     continue
                 for r in records:
                     seen.alerts += 1
@@ -97,6 +132,16 @@ async def _follow_downstream(settings: Settings, stop: asyncio.Event, out: TextI
                         _say(out, f"  ALERT (unreadable) {r.value[:200]!r}")
     finally:
         await consumer.stop()
+
+
+async def _catch_up(downstream: _Downstream, published: int, out: TextIO) -> None:
+    """Wait (at most ``DRAIN_S``) until every published observation is an item or rejected."""
+    started = time.monotonic()
+    while downstream.items + downstream.rejected < published and time.monotonic() - started < DRAIN_S:
+        await asyncio.sleep(0.2)
+    left = published - downstream.items - downstream.rejected
+    _say(out, f"worker caught up in {time.monotonic() - started:.1f}s" if left <= 0 else
+              f"worker still {left} observation(s) behind after {DRAIN_S:g}s")
 
 
 async def run_demo(settings: Settings, options: DemoOptions, out: TextIO = sys.stdout) -> int:
@@ -128,6 +173,9 @@ async def run_demo(settings: Settings, options: DemoOptions, out: TextIO = sys.s
     publisher: Publisher | None = None
     tasks: list[asyncio.Task] = []
     downstream: _Downstream | None = None
+    following: asyncio.Task | None = None
+    follow_stop = asyncio.Event()  # the follower outlives the pollers: it counts what the worker still makes
+    drain = False  # the run ended by --duration with the worker alive: let it catch up before stopping
     try:
         if options.worker:
             worker, log_path = start_worker(demo)
@@ -151,7 +199,7 @@ async def run_demo(settings: Settings, options: DemoOptions, out: TextIO = sys.s
         poller = Poller.from_settings(poll_settings, publisher=publisher)
         tasks.append(asyncio.create_task(poller.run_forever(stop), name="pollers"))
         downstream = _Downstream()
-        tasks.append(asyncio.create_task(_follow_downstream(demo, stop, out, downstream, own_broker), name="downstream"))
+        following = asyncio.create_task(_follow_downstream(demo, follow_stop, out, downstream, own_broker), name="downstream")
 
         _say(out, "")
         _say(out, desk_line(demo, token_generated))
@@ -165,6 +213,7 @@ async def run_demo(settings: Settings, options: DemoOptions, out: TextIO = sys.s
         last_frame = -1
         while not stop.is_set():
             if options.duration is not None and time.monotonic() - started >= options.duration:
+                drain = worker is not None and worker.poll() is None
                 break
             if worker is not None and worker.poll() is not None:
                 _say(out, f"the worker exited with status {worker.returncode}; see {demo.data_dir / 'worker.log'}")
@@ -196,8 +245,17 @@ async def run_demo(settings: Settings, options: DemoOptions, out: TextIO = sys.s
         if publisher is not None:
             await publisher.close()
             _say(out, f"observations published: {publisher.sent_observations}")
+        if downstream is not None and publisher is not None and drain:
+            await _catch_up(downstream, publisher.sent_observations, out)
+        follow_stop.set()
+        if following is not None:
+            try:
+                await asyncio.wait_for(following, 15)
+            except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - shutting down
+                following.cancel()
         if downstream is not None:
-            _say(out, f"items classified by the worker: {downstream.items}; alerts: {downstream.alerts}")
+            _say(out, f"items classified by the worker: {downstream.items}; observations rejected: {downstream.rejected}; "
+                      f"repeated items: {downstream.repeated}; alerts: {downstream.alerts}")
         if runner is not None:
             await runner.cleanup()
         if worker is not None:

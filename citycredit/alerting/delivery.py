@@ -127,6 +127,17 @@ class Outbox:
         entries = list(self.pending.get(sub_id, {}).values())
         return min(entries, key=lambda e: e.order) if entries else None
 
+    def enforce_cap(self, sub_id: str, cap: int) -> Pending | None:
+        """Keep a subscription's queue within ``cap`` alerts (``webhook_outbox_max``): past it,
+        its oldest entry in delivery order is removed here and returned, for the caller to drop
+        from the outbox table and dead-letter; None while the queue is within the cap."""
+        if self.size(sub_id) <= cap:
+            return None
+        oldest = self.oldest(sub_id)
+        assert oldest is not None
+        self.remove(sub_id, oldest.key)
+        return oldest
+
     def _gauge(self) -> None:
         if self.metrics:
             self.metrics.webhook_outbox_alerts.set(sum(len(p) for p in self.pending.values()) - len(self.acked))

@@ -27,6 +27,63 @@ def produce(bootstrap: str, topic: str, records: list[tuple[str, Any]]) -> None:
     asyncio.run(_produce(bootstrap, topic, records))
 
 
+async def _lag(bootstrap: str, pairs: list[tuple[str, str]]) -> dict[str, int]:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await admin.start()
+    await consumer.start()
+    try:
+        lag: dict[str, int] = {}
+        cluster = await consumer._client.fetch_all_metadata()  # the consumer subscribes to nothing
+        for group, topic in pairs:  # in order: a group's commit is read after the one feeding its topic
+            parts = [TopicPartition(topic, p) for p in sorted(cluster.partitions_for_topic(topic) or ())]
+            assert parts, f"no partitions of {topic} in the metadata"
+            ends = await consumer.end_offsets(parts)
+            committed = await admin.list_consumer_group_offsets(group, partitions=parts)
+            behind = sum(max(0, ends[tp] - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0))
+                         for tp in parts)
+            if behind:
+                lag[f"{group} on {topic}"] = behind
+        return lag
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+def committed_lag(bootstrap: str, pairs: list[tuple[str, str]]) -> dict[str, int]:
+    """For each (consumer group, topic), in order, the records of the topic past the group's
+    committed offsets; only the pairs that lag. Empty: each group has processed (and committed)
+    every record its topic held when it was looked at."""
+    return asyncio.run(_lag(bootstrap, pairs))
+
+
+def delivery_settled(bootstrap: str, worker: Any) -> bool:
+    """True once the worker has delivered everything it will ever deliver of what is on the
+    broker now: its alert router has committed every record of ``alerts`` (each matching alert's
+    ``enqueue`` record is acked on ``deliveries`` before that commit), then the app's group has
+    committed every record of ``deliveries`` (each enqueue is in the outbox), then the outbox
+    holds nothing undelivered (``citycredit_webhook_outbox_alerts``: pending minus delivered).
+    A receiver records a call before it answers, and an entry counts as delivered only after
+    the answer, so every delivery made is already counted by the receiver. Nothing left can
+    make a delivery, so no duplicate can come later (short of a new restart or rebalance,
+    which re-reads uncommitted records: none are left)."""
+    return not committed_lag(bootstrap, _delivery_groups(worker)) and worker.metric("citycredit_webhook_outbox_alerts") == 0
+
+
+def _delivery_groups(worker: Any) -> list[tuple[str, str]]:
+    return [(f"{worker.app_id}-alert-router", "alerts"), (worker.app_id, "deliveries")]
+
+
+def wait_delivery_settled(bootstrap: str, worker: Any, timeout: float = 60) -> None:
+    """Wait for ``delivery_settled``; on a timeout say what lags."""
+    wait_for(lambda: delivery_settled(bootstrap, worker), timeout, "the delivery pipeline to settle", lambda: (
+        f"committed lag {committed_lag(bootstrap, _delivery_groups(worker))}, outbox "
+        f"{worker.metric('citycredit_webhook_outbox_alerts')}\n{worker.log()}"))
+
+
 def call(port: int, method: str, path: str, body: Any = None, token: str | None = None,
          timeout: float = 10.0) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body, ensure_ascii=False).encode()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import email
 import re
 import signal
-import time
 import urllib.request
 from email.policy import default as default_policy
 
@@ -16,7 +15,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from tests.conftest import free_port
-from tests.integration.desk_helpers import call, produce, wait_for
+from tests.integration.desk_helpers import call, produce, wait_delivery_settled, wait_for
 from tests.integration.test_delivery_webhooks import alert
 from tests.unit.test_robots import ROBOT_SECRET, RobotServer
 
@@ -73,7 +72,7 @@ def test_a_channel_gets_every_alert_once_after_the_worker_is_killed(kafka, worke
     try:
         second.wait_ready()  # after the killed member's session expired
         wait_for(lambda: len(received()) >= len(alerts), 120, f"five {kind} deliveries after the kill", second.log)
-        time.sleep(2.0)  # a repeat would arrive by now
+        wait_delivery_settled(kafka.kafka_bootstrap, second)  # nothing left that could deliver a repeat
         assert _stories(received()) == [f"第{n}条" for n in range(5)], received()
         if kind != "email":
             assert all(code == 0 for code, _ in robot.answers), robot.answers

@@ -94,6 +94,14 @@ def read(bootstrap: str, topic: str, until, timeout: float = 60.0, linger: float
 
 @pytest.mark.restart_race
 def test_worker_killed_after_the_second_site_alerts_once_after_restart(kafka, worker_factory):
+    """A worker SIGKILLed with a story's two-site state in its changelog: the restarted worker
+    raises the story's alert once, on the third site, and dead-letters a late sighting.
+
+    Rerun (restart_race) only when a worker start ran past its bound (tests/conftest.py): the
+    first worker's start on a fresh broker (``__consumer_offsets`` and every changelog topic
+    are created first), and the restart, which cannot join the group before the killed
+    member's 10 s session expires and then reads every changelog from offset 0. An alert
+    lost or doubled fails at once."""
     story = f"s-kill-{uuid.uuid4().hex[:8]}"
     first = worker_factory().start()
     first.wait_ready()
@@ -137,6 +145,14 @@ def test_worker_killed_after_the_second_site_alerts_once_after_restart(kafka, wo
 
 @pytest.mark.restart_race
 def test_two_workers_share_partitions_and_one_stops_mid_stream(kafka, worker_factory):
+    """Two workers of one app share the partitions; one stops with a SIGTERM half-way through
+    the sightings: every story alerts once, and the new city raises one early warning.
+
+    Rerun (restart_race) only when a worker start ran past its bound (tests/conftest.py): the
+    two workers start together on a fresh broker (``__consumer_offsets`` and every changelog
+    topic are created first), and the second's join rebalances the first in the middle of
+    its first recovery, which Faust then starts again for the new generation. A story that
+    does not alert, or alerts twice, fails at once."""
     run = uuid.uuid4().hex[:6]
     adcode = f"9{int(run, 16) % 100000:05d}"  # a city code no other test uses
     stories = [f"s-share-{run}-{n}" for n in range(60)]

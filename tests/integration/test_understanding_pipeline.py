@@ -51,6 +51,13 @@ def _items(kafka, titles: set[str]) -> dict[str, dict]:
 
 @pytest.mark.restart_race
 def test_story_state_survives_a_worker_restart(kafka, worker_factory, tmp_path):
+    """A paraphrase after a clean restart joins the story the first worker opened: the story
+    table comes back from its changelog.
+
+    Rerun (restart_race) only when a worker start ran past its bound (tests/conftest.py): the
+    first worker's start on a fresh broker (``__consumer_offsets`` and every changelog topic
+    are created first), and the restarted worker's recovery of every changelog from offset 0
+    (memory store). A story not joined fails at once."""
     first = {"ts": "2030-01-28T09:49:00+08:00", "site": "sina", "surface": "hotlist", "rank": 3,
              "title": "盒马误送有毒水仙球致老人孩子中毒", "url": "https://s.weibo.com/hema-1", "summary": None}
     other_event = {"ts": "2030-01-28T10:05:00+08:00", "site": "people", "surface": "homepage", "rank": None,

@@ -82,6 +82,34 @@ def test_state_is_bounded_by_the_window():
     assert len(stories) <= 8  # only the last 6-7 hours' stories are open
 
 
+UNRELATED = ["盒马误送有毒水仙球致老人孩子中毒", "苏州一建筑工地拖欠60名农民工工资", "国际银价突破每盎司100美元",
+             "湖南开放大学党委书记龙献忠接受纪律审查和监察调查", "国家卫生健康委通报最新疫情",
+             "国台办：国共两党智库论坛将于2月3日在北京举办"]
+
+
+def test_open_stories_are_capped_and_the_oldest_hours_close_first():
+    """``story_max_open`` (``max_stories_per_bucket``): well within the window, a bucket keeps
+    at most that many open stories; a new one beyond it closes the oldest hour's stories
+    (their state goes), so a later sighting of one of those starts a new story."""
+    state: dict = {}
+    c = StoryClusterer(state, ClusterSettings(window_s=48 * H, max_stories_per_bucket=4))
+    ids = [assign(c, T0 + i * H, title) for i, title in enumerate(UNRELATED)]  # one new story an hour
+    assert len(set(ids)) == len(UNRELATED)
+    assert {k[2:] for k in state if k.startswith("s:")} == set(ids[2:])  # the two oldest hours closed
+    assert assign(c, T0 + 6 * H, UNRELATED[5]) == ids[5]  # an open story still takes its repeat
+    again = assign(c, T0 + 6 * H, UNRELATED[0])  # a closed one starts over, and closes the next oldest hour
+    assert again not in ids
+    assert {k[2:] for k in state if k.startswith("s:")} == set(ids[3:]) | {again}
+
+
+def test_story_max_open_is_the_clusterers_cap():
+    from citycredit.settings import Settings
+    from citycredit.understanding import Understanding
+
+    u = Understanding(settings=Settings(story_max_open=7), model=False)
+    assert u.clusterer.settings.max_stories_per_bucket == 7
+
+
 def test_state_survives_a_restart():
     state: dict = {}
     first = StoryClusterer(state)

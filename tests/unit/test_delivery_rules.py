@@ -26,6 +26,31 @@ def test_outbox_head_is_earliest_event_time_then_arrival():
     assert order == ["b", "a", "c"]
 
 
+def test_an_outbox_over_its_cap_drops_its_oldest_alert_in_delivery_order():
+    """``webhook_outbox_max``: a receiver down for long keeps at most ``cap`` alerts queued;
+    the one beyond goes (the agent dead-letters it), oldest in event time first, not the
+    first to arrive, and the other subscriptions keep theirs."""
+    from prometheus_client import CollectorRegistry
+
+    from citycredit.metrics import build_metrics
+
+    metrics = build_metrics(CollectorRegistry())
+    box = Outbox(Settings(), metrics)
+    box.add("other", Pending("o", 0, {"triggered_at": "2026-02-01T00:00:00Z"}))
+    arrivals = ["2026-02-03T10:00:00Z", "2026-02-03T08:00:00Z", "2026-02-03T12:00:00Z"]
+    for seq, when in enumerate(arrivals):
+        box.add("sub-1", Pending(f"k{seq}", seq, {"triggered_at": when}))
+        assert box.enforce_cap("sub-1", 3) is None  # within the cap: nothing dropped
+    box.add("sub-1", Pending("k3", 3, {"triggered_at": "2026-02-03T09:00:00Z"}))
+    dropped = box.enforce_cap("sub-1", 3)
+    assert dropped is not None and dropped.key == "k1"  # 08:00, the earliest event, though it arrived second
+    assert box.size("sub-1") == 3 and box.head("sub-1").key == "k3" and box.size("other") == 1
+    assert metrics.webhook_outbox_alerts._value.get() == 4  # three queued for sub-1, one for the other
+    box.add("sub-1", Pending("k4", 4, {"triggered_at": "2026-02-03T07:00:00Z"}))
+    assert box.enforce_cap("sub-1", 3).key == "k4"  # a late alert older than the rest is the one to go
+    assert [e.key for e in box.waiting("sub-1")] == ["k3", "k0", "k2"]
+
+
 ALERT = {"type": "early_warning", "city_adcode": "320200", "city": "无锡市", "province": None, "domain": "social",
          "subfield": "wages_social_insurance"}
 

@@ -273,6 +273,49 @@ def test_sse_stream_replays_after_last_event_id_then_goes_live():
     run(go, desk=desk)
 
 
+def _events(raw: bytes) -> list[str]:
+    """The ids of the complete alert events in an SSE byte stream."""
+    return [line[4:] for block in raw.decode().split("\n\n") if "\ndata: " in block
+            for line in block.splitlines() if line.startswith("id: ")]
+
+
+def test_a_stream_client_that_falls_behind_is_cut_off_and_resumes_from_last_event_id(monkeypatch):
+    """A client that stops reading while alerts keep coming fills its queue (1000 alerts): the
+    desk drops that listener, never its own memory or another client; the server sends what was
+    queued and ends the stream at its next keepalive; the client, reconnecting with
+    Last-Event-ID as EventSource does, gets every alert it missed, once, in order."""
+    from datetime import datetime, timedelta
+
+    import citycredit.web.server as server
+
+    monkeypatch.setattr(server, "SSE_KEEPALIVE_SECONDS", 0.1)  # the overflow is noticed at a keepalive
+    desk = fed_desk()
+    start = datetime.fromisoformat("2026-03-01T00:00:00+08:00")
+    alerts = [{**ALERT, "story_id": f"s-o{i:04d}", "triggered_at": (start + timedelta(minutes=i)).isoformat()}
+              for i in range(1100)]
+    ids = [f"major_dishonesty:{a['story_id']}" for a in alerts]
+
+    async def go(client):
+        slow = await client.get("/api/alerts/stream")
+        assert (await slow.content.readany()).startswith(b"retry:")  # listening (it listens before it answers)
+        other = desk.listen(maxsize=len(alerts) + 1)  # a client that keeps up
+        for a in alerts:  # no await between them: the slow stream's handler cannot drain its queue meanwhile
+            desk.apply("alerts", a["story_id"], a)
+        assert desk._listeners == {other}  # the slow one was dropped, the other kept
+        assert other.qsize() == len(alerts)
+        # what was queued before the overflow, then the end of the stream
+        raw = await asyncio.wait_for(slow.content.read(), 10)
+        got = _events(raw)
+        assert got == ids[:1000]
+        resumed = await client.get("/api/alerts/stream", headers={"Last-Event-ID": got[-1]})
+        raw = b""
+        while len(_events(raw)) < len(alerts) - len(got):
+            raw += await asyncio.wait_for(resumed.content.readany(), 10)
+        assert _events(raw) == ids[len(got):]
+        resumed.close()
+    run(go, desk=desk)
+
+
 def test_records_that_do_not_fit_are_skipped_not_served():
     desk = fed_desk()
     desk.apply("items", "s-9", {"ts": "2026-02-03T010:00:00+08:00", "title": "坏时间", "city_adcode": "320500"})
