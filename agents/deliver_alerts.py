@@ -6,8 +6,11 @@ A routing task, an agent and a timer:
   so one subscription's alerts meet in one partition;
 - ``track_webhook_outbox`` keeps the changelogged outbox table from those records
   (``enqueue`` adds, ``done`` removes) and the in-memory index the senders use;
-- ``resume_webhook_senders`` rebuilds that index from the table after a restart and
-  keeps one sender per subscription with pending alerts.
+- ``resume_webhook_senders`` keeps one sender per subscription with pending alerts;
+- on a rebalance the senders of partitions taken away stop (``stop_moved_senders``), and the
+  index of the partitions given is built from the recovered table (``index_assigned_outboxes``),
+  their senders held until the agent reads a marker it sent into each, so the previous owner's
+  "done" records are read first.
 A crash between a POST and its ``done`` record repeats that POST once the worker is
 back; the ``Idempotency-Key`` header lets the receiver drop the repeat.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from types import SimpleNamespace
 from typing import Any
 
@@ -108,30 +112,70 @@ async def _dead(sub_id: str, entry: Pending, reason: str) -> None:
                                                  "alert": entry.alert}, kind="undeliverable")
 
 
-_rebuilt = False
+def _deliveries_partitions(tps: Any) -> set[int]:
+    name = deliveries_topic.get_topic_name()
+    return {tp.partition for tp in tps if tp.topic == name}
 
 
-def _rebuild_once() -> None:
-    """After a restart the outbox table is recovered from its changelog: rebuild the senders' index from it."""
-    global _rebuilt
-    if _rebuilt:
-        return
-    _rebuilt = True
+@app.on_partitions_revoked.connect
+async def stop_moved_senders(sender, revoked, **kwargs) -> None:  # noqa: ARG001 - Faust's signal signature
+    """A rebalance takes outbox partitions away: their senders stop here at once (the table
+    keeps the entries for whichever worker gets the partition)."""
+    dropped = outbox.forget(_deliveries_partitions(revoked))
+    if dropped:
+        log.info("outbox: %d subscription(s) moved off this worker: %s", len(dropped), dropped[:5])
+
+
+@app.on_rebalance_complete.connect
+async def index_assigned_outboxes(sender, **kwargs) -> None:  # noqa: ARG001 - Faust's signal signature
+    """After a rebalance (the first assignment included) the tables are recovered: index the
+    outbox entries of the partitions this worker now holds, and hold their senders until the
+    agent has read each partition up to a marker sent now. Records before the marker include
+    the "done" of every alert the previous owner delivered, so nothing is sent twice."""
+    assigned = _deliveries_partitions(app.assignor.assigned_actives())
     for key, value in list(webhook_outbox.items()):
-        if "/" in key and isinstance(value, dict):
-            sub_id = key.split("/", 1)[0]
-            if value["key"] not in outbox.pending.get(sub_id, {}):
-                outbox.add(sub_id, Pending(value["key"], int(value["seq"]), value["alert"]))
+        if "/" not in key or not isinstance(value, dict):
+            continue
+        sub_id = key.split("/", 1)[0]
+        p = value.get("p")
+        if p is not None and p not in assigned:
+            continue  # a standby copy, or a partition another worker holds
+        if value["key"] not in outbox.pending.get(sub_id, {}):
+            outbox.add(sub_id, Pending(value["key"], int(value["seq"]), value["alert"]))
+        if p is not None:
+            outbox.partition_of[sub_id] = p
+    outbox.acked &= {k for entries in outbox.pending.values() for k in entries}
+    MARKS.clear()
+    for p in sorted(assigned):
+        token = uuid.uuid4().hex
+        MARKS[p] = token
+        outbox.held.add(p)
+        try:
+            await deliveries_topic.send(key=MARK_KEY, value={"op": "mark", "token": token}, partition=p)
+        except Exception:  # noqa: BLE001 - without its marker the partition would never send: send at least once
+            log.exception("outbox: no marker for deliveries[%d]; its senders start without waiting", p)
+            outbox.held.discard(p)
+
+
+MARK_KEY = "#outbox-mark"  # never a subscription id ([A-Za-z0-9_-], see alerting.subscriptions)
+MARKS: dict[int, str] = {}  # partition -> the marker this worker waits for before sending from it
 
 
 @app.agent(deliveries_topic)
 async def track_webhook_outbox(stream):
     async for event in stream.events():
-        _rebuild_once()
         sub_id, record = event.key, event.value
+        partition = event.message.partition
+        if sub_id == MARK_KEY and isinstance(record, dict) and record.get("op") == "mark":
+            if MARKS.get(partition) == record.get("token"):
+                outbox.held.discard(partition)  # read up to this worker's marker: its senders may go
+                if feed.caught_up.is_set():
+                    outbox.ensure_senders(_subscription, _done, _dead)
+            continue  # a marker of another worker, or of an earlier rebalance: nothing to do
         if not isinstance(sub_id, str) or not isinstance(record, dict) or record.get("op") not in ("enqueue", "done"):
             await dead_letter("track_webhook_outbox", "not an outbox record", record, event)
             continue
+        outbox.partition_of[sub_id] = partition
         meta = dict(webhook_outbox.get(sub_id) or {"next_seq": 0, "recent": []})
         if record["op"] == "enqueue":
             key = record["key"]
@@ -139,7 +183,7 @@ async def track_webhook_outbox(stream):
                 continue  # routed twice (a replay after a restart): already queued or delivered
             seq = meta["next_seq"]
             meta["next_seq"] = seq + 1
-            webhook_outbox[f"{sub_id}/{seq}"] = {"key": key, "seq": seq, "alert": record["alert"]}
+            webhook_outbox[f"{sub_id}/{seq}"] = {"key": key, "seq": seq, "alert": record["alert"], "p": partition}
             outbox.add(sub_id, Pending(key, seq, record["alert"]))
             oldest = outbox.enforce_cap(sub_id, settings.webhook_outbox_max)
             if oldest is not None:
@@ -161,5 +205,4 @@ async def resume_webhook_senders() -> None:
     """Keep one sender per subscription with pending alerts (also after a restart, once subscriptions are known)."""
     if not feed.caught_up.is_set():
         return  # a sender must not take a not-yet-read subscription for a deleted one
-    _rebuild_once()
     outbox.ensure_senders(_subscription, _done, _dead)

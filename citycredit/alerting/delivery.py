@@ -96,6 +96,12 @@ class Outbox:
         self.acked: set[str] = set()      # delivered here, the agent has not yet removed it
         self.down: set[str] = set()       # subscriptions whose receiver failed every try
         self.tasks: dict[str, asyncio.Task] = {}
+        # Which outbox partition each subscription lives in, and the partitions this worker holds
+        # but whose records it has not yet read up to its own marker (see forget / hold): a sender
+        # of a moved subscription must neither keep going on the worker that lost it nor start on
+        # the one that gained it before the other's "done" records are read.
+        self.partition_of: dict[str, int] = {}
+        self.held: set[int] = set()
         if metrics:  # both outcomes have a series from the start: a board shows 0, not "no data"
             for result in ("delivered", "failed_try"):
                 metrics.webhook_deliveries_total.labels(result=result)
@@ -109,6 +115,22 @@ class Outbox:
         self.pending.get(sub_id, {}).pop(key, None)
         self.acked.discard(key)
         self._gauge()
+
+    def forget(self, partitions: set[int]) -> list[str]:
+        """The worker no longer holds ``partitions`` (a rebalance took them): stop the senders of
+        their subscriptions and drop their entries here (the table keeps them for the next owner).
+        Keys delivered here stay in ``acked``, so if the partition comes back they are not sent
+        again before their ``done`` record is read. Returns the subscriptions dropped."""
+        subs = sorted(s for s, p in self.partition_of.items() if p in partitions)
+        for sub_id in subs:
+            task = self.tasks.pop(sub_id, None)
+            if task is not None:
+                task.cancel()
+            self.pending.pop(sub_id, None)
+            self.down.discard(sub_id)
+            del self.partition_of[sub_id]
+        self._gauge()
+        return subs
 
     def size(self, sub_id: str) -> int:
         return len(self.pending.get(sub_id, ()))
@@ -139,14 +161,16 @@ class Outbox:
         return oldest
 
     def _gauge(self) -> None:
-        if self.metrics:
-            self.metrics.webhook_outbox_alerts.set(sum(len(p) for p in self.pending.values()) - len(self.acked))
+        if self.metrics:  # acked may hold keys of a forgotten partition: count what is here and undelivered
+            self.metrics.webhook_outbox_alerts.set(sum(1 for p in self.pending.values() for k in p if k not in self.acked))
 
     # ---- sending -----------------------------------------------------------------
     def ensure_senders(self, subscription: Callable[[str], Subscription | None],
                        done: Callable[[str, Pending, str], Awaitable[None]],
                        dead: Callable[[str, Pending, str], Awaitable[None]]) -> None:
         for sub_id, entries in self.pending.items():
+            if self.partition_of.get(sub_id) in self.held:
+                continue  # its partition just came to this worker: not before the earlier records are read
             task = self.tasks.get(sub_id)
             if entries and (task is None or task.done()):
                 self.tasks[sub_id] = asyncio.ensure_future(self.drain(sub_id, subscription, done, dead))

@@ -193,22 +193,17 @@ def partition_of(bootstrap: str, topic: str, key_part: str) -> int:
     return asyncio.run(run())
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a worker's in-memory outbox index (citycredit.web.runtime.outbox) ignores rebalances: the "
-    "worker that loses a subscription's deliveries partition keeps its entries and its sender, "
-    "and _rebuild_once (agents/deliver_alerts.py) indexes the table once per process, so a worker "
-    "that gains the partition after its first rebuild never indexes the entries queued before"))
 def test_two_workers_deliver_each_queued_alert_once_after_the_outbox_moves(kafka, worker_factory):
     """Webhook delivery across two workers of one app: alerts queue for a receiver that is down
     on the first worker; a second joins; the subscription's outbox partition then moves to the
     other worker (with the join, or when the first worker leaves if the join did not move it).
     Once the receiver is back it gets every queued alert once, in order.
 
-    Fails today both ways (``--runxfail``), in 4 of 4 runs: when the join moves the partition,
-    both workers' outbox gauges read 4 for the 4 queued alerts and the receiver gets 7 or 8
-    deliveries, the losing worker's stale sender repeating them (same Idempotency-Key); when
-    the first worker's leave moves it, the second never indexes the queued alerts and the
-    four are not delivered within 60 s."""
+    Failed both ways before the outbox followed rebalances, in 4 of 4 runs: when the join moved
+    the partition, both workers' outbox gauges read 4 for the 4 queued alerts and the receiver
+    got 7 or 8 deliveries, the losing worker's stale sender repeating them (same Idempotency-Key);
+    when the first worker's leave moved it, the second never indexed the queued alerts and the
+    four were not delivered within 60 s."""
     first, sub, rport, alerts = outage(kafka, worker_factory, queued=4, total=4)
     partition = partition_of(kafka.kafka_bootstrap, "deliveries", sub["id"])
 

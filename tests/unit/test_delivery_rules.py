@@ -51,6 +51,48 @@ def test_an_outbox_over_its_cap_drops_its_oldest_alert_in_delivery_order():
     assert [e.key for e in box.waiting("sub-1")] == ["k3", "k0", "k2"]
 
 
+def test_a_rebalance_stops_the_senders_of_partitions_taken_and_holds_those_given():
+    """Outbox partitions move between workers: the subscriptions of a partition taken away lose
+    their entries and senders here (the table keeps them for the next owner); a partition just
+    given sends nothing until the agent has read up to this worker's marker in it."""
+    import asyncio
+
+    from prometheus_client import CollectorRegistry
+
+    from citycredit.metrics import build_metrics
+
+    async def run() -> None:
+        metrics = build_metrics(CollectorRegistry())
+        box = Outbox(Settings(), metrics)
+        for sub_id, p in (("sub-a", 0), ("sub-b", 1)):
+            box.add(sub_id, Pending(f"{sub_id}-1", 0, {"triggered_at": "2026-02-03T10:00:00Z"}))
+            box.partition_of[sub_id] = p
+        box.acked.add("sub-a-1")  # delivered here, its "done" not yet read
+        started: list[str] = []
+
+        async def drain(sub_id, *args):
+            started.append(sub_id)
+            await asyncio.sleep(3600)  # a sender busy with a down receiver
+
+        box.drain = drain
+        box.held.add(1)
+        box.ensure_senders(lambda s: None, None, None)
+        await asyncio.sleep(0)
+        assert started == ["sub-a"]  # sub-b's partition is held
+        sender = box.tasks["sub-a"]
+        assert box.forget({0}) == ["sub-a"]
+        await asyncio.sleep(0)
+        assert sender.cancelled() and box.size("sub-a") == 0 and "sub-a" not in box.partition_of
+        assert "sub-a-1" in box.acked  # if partition 0 comes back before its "done" is read: not sent again
+        assert metrics.webhook_outbox_alerts._value.get() == 1  # sub-b's, undelivered
+        box.held.discard(1)
+        box.ensure_senders(lambda s: None, None, None)
+        await asyncio.sleep(0)
+        assert started == ["sub-a", "sub-b"]
+        box.forget({1})
+    asyncio.run(run())
+
+
 ALERT = {"type": "early_warning", "city_adcode": "320200", "city": "无锡市", "province": None, "domain": "social",
          "subfield": "wages_social_insurance"}
 
