@@ -68,6 +68,7 @@ NOT_RUN = {
     "derive_bigram_df.py": "builds citycredit/config/bigram_df.txt from the real headlines",
     "derive_place_words.py": "derives the weak place names of citycredit/config/places.toml",
     "sample_blind_headlines.py": "draws a blind sample of headlines to label",
+    "loo_reader.py": "leave-one-batch-out accuracy of reader methods over the blind batches (docs/reading.md)",
     "figures.py": "the figures' format, shared by the benchmarks",
     "run_benchmarks.py": "this runner",
 }
