@@ -26,7 +26,7 @@ from citycredit.app import app, dead_letter, deliveries_topic, alerts_topic, set
 from citycredit.exceptions import InputError
 from citycredit.kafka_client import client_args
 from citycredit.alerting.delivery import Pending
-from citycredit.web.runtime import desk, feed, outbox
+from citycredit.web.runtime import RUNTIME
 from citycredit.alerting.subscriptions import Subscription, idempotency_key
 from schemas import Alert, parse_ts
 
@@ -58,8 +58,8 @@ async def route_alert(raw: bytes | None, appended: float | None, origin: Any) ->
         await dead_letter("route_alerts", str(exc), raw or b"", origin)
         return []
     routed = []
-    for sub in list(desk.subscriptions.values()):
-        if sub.url and sub.wants_since(appended) and sub.filters.matches(alert, desk.province_of):
+    for sub in list(RUNTIME.desk.subscriptions.values()):
+        if sub.url and sub.wants_since(appended) and sub.filters.matches(alert, RUNTIME.desk.province_of):
             # {"op": "enqueue", "key", "alert"} keyed by subscription id; wait for the broker's ack
             # so the alert's offset is committed only once its deliveries are safe.
             fut = await deliveries_topic.send(key=sub.id, value={"op": "enqueue", "key": idempotency_key(sub.id, alert),
@@ -80,7 +80,7 @@ async def route_alerts() -> None:
     """
     from aiokafka import AIOKafkaConsumer
 
-    await feed.caught_up.wait()
+    await RUNTIME.feed.caught_up.wait()
     consumer = AIOKafkaConsumer(alerts_topic.get_topic_name(), **client_args(settings),
                                 group_id=f"{settings.app_id}-alert-router", enable_auto_commit=False,
                                 auto_offset_reset="earliest", client_id=f"{settings.app_id}-alert-router")
@@ -100,7 +100,7 @@ async def route_alerts() -> None:
 
 
 def _subscription(sub_id: str) -> Subscription | None:
-    return desk.subscriptions.get(sub_id)
+    return RUNTIME.desk.subscriptions.get(sub_id)
 
 
 async def _done(sub_id: str, entry: Pending, status: str) -> None:
@@ -121,7 +121,7 @@ def _deliveries_partitions(tps: Any) -> set[int]:
 async def stop_moved_senders(sender, revoked, **kwargs) -> None:  # noqa: ARG001 - Faust's signal signature
     """A rebalance takes outbox partitions away: their senders stop here at once (the table
     keeps the entries for whichever worker gets the partition)."""
-    dropped = outbox.forget(_deliveries_partitions(revoked))
+    dropped = RUNTIME.outbox.forget(_deliveries_partitions(revoked))
     if dropped:
         log.info("outbox: %d subscription(s) moved off this worker: %s", len(dropped), dropped[:5])
 
@@ -140,21 +140,21 @@ async def index_assigned_outboxes(sender, **kwargs) -> None:  # noqa: ARG001 - F
         p = value.get("p")
         if p is not None and p not in assigned:
             continue  # a standby copy, or a partition another worker holds
-        if value["key"] not in outbox.pending.get(sub_id, {}):
-            outbox.add(sub_id, Pending(value["key"], int(value["seq"]), value["alert"]))
+        if value["key"] not in RUNTIME.outbox.pending.get(sub_id, {}):
+            RUNTIME.outbox.add(sub_id, Pending(value["key"], int(value["seq"]), value["alert"]))
         if p is not None:
-            outbox.partition_of[sub_id] = p
-    outbox.acked &= {k for entries in outbox.pending.values() for k in entries}
+            RUNTIME.outbox.partition_of[sub_id] = p
+    RUNTIME.outbox.acked &= {k for entries in RUNTIME.outbox.pending.values() for k in entries}
     MARKS.clear()
     for p in sorted(assigned):
         token = uuid.uuid4().hex
         MARKS[p] = token
-        outbox.held.add(p)
+        RUNTIME.outbox.held.add(p)
         try:
             await deliveries_topic.send(key=MARK_KEY, value={"op": "mark", "token": token}, partition=p)
         except Exception:  # noqa: BLE001 - without its marker the partition would never send: send at least once
             log.exception("outbox: no marker for deliveries[%d]; its senders start without waiting", p)
-            outbox.held.discard(p)
+            RUNTIME.outbox.held.discard(p)
 
 
 MARK_KEY = "#outbox-mark"  # never a subscription id ([A-Za-z0-9_-], see alerting.subscriptions)
@@ -168,41 +168,41 @@ async def track_webhook_outbox(stream):
         partition = event.message.partition
         if sub_id == MARK_KEY and isinstance(record, dict) and record.get("op") == "mark":
             if MARKS.get(partition) == record.get("token"):
-                outbox.held.discard(partition)  # read up to this worker's marker: its senders may go
-                if feed.caught_up.is_set():
-                    outbox.ensure_senders(_subscription, _done, _dead)
+                RUNTIME.outbox.held.discard(partition)  # read up to this worker's marker: its senders may go
+                if RUNTIME.feed.caught_up.is_set():
+                    RUNTIME.outbox.ensure_senders(_subscription, _done, _dead)
             continue  # a marker of another worker, or of an earlier rebalance: nothing to do
         if not isinstance(sub_id, str) or not isinstance(record, dict) or record.get("op") not in ("enqueue", "done"):
             await dead_letter("track_webhook_outbox", "not an outbox record", record, event)
             continue
-        outbox.partition_of[sub_id] = partition
+        RUNTIME.outbox.partition_of[sub_id] = partition
         meta = dict(webhook_outbox.get(sub_id) or {"next_seq": 0, "recent": []})
         if record["op"] == "enqueue":
             key = record["key"]
-            if key in meta["recent"] or key in outbox.pending.get(sub_id, {}):
+            if key in meta["recent"] or key in RUNTIME.outbox.pending.get(sub_id, {}):
                 continue  # routed twice (a replay after a restart): already queued or delivered
             seq = meta["next_seq"]
             meta["next_seq"] = seq + 1
             webhook_outbox[f"{sub_id}/{seq}"] = {"key": key, "seq": seq, "alert": record["alert"], "p": partition}
-            outbox.add(sub_id, Pending(key, seq, record["alert"]))
-            oldest = outbox.enforce_cap(sub_id, settings.webhook_outbox_max)
+            RUNTIME.outbox.add(sub_id, Pending(key, seq, record["alert"]))
+            oldest = RUNTIME.outbox.enforce_cap(sub_id, settings.webhook_outbox_max)
             if oldest is not None:
                 webhook_outbox.pop(f"{sub_id}/{oldest.seq}", None)
                 await dead_letter("deliver_alerts", f"outbox of {sub_id} over {settings.webhook_outbox_max} alerts: "
                                                     "oldest dropped undelivered", oldest.alert, event, kind="outbox_full")
         else:
             webhook_outbox.pop(f"{sub_id}/{record.get('seq')}", None)
-            outbox.remove(sub_id, record["key"])
+            RUNTIME.outbox.remove(sub_id, record["key"])
             meta["recent"] = (meta["recent"] + [record["key"]])[-RECENT_KEYS:]
         webhook_outbox[sub_id] = meta
-        if feed.caught_up.is_set():
-            outbox.ensure_senders(_subscription, _done, _dead)
+        if RUNTIME.feed.caught_up.is_set():
+            RUNTIME.outbox.ensure_senders(_subscription, _done, _dead)
         yield record
 
 
 @app.timer(interval=1.0)
 async def resume_webhook_senders() -> None:
     """Keep one sender per subscription with pending alerts (also after a restart, once subscriptions are known)."""
-    if not feed.caught_up.is_set():
+    if not RUNTIME.feed.caught_up.is_set():
         return  # a sender must not take a not-yet-read subscription for a deleted one
-    outbox.ensure_senders(_subscription, _done, _dead)
+    RUNTIME.outbox.ensure_senders(_subscription, _done, _dead)

@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import json
 from citycredit import topics
-from citycredit.app import (alerts_topic, app, city_index_topic, dead_letter, dead_letter_unexpected, items_topic,
-                            responses_topic, settings)
+from citycredit.app import app, city_index_topic, dead_letter, dead_letter_unexpected, responses_topic, settings
 from citycredit.exceptions import InputError
 from citycredit.scoring import CityScorer
 from citycredit.scoring.filings import parse_response, validate_record

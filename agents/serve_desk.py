@@ -5,11 +5,11 @@ import asyncio
 import logging
 
 from citycredit.app import app
-from citycredit.web.runtime import desk, feed, install_web
+from citycredit.web.runtime import RUNTIME
 
 log = logging.getLogger(__name__)
 
-install_web()
+RUNTIME.install_web()
 
 
 @app.task
@@ -17,10 +17,10 @@ async def feed_desk() -> None:
     # city-index, alerts, responses, items, source-health, subscriptions -> DeskView (all partitions)
     while True:
         try:
-            await feed.run()
+            await RUNTIME.feed.run()
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - the desk must come back after a broker hiccup, not stay blank
             log.exception("desk feed failed; re-reading the topics in 5 s")
             await asyncio.sleep(5.0)
-            desk.reset()
+            RUNTIME.desk.reset()
