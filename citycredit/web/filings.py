@@ -4,6 +4,9 @@ The checks themselves are the index's (``citycredit.scoring.filings.validate_res
 shared with ``citycredit respond``); the API adds only what belongs to its surface: a
 closed set of body fields, a title or note saying what was done, and "now" as the time
 of a filing that gives none.
+
+Hand-written, not a pydantic model: the checks are the index's own (known event of that
+city, time after the event, kind), shared with the CLI; the body's shape is three lines here.
 """
 from __future__ import annotations
 
