@@ -1,8 +1,8 @@
 """The monthly report's content, as plain data: built from the city index and the alerts.
 
 ``ReportInputs`` is the index's replay sink (``on_item`` / ``on_alert`` / ``on_response`` /
-``on_record``): it feeds a ``CityScorer`` and keeps what the index does not: early warnings and the month's dishonest stories per province
-and high-incidence area. ``build_report`` then reads three rankings (the month, the month
+``on_record``): it feeds a ``CityScorer`` and keeps what the index does not, the early
+warnings and the dishonest stories per province and high-incidence area. ``build_report`` then reads three rankings (the month, the month
 before, the rolling 12 months), each city's explain data for its major events, and the
 scoring configuration for the methods page.
 
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from citycredit.exceptions import InputError
-from citycredit.ids import (ASPECTS, DOMAINS, EARLY_WARNING_SUBFIELDS, RESPONSE_KINDS, SITES, SUBFIELDS)
+from citycredit.ids import ASPECTS, DOMAINS, EARLY_WARNING_SUBFIELDS, RESPONSE_KINDS, SITES, SUBFIELDS
 from citycredit.scoring.periods import Period, epoch, iso, month_index, month_label, parse_month
 from citycredit.scoring.scope import GROUPS, PROVINCE_SET_LABELS
 from citycredit.scoring.scorer import CityScorer
@@ -233,7 +233,7 @@ def build_report(inputs: ReportInputs, period: str, scope: str | None = None) ->
     province = None if scope in (None, "", NATIONAL) else scope
     label = _scope_label(scorer, province)
     this, before = Period(month, 1), Period(month - 1, 1)
-    rolling = Period(month, cfg_months := scorer.config.rolling_months)
+    rolling = Period(month, scorer.config.rolling_months)
     rows = _rank_rows(scorer.ranking(this.label, province), scorer.ranking(before.label, province),
                       scorer.ranking(rolling.label, province))
     peer_labels = PROVINCE_SET_LABELS if province else GROUPS
@@ -250,7 +250,7 @@ def build_report(inputs: ReportInputs, period: str, scope: str | None = None) ->
     return {
         "title": f"{label}城市信用状况监测报告（{month_label(month)[:4]}年{int(month_label(month)[5:])}月）",
         "period": this.label, "previous_period": before.label, "rolling_period": rolling.label,
-        "rolling_months": cfg_months, "scope": label, "provincial": bool(province),
+        "rolling_months": rolling.months, "scope": label, "provincial": bool(province),
         # the newest event time the index holds for the scope: the report's "as of", never the clock
         "data_through": iso(max(marks)) if marks else None,
         "groups": groups,
