@@ -145,20 +145,17 @@ async def index_assigned_outboxes(sender, **kwargs) -> None:  # noqa: ARG001 - F
         if p is not None:
             RUNTIME.outbox.partition_of[sub_id] = p
     RUNTIME.outbox.acked &= {k for entries in RUNTIME.outbox.pending.values() for k in entries}
-    MARKS.clear()
-    for p in sorted(assigned):
-        token = uuid.uuid4().hex
-        MARKS[p] = token
-        RUNTIME.outbox.held.add(p)
+    tokens = {p: uuid.uuid4().hex for p in sorted(assigned)}
+    RUNTIME.outbox.hold(tokens)
+    for p, token in tokens.items():
         try:
             await deliveries_topic.send(key=MARK_KEY, value={"op": "mark", "token": token}, partition=p)
         except Exception:  # noqa: BLE001 - without its marker the partition would never send: send at least once
             log.exception("outbox: no marker for deliveries[%d]; its senders start without waiting", p)
-            RUNTIME.outbox.held.discard(p)
+            RUNTIME.outbox.release(p, token)
 
 
 MARK_KEY = "#outbox-mark"  # never a subscription id ([A-Za-z0-9_-], see alerting.subscriptions)
-MARKS: dict[int, str] = {}  # partition -> the marker this worker waits for before sending from it
 
 
 @app.agent(deliveries_topic)
@@ -167,11 +164,11 @@ async def track_webhook_outbox(stream):
         sub_id, record = event.key, event.value
         partition = event.message.partition
         if sub_id == MARK_KEY and isinstance(record, dict) and record.get("op") == "mark":
-            if MARKS.get(partition) == record.get("token"):
-                RUNTIME.outbox.held.discard(partition)  # read up to this worker's marker: its senders may go
-                if RUNTIME.feed.caught_up.is_set():
-                    RUNTIME.outbox.ensure_senders(_subscription, _done, _dead)
-            continue  # a marker of another worker, or of an earlier rebalance: nothing to do
+            # read up to this worker's marker: its senders may go (another worker's, or an earlier
+            # rebalance's marker: nothing to do)
+            if RUNTIME.outbox.release(partition, record.get("token")) and RUNTIME.feed.caught_up.is_set():
+                RUNTIME.outbox.ensure_senders(_subscription, _done, _dead)
+            continue
         if not isinstance(sub_id, str) or not isinstance(record, dict) or record.get("op") not in ("enqueue", "done"):
             await dead_letter("track_webhook_outbox", "not an outbox record", record, event)
             continue

@@ -97,24 +97,24 @@ class Outbox:
         self.down: set[str] = set()       # subscriptions whose receiver failed every try
         self.tasks: dict[str, asyncio.Task] = {}
         # Which outbox partition each subscription lives in, and the partitions this worker holds
-        # but whose records it has not yet read up to its own marker (see forget / hold): a sender
-        # of a moved subscription must neither keep going on the worker that lost it nor start on
-        # the one that gained it before the other's "done" records are read.
+        # but whose records it has not yet read up to its own marker, with that marker's token (see
+        # forget / hold): a sender of a moved subscription must neither keep going on the worker
+        # that lost it nor start on the one that gained it before the other's "done" records are read.
         self.partition_of: dict[str, int] = {}
-        self.held: set[int] = set()
+        self.held: dict[int, str] = {}
         if metrics:  # both outcomes have a series from the start: a board shows 0, not "no data"
             for result in ("delivered", "failed_try"):
                 metrics.webhook_deliveries_total.labels(result=result)
+            # counted when scraped, not on every add and remove: a queue of 10,000 made each a loop over it
+            metrics.webhook_outbox_alerts.set_function(self.undelivered)
 
     # ---- bookkeeping (called by the outbox agent) --------------------------------
     def add(self, sub_id: str, entry: Pending) -> None:
         self.pending.setdefault(sub_id, {})[entry.key] = entry
-        self._gauge()
 
     def remove(self, sub_id: str, key: str) -> None:
         self.pending.get(sub_id, {}).pop(key, None)
         self.acked.discard(key)
-        self._gauge()
 
     def forget(self, partitions: set[int]) -> list[str]:
         """The worker no longer holds ``partitions`` (a rebalance took them): stop the senders of
@@ -129,8 +129,20 @@ class Outbox:
             self.pending.pop(sub_id, None)
             self.down.discard(sub_id)
             del self.partition_of[sub_id]
-        self._gauge()
         return subs
+
+    def hold(self, tokens: Mapping[int, str]) -> None:
+        """Hold the senders of these partitions until the agent reads each one's marker (``token``);
+        replaces the holds of an earlier rebalance."""
+        self.held = dict(tokens)
+
+    def release(self, partition: int, token: Any) -> bool:
+        """The agent read a marker in ``partition``: True if it is the one awaited, and the
+        partition's senders may go; False for another worker's or an earlier rebalance's."""
+        if token is None or self.held.get(partition) != token:
+            return False
+        del self.held[partition]
+        return True
 
     def size(self, sub_id: str) -> int:
         return len(self.pending.get(sub_id, ()))
@@ -160,9 +172,9 @@ class Outbox:
         self.remove(sub_id, oldest.key)
         return oldest
 
-    def _gauge(self) -> None:
-        if self.metrics:  # acked may hold keys of a forgotten partition: count what is here and undelivered
-            self.metrics.webhook_outbox_alerts.set(sum(1 for p in self.pending.values() for k in p if k not in self.acked))
+    def undelivered(self) -> int:
+        """Alerts waiting here (acked may also hold keys of a forgotten partition: not counted)."""
+        return sum(1 for p in self.pending.values() for k in p if k not in self.acked)
 
     # ---- sending -----------------------------------------------------------------
     def ensure_senders(self, subscription: Callable[[str], Subscription | None],
@@ -227,7 +239,6 @@ class Outbox:
                                           f"every {s.webhook_backoff_max:g}s")
             raise _FailedTry(reason)
         self.acked.update(e.key for e in batch)
-        self._gauge()
         if sub_id in self.down:
             log.info("webhook %s is back: delivering %d queued alert(s)", sub_id, self.size(sub_id))
             self.down.discard(sub_id)

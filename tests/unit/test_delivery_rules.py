@@ -34,7 +34,8 @@ def test_an_outbox_over_its_cap_drops_its_oldest_alert_in_delivery_order():
 
     from citycredit.metrics import build_metrics
 
-    metrics = build_metrics(CollectorRegistry())
+    registry = CollectorRegistry()
+    metrics = build_metrics(registry)
     box = Outbox(Settings(), metrics)
     box.add("other", Pending("o", 0, {"triggered_at": "2026-02-01T00:00:00Z"}))
     arrivals = ["2026-02-03T10:00:00Z", "2026-02-03T08:00:00Z", "2026-02-03T12:00:00Z"]
@@ -45,7 +46,7 @@ def test_an_outbox_over_its_cap_drops_its_oldest_alert_in_delivery_order():
     dropped = box.enforce_cap("sub-1", 3)
     assert dropped is not None and dropped.key == "k1"  # 08:00, the earliest event, though it arrived second
     assert box.size("sub-1") == 3 and box.head("sub-1").key == "k3" and box.size("other") == 1
-    assert metrics.webhook_outbox_alerts._value.get() == 4  # three queued for sub-1, one for the other
+    assert registry.get_sample_value("citycredit_webhook_outbox_alerts") == 4  # three queued for sub-1, one for the other
     box.add("sub-1", Pending("k4", 4, {"triggered_at": "2026-02-03T07:00:00Z"}))
     assert box.enforce_cap("sub-1", 3).key == "k4"  # a late alert older than the rest is the one to go
     assert [e.key for e in box.waiting("sub-1")] == ["k3", "k0", "k2"]
@@ -62,7 +63,8 @@ def test_a_rebalance_stops_the_senders_of_partitions_taken_and_holds_those_given
     from citycredit.metrics import build_metrics
 
     async def run() -> None:
-        metrics = build_metrics(CollectorRegistry())
+        registry = CollectorRegistry()
+        metrics = build_metrics(registry)
         box = Outbox(Settings(), metrics)
         for sub_id, p in (("sub-a", 0), ("sub-b", 1)):
             box.add(sub_id, Pending(f"{sub_id}-1", 0, {"triggered_at": "2026-02-03T10:00:00Z"}))
@@ -75,7 +77,7 @@ def test_a_rebalance_stops_the_senders_of_partitions_taken_and_holds_those_given
             await asyncio.sleep(3600)  # a sender busy with a down receiver
 
         box.drain = drain
-        box.held.add(1)
+        box.hold({1: "marker-1"})
         box.ensure_senders(lambda s: None, None, None)
         await asyncio.sleep(0)
         assert started == ["sub-a"]  # sub-b's partition is held
@@ -84,8 +86,9 @@ def test_a_rebalance_stops_the_senders_of_partitions_taken_and_holds_those_given
         await asyncio.sleep(0)
         assert sender.cancelled() and box.size("sub-a") == 0 and "sub-a" not in box.partition_of
         assert "sub-a-1" in box.acked  # if partition 0 comes back before its "done" is read: not sent again
-        assert metrics.webhook_outbox_alerts._value.get() == 1  # sub-b's, undelivered
-        box.held.discard(1)
+        assert registry.get_sample_value("citycredit_webhook_outbox_alerts") == 1  # sub-b's, undelivered
+        assert not box.release(1, "marker-of-another-worker")
+        assert box.release(1, "marker-1")
         box.ensure_senders(lambda s: None, None, None)
         await asyncio.sleep(0)
         assert started == ["sub-a", "sub-b"]
