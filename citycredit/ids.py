@@ -50,6 +50,12 @@ ALERT_TRIGGERS = ("homepages", "hotlist", "trend")
 
 RESPONSE_KINDS = ("statement", "investigation", "rectification", "accountability", "rule_improvement")
 
+# The words officers read for them, in the robots' messages and the monthly report (the
+# desk's desk.js uses the same).
+TRIGGER_NAMES: dict[str, str] = {"homepages": "多站首页", "hotlist": "排行榜", "trend": "上升趋势"}
+RESPONSE_KIND_NAMES: dict[str, str] = {"statement": "情况说明", "investigation": "立案调查", "rectification": "整改",
+                                       "accountability": "问责", "rule_improvement": "完善制度"}
+
 # Municipalities are prefecture-level in their own right (design.md §3).
 MUNICIPALITY_ADCODES = ("110000", "120000", "310000", "500000")
 

@@ -28,9 +28,10 @@ import json
 from typing import Any, Mapping
 from urllib.parse import quote_plus, urlsplit
 
+from citycredit.ids import TRIGGER_NAMES
+
 ROBOT_KINDS = ("wecom", "dingtalk")
 TYPE_NAMES = {"major_dishonesty": "重大失信事件", "major_trustworthy": "重要守信事件", "early_warning": "失信高发预警"}
-TRIGGER_NAMES = {"homepages": "多站首页", "hotlist": "排行榜", "trend": "上升趋势"}
 # 企业微信 caps a markdown message at 4,096 bytes, 钉钉 at 20,000; a title is short, but the
 # desk text must never make a robot refuse the whole alert
 MAX_TITLE_CHARS = 200

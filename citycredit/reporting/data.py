@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from citycredit.exceptions import InputError
-from citycredit.ids import ASPECTS, DOMAINS, EARLY_WARNING_SUBFIELDS, RESPONSE_KINDS, SITES, SUBFIELDS
+from citycredit.ids import (ASPECTS, DOMAINS, EARLY_WARNING_SUBFIELDS, RESPONSE_KIND_NAMES, RESPONSE_KINDS, SITES, SUBFIELDS,
+                            TRIGGER_NAMES)
 from citycredit.scoring.periods import Period, epoch, iso, month_index, month_label, parse_month
 from citycredit.scoring.scope import GROUPS, PROVINCE_SET_LABELS
 from citycredit.scoring.scorer import CityScorer
 from citycredit.scoring.sink import ScoringSink
 
-RESPONSE_LABELS = {"statement": "情况通报", "investigation": "立案调查", "rectification": "整改",
-                   "accountability": "问责", "rule_improvement": "完善制度"}
-TRIGGER_LABELS = {"homepages": "多家网站首页", "hotlist": "热榜排名", "trend": "短期高发"}
 NATIONAL = "全国"
 TOP_MOVERS = 10
 
@@ -47,6 +45,13 @@ class ReportInputs(ScoringSink):
             except InputError:
                 return  # the index has already reported the bad time
             self.incidence.setdefault((m, item.province, item.subfield), set()).add(item.story_id)
+
+    def feed(self, records: Iterable[Any]) -> None:
+        """Records read from the topics (items, alerts, responses, credit records), in event-time order."""
+        from citycredit.scoring.inputs import feed
+
+        for rec in records:
+            feed(self, rec)
 
     def on_alert(self, alert: Any) -> None:
         if alert.type == "early_warning":
@@ -97,7 +102,7 @@ def _events(scorer: CityScorer, adcodes: list[str], period: Period) -> dict[str,
         city = {"city": ex["city"], "city_adcode": adcode, "province": ex["province"]}
         for c in ex["aspects"]["major_dishonesty"]["contributions"]:
             fact = facts.get(f"major_dishonesty|{c['id']}", {})
-            responses = [{"kind": r["kind"], "kind_label": RESPONSE_LABELS[r["kind"]], "source": r["source"],
+            responses = [{"kind": r["kind"], "kind_label": RESPONSE_KIND_NAMES[r["kind"]], "source": r["source"],
                           "ts": r["ts"], "title": r["title"], "lateness_factor": r["lateness_factor"],
                           "points": r["points"]} for r in c.get("responses", [])]
             offset = round(sum(r["points"] for r in responses), 2)
@@ -121,10 +126,10 @@ def _trigger_text(trigger: str, sites: list[str]) -> str:
         return f"{len(sites)} 家网站首页：{names}"
     if trigger == "hotlist":
         return f"热榜前列：{names}"
-    return TRIGGER_LABELS.get(trigger, trigger)
+    return TRIGGER_NAMES.get(trigger, trigger)
 
 
-def _warnings(inputs: ReportInputs, scorer: CityScorer, period: Period, province: str | None) -> list[dict[str, Any]]:
+def _warnings(inputs: ReportInputs, period: Period, province: str | None) -> list[dict[str, Any]]:
     """Per province: the month's early warnings and its dishonest stories per high-incidence area."""
     by_province: dict[str, dict[str, Any]] = {}
 
@@ -214,7 +219,7 @@ def methods(scorer: CityScorer) -> dict[str, Any]:
                 "max": a.high / 100, "note": notes.get(f"aspects.{name}", "")} for name, a in cfg.aspects.items()]
     rules = load_config(get_settings().detection_config)
     return {"aspects": aspects, "deduction": cfg.deduction / 100, "deduction_note": notes.get("major_dishonesty", ""),
-            "shares": [{"kind": RESPONSE_LABELS[k], "share": cfg.shares_bp[k] / 10000} for k in RESPONSE_KINDS],
+            "shares": [{"kind": RESPONSE_KIND_NAMES[k], "share": cfg.shares_bp[k] / 10000} for k in RESPONSE_KINDS],
             "max_share": cfg.max_share_bp / 10000, "response_note": notes.get("response", ""),
             "lateness": [{"days": r.within_seconds // 86400, "factor": r.factor_bp / 10000} for r in cfg.lateness],
             "rolling_months": cfg.rolling_months, "rolling_weights": [w / 10000 for w in cfg.rolling_weights_bp],
@@ -242,7 +247,7 @@ def build_report(inputs: ReportInputs, period: str, scope: str | None = None) ->
         members = [r for r in rows if r["peers"] == peers]
         if members:
             groups.append({"peers": peers, "label": name, "rows": members})
-    warnings = _warnings(inputs, scorer, this, label if province else None)
+    warnings = _warnings(inputs, this, label if province else None)
     moved = sorted((r for r in rows if r["score_change"]), key=lambda r: (-r["score_change"], r["city_adcode"]))
     events = _events(scorer, [r["city_adcode"] for r in rows], this)
     marks = [scorer.state[a]["wm"] for a in (r["city_adcode"] for r in rows)

@@ -420,11 +420,9 @@ REPORT_TYPES = {"html": "text/html; charset=utf-8", "pdf": "application/pdf",
 
 def _make_report(records: list[Any], period: str, scope: str, fmt: str) -> bytes:
     from citycredit.reporting import ReportInputs, build_report, render
-    from citycredit.scoring.inputs import feed
 
     inputs = ReportInputs()
-    for rec in records:
-        feed(inputs, rec)
+    inputs.feed(records)
     return render(build_report(inputs, period, scope), fmt)
 
 
