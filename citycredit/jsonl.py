@@ -7,7 +7,10 @@ it breaks a record in two; a file written with them raw breaks every tool that d
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
+
+from citycredit.exceptions import InputError
 
 # what str.splitlines() splits at that json.dumps leaves raw (it escapes every control
 # character below U+0020 itself)
@@ -17,6 +20,14 @@ _ESCAPE = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2
 def split_lines(text: str) -> list[str]:
     """The lines of a JSONL text, split at "\\n" only (a "\\r" before it is whitespace to JSON)."""
     return text.split("\n")
+
+
+def read_lines(path: Path) -> list[str]:
+    """The lines of a JSONL file (UTF-8), or InputError naming the file and why it cannot be read."""
+    try:
+        return split_lines(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read ({exc})") from exc
 
 
 def dumps_line(obj: Any) -> str:

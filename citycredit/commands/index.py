@@ -15,10 +15,10 @@ from pathlib import Path
 
 import click
 
-from ..exceptions import InputError
-from ..jsonl import split_lines
+from ..jsonl import read_lines
 from ..ids import DOMAINS, RESPONSE_KINDS
 from ..settings import get_settings
+from . import INPUT
 
 
 def register(cli: click.Group) -> None:
@@ -26,8 +26,6 @@ def register(cli: click.Group) -> None:
         cli.add_command(command)
 
 
-_INPUT = click.option("--input", "input_path", type=click.Path(path_type=Path),
-                      help="A JSONL log of items/alerts/responses/records instead of the topics.")
 _PERIOD = click.option("--period", help="YYYY-MM or 12m:YYYY-MM (default: rolling 12 months to the newest event).")
 _DRY_RUN = click.option("--dry-run", is_flag=True, help="Validate and print; produce nothing.")
 
@@ -64,11 +62,7 @@ def respond_command(city: str, story: str, kind: str, ts: str | None, title: str
 
     settings = get_settings()
     if alerts:
-        try:
-            lines = split_lines(alerts.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise InputError(f"{alerts}: cannot read ({exc})") from exc
-        known = [json.loads(line) for line in lines if line.strip()]
+        known = [json.loads(line) for line in read_lines(alerts) if line.strip()]
     else:
         known = []
         for _, _, value in read_topics(settings, ("alerts",)):
@@ -164,11 +158,7 @@ def _scorer(input_path: Path | None):
             print(f"{rejected} records on the topics were rejected (see the deadletter topic)", file=sys.stderr)
         return scorer
     scorer = CityScorer()
-    try:
-        lines = split_lines(input_path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"{input_path}: cannot read ({exc})") from exc
-    for number, reason in feed_lines(scorer, lines):
+    for number, reason in feed_lines(scorer, read_lines(input_path)):
         print(f"{input_path}: line {number}: {reason}", file=sys.stderr)
     return scorer
 
@@ -180,7 +170,7 @@ examples:
 """)
 @click.argument("city")
 @_PERIOD
-@_INPUT
+@INPUT
 @click.option("--change", is_flag=True, help="Instead: the score's change since the month before and its three largest contributions.")
 def explain_command(city: str, period: str | None, input_path: Path | None, change: bool) -> int:
     """Every component of a city's score with the items, alerts, responses and records behind it."""
@@ -219,7 +209,7 @@ examples:
                                  "ranked together, its county-level cities together.")
 @click.option("--group", help="Only one peer group: core, prefecture, county_city (with --province: prefecture_level, county_city).")
 @click.option("--table", is_flag=True, help="A text table (rank, score, how much rests on measured aspects, what is 未监测) instead of JSON.")
-@_INPUT
+@INPUT
 @click.option("--out", type=click.Path(path_type=Path), help="Write the ranking here instead of stdout.")
 def ranking_command(period: str | None, province: str | None, group: str | None, table: bool,
                     input_path: Path | None, out: Path | None) -> int:

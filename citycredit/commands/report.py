@@ -13,8 +13,14 @@ from pathlib import Path
 import click
 
 from ..exceptions import InputError
-from ..jsonl import split_lines
+from ..jsonl import read_lines
 from ..settings import get_settings
+from . import INPUT
+
+# citycredit.reporting.FORMATS (tests/unit/test_report.py checks they agree), written here so
+# that building the CLI does not import matplotlib and Jinja2 for every command
+FORMATS = ("html", "xlsx", "pdf")
+
 
 def register(cli: click.Group) -> None:
     cli.add_command(report_command)
@@ -28,7 +34,7 @@ def _inputs(timeline: Path | None, input_path: Path | None):
         from ..detection import load_config
         from ..replay import Replay, read_timeline
 
-        entries, errors = read_timeline(split_lines(_read(timeline)))
+        entries, errors = read_timeline(read_lines(timeline))
         for _ in Replay(load_config(get_settings().detection_config), sinks=[inputs]).run(entries, errors):
             pass
         for err in sorted(errors, key=lambda e: e.lineno):
@@ -36,27 +42,18 @@ def _inputs(timeline: Path | None, input_path: Path | None):
     elif input_path is not None:
         from ..scoring.inputs import feed_lines
 
-        for number, reason in feed_lines(inputs, split_lines(_read(input_path))):
+        for number, reason in feed_lines(inputs, read_lines(input_path)):
             print(f"{input_path}: line {number}: {reason}", file=sys.stderr)
     else:
-        from ..scoring.inputs import feed
         from ..topic_io import records_from_broker
 
         records, unreadable = records_from_broker(get_settings())
-        for rec in records:
-            feed(inputs, rec)
+        inputs.feed(records)
         if unreadable:
             print(f"{unreadable} records on the topics were unreadable (see the deadletter topic)", file=sys.stderr)
     for reason in inputs.rejected:
         print(reason, file=sys.stderr)
     return inputs
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read ({exc})") from exc
 
 
 @click.command("report", epilog="""\b
@@ -67,10 +64,9 @@ examples:
 """)
 @click.option("--period", required=True, help="The calendar month, YYYY-MM.")
 @click.option("--scope", default="全国", show_default=True, help="全国 or a province, by name (江苏) or code (32).")
-@click.option("--format", "fmt", type=click.Choice(["html", "xlsx", "pdf"]), help="Default: from --out's suffix, else html.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Default: from --out's suffix, else html.")
 @click.option("--out", type=click.Path(path_type=Path), help="Write here (default: stdout, for html).")
-@click.option("--input", "input_path", type=click.Path(path_type=Path),
-              help="A JSONL log of items/alerts/responses/records instead of the topics.")
+@INPUT
 @click.option("--timeline", type=click.Path(path_type=Path), help="A recorded timeline (citycredit replay's input) instead of the topics.")
 def report_command(period: str, scope: str, fmt: str | None, out: Path | None, input_path: Path | None,
                    timeline: Path | None) -> int:
@@ -80,7 +76,7 @@ def report_command(period: str, scope: str, fmt: str | None, out: Path | None, i
     if input_path is not None and timeline is not None:
         raise InputError("give --input or --timeline, not both")
     fmt = fmt or (out.suffix.lstrip(".").lower() if out and out.suffix else "html")
-    if fmt not in ("html", "xlsx", "pdf"):
+    if fmt not in FORMATS:
         raise InputError(f"format: cannot tell the format from {out.name}; give --format html|xlsx|pdf")
     if fmt != "html" and out is None:
         raise InputError(f"format {fmt} is binary: give --out FILE")

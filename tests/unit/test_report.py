@@ -257,3 +257,10 @@ def test_desk_download_serves_each_format_and_refuses_bad_queries():
                 r = await client.get("/api/report", params=params)
                 assert r.status == 400 and words in (await r.json())["error"]
     asyncio.run(main())
+
+
+def test_the_command_offers_exactly_the_formats_the_report_renders():
+    from citycredit import reporting
+    from citycredit.commands import report as command
+
+    assert command.FORMATS == reporting.FORMATS
