@@ -8,8 +8,8 @@ training labels as they were before batch 17 was drawn).
 
 For each blind batch k: train on every label file of ops/train_reader.py except
 blind/hotlists_k.tsv (and without any of its wordings found elsewhere, as ``--hold-out``
-does), score batch k, and report domain macro-F1 (the four domains, an irrelevant item has
-no domain, as bench/eval_understanding.py counts it) and polarity accuracy, per fold and as
+does), score batch k, and report domain macro-F1 (over the domains labelled or predicted in the
+batch, an irrelevant item having no domain: bench/eval_understanding.macro_f1) and polarity accuracy, per fold and as
 the mean. ``base`` is the shipped method through ops/train_reader.py's own ``train`` and the
 shipped decision code (Understanding._decide); the others are alternatives trained the same
 way. Nothing is tuned on the fold scored: a method's knob (a bias on "neutral", a relevance
@@ -51,7 +51,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "ops"))
 
 import train_reader as tr  # noqa: E402
-from eval_understanding import Labelled, _Lines, load_headlines  # noqa: E402
+from eval_understanding import Labelled, _Lines, load_headlines, macro_f1  # noqa: E402
 
 from citycredit.ids import DOMAINS  # noqa: E402
 from citycredit.understanding import Understanding  # noqa: E402
@@ -389,8 +389,9 @@ def score(pred: list[tuple], gold: list[Labelled]) -> dict:
         p = tp / (tp + fp) if tp + fp else 0.0
         r = tp / (tp + fn) if tp + fn else 0.0
         return 2 * p * r / (p + r) if p + r else 0.0
-    per = {d: f1(c[d, "tp"], c[d, "fp"], c[d, "fn"]) for d in DOMS}
-    return {"n": len(gold), "domain_macro_f1": sum(per.values()) / len(per), **{f"f1_{d}": v for d, v in per.items()},
+    counts = {d: (c[d, "tp"], c[d, "fp"], c[d, "fn"]) for d in DOMS}
+    per = {d: f1(*counts[d]) for d in DOMS}
+    return {"n": len(gold), "domain_macro_f1": macro_f1(counts)[0], **{f"f1_{d}": v for d, v in per.items()},
             "domain3_macro_f1": sum(per[d] for d in DOMS if d != "judicial") / 3,
             "polarity_accuracy": c["pol_ok"] / len(gold), "relevance_f1": f1(c["rtp"], c["rfp"], c["rfn"]),
             "confusion": conf}

@@ -97,3 +97,14 @@ def test_story_clustering_does_not_regress(stories):
     # clusterer reaches 0.89 (see docs/reading.md). Guard what it does.
     assert res["pairwise_precision"] >= 0.82
     assert res["pairwise_f1"] >= 0.83
+
+
+def test_macro_f1_leaves_out_a_domain_neither_labelled_nor_predicted():
+    # a batch with no judicial headline, none predicted judicial: three domains are averaged
+    counts = {"government": (8, 2, 0), "business": (4, 0, 4), "social": (0, 1, 1), "judicial": (0, 0, 0)}
+    seen, all4 = ev.macro_f1(counts)
+    assert seen == pytest.approx((16 / 18 + 8 / 12 + 0.0) / 3)
+    assert all4 == pytest.approx((16 / 18 + 8 / 12) / 4)
+    # a judicial prediction with no judicial label is a wrong answer and counts as F1 0
+    counts["judicial"] = (0, 1, 0)
+    assert ev.macro_f1(counts)[0] == pytest.approx((16 / 18 + 8 / 12) / 4)
