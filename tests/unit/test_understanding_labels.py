@@ -54,6 +54,23 @@ def test_every_blind_batch_is_well_formed(shared_data):
             assert x.subfield is None or x.subfield in SUBFIELDS
 
 
+def test_a_wording_labelled_twice_is_labelled_alike(shared_data):
+    """A hot list repeats a headline on many lines, so one wording can be drawn into two batches.
+    Two different answers for one wording teach the reader noise and make a figure depend on
+    which copy was drawn: every copy carries the same relevance, domain, subfield, polarity and
+    aspect (docs/labelling.md says which answer the rules give)."""
+    from citycredit.understanding.text import normalize
+
+    files = [ev.LABELS / "headlines.tsv", *sorted((ev.LABELS / "blind").glob("*.tsv")),
+             *sorted((ev.LABELS / "targeted").glob("*.tsv"))]
+    answers: dict[str, set] = {}
+    lines = ev._Lines()
+    for f in files:
+        for x in ev.load_headlines(lines, f):
+            answers.setdefault(normalize(x.title), set()).add((x.relevant, x.domain, x.subfield, x.polarity, x.aspect))
+    assert sum(len(a) > 1 for a in answers.values()) == 0, [t for t, a in answers.items() if len(a) > 1][:10]
+
+
 def test_headline_labels_are_well_formed(headlines, understanding):
     assert len(headlines) >= 400
     assert len({(x.file, x.line) for x in headlines}) == len(headlines)
