@@ -24,6 +24,8 @@ from citycredit.configfiles import packaged_toml
 from citycredit.exceptions import ConfigError
 from citycredit.ids import POLARITIES, SUBFIELDS
 
+from .text import frequent_first
+
 _CN_NUM = "零〇一二两三四五六七八九十百千"
 _HAS_NUMERAL = re.compile(f"[0-9{_CN_NUM}]")
 
@@ -115,12 +117,11 @@ class FrameReader:
         self._generic = frozenset(subjects.get("generic", []))
         self._subject_kind = {w: kind for kind, words in subjects.items() for w in words}
         self._words = ahocorasick.Automaton()
-        for w in cue_type:
-            self._words.add_word(w, (True, w))
         for w in self._subject_kind:
             if w in cue_type:  # a word both a cue and a subject word: one value holds both roles
                 raise ConfigError(f"config/event_types.toml: {w!r} is both a cue and a subject word")
-            self._words.add_word(w, (False, w))
+        for w in frequent_first([*cue_type, *self._subject_kind]):  # common characters first: a faster scan
+            self._words.add_word(w, (w in cue_type, w))
         self._words.make_automaton()
         q = config.get("quantities", {})
         self.rising = frozenset(q.get("rising", []))

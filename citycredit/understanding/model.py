@@ -35,6 +35,7 @@ from citycredit.exceptions import ConfigError
 from .classify import Classification
 from .cluster import story_text
 from .frames import Frame
+from .text import frequent_first
 
 MODEL_FILE = "reader_model.json.gz"  # gzip (written with mtime 0: same labels, same bytes)
 MODEL_PATH = Path(__file__).resolve().parents[1] / "data" / MODEL_FILE
@@ -174,9 +175,10 @@ class ReaderModel:
             # every n-gram of the vocabulary in one automaton: a title's n-gram features are found
             # in one C-level pass instead of slicing and looking up every 1-3-gram
             self._grams = ahocorasick.Automaton()
-            for feature, j in self.index.items():
-                if ":" not in feature:
-                    self._grams.add_word(feature, j)
+            # common characters first: pyahocorasick searches a node's children in the order they
+            # were added, so the scan is faster; the matches are the same (text.frequent_first)
+            for feature in frequent_first(f for f in self.index if ":" not in f):
+                self._grams.add_word(feature, self.index[feature])
             if len(self._grams):
                 self._grams.make_automaton()
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
