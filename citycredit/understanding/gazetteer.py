@@ -74,6 +74,9 @@ class Attribution:
     spans: tuple[tuple[int, int], ...] = ()  # where place names are, so credit terms inside them are ignored
 
 
+_NOWHERE = Attribution()  # a title that names no place (most): one shared immutable value, not one built per title
+
+
 @dataclass
 class _Names:
     """name -> candidate codes, and which (name, code) pairs are weak."""
@@ -332,7 +335,7 @@ class Gazetteer:
     def attribute(self, text: str) -> Attribution:
         hits = self.hits(text)
         if not hits:
-            return Attribution()
+            return _NOWHERE
         places = self.places
         # Only a name that can mean nothing but a province is province context (吉林 and
         # 海南 are also prefectures, and must not confirm themselves).

@@ -105,7 +105,9 @@ class Scores:
     def __init__(self, model: "ReaderModel", names: list[int], idx: list[int]) -> None:
         self.model = model
         self.names = names                                   # feature index of each row, for explanations
-        self.rows = model.weights[idx]                       # (present features, all classes)
+        # (present features, all classes); take() with an index array: the same rows as
+        # weights[idx], without numpy's slower path for indexing by a Python list
+        self.rows = model.weights.take(numpy.array(idx, dtype=numpy.intp), axis=0)
         self.scores = self.rows.sum(axis=0) + model.intercept
 
     def log_probs(self, head: str) -> dict[str, float]:
@@ -120,7 +122,8 @@ class Scores:
         classes, off = self.model.classes[head], self.model.offset[head]
         sc = self.scores[off:off + len(classes)].tolist()
         idx = range(len(classes)) if allowed is None else [i for i, c in enumerate(classes) if c in allowed]
-        best = max(idx, key=lambda i: (sc[i], -i))
+        # the highest score, ties to the lowest index: max() keeps the first of equal keys and idx ascends
+        best = max(idx, key=sc.__getitem__)
         top = sc[best]
         z = sum(math.exp(sc[i] - top) for i in idx)
         label = classes[best]
@@ -130,13 +133,12 @@ class Scores:
         rest = [i for i in idx if i != best]
         column = self.rows[:, off + best]
         if rest:
-            column = column - self.rows[:, off + max(rest, key=lambda i: sc[i])]
-        because = []
-        if len(column):
-            for j in numpy.argsort(-column, kind="stable")[:4].tolist():
-                if column[j] > 0:
-                    because.append(f"{self.model.names[self.names[j]]} {float(column[j]):+.2f}")
-        return Decision(None if label == NONE else label, 1.0 / z, tuple(because))
+            column = column - self.rows[:, off + max(rest, key=sc.__getitem__)]
+        top4 = numpy.argsort(-column, kind="stable")[:4]
+        names, rows = self.model.names, self.names
+        # the four indices and their values as Python objects at once: one conversion, not one per element
+        because = tuple(f"{names[rows[j]]} {w:+.2f}" for j, w in zip(top4.tolist(), column[top4].tolist()) if w > 0)
+        return Decision(None if label == NONE else label, 1.0 / z, because)
 
 
 class ReaderModel:

@@ -32,6 +32,13 @@ def _trad_table() -> dict[int, str]:
     return table
 
 
+@lru_cache(maxsize=1)
+def _trad_chars() -> re.Pattern[str]:
+    """Any character ``_trad_table`` maps: one C-level search says whether a title needs translating
+    at all (most are simplified already, and str.translate looks every character up in the dict)."""
+    return re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_trad_table())) + "]")
+
+
 def _drop_char(ch: str) -> bool:
     cat = unicodedata.category(ch)
     # So: emoji and pictographs; Cc/Cf: control and zero-width; Co/Cs: private use and lone surrogates.
@@ -56,7 +63,8 @@ def normalize(title: str) -> str:
     if not unicodedata.is_normalized("NFKC", text):
         text = unicodedata.normalize("NFKC", text)
     if not text.isascii():
-        text = text.translate(_trad_table())
+        if _trad_chars().search(text):
+            text = text.translate(_trad_table())
         if _UNUSUAL.search(text):
             text = _UNUSUAL.sub(_drop_unusual, text)
     return _SPACE.sub(" ", text).strip()
@@ -65,6 +73,11 @@ def normalize(title: str) -> str:
 def content_chars(text: str) -> str:
     """Only ideographs, letters and digits (lower-case): the string n-grams are taken from."""
     return "".join(_CONTENT.findall(text)).lower()
+
+
+def has_content(text: str) -> bool:
+    """True when ``content_chars(text)`` is not empty (one regex search, no string built)."""
+    return _CONTENT.search(text) is not None
 
 
 @lru_cache(maxsize=1)
