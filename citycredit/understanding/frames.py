@@ -126,9 +126,16 @@ class FrameReader:
         q = config.get("quantities", {})
         self.rising = frozenset(q.get("rising", []))
         units = _alternation(q.get("units", []))
+        # Every group before the unit is optional, so the regex engine tries them all at every
+        # position of a title; a match can only start with a character one of the groups starts
+        # with, and the lookahead rejects every other position at once (the same matches).
+        unit_words = list(q.get("units", []))
+        starts = "".join(sorted({*"数几上余多万亿", *_CN_NUM, *(u[0] for u in unit_words if u)}))
+        # (an empty unit, a config slip, would match anywhere: then no lookahead)
+        ahead = rf"(?=[\d{re.escape(starts)}])" if all(unit_words) else ""
         # (数|几|上)? numeral (余|多|几)? (万|亿)? (余|多)? unit: 30余名, 130万元, 数十名, 两千余名, 1.2万件
         self._quantity = re.compile(
-            rf"(数|几|上)?(\d+(?:\.\d+)?|[{_CN_NUM}]+)?(余|多|几)?([万亿])?(余|多)?({units})")
+            rf"{ahead}(数|几|上)?(\d+(?:\.\d+)?|[{_CN_NUM}]+)?(余|多|几)?([万亿])?(余|多)?({units})")
 
     def read(self, text: str) -> Frame:
         """The frame of one normalised title."""
