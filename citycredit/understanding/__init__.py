@@ -29,7 +29,7 @@ from .cluster import ClusterSettings, StoryClusterer
 from .frames import Frame, load_frame_reader
 from .model import NONE, ReaderModel, Scores, context_features, features, load_model, masked_text
 from .gazetteer import Attribution, Gazetteer, load_gazetteer
-from .text import content_chars, normalize
+from .text import has_content, normalize
 
 # Stories are clustered per prefecture: two items can only be one story when their cities
 # agree, so a prefecture's stories need no other's state, and the worker partitions the
@@ -98,7 +98,7 @@ class Understanding:
 
     def _analyse_text(self, title: str) -> Analysis:
         text = normalize(title)
-        if not content_chars(text):
+        if not has_content(text):
             raise InputError("title: no words left after removing markup, symbols and emoji")
         place = self.gazetteer.attribute(text)
         lexicon = self.classifier.classify(text, place.spans, has_city=place.city is not None)

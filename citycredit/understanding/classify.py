@@ -29,6 +29,8 @@ from citycredit.configfiles import packaged_toml
 from citycredit.exceptions import ConfigError
 from citycredit.ids import ASPECTS, DOMAINS, POLARITIES, SUBFIELDS
 
+from .text import frequent_first
+
 _BOOK_TITLE = re.compile("《[^》]{1,60}》")
 
 
@@ -135,7 +137,7 @@ class CreditClassifier:
             for group in rule.groups:
                 terms.update(group)
         automaton = ahocorasick.Automaton()
-        for term in terms:
+        for term in frequent_first(terms):  # common characters first: a faster scan, the same matches
             automaton.add_word(term, term)
         automaton.make_automaton()
         return automaton

@@ -26,6 +26,8 @@ from citycredit.configfiles import packaged_toml
 from citycredit.exceptions import ConfigError
 from citycredit.ids import MUNICIPALITY_ADCODES
 
+from .text import foreign_chars, frequent_first
+
 # Ethnic names inside autonomous prefecture/county names; the short name is what precedes them.
 _ETHNIC = (
     "朝鲜", "土家", "苗族", "藏族", "羌族", "彝族", "布依", "侗族", "壮族", "傣族", "景颇", "白族", "哈尼", "傈僳",
@@ -70,6 +72,9 @@ class Attribution:
     evidence: tuple[str, ...] = ()
     note: str = ""
     spans: tuple[tuple[int, int], ...] = ()  # where place names are, so credit terms inside them are ignored
+
+
+_NOWHERE = Attribution()  # a title that names no place (most): one shared immutable value, not one built per title
 
 
 @dataclass
@@ -263,15 +268,20 @@ class Gazetteer:
     def _build(self, names: _Names, config: dict) -> None:
         self._weak = frozenset(names.weak)
         self.names: dict[str, tuple[str, ...]] = {n: tuple(sorted(c)) for n, c in names.codes.items()}
-        automaton = ahocorasick.Automaton()
-        for name, codes in names.codes.items():
-            automaton.add_word(name, (name, tuple(sorted(codes)), name in names.weak))
+        words = {name: (name, tuple(sorted(codes)), name in names.weak) for name, codes in names.codes.items()}
         for trap in list(config.get("traps", {}).get("words", [])) + self._extra_traps:
             # A trap wins over a place name inside it because it is longer or starts earlier.
             if trap not in names.codes:
-                automaton.add_word(trap, (trap, (), False))
+                words[trap] = (trap, (), False)
+        automaton = ahocorasick.Automaton()
+        automaton.add_word("\x00\x01", None)  # the root's first child: where a character of no name is found
+        for word in frequent_first(words):
+            automaton.add_word(word, words[word])
         automaton.make_automaton()
         self._automaton = automaton
+        # most characters of a headline are in no name: read as "\x00", each is found at once
+        # instead of after a search of the root's thousands of children (text.foreign_chars)
+        self._foreign = foreign_chars(words)
         self._road_chars = frozenset(config.get("context", {}).get("not_place_after", []))
         self._title_chars = frozenset(config.get("context", {}).get("not_place_before", []))
 
@@ -284,7 +294,7 @@ class Gazetteer:
     def hits(self, text: str) -> list[Hit]:
         """Leftmost-longest non-overlapping names and traps; traps are dropped after they block."""
         raw = []
-        for end, (word, codes, weak) in self._automaton.iter(text):
+        for end, (word, codes, weak) in self._automaton.iter(self._foreign.sub("\x00", text)):
             start = end - len(word) + 1
             raw.append((start, -len(word), word, codes, weak))
         if not raw:
@@ -325,7 +335,7 @@ class Gazetteer:
     def attribute(self, text: str) -> Attribution:
         hits = self.hits(text)
         if not hits:
-            return Attribution()
+            return _NOWHERE
         places = self.places
         # Only a name that can mean nothing but a province is province context (吉林 and
         # 海南 are also prefectures, and must not confirm themselves).
