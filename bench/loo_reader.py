@@ -51,7 +51,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "ops"))
 
 import train_reader as tr  # noqa: E402
-from eval_understanding import Labelled, _Lines, load_headlines, macro_f1  # noqa: E402
+from eval_understanding import Labelled, _f1, _Lines, load_headlines, macro_f1  # noqa: E402
 
 from citycredit.ids import DOMAINS  # noqa: E402
 from citycredit.understanding import Understanding  # noqa: E402
@@ -384,16 +384,11 @@ def score(pred: list[tuple], gold: list[Labelled]) -> dict:
         c["rtp"] += rel and x.relevant
         c["rfp"] += rel and not x.relevant
         c["rfn"] += (not rel) and x.relevant
-
-    def f1(tp, fp, fn):
-        p = tp / (tp + fp) if tp + fp else 0.0
-        r = tp / (tp + fn) if tp + fn else 0.0
-        return 2 * p * r / (p + r) if p + r else 0.0
     counts = {d: (c[d, "tp"], c[d, "fp"], c[d, "fn"]) for d in DOMS}
-    per = {d: f1(*counts[d]) for d in DOMS}
+    per = {d: _f1(*counts[d])[2] for d in DOMS}
     return {"n": len(gold), "domain_macro_f1": macro_f1(counts)[0], **{f"f1_{d}": v for d, v in per.items()},
             "domain3_macro_f1": sum(per[d] for d in DOMS if d != "judicial") / 3,
-            "polarity_accuracy": c["pol_ok"] / len(gold), "relevance_f1": f1(c["rtp"], c["rfp"], c["rfn"]),
+            "polarity_accuracy": c["pol_ok"] / len(gold), "relevance_f1": _f1(c["rtp"], c["rfp"], c["rfn"])[2],
             "confusion": conf}
 
 
