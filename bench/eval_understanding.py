@@ -25,6 +25,14 @@ from schemas import Observation  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 LABELS = ROOT / "tests" / "data" / "labels"
+
+
+def headline_label_files() -> list[Path]:
+    """The hand-labelled headline files the reader is trained on: the dev set, the blind batches
+    and the targeted draws (not the replay samples, not the story groups)."""
+    return [LABELS / "headlines.tsv", *sorted((LABELS / "blind").glob("*.tsv")), *sorted((LABELS / "targeted").glob("*.tsv"))]
+
+
 # Column of the headline in each realnews file.
 TITLE_COLUMN = {"headlines_all.tsv": 3, "cec_emergency_news.tsv": 2, "daily_news_reigadegr_2026-02.tsv": 4,
                 "rss_jsonfeed_items.tsv": 3, "cctv_xwlb_items.tsv": 1,

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from eval_understanding import LABELS, SHARED, Labelled, _Lines, evaluate_headlines, load_headlines  # noqa: E402
+from eval_understanding import SHARED, Labelled, _Lines, evaluate_headlines, headline_label_files, load_headlines  # noqa: E402
 
 from citycredit.understanding import Understanding  # noqa: E402
 from citycredit.understanding.model import HEADS, MODEL_PATH, NONE, read_model_text  # noqa: E402
@@ -41,8 +41,7 @@ BALANCED = ("domain", "subfield", "polarity", "aspect")  # rare classes (judicia
 
 
 def label_files(hold_out: Path | None) -> list[Path]:
-    files = [LABELS / "headlines.tsv", *sorted((LABELS / "blind").glob("*.tsv")), *sorted((LABELS / "targeted").glob("*.tsv"))]
-    return [f for f in files if hold_out is None or f.resolve() != hold_out.resolve()]
+    return [f for f in headline_label_files() if hold_out is None or f.resolve() != hold_out.resolve()]
 
 
 def targets(x: Labelled) -> dict[str, str]:

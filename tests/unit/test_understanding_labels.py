@@ -61,11 +61,9 @@ def test_a_wording_labelled_twice_is_labelled_alike(shared_data):
     aspect (docs/labelling.md says which answer the rules give)."""
     from citycredit.understanding.text import normalize
 
-    files = [ev.LABELS / "headlines.tsv", *sorted((ev.LABELS / "blind").glob("*.tsv")),
-             *sorted((ev.LABELS / "targeted").glob("*.tsv"))]
     answers: dict[str, set] = {}
     lines = ev._Lines()
-    for f in files:
+    for f in ev.headline_label_files():
         for x in ev.load_headlines(lines, f):
             answers.setdefault(normalize(x.title), set()).add((x.relevant, x.domain, x.subfield, x.polarity, x.aspect))
     assert sum(len(a) > 1 for a in answers.values()) == 0, [t for t, a in answers.items() if len(a) > 1][:10]
