@@ -284,6 +284,10 @@ class Gazetteer:
         self._foreign = foreign_chars(words)
         self._road_chars = frozenset(config.get("context", {}).get("not_place_after", []))
         self._title_chars = frozenset(config.get("context", {}).get("not_place_before", []))
+        self._river_chars = frozenset(config.get("context", {}).get("not_place_before_river", []))
+        self._river_not = tuple(config.get("context", {}).get("river_chars_in_words", []))
+        self._surnames = frozenset(config.get("context", {}).get("surnames", []))
+        self._person_titles = tuple(config.get("context", {}).get("titles_before_surname", []))
 
     @property
     def weak_names(self) -> frozenset[str]:
@@ -321,6 +325,16 @@ class Gazetteer:
             full = word.endswith(("市", "县", "区", "省", "州", "盟", "旗"))
             # 厅长宁坚, 书记张三: a short name right after an official's title is a person's name.
             if start > 0 and text[start - 1] in self._title_chars and not full:
+                continue
+            # 干部骆玉林, 书记韩江阴: after a title and a surname, a short name is a given name.
+            if (start > 2 and not full and text[start - 1] in self._surnames
+                    and text.endswith(self._person_titles, 0, start - 1)):
+                continue
+            # 嘉陵江, 钱塘江, 永定河: a county's short name before 江/河 names a river; a city's
+            # or a province's does not (宁波江北, 浙江江山, 河北河间: the place, then another).
+            if (cursor < len(text) and text[cursor] in self._river_chars and not full
+                    and not text.startswith(self._river_not, cursor)
+                    and all(self.places[c].level == "county" for c in codes)):
                 continue
             # A two-character county name in the middle of a word (羊曲水电站 has 曲水) is only
             # a place when the headline confirms it: it is read as weak unless it starts the

@@ -45,6 +45,11 @@ CASES = [
     ("第134届广交会即将开幕", "广州市", None),
     ("北京至上海高铁加开列车", None, None),                # two cities: no single city
     ("南京路步行街人流如织", None, None),                  # a street, not the city
+    ("国资委原副部长级干部骆玉林被开除党籍", None, None),  # title + surname + 玉林: a given name
+    ("长江常熟段一船舶起火", "苏州市", "常熟市"),          # 长 of 长江 is no title: 常熟 stays
+    ("四川广元一企业排污致嘉陵江鱼类死亡", "广元市", None),  # 嘉陵江 is a river, not 南充's 嘉陵区
+    ("宁波江北警方通报", "宁波市", "江北区"),              # a city's name before 江 stays
+    ("江西丰城河堤溃口", "宜春市", "丰城市"),              # 河堤 is a levee, not a river's name
     ("武汉大学生消费调查报告", "武汉市", None),
     ("中欧班列（西安）新春班列开行", "西安市", None),      # 西安市, not 辽源's 西安区
 ]
