@@ -22,7 +22,8 @@ weights); ``hier`` / ``hier_cv`` (a binary relevance head, then polarity, aspect
 domain heads trained on relevant items only; threshold 0.5 / chosen as above); ``hier_nb`` /
 ``hier_nb_cv`` (the same with the relevance gate learnt as NB-LR, log-count-ratio scaled);
 ``flat_taxonomy`` (an event type's subfield decides the domain, the model otherwise);
-``flat_bias_cv`` (a bias on "neutral" chosen as above); ``flat_words`` (jieba words beside the
+``flat_bias_cv`` (a bias on "neutral" chosen as above); ``flat_uncued_bias_cv`` (the same bias only
+on titles where the lexicon found no credit term and the taxonomy no event type); ``flat_words`` (jieba words beside the
 character n-grams; needs ``pip install jieba``); ``flat_4grams``; ``flat_hotlists2`` /
 ``flat_dev_half`` (label files weighted: hot-list batches x2 / dev set and targeted draws x0.5);
 ``curve_50`` / ``curve_75`` (a learning-curve point: a fixed half / three quarters of the
@@ -139,10 +140,14 @@ def joint_sub_dom(u: Understanding, lp_sub: dict, lp_dom: dict) -> tuple[str | N
     return s, d
 
 
-def decide_flat(u: Understanding, m: ReaderModel, r: Row, bias: float = 0.0, taxonomy: str = "") -> tuple:
+def decide_flat(u: Understanding, m: ReaderModel, r: Row, bias: float = 0.0, taxonomy: str = "",
+                uncued_only: bool = False) -> tuple:
     """The shipped decision (Understanding._decide); bias shifts the neutral polarity score
     (positive: fewer items relevant). taxonomy: "first" = an event type's subfield decides the
-    domain when the frame has one."""
+    domain when the frame has one. uncued_only: the bias applies only to titles in which the
+    lexicon found no credit term and the taxonomy no event type."""
+    if uncued_only and (r.lexicon.polarity != "neutral" or r.frame.type is not None):
+        bias = 0.0
     if bias == 0.0 and not taxonomy:
         cls = u._decide(r.lexicon, m.score(r.feats), r.frame)
         return cls.domain, cls.polarity, cls.aspect, cls.subfield
@@ -251,7 +256,8 @@ class Method:
 class Flat(Method):
     def __init__(self, name: str, balanced=None, scheme=None, bias: float = 0.0, taxonomy: str = "",
                  c: float = tr.C, inner_bias: bool = False, extra=None, fit_key: str | None = None, oracle: str = "",
-                 share: float = 1.0) -> None:
+                 share: float = 1.0, uncued_only: bool = False) -> None:
+        self.uncued_only = uncued_only
         self.name, self.balanced, self.scheme, self.bias, self.taxonomy, self.c = name, balanced, scheme, bias, taxonomy, c
         self.share = share  # < 1: a learning-curve point, trained on this share of the training labels
         self.inner, self.extra, self.oracle = inner_bias, extra, oracle
@@ -275,7 +281,7 @@ class Flat(Method):
             r = Row(r.x, r.file, r.key, self.feats(r), r.lexicon, r.frame, r.masked)
         if self.oracle:
             return decide_oracle(u, model, r, self.oracle)
-        return decide_flat(u, model, r, self.bias if knob is None else knob, self.taxonomy)
+        return decide_flat(u, model, r, self.bias if knob is None else knob, self.taxonomy, self.uncued_only)
 
     knobs = (-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0)
 
@@ -358,6 +364,7 @@ METHODS = {
     "curve_75": Flat("curve_75", share=0.75),
     "flat_4grams": Flat("flat_4grams", extra=grams4),
     "flat_bias_cv": Flat("flat_bias_cv", inner_bias=True, fit_key="base"),
+    "flat_uncued_bias_cv": Flat("flat_uncued_bias_cv", inner_bias=True, fit_key="base", uncued_only=True),
     "flat_hotlists2": Flat("flat_hotlists2", scheme={"hotlists": 2.0}),
     "flat_dev_half": Flat("flat_dev_half", scheme={"headlines.tsv": 0.5, "targeted/": 0.5}),
     "hier": Hier("hier"),
