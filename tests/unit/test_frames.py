@@ -42,6 +42,10 @@ def test_event_type_and_subject_kind():
     assert frame.type.id == "food_poisoning" and frame.subject == "enterprise"
     assert read("某餐馆火灾 2人受伤").subject == "eatery"
     assert read("苏州市场监管局通报").subject is None  # the reporting agency is not the subject
+    # a police officer or a prison is the subject (司法公信), not the official title in the name
+    assert read("新疆一公安局副局长私放在押人员").subject == "judicial_staff"
+    assert read("辅警违规查询公民信息被处分").subject == "judicial_staff"
+    assert read("警方通报一起盗窃案").subject is None  # the police reporting a case are not its subject
 
 
 def test_conflicts_are_explained():
