@@ -297,7 +297,12 @@ def _named_subjects_conflict(a: tuple[str, str] | None, b: list | None) -> str |
 
 def story_text(title: str) -> str:
     """The part of a normalised title that says what happened (feed prefixes removed)."""
-    stripped = _SUFFIX.sub("", _PREFIX.sub("", title))
+    # the same as _PREFIX.sub and _SUFFIX.sub, without a regex attempt at every position:
+    # the prefix is anchored at the start, and a suffix ends in a bracket (most titles: none)
+    prefix = _PREFIX.match(title)
+    stripped = title[prefix.end():] if prefix else title
+    if stripped.rstrip().endswith((")", "）")):
+        stripped = _SUFFIX.sub("", stripped)
     return stripped if len(stripped) >= 4 else title
 
 

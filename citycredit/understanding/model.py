@@ -43,7 +43,7 @@ MODEL_PATH = Path(__file__).resolve().parents[1] / "data" / MODEL_FILE
 HEADS = ("polarity", "aspect", "subfield", "domain")
 NONE = "-"             # the class "no aspect / no subfield / no domain"
 _MASK = "◎"
-_KEEP = re.compile(f"[\\u4e00-\\u9fffA-Za-z0-9{_MASK}]")
+_DROP = re.compile(f"[^\\u4e00-\\u9fffA-Za-z0-9{_MASK}]+")  # what masked_text leaves out
 _FIX = "python ops/train_reader.py (or reinstall the package)"
 NGRAMS = (1, 2, 3)
 
@@ -62,7 +62,7 @@ def masked_text(text: str, place_spans: Iterable[tuple[int, int]]) -> str:
         text = "".join(chars[start:start + len(said)])
     else:
         text = said
-    return "".join(_KEEP.findall(text)).lower()
+    return _DROP.sub("", text).lower()
 
 
 def ngrams(masked: str) -> set[str]:
