@@ -158,7 +158,7 @@ class CreditClassifier:
         reach = -1
         for start, neg_end, term in spans:
             end = -neg_end
-            if term in self.masks or any(bs <= start and end < be for bs, be in blocked):
+            if term in self.masks or (blocked and any(bs <= start and end < be for bs, be in blocked)):
                 continue
             seen.add(term)
             # a term inside a longer matched term is part of that term's meaning

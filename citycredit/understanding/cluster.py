@@ -52,7 +52,7 @@ from .text import content_chars
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _CN_NUMBER = re.compile("[零〇一二两三四五六七八九十百千]+(?=[月日号年人名个家起件万亿元岁])")
-_NO_AMOUNTS: frozenset[str] = frozenset()
+_NO_AMOUNTS: tuple[str, ...] = ()
 _TEMPLATE_IDF = 4.0  # the weight of a bigram of a set phrase: like a common word
 # Prefixes that say which column or feed a headline came from, not what happened: any page label
 # of a paper's 版面 list (03版综合新闻 -, 12版光明文化周末·美术评论 -), feed names, 【栏目】, X丨.
@@ -100,6 +100,12 @@ class ClusterSettings:
     # (死, 伤, 人, 名, 例: config/event_types.toml `rising`) never do.
     join_min_yuan: float = 10000.0
     join_min_count: float = 10.0
+
+
+# bigram -> the open stories that have it: one id, a tuple of a few, a set of many (StoryClusterer._post)
+Postings = dict[str, "str | tuple[str, ...] | set[str]"]
+# A wording as matching compares it (StoryClusterer._view): bigrams, amounts, total weight, event, subject.
+View = tuple[tuple[str, ...], tuple[str, ...], float, tuple, "tuple[str, str] | None"]
 
 
 @dataclass(frozen=True)
@@ -229,16 +235,26 @@ def _cn_to_arabic(match: re.Match[str]) -> str:
     return match.group() if value is None else f"{value:g}" if value < 1e15 else match.group()
 
 
-def _amounts(numbers: Sequence[str]) -> frozenset[str]:
-    """Amounts a title quotes, compared by integer part (50.2 ~ 50); years are not amounts."""
+def _amounts(numbers: Sequence[str]) -> tuple[str, ...]:
+    """Amounts a title quotes, compared by integer part (50.2 ~ 50); years are not amounts. A
+    tuple, not a set: a member's view (``StoryClusterer._view``) holding only tuples, strings and
+    numbers drops out of the garbage collector's tracking, and every open story keeps one."""
     if not numbers:
         return _NO_AMOUNTS  # most titles quote none
-    return frozenset(n.split(".")[0] for n in numbers if not (len(n) == 4 and n[:2] in ("19", "20")))
+    return tuple(sorted({n.split(".")[0] for n in numbers if not (len(n) == 4 and n[:2] in ("19", "20"))}))
 
 
-def _numbers_conflict(a: frozenset[str], b: frozenset[str]) -> bool:
+def _numbers_conflict(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     """Both titles quote amounts and none agree (100美元 vs 120美元)."""
-    return bool(a and b and not a & b)
+    return bool(a and b and frozenset(a).isdisjoint(b))
+
+
+def _common(mine: frozenset[str], other: tuple[str, ...]) -> frozenset[str]:
+    """The bigrams two wordings share, as the set ``mine & frozenset(other)`` always was: their
+    weights are summed in this set's order, and the last bit of a float sum, which a tie
+    between two stories can turn on, depends on that order. (The frozenset is built here, for
+    a moment, so that open stories keep none: see ``StoryClusterer._view``.)"""
+    return mine & frozenset(other)
 
 
 def _member_grams(record: list) -> set[str]:
@@ -281,7 +297,12 @@ def _named_subjects_conflict(a: tuple[str, str] | None, b: list | None) -> str |
 
 def story_text(title: str) -> str:
     """The part of a normalised title that says what happened (feed prefixes removed)."""
-    stripped = _SUFFIX.sub("", _PREFIX.sub("", title))
+    # the same as _PREFIX.sub and _SUFFIX.sub, without a regex attempt at every position:
+    # the prefix is anchored at the start, and a suffix ends in a bracket (most titles: none)
+    prefix = _PREFIX.match(title)
+    stripped = title[prefix.end():] if prefix else title
+    if stripped.rstrip().endswith((")", "）")):
+        stripped = _SUFFIX.sub("", stripped)
     return stripped if len(stripped) >= 4 else title
 
 
@@ -296,13 +317,13 @@ class StoryClusterer:
         self._min_anchor = self.settings.min_anchor_idf ** power
         self._min_shared = self.settings.min_shared_idf ** power
         self._place_weight = self.settings.place_idf ** power
-        # bucket -> (seq, {gram: {story_id}}, {story_id: record}); a cache rebuilt from state when seq differs
-        self._cache: dict[str, tuple[int, dict[str, str | set[str]], dict[str, list]]] = {}
+        # bucket -> (seq, postings, {story_id: record}); a cache rebuilt from state when seq differs
+        self._cache: dict[str, tuple[int, Postings, dict[str, list]]] = {}
         # bucket -> {exact wording: story_id}: a sighting seen before (the common case: the same
         # headline on the next poll or another list) is found without any similarity work.
         self._exact: dict[str, dict[str, str]] = {}
-        # story_id -> [(gram set, amounts, total weight)] per wording; derived from state, never stored
-        self._members: dict[str, list[tuple[frozenset[str], frozenset[str], float, tuple, tuple | None]]] = {}
+        # story_id -> one _view per wording; derived from state, never stored
+        self._members: dict[str, tuple[View, ...]] = {}
         self._events = _event_rules()
         self._frame_reader = load_frame_reader()
         self._frame_of = lru_cache(maxsize=8192)(self._frame_reader.read)  # a repeated wording is read once
@@ -325,12 +346,12 @@ class StoryClusterer:
         return grams, numbers, text, said
 
     # --- state ------------------------------------------------------------------
-    def _load(self, bucket: str) -> tuple[dict, dict[str, str | set[str]], dict[str, list]]:
+    def _load(self, bucket: str) -> tuple[dict, Postings, dict[str, list]]:
         meta = self.state.get(f"m:{bucket}") or {"hours": [], "seq": 0}
         cached = self._cache.get(bucket)
         if cached is not None and cached[0] == meta["seq"]:
             return meta, cached[1], cached[2]
-        postings: dict[str, str | set[str]] = {}
+        postings: Postings = {}
         stories: dict[str, list] = {}
         exact: dict[str, str] = {}
         self._exact[bucket] = exact
@@ -341,14 +362,14 @@ class StoryClusterer:
                 if record is None:
                     continue
                 stories[sid] = record
-                self._post(postings, _member_grams(record), sid)
+                self._post(postings, self._anchors(self._weights(tuple(_member_grams(record)), ())), sid)
                 for member in record[8]:
                     exact.setdefault(member[2], sid)
                 self._index_frame(bucket, sid, record)
         self._cache[bucket] = (meta["seq"], postings, stories)
         return meta, postings, stories
 
-    def _expire(self, bucket: str, meta: dict, postings: dict[str, str | set[str]], stories: dict[str, list], now: float) -> None:
+    def _expire(self, bucket: str, meta: dict, postings: Postings, stories: dict[str, list], now: float) -> None:
         cutoff_hour = int((now - self.settings.window_s) // 3600)
         hours = meta["hours"]
         if (not hours or hours[0] >= cutoff_hour) and len(stories) < self.settings.max_stories_per_bucket:
@@ -370,17 +391,7 @@ class StoryClusterer:
                     for member in record[8]:
                         if exact.get(member[2]) == sid:
                             del exact[member[2]]
-                    for g in _member_grams(record):
-                        ids = postings.get(g)
-                        if ids is None:
-                            continue
-                        if ids.__class__ is str:
-                            if ids == sid:
-                                del postings[g]
-                        else:
-                            ids.discard(sid)
-                            if len(ids) == 1:
-                                postings[g] = next(iter(ids))
+                    self._unpost(postings, _member_grams(record), sid)
                 self._members.pop(sid, None)
                 if record is not None:
                     self._unindex_frame(bucket, sid, record)
@@ -393,16 +404,19 @@ class StoryClusterer:
         meta["hours"] = keep
 
     # --- matching ---------------------------------------------------------------
-    def _member_view(self, sid: str, record: list) -> list[tuple[frozenset[str], frozenset[str], float, tuple, tuple | None]]:
+    def _member_view(self, sid: str, record: list) -> tuple[View, ...]:
         view = self._members.get(sid)
         if view is None or len(view) != len(record[8]):
-            view = [self._view(m[0], m[1], m[2], m[3] if len(m) > 3 else ()) for m in record[8]]
+            view = tuple(self._view(m[0], m[1], m[2], m[3] if len(m) > 3 else ()) for m in record[8])
             self._members[sid] = view
         return view
 
     def _view(self, grams: Sequence[str], numbers: Sequence[str], text: str,
-              place_grams: Iterable[str] = ()) -> tuple[frozenset[str], frozenset[str], float, tuple, tuple | None]:
-        return (frozenset(grams), _amounts(numbers), sum(self._weights(grams, place_grams).values()),
+              place_grams: Iterable[str] = ()) -> View:
+        """What matching compares of one wording: its bigrams (the sorted tuple of state, not a set:
+        tuples of strings are not tracked by the garbage collector, sets are, and each open story
+        holds its views for the whole window), amounts, total weight, event and subject."""
+        return (tuple(grams), _amounts(numbers), sum(self._weights(grams, place_grams).values()),
                 self._events.event(text), self._events.subject_of(text))
 
     def _weights(self, grams: Sequence[str], place_grams: Iterable[str]) -> dict[str, float]:
@@ -414,9 +428,20 @@ class StoryClusterer:
                 wmap[g] = min(wmap[g], self._place_weight)
         return wmap
 
-    def _similar(self, grams: Sequence[str], my_amounts: frozenset[str], wmap: dict[str, float], my_event: tuple,
+    def _anchors(self, wmap: dict[str, float], place_grams: Iterable[str] = ()) -> list[str]:
+        """The bigrams a wording is posted under: those rare enough in the corpus to propose a
+        candidate (weight >= min_anchor). ``_similar`` looks up nothing else, and a bigram's corpus
+        weight is the same in every sighting, so a commoner one (most of a title's, and most of the
+        postings that held several stories) was indexed for nothing. A place name's bigram is
+        capped in ``wmap``, in the sighting that names the place only: posted by its corpus weight."""
+        anchor = self._min_anchor
+        out = [g for g, w in wmap.items() if w >= anchor]
+        out += [g for g in place_grams if g in wmap and wmap[g] < anchor <= self._idf.get(g, self._max_idf)]
+        return out
+
+    def _similar(self, grams: Sequence[str], my_amounts: tuple[str, ...], wmap: dict[str, float], my_event: tuple,
                  my_subject: tuple[str, str] | None, subfield: str | None, city: str | None, county: str | None,
-                 postings: dict[str, str | set[str]], stories: dict[str, list], now: float,
+                 postings: Postings, stories: dict[str, list], now: float,
                  vetoes: list[tuple[str, str]] | None = None, frame: Frame | None = None) -> tuple[str | None, float]:
         anchor = self._min_anchor
         rare = frozenset([g for g, w in wmap.items() if w >= anchor])
@@ -473,9 +498,9 @@ class StoryClusterer:
                 continue  # a visit announced vs the talks held, 被查 vs 开除党籍; 一建筑公司 vs 一物流公司
             for other, other_amounts, w_other, other_event, other_subject in view:
                 if rare.isdisjoint(other) or self._min_shared > self._min_anchor and not any(
-                        wmap[g] >= self._min_shared for g in rare & other):
+                        wmap[g] >= self._min_shared for g in rare.intersection(other)):
                     continue  # only template words in common (接受纪律审查, 全线最长隧道)
-                inter = sum(map(wmap.__getitem__, mine & other))
+                inter = sum(map(wmap.__getitem__, _common(mine, other)))
                 union = w_mine + w_other - inter
                 jaccard = inter / union if union else 0.0
                 smaller = min(w_mine, w_other)
@@ -484,7 +509,7 @@ class StoryClusterer:
                     ok = jaccard >= s.number_conflict_similarity
                 elif my_type is not None and my_event == other_event:
                     # the same host (王毅同X通电话, 王毅同Y通电话) must share more than the host's name
-                    if not self._shares_beyond_actor(rare & other, wmap, my_event[1]):
+                    if not self._shares_beyond_actor(rare.intersection(other), wmap, my_event[1]):
                         continue
                     ok = jaccard >= s.typed_similarity or containment >= s.typed_containment
                 else:
@@ -498,7 +523,7 @@ class StoryClusterer:
             for sid, reason in vetoed:
                 record = stories[sid]
                 for other, _, w_other, _, _ in self._member_view(sid, record):
-                    inter = sum(map(wmap.__getitem__, mine & other))
+                    inter = sum(map(wmap.__getitem__, _common(mine, other)))
                     smaller = min(w_mine, w_other)
                     jaccard = inter / (w_mine + w_other - inter) if w_mine + w_other - inter else 0.0
                     if jaccard >= s.min_similarity or (smaller and inter / smaller >= s.min_containment):
@@ -554,7 +579,7 @@ class StoryClusterer:
         bigrams it shares with any member."""
         sim, shared = 0.0, set()
         for other, _, w_other, _, _ in self._member_view(sid, record):
-            common = mine & other
+            common = _common(mine, other)
             inter = sum(map(wmap.__getitem__, common))
             union = w_mine + w_other - inter
             sim = max(sim, inter / union if union else 0.0)
@@ -706,10 +731,10 @@ class StoryClusterer:
                 record[9] = county
                 self._index_frame(bucket, sid, record)
             if len(record[8]) < self.settings.max_members and all(m[2] != text for m in record[8]):
-                record[8].append([grams, numbers, text, place_grams])
+                record[8].append((grams, numbers, text, place_grams))
                 self._members.pop(sid, None)  # rebuilt with the new wording on next use
                 exact.setdefault(text, sid)
-                self._post(postings, grams, sid)
+                self._post(postings, self._anchors(wmap or self._weights(grams, ()), place_grams), sid)
             # A story still being seen moves to the current hour so expiry keeps it.
             if record[6] < hour - int(self.settings.window_s // 7200):
                 self._register(bucket, meta, hour, sid, move_from=record[6])
@@ -721,14 +746,16 @@ class StoryClusterer:
         else:
             digest = hashlib.sha1(f"{bucket}|{ts:.0f}|{content_chars(title)}".encode()).hexdigest()[:16]
             sid = f"s-{digest}"
-            record = [ts, ts, grams, numbers, subfield, title, hour, city, [[grams, numbers, text, place_grams]], county,
+            # a member is a tuple (stored as a JSON list like any other): a tuple of strings and tuples
+            # drops out of the garbage collector's tracking, and each open story keeps its members
+            record = [ts, ts, grams, numbers, subfield, title, hour, city, [(grams, numbers, text, place_grams)], county,
                       _frame_state(frame, subject) if frame.type is not None else None]
             # the view of this first wording, from the weights and event already computed above
-            self._members[sid] = [(frozenset(grams), amounts, sum(wmap.values()), event, subject) if wmap
-                                  else self._view(grams, numbers, text, place_grams)]
+            self._members[sid] = ((grams, amounts, sum(wmap.values()), event, subject) if wmap
+                                  else self._view(grams, numbers, text, place_grams),)
             exact.setdefault(text, sid)
             stories[sid] = record
-            self._post(postings, grams, sid)
+            self._post(postings, self._anchors(wmap or self._weights(grams, ()), place_grams), sid)
             self._index_frame(bucket, sid, record)
             self.state[f"s:{sid}"] = record
             self._register(bucket, meta, hour, sid)
@@ -740,19 +767,46 @@ class StoryClusterer:
         self._cache[bucket] = (meta["seq"], postings, stories)
         return Assignment(sid, new, round(sim, 3), matched_title, how, tuple(vetoes[:3]))
 
-    @staticmethod
-    def _post(postings: dict[str, str | set[str]], grams: Iterable[str], sid: str) -> None:
-        """Index a story under its bigrams. A bigram of one story maps to the story id itself, not a
-        set: most bigrams are in one open story, and a set per bigram is an allocation the garbage
-        collector then walks again and again (a quarter of the clustering time in the worst case)."""
+    def _post(self, postings: Postings, grams: Iterable[str], sid: str) -> None:
+        """Index a story under its bigrams. A bigram of one story maps to the story id itself, of a
+        few to a tuple of them, not a set: most bigrams are in one open story, and a set is an
+        object the garbage collector walks again and again for as long as the story is open
+        (tuples of strings drop out of its tracking). A bigram in more than max_postings stories,
+        which proposes none, becomes a set, so a word of the day is not copied at every story."""
         put = postings.setdefault  # one C call indexes a new bigram and returns what was there
+        limit = self.settings.max_postings
         for g in grams:
             ids = put(g, sid)
-            if ids.__class__ is str:
+            kind = ids.__class__
+            if kind is str:
                 if ids != sid:
-                    postings[g] = {ids, sid}
+                    postings[g] = (ids, sid)
+            elif kind is tuple:
+                if sid not in ids:
+                    postings[g] = ids + (sid,) if len(ids) < limit else {*ids, sid}
             else:
                 ids.add(sid)
+
+    @staticmethod
+    def _unpost(postings: Postings, grams: Iterable[str], sid: str) -> None:
+        """Undo ``_post`` of a story (expired): a bigram left with one story maps to its id again."""
+        for g in grams:
+            ids = postings.get(g)
+            if ids is None:
+                continue
+            kind = ids.__class__
+            if kind is str:
+                if ids == sid:
+                    del postings[g]
+                continue
+            if kind is tuple:
+                if sid not in ids:
+                    continue
+                ids = postings[g] = tuple([x for x in ids if x != sid])
+            else:
+                ids.discard(sid)
+            if len(ids) == 1:
+                postings[g] = next(iter(ids))
 
     # An hour's story ids are kept in chunks of this many: every new story rewrites the chunk
     # it joins (a table write is the whole value), so one list per hour made each write as

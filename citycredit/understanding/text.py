@@ -20,6 +20,7 @@ _TAG = re.compile(r"<[^>]{0,200}>")
 _SPACE = re.compile(r"\s+")
 # Characters kept for matching: CJK ideographs, ASCII letters and digits.
 _CONTENT = re.compile(r"[\u4e00-\u9fffA-Za-z0-9]")
+_NOT_CONTENT = re.compile(r"[^\u4e00-\u9fffA-Za-z0-9]+")
 
 
 @lru_cache(maxsize=1)
@@ -72,7 +73,9 @@ def normalize(title: str) -> str:
 
 def content_chars(text: str) -> str:
     """Only ideographs, letters and digits (lower-case): the string n-grams are taken from."""
-    return "".join(_CONTENT.findall(text)).lower()
+    # the other characters removed in one C pass: the same string as joining the kept ones,
+    # without a list of one-character strings (a third of the time)
+    return _NOT_CONTENT.sub("", text).lower()
 
 
 def has_content(text: str) -> bool:
