@@ -54,6 +54,7 @@ _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _CN_NUMBER = re.compile("[零〇一二两三四五六七八九十百千]+(?=[月日号年人名个家起件万亿元岁])")
 _NO_AMOUNTS: tuple[str, ...] = ()
 _TEMPLATE_IDF = 4.0  # the weight of a bigram of a set phrase: like a common word
+_WEIGHT_SCALE = 1000  # bigram weights in thousandths (StoryClusterer.__init__ says why integers)
 # Prefixes that say which column or feed a headline came from, not what happened: any page label
 # of a paper's 版面 list (03版综合新闻 -, 12版光明文化周末·美术评论 -), feed names, 【栏目】, X丨.
 _PREFIX = re.compile(
@@ -312,11 +313,19 @@ class StoryClusterer:
         self.settings = settings or ClusterSettings()
         idf, max_idf = _idf_table()
         power = self.settings.idf_power
-        self._idf = {g: v ** power for g, v in idf.items()}
-        self._max_idf = max_idf ** power
-        self._min_anchor = self.settings.min_anchor_idf ** power
-        self._min_shared = self.settings.min_shared_idf ** power
-        self._place_weight = self.settings.place_idf ** power
+
+        # Weights are integers (thousandths of idf ** power): a sum of integers is exact in any
+        # order, while a sum of floats taken over a set's iteration order - which changes with
+        # PYTHONHASHSEED from one process to the next - can differ in its last bit and so
+        # decide an exact tie two ways (one replay joining a story another replay kept apart).
+        def weight(v: float) -> int:
+            return round(v ** power * _WEIGHT_SCALE)
+
+        self._idf = {g: weight(v) for g, v in idf.items()}
+        self._max_idf = weight(max_idf)
+        self._min_anchor = weight(self.settings.min_anchor_idf)
+        self._min_shared = weight(self.settings.min_shared_idf)
+        self._place_weight = weight(self.settings.place_idf)
         # bucket -> (seq, postings, {story_id: record}); a cache rebuilt from state when seq differs
         self._cache: dict[str, tuple[int, Postings, dict[str, list]]] = {}
         # bucket -> {exact wording: story_id}: a sighting seen before (the common case: the same
@@ -448,7 +457,7 @@ class StoryClusterer:
         if not rare:
             return None, 0.0
         # Rank stories by the weight of the rare bigrams they share with this title.
-        shared_weight: defaultdict[str, float] = defaultdict(float)  # += without a Python-level get
+        shared_weight: defaultdict[str, int] = defaultdict(int)  # += without a Python-level get
         limit = self.settings.max_postings
         for g in rare:
             ids = postings.get(g)
