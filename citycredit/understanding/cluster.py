@@ -251,11 +251,9 @@ def _numbers_conflict(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
 
 
 def _common(mine: frozenset[str], other: tuple[str, ...]) -> frozenset[str]:
-    """The bigrams two wordings share, as the set ``mine & frozenset(other)`` always was: their
-    weights are summed in this set's order, and the last bit of a float sum, which a tie
-    between two stories can turn on, depends on that order. (The frozenset is built here, for
-    a moment, so that open stories keep none: see ``StoryClusterer._view``.)"""
-    return mine & frozenset(other)
+    """The bigrams two wordings share. Weights are integers, so their sum is the same in any
+    order of this set (open stories keep tuples, not sets: see ``StoryClusterer._view``)."""
+    return mine.intersection(other)
 
 
 def _member_grams(record: list) -> set[str]:
