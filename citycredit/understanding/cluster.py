@@ -106,7 +106,7 @@ class ClusterSettings:
 # bigram -> the open stories that have it: one id, a tuple of a few, a set of many (StoryClusterer._post)
 Postings = dict[str, "str | tuple[str, ...] | set[str]"]
 # A wording as matching compares it (StoryClusterer._view): bigrams, amounts, total weight, event, subject.
-View = tuple[tuple[str, ...], tuple[str, ...], float, tuple, "tuple[str, str] | None"]
+View = tuple[tuple[str, ...], tuple[str, ...], int, tuple, "tuple[str, str] | None"]
 
 
 @dataclass(frozen=True)
@@ -426,7 +426,7 @@ class StoryClusterer:
         return (tuple(grams), _amounts(numbers), sum(self._weights(grams, place_grams).values()),
                 self._events.event(text), self._events.subject_of(text))
 
-    def _weights(self, grams: Sequence[str], place_grams: Iterable[str]) -> dict[str, float]:
+    def _weights(self, grams: Sequence[str], place_grams: Iterable[str]) -> dict[str, int]:
         """Bigram weights of one title; bigrams of its place names weigh as set phrases: the city is
         compared as a city (agreement required), so 毕节 in two headlines is no evidence of one story."""
         wmap = dict(zip(grams, map(self._idf.get, grams, repeat(self._max_idf))))
@@ -435,7 +435,7 @@ class StoryClusterer:
                 wmap[g] = min(wmap[g], self._place_weight)
         return wmap
 
-    def _anchors(self, wmap: dict[str, float], place_grams: Iterable[str] = ()) -> list[str]:
+    def _anchors(self, wmap: dict[str, int], place_grams: Iterable[str] = ()) -> list[str]:
         """The bigrams a wording is posted under: those rare enough in the corpus to propose a
         candidate (weight >= min_anchor). ``_similar`` looks up nothing else, and a bigram's corpus
         weight is the same in every sighting, so a commoner one (most of a title's, and most of the
@@ -446,7 +446,7 @@ class StoryClusterer:
         out += [g for g in place_grams if g in wmap and wmap[g] < anchor <= self._idf.get(g, self._max_idf)]
         return out
 
-    def _similar(self, grams: Sequence[str], my_amounts: tuple[str, ...], wmap: dict[str, float], my_event: tuple,
+    def _similar(self, grams: Sequence[str], my_amounts: tuple[str, ...], wmap: dict[str, int], my_event: tuple,
                  my_subject: tuple[str, str] | None, subfield: str | None, city: str | None, county: str | None,
                  postings: Postings, stories: dict[str, list], now: float,
                  vetoes: list[tuple[str, str]] | None = None, frame: Frame | None = None) -> tuple[str | None, float]:
@@ -540,7 +540,7 @@ class StoryClusterer:
         return best, best_sim
 
     def _frame_match(self, bucket: str, frame: Frame, subject: tuple[str, str] | None, grams: Sequence[str],
-                     wmap: dict[str, float], subfield: str | None, city: str, county: str | None,
+                     wmap: dict[str, int], subfield: str | None, city: str, county: str | None,
                      stories: dict[str, list], now: float, vetoes: list[tuple[str, str]]) -> tuple[str | None, float]:
         """The open story of the same event frame (prefecture, event type, compatible county,
         subject and quantities) seen within the frame window; the most similar wording wins.
@@ -580,8 +580,8 @@ class StoryClusterer:
                 continue
             yield sid, record, theirs
 
-    def _wording(self, sid: str, record: list, mine: frozenset[str], wmap: dict[str, float],
-                 w_mine: float) -> tuple[float, set[str]]:
+    def _wording(self, sid: str, record: list, mine: frozenset[str], wmap: dict[str, int],
+                 w_mine: int) -> tuple[float, set[str]]:
         """This wording against a story's: the best weighted Jaccard with any member, and the
         bigrams it shares with any member."""
         sim, shared = 0.0, set()
@@ -600,7 +600,7 @@ class StoryClusterer:
         return q.low >= (self.settings.join_min_yuan if q.unit == "元" else self.settings.join_min_count)
 
     def _partial_match(self, bucket: str, frame: Frame, subject: tuple[str, str] | None, grams: Sequence[str],
-                       wmap: dict[str, float], city: str, county: str | None, stories: dict[str, list], now: float,
+                       wmap: dict[str, int], city: str, county: str | None, stories: dict[str, list], now: float,
                        vetoes: list[tuple[str, str]]) -> tuple[str | None, float, str]:
         """The typed story of this prefecture an untyped credit item belongs to (see
         ``ClusterSettings.join_min_yuan``): no conflict of county, subject or quantity, and
@@ -669,7 +669,7 @@ class StoryClusterer:
             if ids and sid in ids:
                 ids.remove(sid)
 
-    def _shares_beyond_actor(self, shared: frozenset[str], wmap: dict[str, float], actor: str | None) -> bool:
+    def _shares_beyond_actor(self, shared: frozenset[str], wmap: dict[str, int], actor: str | None) -> bool:
         """A rare bigram in common that is not the host's name (王毅同X会谈 vs 王毅同Y会谈 share only 王毅)."""
         # a bigram starting inside the name (王毅, 毅同) is the name, not the story
         return any(wmap[g] >= self._min_shared and (actor is None or g[0] not in actor) for g in shared)
@@ -694,7 +694,7 @@ class StoryClusterer:
                     or (city and record[7] and city != record[7]) or (subfield and record[4] and subfield != record[4])
                     or (county and len(record) > 9 and record[9] and county != record[9])):
                 sid = None
-        wmap: dict[str, float] = {}
+        wmap: dict[str, int] = {}
         event: tuple = (None, None)
         subject: tuple[str, str] | None = None
         amounts = _NO_AMOUNTS

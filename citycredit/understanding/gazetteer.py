@@ -282,12 +282,13 @@ class Gazetteer:
         # most characters of a headline are in no name: read as "\x00", each is found at once
         # instead of after a search of the root's thousands of children (text.foreign_chars)
         self._foreign = foreign_chars(words)
-        self._road_chars = frozenset(config.get("context", {}).get("not_place_after", []))
-        self._title_chars = frozenset(config.get("context", {}).get("not_place_before", []))
-        self._river_chars = frozenset(config.get("context", {}).get("not_place_before_river", []))
-        self._river_not = tuple(config.get("context", {}).get("river_chars_in_words", []))
-        self._surnames = frozenset(config.get("context", {}).get("surnames", []))
-        self._person_titles = tuple(config.get("context", {}).get("titles_before_surname", []))
+        context = config.get("context", {})
+        self._road_chars = frozenset(context.get("not_place_after", []))
+        self._title_chars = frozenset(context.get("not_place_before", []))
+        self._river_chars = frozenset(context.get("not_place_before_river", []))
+        self._river_not = tuple(context.get("river_chars_in_words", []))
+        self._surnames = frozenset(context.get("surnames", []))
+        self._person_titles = tuple(context.get("titles_before_surname", []))
 
     @property
     def weak_names(self) -> frozenset[str]:
