@@ -46,6 +46,7 @@ _MASK = "◎"
 _DROP = re.compile(f"[^\\u4e00-\\u9fffA-Za-z0-9{_MASK}]+")  # what masked_text leaves out
 _FIX = "python ops/train_reader.py (or reinstall the package)"
 NGRAMS = (1, 2, 3)
+_MAX_TERMS = 200_000  # explanation terms memoised by ReaderModel.term (about 40 MB at most)
 
 
 def masked_text(text: str, place_spans: Iterable[tuple[int, int]]) -> str:
@@ -203,6 +204,8 @@ class ReaderModel:
         row = self.weights[feature]
         # the subtraction numpy does over the column, here on one element: the same double
         w = float(row[winner]) - float(row[runner]) if runner >= 0 else float(row[winner])
+        if len(self._terms) >= _MAX_TERMS:
+            self._terms.clear()  # a worker runs for months: the memo stays a cache, not a leak
         text = self._terms[key] = f"{self.names[feature]} {w:+.2f}" if w > 0 else None
         return text
 
