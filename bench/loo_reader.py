@@ -23,7 +23,9 @@ domain heads trained on relevant items only; threshold 0.5 / chosen as above); `
 ``hier_nb_cv`` (the same with the relevance gate learnt as NB-LR, log-count-ratio scaled);
 ``flat_taxonomy`` (an event type's subfield decides the domain, the model otherwise);
 ``flat_bias_cv`` (a bias on "neutral" chosen as above); ``flat_uncued_bias_cv`` (the same bias only
-on titles where the lexicon found no credit term and the taxonomy no event type); ``flat_words`` (jieba words beside the
+on titles where the lexicon found no credit term and the taxonomy no event type);
+``lexicon_defer_cv`` (where the reader says neutral with probability below a knob chosen as
+above and the lexicon found a dishonest or trustworthy term, the lexicon's polarity); ``flat_words`` (jieba words beside the
 character n-grams; needs ``pip install jieba``); ``flat_4grams``; ``flat_hotlists2`` /
 ``flat_dev_half`` (label files weighted: hot-list batches x2 / dev set and targeted draws x0.5);
 ``curve_50`` / ``curve_75`` (a learning-curve point: a fixed half / three quarters of the
@@ -169,6 +171,21 @@ def decide_flat(u: Understanding, m: ReaderModel, r: Row, bias: float = 0.0, tax
     return dom, polarity, aspect, sub
 
 
+def decide_defer(u: Understanding, m: ReaderModel, r: Row, below: float) -> tuple:
+    """The shipped decision, except where the reader calls a title neutral with probability
+    below ``below`` and the lexicon found a dishonest or trustworthy term: the lexicon's
+    polarity stands (the reader unsure, the desk's word list sure)."""
+    dom, pol, asp, sub = decide_flat(u, m, r)
+    if pol != "neutral" or r.lexicon.polarity == "neutral":
+        return dom, pol, asp, sub
+    sc = m.score(r.feats)
+    if math.exp(sc.log_probs("polarity")["neutral"]) >= below:
+        return dom, pol, asp, sub
+    aspect = sc.decide("aspect", explain=False).label or "credit_event"
+    sub, dom = joint_sub_dom(u, sc.log_probs("subfield"), sc.log_probs("domain"))
+    return dom, r.lexicon.polarity, aspect, sub
+
+
 def decide_oracle(u: Understanding, m: ReaderModel, r: Row, which: str) -> tuple:
     """Upper bounds, not methods: "gate" = the gold relevance with the reader's domain;
     "domain" = the reader's relevance with the gold domain on items it rightly took."""
@@ -286,6 +303,13 @@ class Flat(Method):
     knobs = (-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0)
 
 
+class LexiconDefer(Flat):
+    def predict(self, u, model, r, knob=None):
+        return decide_defer(u, model, r, 0.5 if knob is None else knob)
+
+    knobs = (0.5, 0.55, 0.6, 0.65, 0.7, 0.8)
+
+
 class Hier(Method):
     def __init__(self, name: str, rel_balanced: bool = False, threshold: float = 0.5, inner: bool = False,
                  scheme=None, fit_key: str | None = None) -> None:
@@ -365,6 +389,7 @@ METHODS = {
     "flat_4grams": Flat("flat_4grams", extra=grams4),
     "flat_bias_cv": Flat("flat_bias_cv", inner_bias=True, fit_key="base"),
     "flat_uncued_bias_cv": Flat("flat_uncued_bias_cv", inner_bias=True, fit_key="base", uncued_only=True),
+    "lexicon_defer_cv": LexiconDefer("lexicon_defer_cv", inner_bias=True, fit_key="base"),
     "flat_hotlists2": Flat("flat_hotlists2", scheme={"hotlists": 2.0}),
     "flat_dev_half": Flat("flat_dev_half", scheme={"headlines.tsv": 0.5, "targeted/": 0.5}),
     "hier": Hier("hier"),
