@@ -1,6 +1,11 @@
 """Story clustering: same story across sites joins, different events do not, event time only."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from citycredit.understanding.cluster import ClusterSettings, StoryClusterer
@@ -265,11 +270,6 @@ def test_story_ids_do_not_depend_on_the_hash_seed(shared_data):
     # Python salts str hashes per process, so a set's iteration order differs between two
     # replays; a float sum over a set then differs in its last bit and decided an exact tie
     # two ways (上联：酒尽情犹在，如何对下联？ joined one couplet story or another, 0.249 both).
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     root = Path(__file__).resolve().parents[2]
     digests = set()
     for seed in ("1", "2"):
