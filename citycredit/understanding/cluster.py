@@ -160,6 +160,11 @@ class EventRules:
     subject: re.Pattern[str]          # an unnamed subject: 一 / 某 + modifier + head ([subjects])
     distinct_heads: frozenset[str]
     subject_markers: tuple[str, ...]
+    compatible_heads: frozenset[tuple[str, str]]  # (head, head) pairs that may name one subject
+
+    def heads_compatible(self, a: str, b: str) -> bool:
+        """The same head, or two heads one subject may be called by (化工厂 / 化工企业, 学校 / 中学)."""
+        return a == b or (a, b) in self.compatible_heads
 
     def subject_of(self, text: str) -> tuple[str, str] | None:
         """(modifier, head) of the title's first unnamed subject (郑州一建筑公司 -> 建筑, 公司), or None."""
@@ -196,10 +201,11 @@ def subjects_conflict(a: tuple[str, str] | None, b: tuple[str, str] | None) -> b
     if a is None or b is None:
         return False
     (ma, ha), (mb, hb) = a, b
+    rules = _event_rules()
     if ma and mb:
-        return ha == hb and ma not in mb and mb not in ma
+        return rules.heads_compatible(ha, hb) and ma not in mb and mb not in ma
     if not ma and not mb:
-        return ha != hb and ha in _event_rules().distinct_heads and hb in _event_rules().distinct_heads
+        return ha in rules.distinct_heads and hb in rules.distinct_heads and not rules.heads_compatible(ha, hb)
     return False
 
 
@@ -224,9 +230,10 @@ def _event_rules() -> EventRules:
         return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)) or "(?!)"
     subject = re.compile(f"(?:{alt(subjects.get('markers', []))})(?:{alt(subjects.get('classifiers', []))})?"
                          f"([\\u4e00-\\u9fff]{{0,{int(subjects.get('max_modifier', 4))}}}?)({alt(subjects.get('heads', []))})")
+    compatible = frozenset((a, b) for group in subjects.get("compatible", []) for a in group for b in group if a != b)
     return EventRules(words, rank, frozenset(actor.get("types", [])),
                       re.compile(f"^([\\u4e00-\\u9fff]{{2,{most}}}?)(?:{before})"),
-                      subject, frozenset(subjects.get("distinct", [])), tuple(subjects.get("markers", [])))
+                      subject, frozenset(subjects.get("distinct", [])), tuple(subjects.get("markers", [])), compatible)
 
 
 def _cn_to_arabic(match: re.Match[str]) -> str:
@@ -289,7 +296,7 @@ def _named_subjects_conflict(a: tuple[str, str] | None, b: list | None) -> str |
     if a is None or b is None:
         return None
     (ma, ha), (mb, hb) = a, b
-    if ma and mb and (ha != hb or (ma not in mb and mb not in ma)):
+    if ma and mb and (not _event_rules().heads_compatible(ha, hb) or (ma not in mb and mb not in ma)):
         return f"subject 一{ma}{ha} ≠ 一{mb}{hb}"
     return subjects_conflict(a, (mb, hb)) and f"subject 一{ma}{ha} ≠ 一{mb}{hb}" or None
 

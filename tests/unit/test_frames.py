@@ -130,3 +130,37 @@ def test_a_small_or_growing_quantity_is_no_evidence():
     a = assign(c, T0, "南京一化工厂爆炸致3人受伤", NANJING, subfield="work_safety")
     b = assign(c, T0 + H, "南京通报一起安全生产事故 3人受伤", NANJING, subfield="work_safety")
     assert b.how != "partial: the same 3人"
+
+
+YANCHENG, XIANGSHUI, HENGYANG, HENGNAN = "320900", "320922", "430400", "430422"
+
+
+@pytest.mark.parametrize("first, second, city, county", [
+    # a site's 一化工厂 is another's 一化工企业; 一学校 covers 一中学 (config/clustering.toml [subjects] compatible)
+    ("江苏盐城一化工企业夜间偷排废水被查", "盐城响水：某化工厂私设暗管排污 负责人被刑拘", YANCHENG, XIANGSHUI),
+    ("湖南衡阳一中学数十名学生疑似食物中毒送医", "衡南县通报一学校学生集体腹痛就医", HENGYANG, HENGNAN),
+])
+def test_two_names_of_one_kind_of_subject_join(first, second, city, county):
+    c = StoryClusterer({})
+    a = assign(c, T0, first, city)
+    b = assign(c, T0 + 2 * H, second, city, county)
+    assert b.story_id == a.story_id and b.how == "frame", b.vetoes
+
+
+@pytest.mark.parametrize("first, second", [
+    ("南通一小学多名学生食物中毒", "南通一中学多名学生食物中毒"),  # 学校 covers both; they are still two schools
+    ("南通一化工厂偷排废水", "南通一物流企业偷排废水"),  # compatible heads, other trades
+])
+def test_compatible_heads_do_not_merge_other_subjects(first, second):
+    c = StoryClusterer({})
+    a = assign(c, T0, first, NANTONG)
+    assert assign(c, T0 + H, second, NANTONG).story_id != a.story_id
+
+
+def test_invoice_fraud_and_tax_evasion_are_two_events():
+    # the criminal law's 虚开发票罪 and 逃税罪: one city's invoice ring and a firm's evaded tax, one day
+    assert read("深圳一公司虚开发票1800万元被查").type.id == "invoice_fraud"
+    assert read("深圳一电商企业偷逃税款被追缴").type.id == "tax_evasion"
+    c = StoryClusterer({})
+    a = assign(c, T0, "深圳一公司虚开发票1800万元被查", "440300")
+    assert assign(c, T0 + H, "深圳一电商企业偷逃税款被追缴", "440300").story_id != a.story_id
