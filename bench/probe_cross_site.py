@@ -52,16 +52,15 @@ def score(path: Path, verbose: bool = False) -> dict[str, int]:
     rows = read_probe(path)
     entries = [TimelineEntry(n, parse_ts(obs.ts).timestamp(), "observation", obs) for n, (_, _, obs) in enumerate(rows)]
     entries.sort(key=lambda e: (e.epoch, e.lineno))
-    items: dict[int, object] = {}
+    by_url: dict[str, object] = {}
 
     class Sink:
         def on_item(self, item):  # noqa: ANN001 - the replay's item record
-            items[len(items)] = item
+            by_url[item.url] = item  # a no-city sighting a placed story claims later: its last story counts
 
     replay = Replay(load_config(get_settings().detection_config), sinks=[Sink()])
     alerts = list(replay.run(entries))
-    order = [e.lineno for e in entries]
-    item_of = {lineno: items[k] for k, lineno in enumerate(order)}
+    item_of = {n: by_url[obs.url] for n, (_, _, obs) in enumerate(rows)}
     story_groups: dict[str, set[str]] = defaultdict(set)
     group_stories: dict[str, set[str]] = defaultdict(set)
     for n, (group, _, _) in enumerate(rows):
@@ -84,7 +83,7 @@ def score(path: Path, verbose: bool = False) -> dict[str, int]:
         groups = story_groups.get(alert.story_id, set())
         if not any(expected.get(g, "").split()[:1] == [alert.type] for g in groups):
             false_alerts.append(alert)
-    events = sorted({g for g, _, _ in rows if g[0] in "EH"})
+    events = sorted(expected)
     whole = [g for g in events if len(group_stories[g]) == 1]
     responses = {g: e.split()[1] for g, e, _ in rows if e.startswith("response")}
     false_joins = [(sid, sorted(gs)) for sid, gs in story_groups.items()

@@ -130,16 +130,18 @@ class Replay:
                 self._tell("on_record", entry.value)
                 continue
             try:
-                item = self.understanding.classify(entry.value)
+                # the item, then the earlier no-city sightings its story claimed (cluster_stories does the same)
+                items = self.understanding.classify_all(entry.value)
             except CityCreditError as exc:
                 if errors is not None:
                     errors.append(LineError(entry.lineno, f"classify: {exc}"))
                 continue
-            self._tell("on_item", item)
-            result = self.detection.observe(item)
-            if result.rejected and errors is not None:
-                # Live, this item would go to the dead-letter topic with the same reason.
-                errors.append(LineError(entry.lineno, f"dead-letter detect_major_events: {result.rejected}"))
-            for alert in result.alerts:
-                self._tell("on_alert", alert)
-                yield alert
+            for item in items:
+                self._tell("on_item", item)
+                result = self.detection.observe(item)
+                if result.rejected and errors is not None:
+                    # Live, this item would go to the dead-letter topic with the same reason.
+                    errors.append(LineError(entry.lineno, f"dead-letter detect_major_events: {result.rejected}"))
+                for alert in result.alerts:
+                    self._tell("on_alert", alert)
+                    yield alert

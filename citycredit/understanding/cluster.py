@@ -101,6 +101,10 @@ class ClusterSettings:
     # (死, 伤, 人, 名, 例: config/event_types.toml `rising`) never do.
     join_min_yuan: float = 10000.0
     join_min_count: float = 10.0
+    # A no-city story keeps this many of its sightings (a few short fields each), so that when a
+    # placed credit story later claims it (StoryClusterer.echo) they can be counted again as the
+    # placed story's: a homepage that wrote 江苏一化工企业 is a homepage of the 盐城 story.
+    max_held_sightings: int = 16
 
 
 # bigram -> the open stories that have it: one id, a tuple of a few, a set of many (StoryClusterer._post)
@@ -119,6 +123,18 @@ class Assignment:
     how: str = "new"
     # (title of a story it was kept apart from, reason) for near matches a rule vetoed
     vetoes: tuple[tuple[str, str], ...] = ()
+    # the city adcode of the placed story a no-city sighting joined through its echo, or None
+    echo_city: str | None = None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What an echo of a placed story found in the no-city bucket (StoryClusterer.echo)."""
+
+    story_id: str           # the no-city story it claimed and merged, or "" for none
+    title: str              # that story's first wording
+    how: str                # "wording" or "frame"
+    sightings: tuple[tuple, ...]  # its held sightings: (ts, site, surface, rank, url, title, summary, change)
 
 
 @lru_cache(maxsize=1)
@@ -267,15 +283,34 @@ def _member_grams(record: list) -> set[str]:
     return {g for member in record[8] for g in member[0]}
 
 
-def _place_conflict(record: list, subfield: str | None, city: str | None, county: str | None) -> str | None:
+def _place_conflict(record: list, subfield: str | None, city: str | None, county: str | None,
+                    province: str | None = None) -> str | None:
     """Why a story cannot hold this sighting whatever the wording (adcodes in the sentence)."""
     if city and record[7] and city != record[7]:
         return f"city {city} ≠ {record[7]}"
+    if province and len(record) > 11 and record[11] and province != record[11]:
+        return f"province {province} ≠ {record[11]}"  # 江苏一化工企业 is not a story of 浙江
     if county and len(record) > 9 and record[9] and county != record[9]:
         return f"county {county} ≠ {record[9]}"  # two districts of one city: 东区 vs 仁和区
     if subfield and record[4] and subfield != record[4]:
         return f"subfield {subfield} ≠ {record[4]}"
     return None
+
+
+def _echo_home(record: list) -> str | None:
+    """The placed story a no-city bucket's story echoes (StoryClusterer.echo), or None."""
+    return record[12] if len(record) > 12 else None
+
+
+def _frame_keys(record: list) -> list[tuple[str, str]]:
+    """Where a typed story is found by its frame: (city adcode, type) in its prefecture's bucket;
+    in the no-city bucket an unplaced story or an echo also by ("p:" province, type)."""
+    if len(record) <= 10 or record[10] is None:
+        return []
+    keys = [(record[7], record[10][0])] if record[7] else []
+    if len(record) > 12 and record[11] and (record[12] or not record[7]):
+        keys.append((f"p:{record[11]}", record[10][0]))
+    return keys
 
 
 def _frame_state(frame: Frame, subject: tuple[str, str] | None) -> list:
@@ -399,23 +434,26 @@ class StoryClusterer:
             live -= len(self._hour_ids(bucket, meta, hour))
         for hour in drop:
             for sid in self._hour_ids(bucket, meta, hour):
-                record = stories.pop(sid, None)
-                if record is not None:
-                    exact = self._exact.get(bucket, {})
-                    for member in record[8]:
-                        if exact.get(member[2]) == sid:
-                            del exact[member[2]]
-                    self._unpost(postings, _member_grams(record), sid)
-                self._members.pop(sid, None)
-                if record is not None:
-                    self._unindex_frame(bucket, sid, record)
-                if f"s:{sid}" in self.state:
-                    del self.state[f"s:{sid}"]
+                self._forget(bucket, postings, stories, sid)
             for key in self._hour_keys(bucket, meta, hour):
                 if key in self.state:
                     del self.state[key]
             meta.get("chunks", {}).pop(str(hour), None)
         meta["hours"] = keep
+
+    def _forget(self, bucket: str, postings: Postings, stories: dict[str, list], sid: str) -> None:
+        """Remove one story from the bucket's indexes and from state (its hour list is the caller's)."""
+        record = stories.pop(sid, None)
+        if record is not None:
+            exact = self._exact.get(bucket, {})
+            for member in record[8]:
+                if exact.get(member[2]) == sid:
+                    del exact[member[2]]
+            self._unpost(postings, _member_grams(record), sid)
+            self._unindex_frame(bucket, sid, record)
+        self._members.pop(sid, None)
+        if f"s:{sid}" in self.state:
+            del self.state[f"s:{sid}"]
 
     # --- matching ---------------------------------------------------------------
     def _member_view(self, sid: str, record: list) -> tuple[View, ...]:
@@ -456,7 +494,12 @@ class StoryClusterer:
     def _similar(self, grams: Sequence[str], my_amounts: tuple[str, ...], wmap: dict[str, int], my_event: tuple,
                  my_subject: tuple[str, str] | None, subfield: str | None, city: str | None, county: str | None,
                  postings: Postings, stories: dict[str, list], now: float,
-                 vetoes: list[tuple[str, str]] | None = None, frame: Frame | None = None) -> tuple[str | None, float]:
+                 vetoes: list[tuple[str, str]] | None = None, frame: Frame | None = None,
+                 province: str | None = None, unplaced_only: bool = False,
+                 accepted: list[tuple[str, float]] | None = None) -> tuple[str | None, float]:
+        """The open story this wording is most similar to, vetoes permitting; ``unplaced_only``:
+        among the no-city bucket's own stories, not the echoes of placed ones. ``accepted``
+        collects every (story, score) that would have joined."""
         anchor = self._min_anchor
         rare = frozenset([g for g, w in wmap.items() if w >= anchor])
         if not rare:
@@ -495,7 +538,9 @@ class StoryClusterer:
             record = stories[sid]
             if now - record[1] > window or now < record[0] - window:
                 continue
-            reason = _place_conflict(record, subfield, city, county)
+            if unplaced_only and (record[7] or _echo_home(record)):
+                continue
+            reason = _place_conflict(record, subfield, city, county, province)
             if reason is None and frame is not None and frame is not _NO_FRAME and len(record) > 10 and record[10]:
                 # a restaurant's poisoning and a school's share their wording, not their subject
                 reason = frames_conflict(frame, self._story_frame(sid, record), self._frame_reader.rising, types=False)
@@ -529,6 +574,8 @@ class StoryClusterer:
                 else:
                     ok = jaccard >= s.min_similarity or containment >= s.min_containment
                 score = max(jaccard, containment)
+                if ok and accepted is not None:
+                    accepted.append((sid, score))
                 if ok and score > best_sim:
                     best, best_sim = sid, score
         if best is None and vetoed and vetoes is not None:
@@ -566,9 +613,9 @@ class StoryClusterer:
                 best = key
         return (best[2], best[0]) if best is not None else (None, 0.0)
 
-    def _compatible(self, ids: Iterable[str], frame: Frame, subject: tuple[str, str] | None, city: str,
+    def _compatible(self, ids: Iterable[str], frame: Frame, subject: tuple[str, str] | None, city: str | None,
                     county: str | None, stories: dict[str, list], now: float, vetoes: list[tuple[str, str]],
-                    types: bool = True) -> Iterator[tuple[str, list, Frame]]:
+                    types: bool = True, province: str | None = None) -> Iterator[tuple[str, list, Frame]]:
         """The open stories among ``ids`` seen within the frame window whose county, frame (its
         event type too unless ``types`` is False) and named subject do not conflict with this
         item's, as (id, record, frame); each one kept apart is explained in ``vetoes``."""
@@ -579,7 +626,7 @@ class StoryClusterer:
             if record is None or now - record[1] > window or now < record[0] - window:
                 continue
             theirs = self._story_frame(sid, record)
-            reason = (_place_conflict(record, None, city, county) or frames_conflict(frame, theirs, rising, types=types)
+            reason = (_place_conflict(record, None, city, county, province) or frames_conflict(frame, theirs, rising, types=types)
                       or _named_subjects_conflict(subject, record[10][4] if len(record[10]) > 4 else None))
             if reason is not None:
                 if (record[5], reason) not in vetoes:
@@ -664,17 +711,35 @@ class StoryClusterer:
         return frame
 
     def _index_frame(self, bucket: str, sid: str, record: list) -> None:
-        if len(record) > 10 and record[10] is not None and record[7]:
-            ids = self._frame_index.setdefault(bucket, {}).setdefault((record[7], record[10][0]), [])
+        for key in _frame_keys(record):
+            ids = self._frame_index.setdefault(bucket, {}).setdefault(key, [])
             if sid not in ids:
                 ids.append(sid)
 
     def _unindex_frame(self, bucket: str, sid: str, record: list) -> None:
         self._frames.pop(sid, None)
-        if len(record) > 10 and record[10] is not None and record[7]:
-            ids = self._frame_index.get(bucket, {}).get((record[7], record[10][0]))
+        for key in _frame_keys(record):
+            ids = self._frame_index.get(bucket, {}).get(key)
             if ids and sid in ids:
                 ids.remove(sid)
+
+    def _province_match(self, bucket: str, frame: Frame, subject: tuple[str, str] | None, grams: Sequence[str],
+                        wmap: dict[str, int], province: str, city: str | None, stories: dict[str, list], now: float,
+                        vetoes: list[tuple[str, str]], echoes: bool) -> tuple[str | None, float]:
+        """The one open story of the no-city bucket with this event frame in this province: an echo
+        of a placed story (``echoes``) for a sighting naming only the province (山西一煤矿透水致5人被困),
+        or a story of such sightings for an echo. Two candidates and the province cannot say which
+        city's event it is: none is chosen."""
+        ids = self._frame_index.get(bucket, {}).get((f"p:{province}", frame.type.id))  # type: ignore[union-attr]
+        if not ids:
+            return None, 0.0
+        found = [(sid, record) for sid, record, _ in self._compatible(sorted(ids), frame, subject, city, None, stories,
+                                                                     now, vetoes, province=province)
+                 if bool(_echo_home(record)) == echoes]
+        if len(found) != 1:
+            return None, 0.0
+        sid, record = found[0]
+        return sid, self._wording(sid, record, frozenset(grams), wmap, sum(wmap.values()))[0]
 
     def _shares_beyond_actor(self, shared: frozenset[str], wmap: dict[str, int], actor: str | None) -> bool:
         """A rare bigram in common that is not the host's name (王毅同X会谈 vs 王毅同Y会谈 share only 王毅)."""
@@ -683,10 +748,12 @@ class StoryClusterer:
 
     def assign(self, bucket: str, ts: float, title: str, subfield: str | None = None,
                city: str | None = None, places: Iterable[str] = (), county: str | None = None,
-               response: bool = False) -> Assignment:
+               response: bool = False, province: str | None = None, sighting: Sequence | None = None) -> Assignment:
         """Story of one sighting at event time ``ts`` (epoch seconds) in ``bucket``. ``response``:
         the sighting reports the authorities' response (通报, 问责, 吊销, 立案查处), which belongs
-        to the story of the event it answers."""
+        to the story of the event it answers. A sighting naming no city may join the echo of a
+        placed story (``echo``); else its story holds ``sighting`` (ts, site, surface, rank, url,
+        title, summary, change) for a placed story that claims it later."""
         meta, postings, stories = self._load(bucket)
         newest = max(ts, meta.get("newest", ts))
         meta["newest"] = newest
@@ -713,9 +780,19 @@ class StoryClusterer:
             event = self._events.event(text)
             subject = self._events.subject_of(text)
             amounts = _amounts(numbers)
+            accepted: list[tuple[str, float]] | None = None if city else []
             sid, sim = self._similar(grams, amounts, wmap, event, subject, subfield, city, county, postings, stories, ts,
-                                     vetoes, frame)
+                                     vetoes, frame, province, accepted=accepted)
+            if accepted and self._echo_cities(accepted, stories) > 1:
+                # the wording fits placed stories of two cities (山西一煤矿透水 / 吕梁…, 大同…): it
+                # cannot say which city's it is, so it joins none of them
+                rest = sorted((score, s) for s, score in accepted if not _echo_home(stories[s]))
+                sid, sim = (rest[-1][1], rest[-1][0]) if rest else (None, 0.0)
             how = "wording"
+            if sid is None and not city and province and frame.type is not None and frame.type.join:
+                sid, sim = self._province_match(bucket, frame, subject, grams, wmap, province, None, stories, ts, vetoes,
+                                                echoes=True)
+                how = "frame"
             if sid is None and frame.type is not None and frame.type.join and city:
                 sid, sim = self._frame_match(bucket, frame, subject, grams, wmap, subfield, city, county, stories, ts,
                                              vetoes)
@@ -744,6 +821,13 @@ class StoryClusterer:
                 self._unindex_frame(bucket, sid, record)
                 record[9] = county
                 self._index_frame(bucket, sid, record)
+            if province and len(record) > 11 and not record[11]:
+                self._unindex_frame(bucket, sid, record)
+                record[11] = province
+                self._index_frame(bucket, sid, record)
+            if sighting is not None and len(record) > 13 and not record[12] \
+                    and len(record[13]) < self.settings.max_held_sightings:
+                record[13].append(tuple(sighting))
             if len(record[8]) < self.settings.max_members and all(m[2] != text for m in record[8]):
                 record[8].append((grams, numbers, text, place_grams))
                 self._members.pop(sid, None)  # rebuilt with the new wording on next use
@@ -757,13 +841,15 @@ class StoryClusterer:
             matched_title = record[5]
             new = False
             vetoes = []
+            echo_city = record[7] if _echo_home(record) else None
         else:
             digest = hashlib.sha1(f"{bucket}|{ts:.0f}|{content_chars(title)}".encode()).hexdigest()[:16]
             sid = f"s-{digest}"
             # a member is a tuple (stored as a JSON list like any other): a tuple of strings and tuples
             # drops out of the garbage collector's tracking, and each open story keeps its members
             record = [ts, ts, grams, numbers, subfield, title, hour, city, [(grams, numbers, text, place_grams)], county,
-                      _frame_state(frame, subject) if frame.type is not None else None]
+                      _frame_state(frame, subject) if frame.type is not None else None, province, None,
+                      [tuple(sighting)] if sighting is not None else []]
             # the view of this first wording, from the weights and event already computed above
             self._members[sid] = ((grams, amounts, sum(wmap.values()), event, subject) if wmap
                                   else self._view(grams, numbers, text, place_grams),)
@@ -776,10 +862,111 @@ class StoryClusterer:
             matched_title = None
             new = True
             how = "new"
+            echo_city = None
         meta["seq"] = meta.get("seq", 0) + 1
         self.state[f"m:{bucket}"] = meta
         self._cache[bucket] = (meta["seq"], postings, stories)
-        return Assignment(sid, new, round(sim, 3), matched_title, how, tuple(vetoes[:3]))
+        return Assignment(_echo_home(record) or sid, new, round(sim, 3), matched_title, how, tuple(vetoes[:3]), echo_city)
+
+    def echo(self, bucket: str, story_id: str, ts: float, title: str, subfield: str | None, city: str,
+             places: Iterable[str] = (), county: str | None = None, province: str | None = None) -> Claim:
+        """Register a placed credit story's wording in ``bucket`` (the no-city bucket) as its echo,
+        so that a later sighting naming no city (江苏一化工企业…, 山西一煤矿…) joins the placed
+        story, and claim the earlier no-city story this wording matches: it is merged into the
+        echo and its held sightings are returned, to be counted again as the placed story's.
+
+        Either order gives one story: the no-city wording first (claimed here) or the placed one
+        first (the later sighting joins the echo in ``assign``); the match is the same test both
+        ways: the wording, or the event frame within the province when exactly one story fits."""
+        meta, postings, stories = self._load(bucket)
+        newest = max(ts, meta.get("newest", ts))
+        meta["newest"] = newest
+        self._expire(bucket, meta, postings, stories, newest)
+        grams, numbers, text, said = self._signature(title)
+        place_grams = tuple(sorted({p[i:i + 2] for p in places for i in range(len(p) - 1)}))
+        wmap = self._weights(grams, place_grams)
+        frame = self._frame_of(said)
+        event, subject, amounts = self._events.event(text), self._events.subject_of(text), _amounts(numbers)
+        exact = self._exact.setdefault(bucket, {})
+        local, hour = f"~{story_id}", int(ts // 3600)
+        record = stories.get(local)
+        if record is None:
+            record = [ts, ts, grams, numbers, subfield, title, hour, city, [(grams, numbers, text, place_grams)], county,
+                      _frame_state(frame, subject) if frame.type is not None else None, province, story_id, []]
+            stories[local] = record
+            self._members[local] = ((grams, amounts, sum(wmap.values()), event, subject),)
+            self._index_frame(bucket, local, record)
+            self._register(bucket, meta, hour, local)
+        else:
+            record[0], record[1] = min(record[0], ts), max(record[1], ts)
+            if len(record[8]) < self.settings.max_members and all(m[2] != text for m in record[8]):
+                record[8].append((grams, numbers, text, place_grams))
+                self._members.pop(local, None)
+            if record[10] is None and frame.type is not None:
+                record[10] = _frame_state(frame, subject)
+                self._index_frame(bucket, local, record)
+            if record[6] < hour - int(self.settings.window_s // 7200):  # still being seen: expiry keeps it
+                self._register(bucket, meta, hour, local, move_from=record[6])
+                record[6] = hour
+        exact.setdefault(text, local)
+        self._post(postings, self._anchors(wmap, place_grams), local)
+        claimed, sim = self._similar(grams, amounts, wmap, event, subject, subfield, city, county, postings, stories, ts,
+                                     None, frame, province, unplaced_only=True)
+        if claimed is not None and self._fits_other_cities(stories[claimed], city, postings, stories, ts):
+            claimed = None  # as in ``assign``: a wording two cities' stories fit is neither's
+        how = "wording"
+        if claimed is None and province and frame.type is not None and frame.type.join:
+            claimed, _ = self._province_match(bucket, frame, subject, grams, wmap, province, city, stories, ts, [],
+                                              echoes=False)
+            how = "frame"
+        claim = Claim("", "", "", ())
+        if claimed is not None:
+            theirs = stories[claimed]
+            claim = Claim(claimed, theirs[5], how, tuple(tuple(x) for x in theirs[13]) if len(theirs) > 13 else ())
+            self._merge(bucket, meta, postings, stories, claimed, local)
+        self.state[f"s:{local}"] = record
+        meta["seq"] = meta.get("seq", 0) + 1
+        self.state[f"m:{bucket}"] = meta
+        self._cache[bucket] = (meta["seq"], postings, stories)
+        return claim
+
+    @staticmethod
+    def _echo_cities(accepted: list[tuple[str, float]], stories: dict[str, list]) -> int:
+        """How many cities' placed stories (echoes) are among the stories a wording would join."""
+        return len({stories[s][7] for s, _ in accepted if _echo_home(stories[s])})
+
+    def _fits_other_cities(self, record: list, city: str, postings: Postings, stories: dict[str, list], now: float) -> bool:
+        """Whether a no-city story's wordings would also join the echo of another city's story."""
+        for grams, numbers, text, *place in record[8]:
+            wmap = self._weights(grams, place[0] if place else ())
+            accepted: list[tuple[str, float]] = []
+            self._similar(grams, _amounts(numbers), wmap, self._events.event(text), self._events.subject_of(text),
+                          record[4], None, None, postings, stories, now, None, self._frame_of(text),
+                          record[11] if len(record) > 11 else None, accepted=accepted)
+            if any(_echo_home(stories[s]) and stories[s][7] != city for s, _ in accepted):
+                return True
+        return False
+
+    def _merge(self, bucket: str, meta: dict, postings: Postings, stories: dict[str, list], sid: str, into: str) -> None:
+        """Move a no-city story's wordings into the echo ``into`` and forget the story: its later
+        sightings then join the echo, so they are the placed story's from the start."""
+        theirs, record = stories[sid], stories[into]
+        record[0], record[1] = min(record[0], theirs[0]), max(record[1], theirs[1])
+        if not record[4] and theirs[4]:
+            record[4] = theirs[4]
+        members = [tuple(m) for m in theirs[8]]
+        self._forget(bucket, postings, stories, sid)
+        for key in self._hour_keys(bucket, meta, theirs[6]):
+            ids = self.state.get(key) or []
+            if sid in ids:
+                self.state[key] = [s for s in ids if s != sid]
+        exact = self._exact.setdefault(bucket, {})
+        for member in members:
+            if len(record[8]) < self.settings.max_members and all(m[2] != member[2] for m in record[8]):
+                record[8].append(member)
+            exact.setdefault(member[2], into)
+            self._post(postings, self._anchors(self._weights(member[0], ()), member[3] if len(member) > 3 else ()), into)
+        self._members.pop(into, None)
 
     def _post(self, postings: Postings, grams: Iterable[str], sid: str) -> None:
         """Index a story under its bigrams. A bigram of one story maps to the story id itself, of a

@@ -92,3 +92,37 @@ def test_story_state_survives_a_worker_restart(kafka, worker_factory, tmp_path):
     # is read neutral at p 0.54 since the reader's 2026-12-07 retrains: a known miss of replay
     # sample 01, not what this test is about)
     assert again["subfield"] == "food_safety" and again["polarity"] == "dishonest"
+
+
+def _all_items(kafka, titles: set[str], count: int) -> list[dict]:
+    """Every ``items`` record with these titles, once there are ``count`` of them."""
+    found: list[dict] = []
+    for _attempt in range(0, 8):
+        lines = console_consume(kafka, "items", max_messages=1_000_000, timeout_ms=5000)
+        found = [item for item in (json.loads(line.split("\t", 1)[1]) for line in lines) if item["title"] in titles]
+        if len(found) >= count:
+            break
+    return found
+
+
+def test_a_placed_story_claims_the_no_city_wording_seen_before_it(kafka, worker_factory):
+    """山西一煤矿透水 (no city: the no-city bucket) reaches clustering first; 山西吕梁一煤矿透水
+    (吕梁's bucket, another partition) comes later, and its echo through ``classified`` claims
+    the first: that sighting is sent to ``items`` again as the 吕梁 story's, saying why."""
+    unplaced = {"ts": "2030-01-29T07:00:00+08:00", "site": "netease", "surface": "homepage", "rank": None,
+                "title": "山西一煤矿透水致5人被困 当地成立事故调查组", "url": "https://www.163.com/mine-1", "summary": None}
+    placed = {"ts": "2030-01-29T08:00:00+08:00", "site": "xinhua", "surface": "homepage", "rank": None,
+              "title": "山西吕梁一煤矿发生透水事故 5人被困", "url": "http://xinhuanet.com/mine-2", "summary": None}
+    worker = worker_factory(app_id="citycredit-test-echo").start()
+    worker.wait_ready()
+    asyncio.run(_produce(kafka.kafka_bootstrap, [unplaced]))
+    assert len(_all_items(kafka, {unplaced["title"]}, 1)) == 1, worker.log()[-3000:]
+    asyncio.run(_produce(kafka.kafka_bootstrap, [placed]))
+    records = _all_items(kafka, {unplaced["title"], placed["title"]}, 3)
+    assert len(records) == 3, worker.log()[-3000:]
+    first, city_story = [r for r in records if r["url"] == unplaced["url"]], [r for r in records if r["url"] == placed["url"]]
+    (lvliang,) = city_story
+    assert lvliang["city"] == "吕梁市"
+    claimed = [r for r in first if r["story_id"] == lvliang["story_id"]]
+    assert len(first) == 2 and len(claimed) == 1, first
+    assert claimed[0]["evidence"]["story"][0] == f"joined later: {placed['title']}"

@@ -80,8 +80,9 @@ def test_cluster_stories_dead_letters_a_bug_and_goes_on(shared_data, monkeypatch
     from schemas import Observation
 
     analysed = classify_sightings.understanding.analyse(Observation.parse(OBS))
-    out = Recorder()
+    out, echoes = Recorder(), Recorder()
     monkeypatch.setattr(mod, "items_topic", out)
+    monkeypatch.setattr(mod, "classified_topic", echoes)
     monkeypatch.setattr(mod.understanding, "assign_story", _fail_once(mod.understanding.assign_story))
     wire = json.loads(json.dumps(analysed.asdict(), ensure_ascii=False))  # the JSON object the topic carries
 
@@ -93,6 +94,8 @@ def test_cluster_stories_dead_letters_a_bug_and_goes_on(shared_data, monkeypatch
     asyncio.run(go())
     assert unexpected == [("cluster_stories", "RuntimeError('a bug met this record')")]
     assert len(out.sent) == 1 and out.sent[0][1].story_id
+    # a placed credit item's story is echoed to the no-city bucket
+    assert echoes.sent == [("none", {"echo": out.sent[0][1].asdict()})]
 
 
 def test_route_to_cities_dead_letters_a_bug(shared_data, monkeypatch, unexpected):

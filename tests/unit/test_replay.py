@@ -184,3 +184,50 @@ def test_one_event_worded_three_ways_on_three_homepages_is_one_major_event() -> 
     # the decisions say why: joined on the frame, kept apart by county
     assert any("same event frame" in line for line in by_site["xinhua"].evidence["story"])
     assert any("如皋市" in line for line in by_site["sina"].evidence["story"] if line.startswith("kept apart"))
+
+
+@pytest.mark.parametrize("order", ["placed first", "no city first"])
+def test_a_wording_naming_only_the_province_counts_for_the_citys_story(order: str) -> None:
+    """One mine accident on three homepages, one of which writes 山西一煤矿 (no city): one
+    story of 吕梁 and one major event, whichever wording came first. The no-city wording
+    joins the city's story through its echo, or, seen first, is claimed by it and counted
+    again as the city's; a decoy of the same kind in another province is no part of it."""
+    placed = [("08:00", "xinhua", "山西吕梁一煤矿发生透水事故 5人被困"),
+              ("09:00", "cnr", "孝义一煤矿透水事故救援进展：被困5名矿工仍在搜救")]
+    unplaced = [("07:00" if order == "no city first" else "10:00", "netease", "山西一煤矿透水致5人被困 当地成立事故调查组")]
+    decoy = [("06:30", "sohu", "陕西一煤矿透水致3人被困")]
+    log = [_homepage(f"2026-02-03T{t}:00+08:00", site, title) for t, site, title in placed + unplaced + decoy]
+    entries, errors = read_timeline([json.dumps(o.asdict(), ensure_ascii=False) for o in log])
+    assert not errors
+    items: list = []
+
+    class Sink:
+        def on_item(self, item) -> None:
+            items.append(item)
+
+    alerts = list(Replay(DetectionConfig(), sinks=[Sink()]).run(entries))
+    majors = [a for a in alerts if a.type == "major_dishonesty"]
+    assert [(a.city_adcode, sorted(a.sites)) for a in majors] == [("141100", ["cnr", "netease", "xinhua"])]
+    final = {it.url: it for it in items}  # a claimed sighting: its last item
+    story = {it.site: it.story_id for it in final.values()}
+    assert story["netease"] == story["xinhua"] == story["cnr"] != story["sohu"]
+    why = " ".join(final[log[2].url].evidence["story"])
+    assert "吕梁市" in why and ("joined later" in why) == (order == "no city first"), why
+
+
+def test_two_open_stories_of_the_kind_in_the_province_claim_no_city_wording() -> None:
+    """Two mine accidents in 山西 the same day: 山西一煤矿透水 could be either, so it joins neither."""
+    log = [_homepage("2026-02-03T08:00:00+08:00", "xinhua", "山西吕梁一煤矿发生透水事故"),
+           _homepage("2026-02-03T08:30:00+08:00", "cnr", "山西大同一煤矿发生透水事故"),
+           _homepage("2026-02-03T10:00:00+08:00", "netease", "山西一煤矿透水 当地成立事故调查组")]
+    entries, _ = read_timeline([json.dumps(o.asdict(), ensure_ascii=False) for o in log])
+    u = Understanding()
+    items = [it for e in entries for it in u.classify_all(e.value)]
+    assert len({it.story_id for it in items}) == 3 and items[2].evidence["story"] == ["new story"]
+
+
+def test_a_non_credit_story_sends_no_echo() -> None:
+    u = Understanding()
+    item = u.classify(_homepage("2026-02-03T08:00:00+08:00", "xinhua", "南京举办国际马拉松赛"))
+    assert item.city_adcode and item.polarity == "neutral" and not u.echoes(item)
+    assert not [k for k in u.story_state if k.startswith("s:~")]
