@@ -164,3 +164,16 @@ def test_invoice_fraud_and_tax_evasion_are_two_events():
     c = StoryClusterer({})
     a = assign(c, T0, "深圳一公司虚开发票1800万元被查", "440300")
     assert assign(c, T0 + H, "深圳一电商企业偷逃税款被追缴", "440300").story_id != a.story_id
+
+
+@pytest.mark.parametrize("title, type_id", [
+    ("拒执罪！成都男子隐匿财产逃避执行获刑一年", "judgment_refusal"),
+    ("衡南县通报一学校学生集体就医：系食源性疾病", "food_poisoning"),
+    ("河北邢台：钢铁企业干扰自动监测设施 罚款120万元", "illegal_discharge"),  # before statistics' 数据造假
+    ("西安曲江新区一楼盘延期交房两年", "housing_delivery"),
+    ("黄冈一县政府拖欠民营企业工程款被通报", "government_default"),
+    ("四川宜宾环卫工拾得3万元现金交还失主", "lost_property_returned"),
+])
+def test_event_types_read_the_words_sites_use(title, type_id):
+    """Wordings of probe 01 and 02 (tests/data/probes) that named no type, or the wrong one."""
+    assert read(title).type.id == type_id
