@@ -102,6 +102,7 @@ class FrameReader:
             raise ConfigError("config/event_types.toml: no [[type]] entries")
         self.types: dict[str, EventType] = {}
         cue_type: dict[str, str] = {}
+        pairs: list[tuple[str, frozenset[str], frozenset[str], int]] = []
         for entry in types:
             tid = entry["id"]
             subfield = entry.get("subfield") or None
@@ -112,16 +113,25 @@ class FrameReader:
             self.types[tid] = EventType(tid, entry.get("name", tid), subfield, entry["polarity"], bool(entry.get("join", True)))
             for cue in entry.get("cues", []):
                 cue_type.setdefault(cue, tid)
+            for pair in entry.get("pairs", []):
+                if not pair.get("first") or not pair.get("then"):
+                    raise ConfigError(f"config/event_types.toml: type {tid}: a pair needs `first` and `then` words")
+                pairs.append((tid, frozenset(pair["first"]), frozenset(pair["then"]), int(pair.get("within", 12))))
         self._cue_type = cue_type
+        # A cue in two parts (培训机构…跑路, 捡到…送还): a word of `first`, then one of `then` starting
+        # at most `within` characters after the first word ends. Found by the same automaton pass.
+        self._pairs = tuple(pairs)
+        parts = {w for _, first, then, _ in pairs for w in first | then}
         subjects = config.get("subjects", {})
         self._generic = frozenset(subjects.get("generic", []))
         self._subject_kind = {w: kind for kind, words in subjects.items() for w in words}
         self._words = ahocorasick.Automaton()
-        for w in self._subject_kind:
-            if w in cue_type:  # a word both a cue and a subject word: one value holds both roles
-                raise ConfigError(f"config/event_types.toml: {w!r} is both a cue and a subject word")
-        for w in frequent_first([*cue_type, *self._subject_kind]):  # common characters first: a faster scan
-            self._words.add_word(w, (w in cue_type, w))
+        for w in [*self._subject_kind, *parts]:
+            roles = (w in cue_type) + (w in self._subject_kind) + (w in parts)
+            if roles > 1:  # one automaton value holds one role
+                raise ConfigError(f"config/event_types.toml: {w!r} is more than one of a cue, a pair's word and a subject word")
+        for w in frequent_first([*cue_type, *self._subject_kind, *parts]):  # common characters first: a faster scan
+            self._words.add_word(w, ("cue" if w in cue_type else "part" if w in parts else "", w))
         self._words.make_automaton()
         q = config.get("quantities", {})
         self.rising = frozenset(q.get("rising", []))
@@ -142,13 +152,18 @@ class FrameReader:
         # One automaton pass finds every cue and subject word; the choice is a regex scan's:
         # the leftmost (then longest) cue; subject words scanned leftmost-longest without
         # overlap, the first that is not generic.
-        cues, words = [], []
-        for end, (is_cue, w) in self._words.iter(text):
-            (cues if is_cue else words).append((end - len(w) + 1, -len(w), w))
+        cues, words, parts = [], [], []
+        for end, (role, w) in self._words.iter(text):
+            if role == "cue":
+                cues.append((end - len(w) + 1, -len(w), w, self._cue_type[w]))
+            else:
+                (parts if role == "part" else words).append((end - len(w) + 1, -len(w), w))
         etype = cue = None
+        if parts:
+            cues += self._pair_cues(text, parts)
         if cues:
-            cue = min(cues)[2]
-            etype = self.types[self._cue_type[cue]]
+            _, _, cue, tid = min(cues)
+            etype = self.types[tid]
         subject = word = None
         if words:
             words.sort()
@@ -164,6 +179,22 @@ class FrameReader:
         if etype is None and subject is None and not quantities:
             return NO_FRAME
         return Frame(etype, cue, subject, word, quantities)
+
+    def _pair_cues(self, text: str, parts: list[tuple[int, int, str]]) -> list[tuple[int, int, str, str]]:
+        """Two-part cues found, as plain cues are listed: (start, -length, the text from the first
+        word to the end of the second, type id)."""
+        found = []
+        for tid, first, then, within in self._pairs:
+            for start, neg_len, w in parts:
+                if w not in first:
+                    continue
+                end = start - neg_len
+                for s2, n2, w2 in parts:
+                    if w2 in then and end <= s2 <= end + within:
+                        cue = text[start:s2 - n2]
+                        found.append((start, -len(cue), cue, tid))
+                        break
+        return found
 
     def _quantities(self, text: str) -> tuple[Quantity, ...]:
         if not _HAS_NUMERAL.search(text):

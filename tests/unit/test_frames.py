@@ -173,7 +173,22 @@ def test_invoice_fraud_and_tax_evasion_are_two_events():
     ("西安曲江新区一楼盘延期交房两年", "housing_delivery"),
     ("黄冈一县政府拖欠民营企业工程款被通报", "government_default"),
     ("四川宜宾环卫工拾得3万元现金交还失主", "lost_property_returned"),
+    # cues in two parts ([[type.pairs]]): a word, then another within a few characters
+    ("青岛的哥捡到乘客遗落5万元现金 连夜送还", "lost_property_returned"),
+    ("青岛一出租车司机归还乘客遗失的5万元", "lost_property_returned"),
+    ("武汉一高校教授被曝论文数据造假", "academic_fraud"),  # the pair starts before statistics' 数据造假
+    ("北京朝阳区一教培机构“跑路” 涉及学费逾千万元", "prepaid_default"),
 ])
 def test_event_types_read_the_words_sites_use(title, type_id):
     """Wordings of probe 01 and 02 (tests/data/probes) that named no type, or the wrong one."""
     assert read(title).type.id == type_id
+
+
+@pytest.mark.parametrize("title", [
+    "东莞一电子厂老板欠薪跑路",  # 欠薪, a cue of its own, comes first
+    "商场关门后 北京一培训机构照常上课",  # the second word before the first
+    "北京一培训机构推出暑期课程 家长反映周边商铺纷纷关门",  # more than `within` characters apart
+])
+def test_a_pair_needs_its_words_in_order_and_near(title):
+    frame = read(title)
+    assert frame.type is None or frame.type.id != "prepaid_default", frame.cue
