@@ -313,6 +313,11 @@ def _frame_keys(record: list) -> list[tuple[str, str]]:
     return keys
 
 
+def _place_grams(places: Iterable[str]) -> tuple[str, ...]:
+    """The bigrams of the place names a title names (weighed as places, not as wording)."""
+    return tuple(sorted({p[i:i + 2] for p in places for i in range(len(p) - 1)}))
+
+
 def _frame_state(frame: Frame, subject: tuple[str, str] | None) -> list:
     """A story's frame as stored in state (JSON-able): type, subject kind and word, quantities,
     and the unnamed subject (modifier, head) of config/clustering.toml [subjects]."""
@@ -746,6 +751,20 @@ class StoryClusterer:
         # a bigram starting inside the name (王毅, 毅同) is the name, not the story
         return any(wmap[g] >= self._min_shared and (actor is None or g[0] not in actor) for g in shared)
 
+    def _open(self, bucket: str, ts: float) -> tuple[dict, Postings, dict[str, list]]:
+        """The bucket's state for a sighting at ``ts``, with what the window has left behind expired."""
+        meta, postings, stories = self._load(bucket)
+        newest = max(ts, meta.get("newest", ts))
+        meta["newest"] = newest
+        self._expire(bucket, meta, postings, stories, newest)
+        return meta, postings, stories
+
+    def _close(self, bucket: str, meta: dict, postings: Postings, stories: dict[str, list]) -> None:
+        """Count the change in the bucket's meta (its cache is current) and write the meta."""
+        meta["seq"] = meta.get("seq", 0) + 1
+        self.state[f"m:{bucket}"] = meta
+        self._cache[bucket] = (meta["seq"], postings, stories)
+
     def assign(self, bucket: str, ts: float, title: str, subfield: str | None = None,
                city: str | None = None, places: Iterable[str] = (), county: str | None = None,
                response: bool = False, province: str | None = None, sighting: Sequence | None = None) -> Assignment:
@@ -754,12 +773,9 @@ class StoryClusterer:
         to the story of the event it answers. A sighting naming no city may join the echo of a
         placed story (``echo``); else its story holds ``sighting`` (ts, site, surface, rank, url,
         title, summary, change) for a placed story that claims it later."""
-        meta, postings, stories = self._load(bucket)
-        newest = max(ts, meta.get("newest", ts))
-        meta["newest"] = newest
-        self._expire(bucket, meta, postings, stories, newest)
+        meta, postings, stories = self._open(bucket, ts)
         grams, numbers, text, said = self._signature(title)
-        place_grams = tuple(sorted({p[i:i + 2] for p in places for i in range(len(p) - 1)}))
+        place_grams = _place_grams(places)
         exact = self._exact.setdefault(bucket, {})
         sid, sim = exact.get(text), 1.0
         if sid is not None:
@@ -863,9 +879,7 @@ class StoryClusterer:
             new = True
             how = "new"
             echo_city = None
-        meta["seq"] = meta.get("seq", 0) + 1
-        self.state[f"m:{bucket}"] = meta
-        self._cache[bucket] = (meta["seq"], postings, stories)
+        self._close(bucket, meta, postings, stories)
         return Assignment(_echo_home(record) or sid, new, round(sim, 3), matched_title, how, tuple(vetoes[:3]), echo_city)
 
     def echo(self, bucket: str, story_id: str, ts: float, title: str, subfield: str | None, city: str,
@@ -878,12 +892,9 @@ class StoryClusterer:
         Either order gives one story: the no-city wording first (claimed here) or the placed one
         first (the later sighting joins the echo in ``assign``); the match is the same test both
         ways: the wording, or the event frame within the province when exactly one story fits."""
-        meta, postings, stories = self._load(bucket)
-        newest = max(ts, meta.get("newest", ts))
-        meta["newest"] = newest
-        self._expire(bucket, meta, postings, stories, newest)
+        meta, postings, stories = self._open(bucket, ts)
         grams, numbers, text, said = self._signature(title)
-        place_grams = tuple(sorted({p[i:i + 2] for p in places for i in range(len(p) - 1)}))
+        place_grams = _place_grams(places)
         wmap = self._weights(grams, place_grams)
         frame = self._frame_of(said)
         event, subject, amounts = self._events.event(text), self._events.subject_of(text), _amounts(numbers)
@@ -925,9 +936,7 @@ class StoryClusterer:
             claim = Claim(claimed, theirs[5], how, tuple(tuple(x) for x in theirs[13]) if len(theirs) > 13 else ())
             self._merge(bucket, meta, postings, stories, claimed, local)
         self.state[f"s:{local}"] = record
-        meta["seq"] = meta.get("seq", 0) + 1
-        self.state[f"m:{bucket}"] = meta
-        self._cache[bucket] = (meta["seq"], postings, stories)
+        self._close(bucket, meta, postings, stories)
         return claim
 
     @staticmethod

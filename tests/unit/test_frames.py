@@ -127,7 +127,7 @@ def test_an_untyped_item_without_evidence_or_with_a_conflict_stays_apart(title, 
 
 def test_a_small_or_growing_quantity_is_no_evidence():
     c = StoryClusterer({})
-    a = assign(c, T0, "南京一化工厂爆炸致3人受伤", NANJING, subfield="work_safety")
+    assign(c, T0, "南京一化工厂爆炸致3人受伤", NANJING, subfield="work_safety")
     b = assign(c, T0 + H, "南京通报一起安全生产事故 3人受伤", NANJING, subfield="work_safety")
     assert b.how != "partial: the same 3人"
 

@@ -156,6 +156,19 @@ def _homepage(ts: str, site: str, title: str) -> Observation:
                               "url": f"http://{site}.example.cn/{abs(hash(title)) % 10**8}.html", "summary": None})
 
 
+def _replay(log: list[Observation]) -> tuple[list, list]:
+    """(alerts, items) of a replay of these observations, in the order the replay made them."""
+    entries, errors = read_timeline([json.dumps(o.asdict(), ensure_ascii=False) for o in log])
+    assert not errors
+    items: list = []
+
+    class Sink:
+        def on_item(self, item) -> None:
+            items.append(item)
+
+    return list(Replay(DetectionConfig(), sinks=[Sink()]).run(entries)), items
+
+
 def test_one_event_worded_three_ways_on_three_homepages_is_one_major_event() -> None:
     """The policy's heart: three homepages within a day make a major event, though each site
     words it its own way and they share no rare wording; an event of the same kind in another
@@ -166,15 +179,7 @@ def test_one_event_worded_three_ways_on_three_homepages_is_one_major_event() -> 
         _homepage("2026-02-03T10:00:00+08:00", "sina", "如皋一饭店多名食客食物中毒送医"),      # decoy: other county
         _homepage("2026-02-03T11:00:00+08:00", "cctv", "江苏海安：30余名职工食物中毒 食堂承包商被立案调查"),
     ]
-    entries, errors = read_timeline([json.dumps(o.asdict(), ensure_ascii=False) for o in log])
-    assert not errors
-    recorder_items: list = []
-
-    class Sink:
-        def on_item(self, item) -> None:
-            recorder_items.append(item)
-
-    alerts = list(Replay(DetectionConfig(), sinks=[Sink()]).run(entries))
+    alerts, recorder_items = _replay(log)
     majors = [a for a in alerts if a.type == "major_dishonesty"]
     assert len(majors) == 1, [(a.type, a.title) for a in alerts]
     assert majors[0].city_adcode == "320600" and sorted(majors[0].sites) == ["cctv", "people", "xinhua"]
@@ -197,15 +202,7 @@ def test_a_wording_naming_only_the_province_counts_for_the_citys_story(order: st
     unplaced = [("07:00" if order == "no city first" else "10:00", "netease", "山西一煤矿透水致5人被困 当地成立事故调查组")]
     decoy = [("06:30", "sohu", "陕西一煤矿透水致3人被困")]
     log = [_homepage(f"2026-02-03T{t}:00+08:00", site, title) for t, site, title in placed + unplaced + decoy]
-    entries, errors = read_timeline([json.dumps(o.asdict(), ensure_ascii=False) for o in log])
-    assert not errors
-    items: list = []
-
-    class Sink:
-        def on_item(self, item) -> None:
-            items.append(item)
-
-    alerts = list(Replay(DetectionConfig(), sinks=[Sink()]).run(entries))
+    alerts, items = _replay(log)
     majors = [a for a in alerts if a.type == "major_dishonesty"]
     assert [(a.city_adcode, sorted(a.sites)) for a in majors] == [("141100", ["cnr", "netease", "xinhua"])]
     final = {it.url: it for it in items}  # a claimed sighting: its last item
