@@ -23,7 +23,10 @@ worker) in small records, so a table write is never bigger than one story:
     h:<bucket>:<hour>:<k>  [story_id, ...]                       then chunk k, counted in m:'s "chunks")
     s:<story_id>           [first_ts, last_ts, grams, numbers, subfield, title, hour registered, city adcode,
                             members: [[grams, numbers, text, place grams], ...] of up to max_members distinct wordings,
-                            county adcode]
+                            county adcode, frame (_frame_state), province, echoed story id or null,
+                            held sightings: [[ts, site, surface, rank, url, title, summary, change], ...]]
+    s:~<story_id>          the echo of a placed credit story in the no-city bucket (``echo``): the same
+                            layout, its echoed story id set, no sightings held
 
 A new sighting is compared with every wording a story has collected (single link), so
 a story seen as 东京上野动物园两大熊猫启程 and as 旅日大熊猫回国 matches either.
@@ -716,6 +719,8 @@ class StoryClusterer:
         return frame
 
     def _index_frame(self, bucket: str, sid: str, record: list) -> None:
+        if len(record) <= 10 or record[10] is None:
+            return  # most stories: no event type
         for key in _frame_keys(record):
             ids = self._frame_index.setdefault(bucket, {}).setdefault(key, [])
             if sid not in ids:
@@ -723,6 +728,8 @@ class StoryClusterer:
 
     def _unindex_frame(self, bucket: str, sid: str, record: list) -> None:
         self._frames.pop(sid, None)
+        if len(record) <= 10 or record[10] is None:
+            return
         for key in _frame_keys(record):
             ids = self._frame_index.get(bucket, {}).get(key)
             if ids and sid in ids:
@@ -799,7 +806,7 @@ class StoryClusterer:
             accepted: list[tuple[str, float]] | None = None if city else []
             sid, sim = self._similar(grams, amounts, wmap, event, subject, subfield, city, county, postings, stories, ts,
                                      vetoes, frame, province, accepted=accepted)
-            if accepted and self._echo_cities(accepted, stories) > 1:
+            if sid is not None and accepted and _echo_home(stories[sid]) and self._echo_cities(accepted, stories) > 1:
                 # the wording fits placed stories of two cities (山西一煤矿透水 / 吕梁…, 大同…): it
                 # cannot say which city's it is, so it joins none of them
                 rest = sorted((score, s) for s, score in accepted if not _echo_home(stories[s]))
@@ -843,7 +850,7 @@ class StoryClusterer:
                 self._index_frame(bucket, sid, record)
             if sighting is not None and len(record) > 13 and not record[12] \
                     and len(record[13]) < self.settings.max_held_sightings:
-                record[13].append(tuple(sighting))
+                record[13] = (*record[13], tuple(sighting))  # a tuple: see _view on the garbage collector
             if len(record[8]) < self.settings.max_members and all(m[2] != text for m in record[8]):
                 record[8].append((grams, numbers, text, place_grams))
                 self._members.pop(sid, None)  # rebuilt with the new wording on next use
@@ -865,7 +872,7 @@ class StoryClusterer:
             # drops out of the garbage collector's tracking, and each open story keeps its members
             record = [ts, ts, grams, numbers, subfield, title, hour, city, [(grams, numbers, text, place_grams)], county,
                       _frame_state(frame, subject) if frame.type is not None else None, province, None,
-                      [tuple(sighting)] if sighting is not None else []]
+                      (tuple(sighting),) if sighting is not None else ()]
             # the view of this first wording, from the weights and event already computed above
             self._members[sid] = ((grams, amounts, sum(wmap.values()), event, subject) if wmap
                                   else self._view(grams, numbers, text, place_grams),)
@@ -903,7 +910,7 @@ class StoryClusterer:
         record = stories.get(local)
         if record is None:
             record = [ts, ts, grams, numbers, subfield, title, hour, city, [(grams, numbers, text, place_grams)], county,
-                      _frame_state(frame, subject) if frame.type is not None else None, province, story_id, []]
+                      _frame_state(frame, subject) if frame.type is not None else None, province, story_id, ()]
             stories[local] = record
             self._members[local] = ((grams, amounts, sum(wmap.values()), event, subject),)
             self._index_frame(bucket, local, record)
