@@ -3,11 +3,13 @@
 Interface used by the agents and by replay (keep it):
     u = Understanding(story_state=None)   # story_state: a MutableMapping (dict in replay, Faust table in the agent)
     item = u.classify(obs)                # Observation -> Item
+    items = u.classify_all(obs)           # the item, then earlier no-city sightings its story claimed
 
 The work is two steps so the worker can partition it: ``analyse`` is stateless (city,
 domain, subfield, polarity, aspect, evidence; ``story_id`` still empty) and
-``assign_story`` clusters the analysed item into a story using ``story_state``.
-``classify`` does both, for replay and the CLI. Heavy data (gazetteer, lexicons,
+``assign_story`` clusters the analysed item into a story using ``story_state``; a placed
+credit item's story is then echoed into the no-city bucket (``echo``). ``classify`` does
+the first two, for the CLI; ``classify_all`` all three, for replay. Heavy data (gazetteer, lexicons,
 bigram weights) is built once per process. Same ordered input, same items: nothing
 reads the wall clock.
 """
@@ -210,12 +212,12 @@ class Understanding:
                                     item.subfield, item.city_adcode or "", (item.evidence or {}).get("city") or (),
                                     item.county_adcode, item.province)
         claimed = []
+        because = ("the same event frame, the only such story in " + (item.province or "its province")
+                   if claim.how == "frame" else "similar wording")
         for ts, site, surface, rank, url, title, summary, change in claim.sightings:
             again = self.analyse(Observation(ts=ts, site=site, surface=surface, title=title, url=url, rank=rank,
                                              summary=summary, change=change))
             again.story_id = item.story_id
-            because = ("the same event frame, the only such story in " + (item.province or "its province")
-                       if claim.how == "frame" else "similar wording")
             again.evidence = {**again.evidence, "story": [
                 f"joined later: {item.title}",
                 f"a story of {item.city} claimed this wording's story ({claim.title}): {because}; first counted as {claim.story_id}"]}

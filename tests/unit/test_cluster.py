@@ -278,3 +278,23 @@ def test_story_ids_do_not_depend_on_the_hash_seed(shared_data):
         assert run.returncode == 0, run.stderr
         digests.add(run.stdout.strip())
     assert len(digests) == 1
+
+
+def test_an_echo_and_a_held_sighting_survive_a_restart():
+    """The no-city bucket's echoes and held sightings come back from the table (JSON: tuples
+    read back as lists) and still join and claim."""
+    import json
+
+    state: dict = {}
+    first = StoryClusterer(state)
+    held = ("2026-02-03T07:00:00+08:00", "netease", "homepage", None, "u1", "山西一煤矿透水致5人被困", None, "appeared")
+    first.assign("none", T0, normalize(held[5]), "work_safety", None, ("山西",), province="山西省", sighting=held)
+    first.echo("none", "s-jin", T0 + H, normalize("山西大同一景区门票乱收费被查处"), "pricing", "140200", ("山西", "大同"),
+               province="山西省")  # another city's story, registered before the restart
+    restarted = StoryClusterer(json.loads(json.dumps(state, ensure_ascii=False)))
+    claim = restarted.echo("none", "s-lvliang", T0 + 2 * H, normalize("山西吕梁一煤矿发生透水事故 5人被困"), "work_safety",
+                           "141100", ("山西", "吕梁"), province="山西省")
+    assert claim.sightings == (held,) and claim.how == "wording"  # read back as lists, compared as tuples
+    later = restarted.assign("none", T0 + 3 * H, normalize("山西一煤矿透水事故 被困矿工仍在搜救"), "work_safety", None,
+                             ("山西",), province="山西省")
+    assert later.story_id == "s-lvliang" and later.echo_city == "141100"
