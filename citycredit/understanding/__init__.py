@@ -172,7 +172,7 @@ class Understanding:
                                                   item.summary, item.change)
         assignment = self.clusterer.assign(story_bucket(item.city_adcode), ts, normalize(item.title), item.subfield, item.city_adcode,
                                            places, item.county_adcode, response=item.aspect == "government_response",
-                                           province=item.province, sighting=sighting)
+                                           province=item.province, sighting=sighting, credit=item.polarity != "neutral")
         evidence = dict(item.evidence)
         if assignment.new:
             story = ["new story"]
@@ -184,6 +184,10 @@ class Understanding:
         elif assignment.how == "frame":
             story = [f"joined: {assignment.matched_title}",
                      f"same event frame: {item.city} · {(item.evidence or {}).get('event', ['?'])[0]}, "
+                     f"wording similarity {assignment.similarity:.3f}"]
+        elif assignment.how.startswith("rare word: "):
+            story = [f"joined: {assignment.matched_title}",
+                     f"same prefecture {item.city} within 24 h, both credit items, the rare word {assignment.how[11:]} in common, "
                      f"wording similarity {assignment.similarity:.3f}"]
         elif assignment.how.startswith("partial: "):
             story = [f"joined: {assignment.matched_title}",

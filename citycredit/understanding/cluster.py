@@ -24,7 +24,8 @@ worker) in small records, so a table write is never bigger than one story:
     s:<story_id>           [first_ts, last_ts, grams, numbers, subfield, title, hour registered, city adcode,
                             members: [[grams, numbers, text, place grams], ...] of up to max_members distinct wordings,
                             county adcode, frame (_frame_state), province, echoed story id or null,
-                            held sightings: [[ts, site, surface, rank, url, title, summary, change], ...]]
+                            held sightings: [[ts, site, surface, rank, url, title, summary, change], ...],
+                            credit (a member was a credit item)]
     s:~<story_id>          the echo of a placed credit story in the no-city bucket (``echo``): the same
                             layout, its echoed story id set, no sightings held
 
@@ -374,6 +375,8 @@ class StoryClusterer:
         self._min_anchor = weight(self.settings.min_anchor_idf)
         self._min_shared = weight(self.settings.min_shared_idf)
         self._place_weight = weight(self.settings.place_idf)
+        # a rare word's bigrams weigh more than a place name's (rare_word_match)
+        self._rare_word = self._place_weight
         # bucket -> (seq, postings, {story_id: record}); a cache rebuilt from state when seq differs
         self._cache: dict[str, tuple[int, Postings, dict[str, list]]] = {}
         # bucket -> {exact wording: story_id}: a sighting seen before (the common case: the same
@@ -691,6 +694,65 @@ class StoryClusterer:
                 best = key
         return (best[3], best[1], best[4]) if best is not None else (None, 0.0, "")
 
+    def _rare_word_match(self, bucket: str, frame: Frame, subject: tuple[str, str] | None, grams: Sequence[str],
+                         wmap: dict[str, int], text: str, city: str, county: str | None, postings: Postings,
+                         stories: dict[str, list], now: float, vetoes: list[tuple[str, str]]) -> tuple[str | None, float, str]:
+        """The open credit story of this prefecture, seen within the frame window, that shares a
+        rare word with this credit item: three characters or more, none of whose bigrams is a
+        common one or a place name's (石家庄一搅拌站扬尘污染严重 / 石家庄藁城一混凝土搅拌站被责令停产整治:
+        搅拌站). No event type is needed: sites name the thing that failed (电梯, 营养餐, 搅拌站)
+        where the taxonomy has no word for the event. County, subject and quantities must not
+        conflict. Returns (story id, similarity, the word)."""
+        rare = self._rare_word
+        if not any(wmap.get(text[i:i + 2], 0) > rare < wmap.get(text[i + 1:i + 3], 0) for i in range(len(text) - 2)):
+            return None, 0.0, ""  # no two rare bigrams in a row: no rare word of three characters to share
+        ids = set()
+        for g in grams:
+            if wmap[g] > rare:
+                found = postings.get(g)
+                if found is not None:
+                    ids.update((found,) if found.__class__ is str else found)
+        if not ids:
+            return None, 0.0, ""
+        window = self.settings.frame_window_s
+        mine = frozenset(grams)
+        w_mine = sum(wmap.values())
+        best: tuple[int, float, str, str] | None = None
+        for sid in sorted(ids):
+            record = stories.get(sid)
+            if (record is None or len(record) <= 14 or not record[14] or record[7] != city
+                    or now - record[1] > window or now < record[0] - window):
+                continue
+            theirs = self._story_frame(sid, record) if len(record) > 10 and record[10] else _NO_FRAME
+            reason = (_place_conflict(record, None, city, county) or frames_conflict(frame, theirs, self._frame_reader.rising,
+                                                                                      types=False)
+                      or _named_subjects_conflict(subject, record[10][4] if len(record) > 10 and record[10]
+                                                  and len(record[10]) > 4 else None))
+            if reason is not None:
+                if (record[5], reason) not in vetoes:
+                    vetoes.append((record[5], reason))
+                continue
+            word = max((self._shared_rare_word(text, m[2], wmap) for m in record[8]), key=len)
+            if len(word) >= 3:
+                key = (len(word), self._wording(sid, record, mine, wmap, w_mine)[0], sid, word)
+                if best is None or key > best:
+                    best = key
+        return (best[2], best[1], best[3]) if best is not None else (None, 0.0, "")
+
+    def _shared_rare_word(self, text: str, other: str, wmap: dict[str, int]) -> str:
+        """The longest run of characters both wordings have whose every bigram is rare (weighs
+        more than a place name's bigram), or ""."""
+        rare, best, run = self._rare_word, "", ""
+        for i in range(len(text) - 1):
+            g = text[i:i + 2]
+            if wmap.get(g, 0) <= rare:
+                run = ""
+                continue
+            run = run + g[1] if run and run + g[1] in other else (g if g in other else "")
+            if len(run) > len(best):
+                best = run
+        return best
+
     def _response_match(self, frame: Frame, subfield: str, county: str | None, stories: dict[str, list],
                         now: float, vetoes: list[tuple[str, str]]) -> tuple[str | None, float]:
         """The story a response answers when its wording names no event of its own
@@ -774,7 +836,8 @@ class StoryClusterer:
 
     def assign(self, bucket: str, ts: float, title: str, subfield: str | None = None,
                city: str | None = None, places: Iterable[str] = (), county: str | None = None,
-               response: bool = False, province: str | None = None, sighting: Sequence | None = None) -> Assignment:
+               response: bool = False, province: str | None = None, sighting: Sequence | None = None,
+               credit: bool = False) -> Assignment:
         """Story of one sighting at event time ``ts`` (epoch seconds) in ``bucket``. ``response``:
         the sighting reports the authorities' response (通报, 问责, 吊销, 立案查处), which belongs
         to the story of the event it answers. A sighting naming no city may join the echo of a
@@ -827,6 +890,10 @@ class StoryClusterer:
             if sid is None and response and city and subfield and (frame.type is None or not frame.type.join):
                 sid, sim = self._response_match(frame, subfield, county, stories, ts, vetoes)
                 how = "response"
+            if sid is None and credit and city:
+                sid, sim, word = self._rare_word_match(bucket, frame, subject, grams, wmap, text, city, county, postings,
+                                                       stories, ts, vetoes)
+                how = f"rare word: {word}" if sid is not None else how
         hour = int(ts // 3600)
         if sid is not None:
             record = stories[sid]
@@ -848,6 +915,8 @@ class StoryClusterer:
                 self._unindex_frame(bucket, sid, record)
                 record[11] = province
                 self._index_frame(bucket, sid, record)
+            if credit and len(record) > 14 and not record[14]:
+                record[14] = True
             if sighting is not None and len(record) > 13 and not record[12] \
                     and len(record[13]) < self.settings.max_held_sightings:
                 record[13] = (*record[13], tuple(sighting))  # a tuple: see _view on the garbage collector
@@ -872,7 +941,7 @@ class StoryClusterer:
             # drops out of the garbage collector's tracking, and each open story keeps its members
             record = [ts, ts, grams, numbers, subfield, title, hour, city, [(grams, numbers, text, place_grams)], county,
                       _frame_state(frame, subject) if frame.type is not None else None, province, None,
-                      (tuple(sighting),) if sighting is not None else ()]
+                      (tuple(sighting),) if sighting is not None else (), credit]
             # the view of this first wording, from the weights and event already computed above
             self._members[sid] = ((grams, amounts, sum(wmap.values()), event, subject) if wmap
                                   else self._view(grams, numbers, text, place_grams),)
@@ -910,7 +979,7 @@ class StoryClusterer:
         record = stories.get(local)
         if record is None:
             record = [ts, ts, grams, numbers, subfield, title, hour, city, [(grams, numbers, text, place_grams)], county,
-                      _frame_state(frame, subject) if frame.type is not None else None, province, story_id, ()]
+                      _frame_state(frame, subject) if frame.type is not None else None, province, story_id, (), True]
             stories[local] = record
             self._members[local] = ((grams, amounts, sum(wmap.values()), event, subject),)
             self._index_frame(bucket, local, record)

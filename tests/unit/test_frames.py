@@ -192,3 +192,29 @@ def test_event_types_read_the_words_sites_use(title, type_id):
 def test_a_pair_needs_its_words_in_order_and_near(title):
     frame = read(title)
     assert frame.type is None or frame.type.id != "prepaid_default", frame.cue
+
+
+SHIJIAZHUANG, GAOCHENG = "130100", "130109"
+
+
+def test_two_credit_items_of_a_city_sharing_a_rare_word_join_without_an_event_type():
+    """No event type names a batching plant's dust; the sites name the plant (搅拌站)."""
+    c = StoryClusterer({})
+    a = c.assign("b", T0, normalize("石家庄一搅拌站扬尘污染严重 周边居民苦不堪言"), None, SHIJIAZHUANG, ("石家庄",),
+                 credit=True)
+    b = c.assign("b", T0 + 5 * H, normalize("石家庄藁城一混凝土搅拌站被责令停产整治"), "administration", SHIJIAZHUANG,
+                 ("石家庄", "藁城"), county=GAOCHENG, credit=True)  # the city's name is a place, not a rare word
+    assert b.story_id == a.story_id and b.how == "rare word: 搅拌站"
+
+
+@pytest.mark.parametrize("second, credit, later", [
+    ("石家庄藁城一混凝土搅拌站被责令停产整治", False, 5),   # not a credit item
+    ("石家庄藁城一混凝土搅拌站被责令停产整治", True, 30),   # outside the frame window (24 h)
+    ("石家庄一水泥厂粉尘超标被责令停产", True, 5),          # no rare word in common
+])
+def test_a_rare_word_join_needs_credit_items_the_window_and_the_word(second, credit, later):
+    c = StoryClusterer({})
+    a = c.assign("b", T0, normalize("石家庄一搅拌站扬尘污染严重 周边居民苦不堪言"), None, SHIJIAZHUANG, ("石家庄",),
+                 credit=True)
+    b = c.assign("b", T0 + later * H, normalize(second), None, SHIJIAZHUANG, ("石家庄",), credit=credit)
+    assert b.story_id != a.story_id
