@@ -45,7 +45,9 @@ def test_every_blind_batch_is_well_formed(shared_data):
     seen = set()
     for f in files + sorted((ev.LABELS / "targeted").glob("*.tsv")):
         rows = ev.load_headlines(path=f)
-        assert len(rows) >= 200, f  # a blind round is at least 200 headlines (issue 12)
+        # a blind round is at least 200 headlines (issue 12); a targeted draw takes what its
+        # pattern finds unlabelled (training data only, never a figure)
+        assert len(rows) >= (200 if f.parent.name == "blind" else 50), f
         for x in rows:
             assert (x.file, x.line) not in seen, (f, x.line)
             seen.add((x.file, x.line))
