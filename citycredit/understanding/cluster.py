@@ -723,6 +723,9 @@ class StoryClusterer:
             if (record is None or len(record) <= 14 or not record[14] or record[7] != city
                     or now - record[1] > window or now < record[0] - window):
                 continue
+            word = max((self._shared_rare_word(text, m[2], wmap) for m in record[8]), key=len)
+            if len(word) < 3:
+                continue  # a rare bigram in common is not a rare word in common
             theirs = self._story_frame(sid, record) if len(record) > 10 and record[10] else _NO_FRAME
             reason = (_place_conflict(record, None, city, county) or frames_conflict(frame, theirs, self._frame_reader.rising,
                                                                                       types=False)
@@ -730,13 +733,11 @@ class StoryClusterer:
                                                   and len(record[10]) > 4 else None))
             if reason is not None:
                 if (record[5], reason) not in vetoes:
-                    vetoes.append((record[5], reason))
+                    vetoes.append((record[5], f"{reason} (though {word} in common)"))
                 continue
-            word = max((self._shared_rare_word(text, m[2], wmap) for m in record[8]), key=len)
-            if len(word) >= 3:
-                key = (len(word), self._wording(sid, record, mine, wmap, w_mine)[0], sid, word)
-                if best is None or key > best:
-                    best = key
+            key = (len(word), self._wording(sid, record, mine, wmap, w_mine)[0], sid, word)
+            if best is None or key > best:
+                best = key
         return (best[2], best[1], best[3]) if best is not None else (None, 0.0, "")
 
     def _shared_rare_word(self, text: str, other: str, wmap: dict[str, int]) -> str:
