@@ -211,7 +211,11 @@ class Understanding:
 
     def echo(self, item: Item) -> list[Item]:
         """Echo a placed credit item's story into the no-city bucket (StoryClusterer.echo); returns
-        the no-city sightings its story claims there, re-read as items of that story."""
+        the no-city sightings its story claims there, re-read as items of that story. An item
+        that is not one (no city, no story id, read neutral) is an InputError: an echo record
+        that did not come from ``cluster_stories``."""
+        if not self.echoes(item):
+            raise InputError("echo: not a placed credit item with a story id (city, polarity and story_id required)")
         claim = self.clusterer.echo(NO_CITY_BUCKET, item.story_id, parse_ts(item.ts).timestamp(), normalize(item.title),
                                     item.subfield, item.city_adcode or "", (item.evidence or {}).get("city") or (),
                                     item.county_adcode, item.province)

@@ -228,3 +228,15 @@ def test_a_non_credit_story_sends_no_echo() -> None:
     item = u.classify(_homepage("2026-02-03T08:00:00+08:00", "xinhua", "南京举办国际马拉松赛"))
     assert item.city_adcode and item.polarity == "neutral" and not u.echoes(item)
     assert not [k for k in u.story_state if k.startswith("s:~")]
+
+
+def test_an_echo_of_an_item_that_sends_none_is_refused() -> None:
+    """An echo record on ``classified`` that cluster_stories did not send (no city, no story id,
+    or read neutral) is an InputError, so the agent dead-letters it with the reason."""
+    from citycredit.exceptions import InputError
+
+    u = Understanding()
+    item = u.classify(_homepage("2026-02-03T08:00:00+08:00", "xinhua", "山西一煤矿透水致5人被困"))
+    assert item.city_adcode is None
+    with pytest.raises(InputError, match="echo"):
+        u.echo(item)
