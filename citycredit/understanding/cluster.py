@@ -326,12 +326,13 @@ def _frame_state(frame: Frame, subject: tuple[str, str] | None) -> list:
     """A story's frame as stored in state (JSON-able): type, subject kind and word, quantities,
     and the unnamed subject (modifier, head) of config/clustering.toml [subjects]."""
     return [frame.type.id if frame.type else None, frame.subject, frame.subject_word,
-            [[q.unit, q.low, q.high, q.text] for q in frame.quantities], list(subject) if subject else None]
+            [[q.unit, q.low, q.high, q.text] for q in frame.quantities], list(subject) if subject else None,
+            frame.object]
 
 
 def _frame_from_state(state: list, reader: FrameReader) -> Frame:
     return Frame(reader.types.get(state[0]), None, state[1], state[2],
-                 tuple(Quantity(u, lo, hi, t) for u, lo, hi, t in state[3]))
+                 tuple(Quantity(u, lo, hi, t) for u, lo, hi, t in state[3]), state[5] if len(state) > 5 else None)
 
 
 def _named_subjects_conflict(a: tuple[str, str] | None, b: list | None) -> str | None:
@@ -903,6 +904,7 @@ class StoryClusterer:
             if record[10] is None and frame.type is not None:
                 record[10] = _frame_state(frame, subject)
                 self._index_frame(bucket, sid, record)
+            self._adopt_object(sid, record, frame.object)
             record[1] = max(record[1], ts)
             if not record[4] and subfield:
                 record[4] = subfield
@@ -993,6 +995,7 @@ class StoryClusterer:
             if record[10] is None and frame.type is not None:
                 record[10] = _frame_state(frame, subject)
                 self._index_frame(bucket, local, record)
+            self._adopt_object(local, record, frame.object)
             if record[6] < hour - int(self.settings.window_s // 7200):  # still being seen: expiry keeps it
                 self._register(bucket, meta, hour, local, move_from=record[6])
                 record[6] = hour
@@ -1033,6 +1036,18 @@ class StoryClusterer:
                 return True
         return False
 
+    def _adopt_object(self, sid: str, record: list, thing: str | None) -> None:
+        """A typed story whose wordings named no object takes the first one a member names (the
+        story of 台州温岭一工地发生坍塌事故 learns 脚手架 from 浙江一在建工地脚手架坍塌), so a frame
+        join of another object's accident is vetoed, as a county is once named."""
+        if thing is None or len(record) <= 10 or record[10] is None:
+            return
+        state = record[10]
+        if len(state) > 5 and state[5] is not None:
+            return
+        record[10] = [*state[:5], *([None] * (5 - len(state[:5]))), thing]
+        self._frames.pop(sid, None)  # rebuilt from the record on next use
+
     def _merge(self, bucket: str, meta: dict, postings: Postings, stories: dict[str, list], sid: str, into: str) -> None:
         """Move a no-city story's wordings into the echo ``into`` and forget the story: its later
         sightings then join the echo, so they are the placed story's from the start."""
@@ -1041,6 +1056,8 @@ class StoryClusterer:
         if not record[4] and theirs[4]:
             record[4] = theirs[4]
         members = [tuple(m) for m in theirs[8]]
+        if len(theirs) > 10 and theirs[10] and len(theirs[10]) > 5:
+            self._adopt_object(into, record, theirs[10][5])
         self._forget(bucket, postings, stories, sid)
         for key in self._hour_keys(bucket, meta, theirs[6]):
             ids = self.state.get(key) or []

@@ -61,6 +61,7 @@ class Frame:
     subject: str | None        # a subject kind of config/event_types.toml [subjects]
     subject_word: str | None
     quantities: tuple[Quantity, ...]
+    object: str | None = None  # the thing that failed ([objects]: 脚手架, 塔吊, 电梯 …)
 
     def evidence(self) -> list[str]:
         """Human-readable lines for the item's evidence."""
@@ -70,6 +71,8 @@ class Frame:
         if self.subject is not None:
             out.append(f"subject {self.subject} ({self.subject_word})")
         out.extend(f"quantity {q}" for q in self.quantities)
+        if self.object is not None:
+            out.append(f"object {self.object}")
         return out
 
 
@@ -122,16 +125,22 @@ class FrameReader:
         # at most `within` characters after the first word ends. Found by the same automaton pass.
         self._pairs = tuple(pairs)
         parts = {w for _, first, then, _ in pairs for w in first | then}
+        objects = config.get("objects", {})
+        self._objects = frozenset(objects.get("words", []))
+        # (object, object) pairs one thing may be called by on two sites (塔吊 / 塔机)
+        self._same_object = frozenset((a, b) for group in objects.get("compatible", []) for a in group for b in group)
         subjects = config.get("subjects", {})
         self._generic = frozenset(subjects.get("generic", []))
         self._subject_kind = {w: kind for kind, words in subjects.items() for w in words}
         self._words = ahocorasick.Automaton()
-        for w in [*self._subject_kind, *parts]:
-            roles = (w in cue_type) + (w in self._subject_kind) + (w in parts)
+        for w in [*self._subject_kind, *parts, *self._objects]:
+            roles = (w in cue_type) + (w in self._subject_kind) + (w in parts) + (w in self._objects)
             if roles > 1:  # one automaton value holds one role
-                raise ConfigError(f"config/event_types.toml: {w!r} is more than one of a cue, a pair's word and a subject word")
-        for w in frequent_first([*cue_type, *self._subject_kind, *parts]):  # common characters first: a faster scan
-            self._words.add_word(w, ("cue" if w in cue_type else "part" if w in parts else "", w))
+                raise ConfigError(f"config/event_types.toml: {w!r} is more than one of a cue, a pair's word, "
+                                  "an object and a subject word")
+        for w in frequent_first([*cue_type, *self._subject_kind, *parts, *self._objects]):  # common characters first
+            self._words.add_word(w, ("cue" if w in cue_type else "part" if w in parts else
+                                     "object" if w in self._objects else "", w))
         self._words.make_automaton()
         q = config.get("quantities", {})
         self.rising = frozenset(q.get("rising", []))
@@ -152,12 +161,12 @@ class FrameReader:
         # One automaton pass finds every cue and subject word; the choice is a regex scan's:
         # the leftmost (then longest) cue; subject words scanned leftmost-longest without
         # overlap, the first that is not generic.
-        cues, words, parts = [], [], []
+        cues, words, parts, objects = [], [], [], []
         for end, (role, w) in self._words.iter(text):
             if role == "cue":
                 cues.append((end - len(w) + 1, -len(w), w, self._cue_type[w]))
             else:
-                (parts if role == "part" else words).append((end - len(w) + 1, -len(w), w))
+                (parts if role == "part" else objects if role == "object" else words).append((end - len(w) + 1, -len(w), w))
         etype = cue = None
         if parts:
             cues += self._pair_cues(text, parts)
@@ -176,9 +185,13 @@ class FrameReader:
                     subject, word = self._subject_kind[w], w
                     break
         quantities = self._quantities(text)
-        if etype is None and subject is None and not quantities:
+        thing = min(objects)[2] if objects else None  # the first named, the longest at one place
+        if etype is None and subject is None and not quantities and thing is None:
             return NO_FRAME
-        return Frame(etype, cue, subject, word, quantities)
+        return Frame(etype, cue, subject, word, quantities, thing)
+
+    def same_object(self, a: str, b: str) -> bool:
+        return a == b or (a, b) in self._same_object
 
     def _pair_cues(self, text: str, parts: list[tuple[int, int, str]]) -> list[tuple[int, int, str, str]]:
         """Two-part cues found, as plain cues are listed: (start, -length, the text from the first
@@ -243,6 +256,10 @@ def frames_conflict(a: Frame, b: Frame, rising: frozenset[str], types: bool = Tr
     where 化工厂爆炸起火 and 化工厂起火 are one event read as two types."""
     if types and a.type is not None and b.type is not None and a.type.id != b.type.id:
         return f"event type {a.type.id} ≠ {b.type.id}"
+    if types and a.object is not None and b.object is not None and not load_frame_reader().same_object(a.object, b.object):
+        # joined on the frame alone (no wording in common): a scaffold's collapse and a tower
+        # crane's are two accidents (with wording in common, one may name the part of the other)
+        return f"object {a.object} ≠ {b.object}"
     if a.subject is not None and b.subject is not None and a.subject != b.subject:
         return f"subject {a.subject_word} ({a.subject}) ≠ {b.subject_word} ({b.subject})"
     for qa in a.quantities:

@@ -218,3 +218,19 @@ def test_a_rare_word_join_needs_credit_items_the_window_and_the_word(second, cre
                  credit=True)
     b = c.assign("b", T0 + later * H, normalize(second), None, SHIJIAZHUANG, ("石家庄",), credit=credit)
     assert b.story_id != a.story_id
+
+
+TAIZHOU, WENLING = "331000", "331081"
+
+
+def test_two_objects_of_one_event_type_are_two_events_and_a_story_learns_its_object():
+    """Joined on the frame alone (no wording in common), a tower crane's fall is not a
+    scaffold's collapse; a story first worded without the object learns it from a member."""
+    c = StoryClusterer({})
+    a = assign(c, T0, "台州温岭一工地发生坍塌事故 3名工人遇难", TAIZHOU, WENLING)
+    b = assign(c, T0 + H, "台州一在建工地脚手架坍塌 致3人死亡", TAIZHOU)
+    assert b.story_id == a.story_id and b.how == "frame"
+    d = assign(c, T0 + 2 * H, "台州一工地塔吊倒塌 1人受伤", TAIZHOU)
+    assert d.story_id != a.story_id and ("台州温岭一工地发生坍塌事故 3名工人遇难", "object 塔吊 ≠ 脚手架") in d.vetoes
+    assert read("某工地塔机倒塌").object == "塔机"
+    assert frames_conflict(read("一工地塔吊倒塌"), read("一工地塔机倒塌"), load_frame_reader().rising) is None  # one thing
