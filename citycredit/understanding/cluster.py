@@ -1003,7 +1003,7 @@ class StoryClusterer:
         self._post(postings, self._anchors(wmap, place_grams), local)
         claimed, sim = self._similar(grams, amounts, wmap, event, subject, subfield, city, county, postings, stories, ts,
                                      None, frame, province, unplaced_only=True)
-        if claimed is not None and self._fits_other_cities(stories[claimed], city, postings, stories, ts):
+        if claimed is not None and self._fits_other_cities(claimed, city, postings, stories, ts):
             claimed = None  # as in ``assign``: a wording two cities' stories fit is neither's
         how = "wording"
         if claimed is None and province and frame.type is not None and frame.type.join:
@@ -1024,14 +1024,15 @@ class StoryClusterer:
         """How many cities' placed stories (echoes) are among the stories a wording would join."""
         return len({stories[s][7] for s, _ in accepted if _echo_home(stories[s])})
 
-    def _fits_other_cities(self, record: list, city: str, postings: Postings, stories: dict[str, list], now: float) -> bool:
+    def _fits_other_cities(self, sid: str, city: str, postings: Postings, stories: dict[str, list], now: float) -> bool:
         """Whether a no-city story's wordings would also join the echo of another city's story."""
-        for grams, numbers, text, *place in record[8]:
+        record = stories[sid]
+        # each wording's amounts, event and subject as matching already holds them (_member_view)
+        for (grams, _, text, *place), (_, amounts, _, event, subject) in zip(record[8], self._member_view(sid, record)):
             wmap = self._weights(grams, place[0] if place else ())
             accepted: list[tuple[str, float]] = []
-            self._similar(grams, _amounts(numbers), wmap, self._events.event(text), self._events.subject_of(text),
-                          record[4], None, None, postings, stories, now, None, self._frame_of(text),
-                          record[11] if len(record) > 11 else None, accepted=accepted)
+            self._similar(grams, amounts, wmap, event, subject, record[4], None, None, postings, stories, now, None,
+                          self._frame_of(text), record[11] if len(record) > 11 else None, accepted=accepted)
             if any(_echo_home(stories[s]) and stories[s][7] != city for s, _ in accepted):
                 return True
         return False
