@@ -284,6 +284,7 @@ class Gazetteer:
         self._foreign = foreign_chars(words)
         context = config.get("context", {})
         self._road_chars = frozenset(context.get("not_place_after", []))
+        self._road_not = tuple(context.get("road_chars_in_words", []))
         self._title_chars = frozenset(context.get("not_place_before", []))
         self._river_chars = frozenset(context.get("not_place_before_river", []))
         self._river_not = tuple(context.get("river_chars_in_words", []))
@@ -321,7 +322,8 @@ class Gazetteer:
             if not codes:
                 continue
             # 南京路 / 中山街 are streets named after places, not the places.
-            if cursor < len(text) and text[cursor] in self._road_chars and len(word) <= 3 and not word.endswith(("市", "县", "区", "省")):
+            if (cursor < len(text) and text[cursor] in self._road_chars and len(word) <= 3
+                    and not word.endswith(("市", "县", "区", "省")) and not text.startswith(self._road_not, cursor)):
                 continue
             full = word.endswith(("市", "县", "区", "省", "州", "盟", "旗"))
             # 厅长宁坚, 书记张三: a short name right after an official's title is a person's name.

@@ -45,6 +45,8 @@ CASES = [
     ("第134届广交会即将开幕", "广州市", None),
     ("北京至上海高铁加开列车", None, None),                # two cities: no single city
     ("南京路步行街人流如织", None, None),                  # a street, not the city
+    ("警方通报南京街头发生路怒打斗", "南京市", None),      # 街头 is the city's streets, not 南京街
+    ("网传郑州花费34亿给河道干挂大理石砖", "郑州市", None),  # marble is no second city
     ("国资委原副部长级干部骆玉林被开除党籍", None, None),  # title + surname + 玉林: a given name
     ("长江常熟段一船舶起火", "苏州市", "常熟市"),          # 长 of 长江 is no title: 常熟 stays
     ("四川广元一企业排污致嘉陵江鱼类死亡", "广元市", None),  # 嘉陵江 is a river, not 南充's 嘉陵区
