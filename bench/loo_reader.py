@@ -1,7 +1,7 @@
 """Leave-one-batch-out evaluation of the trained reader and of alternative methods (issue #12).
 
     python bench/loo_reader.py [--folds 12 13 14 15 16] [--methods base hier ...] [--errors DIR]
-                               [--exclude hotlists_17.tsv] [--cache DIR] [--json FILE]
+                               [--exclude hotlists_17.tsv] [--cache DIR] [--json FILE] [--clusters FILE]
 
 The figures in docs/reading.md (2026-12-07) are with ``--exclude hotlists_17.tsv`` (the
 training labels as they were before batch 17 was drawn).
@@ -28,6 +28,8 @@ on titles where the lexicon found no credit term and the taxonomy no event type)
 above and the lexicon found a dishonest or trustworthy term, the lexicon's polarity); ``flat_words`` (jieba words beside the
 character n-grams; needs ``pip install jieba``); ``flat_4grams``; ``flat_hotlists2`` /
 ``flat_dev_half`` (label files weighted: hot-list batches x2 / dev set and targeted draws x0.5);
+``flat_clusters`` / ``flat_clusters_count`` (which / how many of the title's bigrams fall in
+each distributional cluster of ``--clusters FILE``, built by bench/experiment_word_clusters.py);
 ``curve_50`` / ``curve_75`` (a learning-curve point: a fixed half / three quarters of the
 training labels); ``oracle_gate`` / ``oracle_domain`` (upper bounds, not methods: the gold
 relevance with the reader's domain / the gold domain on items the reader rightly took).
@@ -113,7 +115,7 @@ def train_heads(feats: list[list[str]], ys: dict[str, list[str]], balanced: dict
     df: Counter = Counter(f for fs in feats for f in fs)
     kept = [[f for f in fs if df[f] >= tr.MIN_DF or ":" in f] for fs in feats]
     vec = DictVectorizer(sparse=True, sort=True)
-    X = vec.fit_transform([{f: 1 for f in fs} for fs in kept])
+    X = vec.fit_transform([Counter(fs) for fs in kept])  # a cluster feature counts its distinct bigrams
     names = vec.get_feature_names_out()
     heads = {}
     for head, y in ys.items():
@@ -339,6 +341,27 @@ def grams4(r: Row) -> list[str]:
     return sorted({t[i:i + 4] for i in range(len(t) - 3)})
 
 
+_CLUSTERS: dict[str, str] = {}   # bigram -> cluster, of --clusters (bench/experiment_word_clusters.py)
+
+
+def _bigram_clusters(r: Row) -> list[str]:
+    """The cluster of each distinct bigram of the title, first level of the --clusters table."""
+    if not _CLUSTERS:
+        raise SystemExit("loo_reader: the cluster methods need --clusters FILE (bench/experiment_word_clusters.py)")
+    t, m = r.masked, _CLUSTERS
+    return [f"wc:{m[g]}" for g in sorted({t[i:i + 2] for i in range(len(t) - 1)} & m.keys())]
+
+
+def clusters(r: Row) -> list[str]:
+    """Which clusters the title's bigrams fall in (a binary feature per cluster)."""
+    return sorted(set(_bigram_clusters(r)))
+
+
+def clusters_count(r: Row) -> list[str]:
+    """How many distinct bigrams of the title fall in each cluster (a count per cluster)."""
+    return _bigram_clusters(r)
+
+
 def nb_relevance_head(rows: list[Row], c: float = tr.C, alpha: float = 1.0) -> dict:
     """The relevance gate as NB-LR (Wang & Manning 2012): each binary feature scaled by its
     log-count ratio between relevant and other titles, then a logistic regression; the scale
@@ -387,6 +410,8 @@ METHODS = {
     "curve_50": Flat("curve_50", share=0.5),
     "curve_75": Flat("curve_75", share=0.75),
     "flat_4grams": Flat("flat_4grams", extra=grams4),
+    "flat_clusters": Flat("flat_clusters", extra=clusters),
+    "flat_clusters_count": Flat("flat_clusters_count", extra=clusters_count),
     "flat_bias_cv": Flat("flat_bias_cv", inner_bias=True, fit_key="base"),
     "flat_uncued_bias_cv": Flat("flat_uncued_bias_cv", inner_bias=True, fit_key="base", uncued_only=True),
     "lexicon_defer_cv": LexiconDefer("lexicon_defer_cv", inner_bias=True, fit_key="base"),
@@ -459,7 +484,15 @@ def main() -> int:
                     help="a label file (name) left out of every fold, e.g. a batch labelled after a comparison was run")
     ap.add_argument("--cache", type=Path, default=None,
                     help="keep each fit here (keyed by method, fold and the label files' sha256) to reuse it")
+    ap.add_argument("--clusters", type=Path, default=None,
+                    help="a bigram cluster table for flat_clusters / flat_clusters_count (bench/experiment_word_clusters.py)")
     args = ap.parse_args()
+    if args.clusters is not None:
+        import gzip
+        for line in gzip.decompress(args.clusters.read_bytes()).decode("utf-8").splitlines():
+            if line and not line.startswith("#"):
+                g, c, *_ = line.split("\t")
+                _CLUSTERS[g] = c
     global CACHE
     if args.cache is not None:
         digest = hashlib.sha256()
