@@ -181,10 +181,15 @@ class EventRules:
     distinct_heads: frozenset[str]
     subject_markers: tuple[str, ...]
     compatible_heads: frozenset[tuple[str, str]]  # (head, head) pairs that may name one subject
+    same_trade: frozenset[tuple[str, str]]        # (modifier, modifier) pairs naming one trade
 
     def heads_compatible(self, a: str, b: str) -> bool:
         """The same head, or two heads one subject may be called by (化工厂 / 化工企业, 学校 / 中学)."""
         return a == b or (a, b) in self.compatible_heads
+
+    def modifiers_compatible(self, a: str, b: str) -> bool:
+        """One modifier inside the other (化工 / 化工材料), or one trade named two ways (理财 / 投资)."""
+        return a in b or b in a or (a, b) in self.same_trade
 
     def subject_of(self, text: str) -> tuple[str, str] | None:
         """(modifier, head) of the title's first unnamed subject (郑州一建筑公司 -> 建筑, 公司), or None."""
@@ -223,7 +228,7 @@ def subjects_conflict(a: tuple[str, str] | None, b: tuple[str, str] | None) -> b
     (ma, ha), (mb, hb) = a, b
     rules = _event_rules()
     if ma and mb:
-        return rules.heads_compatible(ha, hb) and ma not in mb and mb not in ma
+        return rules.heads_compatible(ha, hb) and not rules.modifiers_compatible(ma, mb)
     if not ma and not mb:
         return ha in rules.distinct_heads and hb in rules.distinct_heads and not rules.heads_compatible(ha, hb)
     return False
@@ -250,10 +255,12 @@ def _event_rules() -> EventRules:
         return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)) or "(?!)"
     subject = re.compile(f"(?:{alt(subjects.get('markers', []))})(?:{alt(subjects.get('classifiers', []))})?"
                          f"([\\u4e00-\\u9fff]{{0,{int(subjects.get('max_modifier', 4))}}}?)({alt(subjects.get('heads', []))})")
-    compatible = frozenset((a, b) for group in subjects.get("compatible", []) for a in group for b in group if a != b)
+    def pairs(groups: list[list[str]]) -> frozenset[tuple[str, str]]:
+        return frozenset((a, b) for group in groups for a in group for b in group if a != b)
     return EventRules(words, rank, frozenset(actor.get("types", [])),
                       re.compile(f"^([\\u4e00-\\u9fff]{{2,{most}}}?)(?:{before})"),
-                      subject, frozenset(subjects.get("distinct", [])), tuple(subjects.get("markers", [])), compatible)
+                      subject, frozenset(subjects.get("distinct", [])), tuple(subjects.get("markers", [])),
+                      pairs(subjects.get("compatible", [])), pairs(subjects.get("same_trade", [])))
 
 
 def _cn_to_arabic(match: re.Match[str]) -> str:
@@ -317,9 +324,25 @@ def _frame_keys(record: list) -> list[tuple[str, str]]:
     return keys
 
 
-def _place_grams(places: Iterable[str]) -> tuple[str, ...]:
-    """The bigrams of the place names a title names (weighed as places, not as wording)."""
-    return tuple(sorted({p[i:i + 2] for p in places for i in range(len(p) - 1)}))
+def _place_grams(places: Iterable[str], text: str = "") -> tuple[str, ...]:
+    """The bigrams of the place names a title names, weighed as places, not as wording; and in
+    ``text`` the bigram joining two names (山东济南: 东济) or a name and the subject marker after
+    it (济南一银行员工…: 南一). Those are as rare in the corpus as a name, and every 山东济南… or
+    济南一… title has them: weighed as wording, they made two unrelated 济南 items share "a rare
+    word". A name's edge with wording (新疆外贸: 疆外) stays wording."""
+    places = tuple(p for p in places if p)
+    out = {p[i:i + 2] for p in places for i in range(len(p) - 1)}
+    markers = _event_rules().subject_markers
+    for p in places:
+        start = text.find(p)
+        while start >= 0:
+            end = start + len(p)
+            if end < len(text) and (text[end] in markers or text.startswith(places, end)):
+                out.add(text[end - 1:end + 1])
+            if start > 0 and text.endswith(places, 0, start):
+                out.add(text[start - 1:start + 1])
+            start = text.find(p, start + 1)
+    return tuple(sorted(out))
 
 
 def _frame_state(frame: Frame, subject: tuple[str, str] | None) -> list:
@@ -341,7 +364,8 @@ def _named_subjects_conflict(a: tuple[str, str] | None, b: list | None) -> str |
     if a is None or b is None:
         return None
     (ma, ha), (mb, hb) = a, b
-    if ma and mb and (not _event_rules().heads_compatible(ha, hb) or (ma not in mb and mb not in ma)):
+    rules = _event_rules()
+    if ma and mb and (not rules.heads_compatible(ha, hb) or not rules.modifiers_compatible(ma, mb)):
         return f"subject 一{ma}{ha} ≠ 一{mb}{hb}"
     return subjects_conflict(a, (mb, hb)) and f"subject 一{ma}{ha} ≠ 一{mb}{hb}" or None
 
@@ -847,7 +871,7 @@ class StoryClusterer:
         title, summary, change) for a placed story that claims it later."""
         meta, postings, stories = self._open(bucket, ts)
         grams, numbers, text, said = self._signature(title)
-        place_grams = _place_grams(places)
+        place_grams = _place_grams(places, text)
         exact = self._exact.setdefault(bucket, {})
         sid, sim = exact.get(text), 1.0
         if sid is not None:
@@ -973,7 +997,7 @@ class StoryClusterer:
         ways: the wording, or the event frame within the province when exactly one story fits."""
         meta, postings, stories = self._open(bucket, ts)
         grams, numbers, text, said = self._signature(title)
-        place_grams = _place_grams(places)
+        place_grams = _place_grams(places, text)
         wmap = self._weights(grams, place_grams)
         frame = self._frame_of(said)
         event, subject, amounts = self._events.event(text), self._events.subject_of(text), _amounts(numbers)

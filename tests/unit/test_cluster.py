@@ -218,6 +218,8 @@ SUBJECT_CASES = [
     ("郑州一建筑公司拖欠农民工工资被约谈", "郑州一建筑公司拖欠农民工工资 被人社局约谈", True),
     ("江苏无锡一企业偷排废水被罚款100万元", "无锡某企业偷排废水被罚100万", True),   # 一 and 某, one head
     ("苏州一食品企业使用过期原料被立案调查", "苏州一企业使用过期原料被立案调查", True),  # 企业 inside 食品企业
+    ("济南一理财公司非法吸收公众存款被立案", "济南一投资公司非法吸收公众存款被立案", True),  # one trade ([subjects] same_trade)
+    ("济南一建设公司拖欠农民工工资被约谈", "济南一建筑公司拖欠农民工工资被约谈", True),
 ]
 
 
@@ -298,3 +300,29 @@ def test_an_echo_and_a_held_sighting_survive_a_restart():
     later = restarted.assign("none", T0 + 3 * H, normalize("山西一煤矿透水事故 被困矿工仍在搜救"), "work_safety", None,
                              ("山西",), province="山西省")
     assert later.story_id == "s-lvliang" and later.echo_city == "141100"
+
+
+def test_a_city_and_the_marker_after_it_are_no_rare_word_in_common():
+    """南一 of 济南一… is as rare in the corpus as a name: weighed as wording, two unrelated 济南
+    credit items of one subject kind joined on it ("a rare word in common", cross-site probe 06)."""
+    from citycredit.understanding import Understanding
+    from schemas import Observation
+
+    u = Understanding(story_state={})
+
+    def story(hour: int, title: str) -> str:
+        obs = Observation.parse({"ts": f"2026-11-21T{hour:02d}:00:00+08:00", "site": "sina", "surface": "homepage",
+                                 "title": title, "url": ""})
+        return u.classify_all(obs)[0].story_id
+
+    a = story(9, "济南一理财公司“爆雷” 数百名投资者血本无归")
+    b = story(16, "济南一银行员工违规挪用客户资金被判刑")
+    assert a != b
+
+
+def test_a_place_name_s_edge_with_wording_stays_wording():
+    from citycredit.understanding.cluster import _place_grams
+
+    assert "南一" in _place_grams(("济南",), "济南一银行员工违规挪用客户资金被判刑")
+    assert "东济" in _place_grams(("山东", "济南"), "山东济南一企业被查")
+    assert "疆外" not in _place_grams(("新疆",), "新疆外贸进出口总值首超5000亿元")
