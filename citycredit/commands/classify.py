@@ -1,7 +1,9 @@
 """citycredit classify [FILE]: observations JSONL (stdin by default) -> classified items JSONL.
 
 The same code as the worker's classify_sightings + cluster_stories agents, with a dict
-as story state, in input order. A bad line (invalid JSON, a field missing or wrong, a
+as story state, in input order: a placed credit story that claims an earlier no-city sighting
+(山西一煤矿… before 吕梁一煤矿…) prints that sighting again, as the city's, after its own item,
+as the worker sends it to ``items`` again. A bad line (invalid JSON, a field missing or wrong, a
 title with no words) is reported on stderr as ``line N: reason`` and skipped; the
 command goes on and exits 1 at the end when any line was bad.
 """
@@ -37,12 +39,13 @@ def classify_lines(lines: Iterable[str], out: IO[str], err: IO[str]) -> int:
                 data = json.loads(line)
             except ValueError as exc:
                 raise InputError(f"not JSON: {exc}") from exc
-            item = understanding.classify(Observation.parse(data))
+            items = understanding.classify_all(Observation.parse(data))
         except InputError as exc:
             bad += 1
             print(f"line {number}: {exc}", file=err)
             continue
-        out.write(dumps_line(item.asdict()) + "\n")
+        for item in items:
+            out.write(dumps_line(item.asdict()) + "\n")
     return bad
 
 

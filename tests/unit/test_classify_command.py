@@ -64,3 +64,17 @@ def test_cli_exit_code_and_byte_identical_output(tmp_path):
     piped = subprocess.run([sys.executable, "-m", "citycredit.cli", "classify"], input=path.read_text(encoding="utf-8"),
                            capture_output=True, text=True, timeout=120)
     assert piped.stdout == runs[0].stdout and piped.returncode == 1
+
+
+def test_a_no_city_sighting_a_city_story_claims_is_printed_again_as_the_city_s():
+    """山西一煤矿… names no city; the 吕梁 wording seen after it claims it, and the command
+    prints it again with the city's story, as the worker sends it to items again."""
+    first = dict(GOOD, ts="2026-02-03T07:00:00+08:00", site="netease", title="山西一煤矿透水致5人被困 当地成立事故调查组",
+                 url="https://news.163.com/1")
+    second = dict(GOOD, ts="2026-02-03T08:00:00+08:00", site="xinhua", title="山西吕梁一煤矿发生透水事故 5人被困",
+                  url="http://www.news.cn/1")
+    items, errors, bad = _run([json.dumps(first, ensure_ascii=False), json.dumps(second, ensure_ascii=False)])
+    assert bad == 0 and len(items) == 3
+    unplaced, placed, again = items
+    assert again["url"] == unplaced["url"] and again["story_id"] == placed["story_id"] != unplaced["story_id"]
+    assert again["evidence"]["story"][0].startswith("joined later")
