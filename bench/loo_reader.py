@@ -28,7 +28,8 @@ on titles where the lexicon found no credit term and the taxonomy no event type)
 above and the lexicon found a dishonest or trustworthy term, the lexicon's polarity); ``flat_words`` (jieba words beside the
 character n-grams; needs ``pip install jieba``); ``flat_4grams``; ``flat_hotlists2`` /
 ``flat_dev_half`` (label files weighted: hot-list batches x2 / dev set and targeted draws x0.5);
-``flat_clusters`` / ``flat_clusters_count`` (which / how many of the title's bigrams fall in
+``flat_tail`` (the bigrams of the clause after the last colon or question mark, as
+features of their own); ``flat_clusters`` / ``flat_clusters_count`` (which / how many of the title's bigrams fall in
 each distributional cluster of ``--clusters FILE``, built by bench/experiment_word_clusters.py);
 ``curve_50`` / ``curve_75`` (a learning-curve point: a fixed half / three quarters of the
 training labels); ``oracle_gate`` / ``oracle_domain`` (upper bounds, not methods: the gold
@@ -352,6 +353,22 @@ def _bigram_clusters(r: Row) -> list[str]:
     return [f"wc:{m[g]}" for g in sorted({t[i:i + 2] for i in range(len(t) - 1)} & m.keys())]
 
 
+def tail_clause(r: Row) -> list[str]:
+    """The clause after a title's last colon or question mark (网传…，官方通报：属实，已立案 /
+    …？回应：虚假信息) as its own bigrams ("t|"), and whether the title asks a question: who
+    answered, and what, decides a rumour from a case."""
+    import re
+    text = r.key
+    cut = max(text.rfind(":"), text.rfind("?"))
+    if cut < 0:
+        return []
+    tail = re.sub(r"[^\u4e00-\u9fffA-Za-z0-9]+", "", text[cut + 1:])
+    out = {f"t|{tail[i:i + 2]}" for i in range(len(tail) - 1)}
+    if "?" in text:
+        out.add("t:question")
+    return sorted(out)
+
+
 def clusters(r: Row) -> list[str]:
     """Which clusters the title's bigrams fall in (a binary feature per cluster)."""
     return sorted(set(_bigram_clusters(r)))
@@ -410,6 +427,7 @@ METHODS = {
     "curve_50": Flat("curve_50", share=0.5),
     "curve_75": Flat("curve_75", share=0.75),
     "flat_4grams": Flat("flat_4grams", extra=grams4),
+    "flat_tail": Flat("flat_tail", extra=tail_clause),
     "flat_clusters": Flat("flat_clusters", extra=clusters),
     "flat_clusters_count": Flat("flat_clusters_count", extra=clusters_count),
     "flat_bias_cv": Flat("flat_bias_cv", inner_bias=True, fit_key="base"),
