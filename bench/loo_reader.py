@@ -28,7 +28,8 @@ on titles where the lexicon found no credit term and the taxonomy no event type)
 above and the lexicon found a dishonest or trustworthy term, the lexicon's polarity); ``flat_words`` (jieba words beside the
 character n-grams; needs ``pip install jieba``); ``flat_4grams``; ``flat_hotlists2`` /
 ``flat_dev_half`` (label files weighted: hot-list batches x2 / dev set and targeted draws x0.5);
-``flat_tail`` (the bigrams of the clause after the last colon or question mark, as
+``flat_no_lexicon`` / ``flat_no_lexicon_polarity`` (ablations: without the lexicon's
+features / its polarity features); ``flat_tail`` (the bigrams of the clause after the last colon or question mark, as
 features of their own); ``flat_clusters`` / ``flat_clusters_count`` (which / how many of the title's bigrams fall in
 each distributional cluster of ``--clusters FILE``, built by bench/experiment_word_clusters.py);
 ``curve_50`` / ``curve_75`` (a learning-curve point: a fixed half / three quarters of the
@@ -276,15 +277,17 @@ class Method:
 class Flat(Method):
     def __init__(self, name: str, balanced=None, scheme=None, bias: float = 0.0, taxonomy: str = "",
                  c: float = tr.C, inner_bias: bool = False, extra=None, fit_key: str | None = None, oracle: str = "",
-                 share: float = 1.0, uncued_only: bool = False) -> None:
+                 share: float = 1.0, uncued_only: bool = False, drop: tuple[str, ...] | None = None) -> None:
         self.uncued_only = uncued_only
+        self.drop = drop  # feature prefixes left out (an ablation)
         self.name, self.balanced, self.scheme, self.bias, self.taxonomy, self.c = name, balanced, scheme, bias, taxonomy, c
         self.share = share  # < 1: a learning-curve point, trained on this share of the training labels
         self.inner, self.extra, self.oracle = inner_bias, extra, oracle
         self.fit_key = fit_key or name
 
     def feats(self, r: Row) -> list[str]:
-        return r.feats if self.extra is None else r.feats + self.extra(r)
+        fs = r.feats if self.drop is None else [f for f in r.feats if not f.startswith(self.drop)]
+        return fs if self.extra is None else fs + self.extra(r)
 
     def fit(self, rows):
         if self.share < 1.0:  # a fixed subset: the same titles at every fold
@@ -297,7 +300,7 @@ class Flat(Method):
         return train_heads(feats, ys, bal, None if self.scheme is None else file_weights(rows, self.scheme), self.c)
 
     def predict(self, u, model, r, knob=None):
-        if self.extra is not None:
+        if self.extra is not None or self.drop is not None:
             r = Row(r.x, r.file, r.key, self.feats(r), r.lexicon, r.frame, r.masked)
         if self.oracle:
             return decide_oracle(u, model, r, self.oracle)
@@ -428,6 +431,8 @@ METHODS = {
     "curve_75": Flat("curve_75", share=0.75),
     "flat_4grams": Flat("flat_4grams", extra=grams4),
     "flat_tail": Flat("flat_tail", extra=tail_clause),
+    "flat_no_lexicon": Flat("flat_no_lexicon", drop=("lex:",)),
+    "flat_no_lexicon_polarity": Flat("flat_no_lexicon_polarity", drop=("lex:pol:",)),
     "flat_clusters": Flat("flat_clusters", extra=clusters),
     "flat_clusters_count": Flat("flat_clusters_count", extra=clusters_count),
     "flat_bias_cv": Flat("flat_bias_cv", inner_bias=True, fit_key="base"),
