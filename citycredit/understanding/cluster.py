@@ -52,7 +52,7 @@ from typing import Any, Iterable, Iterator, MutableMapping, Sequence
 from citycredit.configfiles import packaged_toml
 
 from .frames import NO_FRAME as _NO_FRAME, Frame, FrameReader, Quantity, frames_conflict, load_frame_reader, numeral
-from .text import content_chars
+from .text import content_chars, pairs_within
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _CN_NUMBER = re.compile("[零〇一二两三四五六七八九十百千]+(?=[月日号年人名个家起件万亿元岁])")
@@ -255,12 +255,10 @@ def _event_rules() -> EventRules:
         return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)) or "(?!)"
     subject = re.compile(f"(?:{alt(subjects.get('markers', []))})(?:{alt(subjects.get('classifiers', []))})?"
                          f"([\\u4e00-\\u9fff]{{0,{int(subjects.get('max_modifier', 4))}}}?)({alt(subjects.get('heads', []))})")
-    def pairs(groups: list[list[str]]) -> frozenset[tuple[str, str]]:
-        return frozenset((a, b) for group in groups for a in group for b in group if a != b)
     return EventRules(words, rank, frozenset(actor.get("types", [])),
                       re.compile(f"^([\\u4e00-\\u9fff]{{2,{most}}}?)(?:{before})"),
                       subject, frozenset(subjects.get("distinct", [])), tuple(subjects.get("markers", [])),
-                      pairs(subjects.get("compatible", [])), pairs(subjects.get("same_trade", [])))
+                      pairs_within(subjects.get("compatible", [])), pairs_within(subjects.get("same_trade", [])))
 
 
 def _cn_to_arabic(match: re.Match[str]) -> str:

@@ -24,7 +24,7 @@ from citycredit.configfiles import packaged_toml
 from citycredit.exceptions import ConfigError
 from citycredit.ids import POLARITIES, SUBFIELDS
 
-from .text import frequent_first
+from .text import frequent_first, pairs_within
 
 _CN_NUM = "零〇一二两三四五六七八九十百千"
 _HAS_NUMERAL = re.compile(f"[0-9{_CN_NUM}]")
@@ -128,7 +128,7 @@ class FrameReader:
         objects = config.get("objects", {})
         self._objects = frozenset(objects.get("words", []))
         # (object, object) pairs one thing may be called by on two sites (塔吊 / 塔机)
-        self._same_object = frozenset((a, b) for group in objects.get("compatible", []) for a in group for b in group)
+        self._same_object = pairs_within(objects.get("compatible", []))
         subjects = config.get("subjects", {})
         self._generic = frozenset(subjects.get("generic", []))
         self._subject_kind = {w: kind for kind, words in subjects.items() for w in words}

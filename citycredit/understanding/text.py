@@ -98,6 +98,12 @@ def _char_frequency() -> dict[str, int]:
     return freq
 
 
+def pairs_within(groups: Iterable[Iterable[str]]) -> frozenset[tuple[str, str]]:
+    """Every ordered pair of two different words of one group: the "one thing under several
+    names" lists of the config files (subject heads, trades, objects) as a set to test a pair in."""
+    return frozenset((a, b) for group in groups for a in group for b in group if a != b)
+
+
 def frequent_first(words: Iterable[str]) -> list[str]:
     """``words`` in the order to add them to an Aho-Corasick automaton so that it scans fast:
     pyahocorasick finds a node's child by a linear search over the children in the order they
