@@ -178,9 +178,15 @@ def test_invoice_fraud_and_tax_evasion_are_two_events():
     ("青岛一出租车司机归还乘客遗失的5万元", "lost_property_returned"),
     ("武汉一高校教授被曝论文数据造假", "academic_fraud"),  # the pair starts before statistics' 数据造假
     ("北京朝阳区一教培机构“跑路” 涉及学费逾千万元", "prepaid_default"),
+    # probe 07: whose wages between the words, falsified emissions data, a driving school, abuse
+    ("贵阳一环卫公司拖欠工人工资半年", "wage_arrears"),
+    ("河北唐山：钢企烟气排放数据造假 被罚款300万元", "illegal_discharge"),
+    ("赣州一驾校突然停业 数百名学员学费无法退还", "prepaid_default"),
+    ("西宁一养老院被曝虐待老人 监控视频曝光", "care_abuse"),
+    ("湖南岳阳一幼儿园虐童视频曝光", "care_abuse"),
 ])
 def test_event_types_read_the_words_sites_use(title, type_id):
-    """Wordings of probe 01 and 02 (tests/data/probes) that named no type, or the wrong one."""
+    """Wordings of the probes (tests/data/probes) that named no type, or the wrong one."""
     assert read(title).type.id == type_id
 
 
