@@ -322,15 +322,17 @@ def _frame_keys(record: list) -> list[tuple[str, str]]:
     return keys
 
 
-def _place_grams(places: Iterable[str], text: str = "") -> tuple[str, ...]:
+def _place_grams(places: Iterable[str], text: str = "", markers: tuple[str, ...] = ()) -> tuple[str, ...]:
     """The bigrams of the place names a title names, weighed as places, not as wording; and in
     ``text`` the bigram joining two names (山东济南: 东济) or a name and the subject marker after
     it (济南一银行员工…: 南一). Those are as rare in the corpus as a name, and every 山东济南… or
     济南一… title has them: weighed as wording, they made two unrelated 济南 items share "a rare
-    word". A name's edge with wording (新疆外贸: 疆外) stays wording."""
+    word". A name's edge with wording (新疆外贸: 疆外) stays wording. ``markers``: the subject
+    markers ([subjects] markers, 一 / 某)."""
     places = tuple(p for p in places if p)
+    if not places:
+        return ()
     out = {p[i:i + 2] for p in places for i in range(len(p) - 1)}
-    markers = _event_rules().subject_markers
     for p in places:
         start = text.find(p)
         while start >= 0:
@@ -869,7 +871,7 @@ class StoryClusterer:
         title, summary, change) for a placed story that claims it later."""
         meta, postings, stories = self._open(bucket, ts)
         grams, numbers, text, said = self._signature(title)
-        place_grams = _place_grams(places, text)
+        place_grams = _place_grams(places, text, self._events.subject_markers)
         exact = self._exact.setdefault(bucket, {})
         sid, sim = exact.get(text), 1.0
         if sid is not None:
@@ -995,7 +997,7 @@ class StoryClusterer:
         ways: the wording, or the event frame within the province when exactly one story fits."""
         meta, postings, stories = self._open(bucket, ts)
         grams, numbers, text, said = self._signature(title)
-        place_grams = _place_grams(places, text)
+        place_grams = _place_grams(places, text, self._events.subject_markers)
         wmap = self._weights(grams, place_grams)
         frame = self._frame_of(said)
         event, subject, amounts = self._events.event(text), self._events.subject_of(text), _amounts(numbers)
