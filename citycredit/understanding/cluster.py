@@ -322,7 +322,7 @@ def _frame_keys(record: list) -> list[tuple[str, str]]:
     return keys
 
 
-def _place_grams(places: Iterable[str], text: str = "", markers: tuple[str, ...] = ()) -> tuple[str, ...]:
+def _place_grams(places: Iterable[str], text: str, markers: tuple[str, ...]) -> tuple[str, ...]:
     """The bigrams of the place names a title names, weighed as places, not as wording; and in
     ``text`` the bigram joining two names (山东济南: 东济) or a name and the subject marker after
     it (济南一银行员工…: 南一). Those are as rare in the corpus as a name, and every 山东济南… or
