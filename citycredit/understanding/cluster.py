@@ -663,12 +663,18 @@ class StoryClusterer:
                 continue
             theirs = self._story_frame(sid, record)
             reason = (_place_conflict(record, None, city, county, province) or frames_conflict(frame, theirs, rising, types=types)
-                      or _named_subjects_conflict(subject, record[10][4] if len(record[10]) > 4 else None))
+                      or _named_subjects_conflict(subject, self._story_subject(sid, record)))
             if reason is not None:
                 if (record[5], reason) not in vetoes:
                     vetoes.append((record[5], reason))
                 continue
             yield sid, record, theirs
+
+    def _story_subject(self, sid: str, record: list) -> tuple[str, str] | list | None:
+        """The unnamed subject (modifier, head) a typed story stored, or an untyped story's first wording names."""
+        if record[10] is None:
+            return self._member_view(sid, record)[0][4]
+        return record[10][4] if len(record[10]) > 4 else None
 
     def _wording(self, sid: str, record: list, mine: frozenset[str], wmap: dict[str, int],
                  w_mine: int) -> tuple[float, set[str]]:
@@ -692,13 +698,21 @@ class StoryClusterer:
     def _partial_match(self, bucket: str, frame: Frame, subject: tuple[str, str] | None, grams: Sequence[str],
                        wmap: dict[str, int], city: str, county: str | None, stories: dict[str, list], now: float,
                        vetoes: list[tuple[str, str]]) -> tuple[str | None, float, str]:
-        """The typed story of this prefecture an untyped credit item belongs to (see
+        """The typed story of this prefecture an untyped credit item belongs to, or the untyped
+        credit story a typed item belongs to (see
         ``ClusterSettings.join_min_yuan``): no conflict of county, subject or quantity, and
         positive evidence, a shared specific quantity or the same subject kind with a rare word
         in common. The story with the strongest evidence, then the most similar wording, wins;
         returns (story id, similarity, the evidence in words)."""
-        index = self._frame_index.get(bucket, {})
-        ids = sorted({sid for (c, _), sids in index.items() if c == city for sid in sids})
+        if frame.type is None:
+            index = self._frame_index.get(bucket, {})
+            ids = sorted({sid for (c, _), sids in index.items() if c == city for sid in sids})
+        else:
+            # the mirror case: a typed item whose event was first seen untyped (四川宜宾一煤矿发生瓦斯事故
+            # 5人被困, then 宜宾珙县煤矿事故已致4人死亡); the untyped stories' frames are read from their
+            # first wording
+            ids = sorted(sid for sid, record in stories.items()
+                         if record[7] == city and len(record) > 14 and record[14] and record[10] is None)
         if not ids:
             return None, 0.0, ""
         mine, w_mine = frozenset(grams), sum(wmap.values())
@@ -779,14 +793,18 @@ class StoryClusterer:
                 best = run
         return best
 
-    def _response_match(self, frame: Frame, subfield: str, county: str | None, stories: dict[str, list],
-                        now: float, vetoes: list[tuple[str, str]]) -> tuple[str | None, float]:
+    def _response_match(self, frame: Frame, subfield: str, county: str | None, grams: Sequence[str],
+                        wmap: dict[str, int], stories: dict[str, list], now: float,
+                        vetoes: list[tuple[str, str]]) -> tuple[str | None, float]:
         """The story a response answers when its wording names no event of its own
-        (苏州市市场监管局通报…涉事企业被吊销许可证): the most recent open story of the same
-        prefecture (the bucket) and subfield within the frame window, county and subject compatible."""
+        (苏州市市场监管局通报…涉事企业被吊销许可证): the open story of the same prefecture (the
+        bucket) and subfield within the frame window, county and subject compatible, whose wording
+        it shares most; the most recent when it shares none. Recency alone answered 泰安通报企业食堂集体
+        就医事件 with a supermarket's fine seen since, not the canteen's poisoning it names."""
         window = self.settings.frame_window_s
         rising = self._frame_reader.rising
-        best: tuple[float, str] | None = None
+        mine, w_mine = frozenset(grams), sum(wmap.values())
+        best: tuple[float, float, str] | None = None
         for sid, record in stories.items():
             if record[4] != subfield or now - record[1] > window or now < record[0] - window:
                 continue
@@ -796,14 +814,17 @@ class StoryClusterer:
             if reason is not None:
                 vetoes.append((record[5], reason))
                 continue
-            if best is None or (record[1], sid) > best:
-                best = (record[1], sid)
-        return (best[1], 0.0) if best is not None else (None, 0.0)
+            key = (self._wording(sid, record, mine, wmap, w_mine)[0], record[1], sid)
+            if best is None or key > best:
+                best = key
+        return (best[2], best[0]) if best is not None else (None, 0.0)
 
     def _story_frame(self, sid: str, record: list) -> Frame:
+        """The story's stored frame; an untyped story's (none stored) is read from its first wording."""
         frame = self._frames.get(sid)
         if frame is None:
-            frame = self._frames[sid] = _frame_from_state(record[10], self._frame_reader)
+            frame = self._frames[sid] = (_frame_from_state(record[10], self._frame_reader) if record[10] is not None
+                                         else self._frame_of(story_text(record[5])))
         return frame
 
     def _index_frame(self, bucket: str, sid: str, record: list) -> None:
@@ -909,12 +930,13 @@ class StoryClusterer:
                 sid, sim = self._frame_match(bucket, frame, subject, grams, wmap, subfield, city, county, stories, ts,
                                              vetoes)
                 how = "frame"
-            if sid is None and frame.type is None and city and (subfield or response):
+            if sid is None and city and ((frame.type is None and (subfield or response))
+                                         or (frame.type is not None and frame.type.join and credit)):
                 sid, sim, because = self._partial_match(bucket, frame, subject, grams, wmap, city, county, stories, ts,
                                                         vetoes)
                 how = f"partial: {because}" if sid is not None else how
             if sid is None and response and city and subfield and (frame.type is None or not frame.type.join):
-                sid, sim = self._response_match(frame, subfield, county, stories, ts, vetoes)
+                sid, sim = self._response_match(frame, subfield, county, grams, wmap, stories, ts, vetoes)
                 how = "response"
             if sid is None and credit and city:
                 sid, sim, word = self._rare_word_match(bucket, frame, subject, grams, wmap, text, city, county, postings,
@@ -927,6 +949,7 @@ class StoryClusterer:
                 record.append(None)  # a story stored before frames were read
             if record[10] is None and frame.type is not None:
                 record[10] = _frame_state(frame, subject)
+                self._frames.pop(sid, None)  # the frame read from its first wording, if any, is superseded
                 self._index_frame(bucket, sid, record)
             self._adopt_object(sid, record, frame.object)
             record[1] = max(record[1], ts)

@@ -240,3 +240,39 @@ def test_two_objects_of_one_event_type_are_two_events_and_a_story_learns_its_obj
     assert d.story_id != a.story_id and ("台州温岭一工地发生坍塌事故 3名工人遇难", "object 塔吊 ≠ 脚手架") in d.vetoes
     assert read("某工地塔机倒塌").object == "塔机"
     assert frames_conflict(read("一工地塔吊倒塌"), read("一工地塔机倒塌"), load_frame_reader().rising) is None  # one thing
+
+
+YIBIN, GONGXIAN, TAIAN, JIUJIANG = "511500", "511526", "370900", "360400"
+
+
+def test_a_typed_item_joins_the_untyped_story_of_its_event():
+    """The mirror of the partial join: the event was first seen with no type (险情), then typed
+    (煤矿事故). Before, the typed wording only looked for typed stories and started its own (probe 08)."""
+    c = StoryClusterer({})
+    a = c.assign("all", T0, normalize("宜宾一煤矿井下发生险情 5人被困"), "work_safety", YIBIN, credit=True)
+    b = c.assign("all", T0 + 2 * H, normalize("宜宾珙县煤矿事故已致4人死亡"), "work_safety", YIBIN, (), GONGXIAN,
+                 credit=True)
+    assert b.story_id == a.story_id and b.how.startswith("partial: the same subject")
+    # a story that is not a credit one is not joined on so little
+    c = StoryClusterer({})
+    a = c.assign("all", T0, normalize("宜宾一煤矿井下发生险情 5人被困"), "work_safety", YIBIN)
+    assert c.assign("all", T0 + 2 * H, normalize("宜宾珙县煤矿事故已致4人死亡"), "work_safety", YIBIN, (), GONGXIAN,
+                    credit=True).story_id != a.story_id
+
+
+def test_a_response_joins_the_story_whose_wording_it_shares_not_the_latest():
+    """泰安通报企业食堂集体就医事件 names no event type: it answered the supermarket's fine seen an hour
+    before rather than the canteen's poisoning whose words (企业, 食堂, 就医) it repeats."""
+    c = StoryClusterer({})
+    event = c.assign("all", T0, normalize("山东肥城：某公司食堂疑似食物中毒 47人就医"), "food_safety", TAIAN)
+    c.assign("all", T0 + 4 * H, normalize("泰安一超市销售过期牛奶被罚款"), "food_safety", TAIAN)
+    response = c.assign("all", T0 + 5 * H, normalize("泰安通报企业食堂集体就医事件：承包方被立案调查"), "food_safety",
+                        TAIAN, response=True)
+    assert response.story_id == event.story_id and response.how == "response"
+
+
+def test_a_farm_is_not_the_factory_of_the_same_kind_of_event():
+    c = StoryClusterer({})
+    a = assign(c, T0, "九江一化工企业向长江偷排废水被查", JIUJIANG, subfield="environment")
+    b = assign(c, T0 + H, "九江一养殖场粪污直排被处罚", JIUJIANG, subfield="environment")
+    assert b.story_id != a.story_id and any("subject" in why for _, why in b.vetoes)
