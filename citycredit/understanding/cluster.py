@@ -736,7 +736,8 @@ class StoryClusterer:
     def _rare_word_match(self, bucket: str, frame: Frame, subject: tuple[str, str] | None, grams: Sequence[str],
                          wmap: dict[str, int], text: str, city: str, county: str | None, postings: Postings,
                          stories: dict[str, list], now: float, vetoes: list[tuple[str, str]]) -> tuple[str | None, float, str]:
-        """The open credit story of this prefecture, seen within the frame window, that shares a
+        """The open credit story of this prefecture (of no city, for an item naming none: a national
+        or foreign case worded by two sites), seen within the frame window, that shares a
         rare word with this credit item: three characters or more, none of whose bigrams is a
         common one or a place name's (石家庄一搅拌站扬尘污染严重 / 石家庄藁城一混凝土搅拌站被责令停产整治:
         搅拌站). No event type is needed: sites name the thing that failed (电梯, 营养餐, 搅拌站)
@@ -938,7 +939,7 @@ class StoryClusterer:
             if sid is None and response and city and subfield and (frame.type is None or not frame.type.join):
                 sid, sim = self._response_match(frame, subfield, county, grams, wmap, stories, ts, vetoes)
                 how = "response"
-            if sid is None and credit and city:
+            if sid is None and credit:
                 sid, sim, word = self._rare_word_match(bucket, frame, subject, grams, wmap, text, city, county, postings,
                                                        stories, ts, vetoes)
                 how = f"rare word: {word}" if sid is not None else how

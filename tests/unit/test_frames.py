@@ -276,3 +276,16 @@ def test_a_farm_is_not_the_factory_of_the_same_kind_of_event():
     a = assign(c, T0, "九江一化工企业向长江偷排废水被查", JIUJIANG, subfield="environment")
     b = assign(c, T0 + H, "九江一养殖场粪污直排被处罚", JIUJIANG, subfield="environment")
     assert b.story_id != a.story_id and any("subject" in why for _, why in b.vetoes)
+
+
+def test_credit_items_naming_no_city_join_on_a_rare_word_in_common():
+    """The rare-word join worked only inside a prefecture; national and foreign credit stories
+    (a gang's sentence worded by two sites) name no city and stayed split."""
+    c = StoryClusterer({})
+    a = c.assign("none", T0, normalize("明家犯罪集团案11名罪犯被执行死刑"), "financial_fraud", None, credit=True)
+    b = c.assign("none", T0 + 3 * H, normalize("官方背景自媒体：缅北明家犯罪集团满门抄斩"), None, None, credit=True)
+    assert b.story_id == a.story_id and b.how.startswith("rare word: ")
+    # not a credit item: the wording alone decides, and it shares too little
+    c = StoryClusterer({})
+    a = c.assign("none", T0, normalize("明家犯罪集团案11名罪犯被执行死刑"), "financial_fraud", None, credit=True)
+    assert c.assign("none", T0 + 3 * H, normalize("官方背景自媒体：缅北明家犯罪集团满门抄斩"), None, None).new
