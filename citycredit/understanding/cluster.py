@@ -734,8 +734,9 @@ class StoryClusterer:
         return (best[3], best[1], best[4]) if best is not None else (None, 0.0, "")
 
     def _rare_word_match(self, bucket: str, frame: Frame, subject: tuple[str, str] | None, grams: Sequence[str],
-                         wmap: dict[str, int], text: str, city: str, county: str | None, postings: Postings,
-                         stories: dict[str, list], now: float, vetoes: list[tuple[str, str]]) -> tuple[str | None, float, str]:
+                         wmap: dict[str, int], text: str, city: str | None, county: str | None, province: str | None,
+                         postings: Postings, stories: dict[str, list], now: float,
+                         vetoes: list[tuple[str, str]]) -> tuple[str | None, float, str]:
         """The open credit story of this prefecture (of no city, for an item naming none: a national
         or foreign case worded by two sites), seen within the frame window, that shares a
         rare word with this credit item: three characters or more, none of whose bigrams is a
@@ -767,8 +768,8 @@ class StoryClusterer:
             if len(word) < 3:
                 continue  # a rare bigram in common is not a rare word in common
             theirs = self._story_frame(sid, record) if len(record) > 10 and record[10] else _NO_FRAME
-            reason = (_place_conflict(record, None, city, county) or frames_conflict(frame, theirs, self._frame_reader.rising,
-                                                                                      types=False)
+            reason = (_place_conflict(record, None, city, county, province)
+                      or frames_conflict(frame, theirs, self._frame_reader.rising, types=False)
                       or _named_subjects_conflict(subject, record[10][4] if len(record) > 10 and record[10]
                                                   and len(record[10]) > 4 else None))
             if reason is not None:
@@ -940,8 +941,8 @@ class StoryClusterer:
                 sid, sim = self._response_match(frame, subfield, county, grams, wmap, stories, ts, vetoes)
                 how = "response"
             if sid is None and credit:
-                sid, sim, word = self._rare_word_match(bucket, frame, subject, grams, wmap, text, city, county, postings,
-                                                       stories, ts, vetoes)
+                sid, sim, word = self._rare_word_match(bucket, frame, subject, grams, wmap, text, city, county, province,
+                                                       postings, stories, ts, vetoes)
                 how = f"rare word: {word}" if sid is not None else how
         hour = int(ts // 3600)
         if sid is not None:
