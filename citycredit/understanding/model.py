@@ -107,22 +107,52 @@ class Scores:
     def __init__(self, model: "ReaderModel", names: list[int], idx: list[int]) -> None:
         self.model = model
         self.names = names                                   # feature index of each row, for explanations
-        # (present features, all classes); take() with an index array: the same rows as
-        # weights[idx], without numpy's slower path for indexing by a Python list
-        self.rows = model.weights.take(numpy.array(idx, dtype=numpy.intp), axis=0)
-        self.scores = self.rows.sum(axis=0) + model.intercept
+        # take() with an index array: the same rows as weights[idx], without numpy's slower path
+        # for indexing by a Python list
+        self._idx = numpy.array(idx, dtype=numpy.intp)
+        # Every title is decided on polarity and aspect, and most (neutral) on nothing else: their
+        # scores come from those heads' columns alone, a quarter of the rows' bytes. numpy sums
+        # axis 0 row after row, column by column, so each column's sum is the same double as in
+        # the full matrix; the other heads' rows and scores are taken when first asked for.
+        self._front = (model.front.take(self._idx, axis=0).sum(axis=0) + model.front_intercept).tolist()
+        self._rows: numpy.ndarray | None = None
+        self._scores: numpy.ndarray | None = None
+
+    @property
+    def rows(self) -> numpy.ndarray:
+        """(present features, all classes): the title's weight rows."""
+        if self._rows is None:
+            self._rows = self.model.weights.take(self._idx, axis=0)
+        return self._rows
+
+    @property
+    def scores(self) -> numpy.ndarray:
+        """Every class's score, all heads: the sum of the rows plus the intercepts."""
+        if self._scores is None:
+            self._scores = self.rows.sum(axis=0) + self.model.intercept
+        return self._scores
+
+    @scores.setter
+    def scores(self, value: numpy.ndarray) -> None:
+        self._scores = value  # an experiment's adjusted scores (bench/experiment_e5.py): they win over _front
+
+    def _head(self, head: str) -> tuple[list[str], int, list[float]]:
+        """A head's classes, column offset and scores (as floats)."""
+        classes, off = self.model.classes[head], self.model.offset[head]
+        end = off + len(classes)
+        if self._scores is None and end <= len(self._front):
+            return classes, off, self._front[off:end]
+        return classes, off, self.scores[off:end].tolist()
 
     def log_probs(self, head: str) -> dict[str, float]:
         """Log-probability of every class of a head (NONE included)."""
-        classes, off = self.model.classes[head], self.model.offset[head]
-        sc = self.scores[off:off + len(classes)].tolist()
+        classes, _, sc = self._head(head)
         top = max(sc)
         log_z = top + math.log(sum(math.exp(v - top) for v in sc))
         return {c: v - log_z for c, v in zip(classes, sc)}
 
     def decide(self, head: str, allowed: Iterable[str] | None = None, explain: bool = True) -> Decision:
-        classes, off = self.model.classes[head], self.model.offset[head]
-        sc = self.scores[off:off + len(classes)].tolist()
+        classes, off, sc = self._head(head)
         idx = range(len(classes)) if allowed is None else [i for i, c in enumerate(classes) if c in allowed]
         # the highest score, ties to the lowest index: max() keeps the first of equal keys and idx ascends
         best = max(idx, key=sc.__getitem__)
@@ -136,10 +166,15 @@ class Scores:
         rest = [i for i in idx if i != best]
         winner = off + best
         runner = off + max(rest, key=sc.__getitem__) if rest else -1
-        column = self.rows[:, winner]
-        if rest:
-            column = column - self.rows[:, runner]
-        top4 = numpy.argsort(-column, kind="stable")[:4].tolist()
+        margin = self.model.negated_margin(winner, runner)
+        if margin is not None:
+            # the same values as the negated column difference below, taken from one vector
+            top4 = margin.take(self._idx).argsort(kind="stable")[:4].tolist()
+        else:
+            column = self.rows[:, winner]
+            if rest:
+                column = column - self.rows[:, runner]
+            top4 = numpy.argsort(-column, kind="stable")[:4].tolist()
         term, rows = self.model.term, self.names
         because = tuple(t for t in (term(rows[j], winner, runner) for j in top4) if t is not None)
         return Decision(None if label == NONE else label, 1.0 / z, because)
@@ -177,6 +212,13 @@ class ReaderModel:
                         if not 0 <= int(k) < n:
                             raise ConfigError(f"{MODEL_FILE}: head {h}: feature {feature!r} names class {k} of {n}")
                         self.weights[j, off + int(k)] = float(w)
+            # polarity and aspect columns (the heads every title is decided on) as a matrix of their own
+            front = self.offset[HEADS[2]]
+            self.front = numpy.ascontiguousarray(self.weights[:, :front])
+            self.front_intercept = self.intercept[:front].copy()
+            # -(winner column - runner column) of the polarity head, every feature, per class pair:
+            # every title's polarity is explained by ordering these, taken at its features
+            self._margins: dict[tuple[int, int], numpy.ndarray] = {}
             self.trained_on: dict = raw.get("trained_on", {})
             self._terms: dict[tuple[int, int, int], str | None] = {}  # term()'s explanations, made once
             # every n-gram of the vocabulary in one automaton: a title's n-gram features are found
@@ -208,6 +250,22 @@ class ReaderModel:
             self._terms.clear()  # a worker runs for months: the memo stays a cache, not a leak
         text = self._terms[key] = f"{self.names[feature]} {w:+.2f}" if w > 0 else None
         return text
+
+    def negated_margin(self, winner: int, runner: int) -> numpy.ndarray | None:
+        """``-(weights[:, winner] - weights[:, runner])`` (runner -1: ``-weights[:, winner]``) for
+        two class columns of the polarity head, made once per pair (at most 9 vectors); None for
+        other heads, whose explanations (a few titles in a hundred) take the title's own rows."""
+        n = len(self.classes[HEADS[0]])
+        if not (winner < n and runner < n):
+            return None
+        key = (winner, runner)
+        margin = self._margins.get(key)
+        if margin is None:
+            column = self.weights[:, winner]
+            if runner >= 0:
+                column = column - self.weights[:, runner]
+            margin = self._margins[key] = numpy.ascontiguousarray(-column)
+        return margin
 
     def score(self, feats: Iterable[str]) -> Scores:
         """Scores of a feature list (as ``features`` makes it)."""
