@@ -169,6 +169,10 @@ class CreditClassifier:
 
     def classify(self, text: str, place_spans: Iterable[tuple[int, int]] = (), has_city: bool = False) -> Classification:
         kept, seen = self._matches(text, place_spans)
+        if not seen:
+            # no term of any list (most titles): every rule below needs one, so the title is neutral
+            # with no evidence, without building the empty sets and sums that say so
+            return Classification(None, None, "neutral", None, {})
         evidence: dict[str, list[str]] = {}
 
         dis = {t: self.dishonest[t] for t in kept if t in self.dishonest}
