@@ -131,7 +131,7 @@ class Understanding:
         typed = frame.type.polarity if frame.type is not None and frame.type.polarity != "neutral" else None
         pol = scores.decide("polarity", allowed=[typed, "neutral"] if typed else None)
         polarity = pol.label or "neutral"
-        aspect = scores.decide("aspect", explain=False).label
+        aspect = scores.label("aspect")
         evidence["model"] = [f"polarity {polarity} p={pol.probability:.2f}: " + ", ".join(pol.because)]
         if polarity == "neutral" and aspect in (None, "credit_event"):
             return Classification(None, None, "neutral", None, evidence)  # most titles: not a credit item

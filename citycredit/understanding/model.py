@@ -47,6 +47,7 @@ _DROP = re.compile(f"[^\\u4e00-\\u9fffA-Za-z0-9{_MASK}]+")  # what masked_text l
 _FIX = "python ops/train_reader.py (or reinstall the package)"
 NGRAMS = (1, 2, 3)
 _MAX_TERMS = 200_000  # explanation terms memoised by ReaderModel.term (about 40 MB at most)
+_MAX_CONTEXTS = 10_000  # context feature lists memoised by ReaderModel._context_ids
 
 
 def masked_text(text: str, place_spans: Iterable[tuple[int, int]]) -> str:
@@ -94,6 +95,14 @@ def features(text: str, place_spans: Iterable[tuple[int, int]], lexicon: Classif
     return sorted(ngrams(masked_text(text, place_spans))) + context_features(lexicon, frame, has_city, has_county)
 
 
+def _ascending(found: set[int]) -> numpy.ndarray:
+    """A set of feature indices as an ascending index array (the order rows are summed in):
+    sorted by numpy, without a sorted Python list converted element by element."""
+    idx = numpy.fromiter(found, dtype=numpy.intp, count=len(found))
+    idx.sort()
+    return idx
+
+
 @dataclass(frozen=True)
 class Decision:
     label: str | None       # None for NONE
@@ -104,19 +113,25 @@ class Decision:
 class Scores:
     """One title's scores under every head: the sum of its features' weight rows."""
 
-    def __init__(self, model: "ReaderModel", names: list[int], idx: list[int]) -> None:
+    def __init__(self, model: "ReaderModel", idx: numpy.ndarray) -> None:
+        """``idx``: the present features' indices, ascending (the order the rows are summed in)."""
         self.model = model
-        self.names = names                                   # feature index of each row, for explanations
         # take() with an index array: the same rows as weights[idx], without numpy's slower path
         # for indexing by a Python list
-        self._idx = numpy.array(idx, dtype=numpy.intp)
+        self._idx = idx
         # Every title is decided on polarity and aspect, and most (neutral) on nothing else: their
         # scores come from those heads' columns alone, a quarter of the rows' bytes. numpy sums
         # axis 0 row after row, column by column, so each column's sum is the same double as in
         # the full matrix; the other heads' rows and scores are taken when first asked for.
-        self._front = (model.front.take(self._idx, axis=0).sum(axis=0) + model.front_intercept).tolist()
+        # (add.reduce is what ndarray.sum calls, without its Python wrapper)
+        self._front = (numpy.add.reduce(model.front.take(idx, axis=0), axis=0) + model.front_intercept).tolist()
         self._rows: numpy.ndarray | None = None
         self._scores: numpy.ndarray | None = None
+
+    @property
+    def names(self) -> list[int]:
+        """The feature index of each row."""
+        return self._idx.tolist()
 
     @property
     def rows(self) -> numpy.ndarray:
@@ -151,6 +166,13 @@ class Scores:
         log_z = top + math.log(sum(math.exp(v - top) for v in sc))
         return {c: v - log_z for c, v in zip(classes, sc)}
 
+    def label(self, head: str) -> str | None:
+        """The class ``decide(head)`` chooses (None for NONE), without its probability or explanation."""
+        classes, _, sc = self._head(head)
+        # the first of the highest scores: what decide's max over ascending indices keeps
+        label = classes[sc.index(max(sc))]
+        return None if label == NONE else label
+
     def decide(self, head: str, allowed: Iterable[str] | None = None, explain: bool = True) -> Decision:
         classes, off, sc = self._head(head)
         idx = range(len(classes)) if allowed is None else [i for i, c in enumerate(classes) if c in allowed]
@@ -169,14 +191,15 @@ class Scores:
         margin = self.model.negated_margin(winner, runner)
         if margin is not None:
             # the same values as the negated column difference below, taken from one vector
-            top4 = margin.take(self._idx).argsort(kind="stable")[:4].tolist()
+            top4 = margin.take(self._idx).argsort(kind="stable")[:4]
         else:
             column = self.rows[:, winner]
             if rest:
                 column = column - self.rows[:, runner]
-            top4 = numpy.argsort(-column, kind="stable")[:4].tolist()
-        term, rows = self.model.term, self.names
-        because = tuple(t for t in (term(rows[j], winner, runner) for j in top4) if t is not None)
+            top4 = numpy.argsort(-column, kind="stable")[:4]
+        term = self.model.term
+        # the four rows' feature indices as Python ints (dictionary keys of term's memo)
+        because = tuple(t for t in (term(f, winner, runner) for f in self._idx.take(top4).tolist()) if t is not None)
         return Decision(None if label == NONE else label, 1.0 / z, because)
 
 
@@ -219,6 +242,7 @@ class ReaderModel:
             # -(winner column - runner column) of the polarity head, every feature, per class pair:
             # every title's polarity is explained by ordering these, taken at its features
             self._margins: dict[tuple[int, int], numpy.ndarray] = {}
+            self._contexts: dict[tuple[str, ...], tuple[int, ...]] = {}  # _context_ids' memo
             self.trained_on: dict = raw.get("trained_on", {})
             self._terms: dict[tuple[int, int, int], str | None] = {}  # term()'s explanations, made once
             # every n-gram of the vocabulary in one automaton: a title's n-gram features are found
@@ -270,16 +294,26 @@ class ReaderModel:
     def score(self, feats: Iterable[str]) -> Scores:
         """Scores of a feature list (as ``features`` makes it)."""
         index = self.index
-        idx = sorted({index[f] for f in feats if f in index})
-        return Scores(self, idx, idx)
+        return Scores(self, _ascending({index[f] for f in feats if f in index}))
 
     def score_title(self, masked: str, context: Iterable[str]) -> Scores:
         """Scores of a masked title and its context features: the same as ``score(features(...))``."""
         found = {j for _, j in self._grams.iter(masked)} if masked and len(self._grams) else set()
+        found.update(self._context_ids(tuple(context)))
+        return Scores(self, _ascending(found))
+
+    def _context_ids(self, context: tuple[str, ...]) -> tuple[int, ...]:
+        """The vocabulary indices of a title's context features. Few lists recur (they are made
+        of the lexicon's and the frame's few decisions), so each is looked up once."""
+        try:
+            return self._contexts[context]
+        except KeyError:
+            pass
+        if len(self._contexts) >= _MAX_CONTEXTS:
+            self._contexts.clear()  # a bound, should a desk's lexicon ever make them many
         index = self.index
-        found.update(index[f] for f in context if f in index)
-        idx = sorted(found)
-        return Scores(self, idx, idx)
+        ids = self._contexts[context] = tuple(index[f] for f in context if f in index)
+        return ids
 
     @property
     def heads(self) -> dict[str, list[str]]:

@@ -128,3 +128,32 @@ def test_the_polarity_explanation_from_stored_margins_is_the_one_from_the_rows(t
         expected = tuple(t for t in (model.term(scores.names[j], best, runner) for j in top4) if t is not None)
         assert decision.because == expected
     assert model.negated_margin(model.offset["aspect"], -1) is None  # other heads: the rows, not a stored vector
+
+
+def test_feature_indices_are_summed_in_ascending_order():
+    """_ascending gives the row order of the sum (a different order could change a score's last bit)."""
+    import numpy
+
+    from citycredit.understanding.model import _ascending
+
+    idx = _ascending({40001, 7, 512, 3, 99999})
+    assert idx.dtype == numpy.intp and idx.tolist() == [3, 7, 512, 40001, 99999]
+    assert _ascending(set()).tolist() == []
+
+
+@pytest.mark.parametrize("title", _TITLES)
+def test_label_is_the_class_decide_chooses(title):
+    scores = _scores(Understanding(story_state={}), title)
+    for head in ("polarity", "aspect", "subfield", "domain"):
+        assert scores.label(head) == scores.decide(head, explain=False).label
+
+
+def test_context_ids_are_the_vocabulary_indices_and_their_memo_is_bounded(monkeypatch):
+    import citycredit.understanding.model as model_module
+
+    model = load_model()
+    context = ("lex:pol:neutral", "lex:asp:-", "place:city", "no such feature")
+    assert model._context_ids(context) == tuple(model.index[f] for f in context if f in model.index)
+    monkeypatch.setattr(model_module, "_MAX_CONTEXTS", len(model._contexts))
+    model._context_ids(("place:none",))
+    assert len(model._contexts) == 1  # full: cleared before the new list went in
