@@ -109,7 +109,7 @@ def test_polarity_and_aspect_scores_from_their_own_columns_are_the_full_sums(tit
 
 @pytest.mark.parametrize("title", _TITLES)
 def test_the_polarity_explanation_from_stored_margins_is_the_one_from_the_rows(title):
-    """negated_margin serves the polarity explanation from a vector per class pair: the features
+    """margin_column serves the polarity explanation from a vector per class pair: the features
     it names, in order, must be those the title's own rows give."""
     import numpy
 
@@ -127,7 +127,7 @@ def test_the_polarity_explanation_from_stored_margins_is_the_one_from_the_rows(t
         top4 = numpy.argsort(-column, kind="stable")[:4].tolist()
         expected = tuple(t for t in (model.term(scores.names[j], best, runner) for j in top4) if t is not None)
         assert decision.because == expected
-    assert model.negated_margin(model.offset["aspect"], -1) is None  # other heads: the rows, not a stored vector
+    assert model.margin_column(model.offset["aspect"], -1) is None  # other heads: the rows, not a stored column
 
 
 def test_feature_indices_are_summed_in_ascending_order():
@@ -157,3 +157,24 @@ def test_context_ids_are_the_vocabulary_indices_and_their_memo_is_bounded(monkey
     monkeypatch.setattr(model_module, "_MAX_CONTEXTS", len(model._contexts))
     model._context_ids(("place:none",))
     assert len(model._contexts) == 1  # full: cleared before the new list went in
+
+
+def test_terms_are_each_feature_s_term_in_order_without_the_ones_that_do_not_push_up():
+    model = load_model()
+    features = [model.index[f] for f in ("食物中毒", "lex:pol:neutral", "place:city", "中毒") if f in model.index]
+    for winner, runner in ((0, 1), (1, 0), (2, -1)):
+        expected = tuple(t for t in (model.term(f, winner, runner) for f in features) if t is not None)
+        assert model.terms(features, winner, runner) == expected
+        model._terms.clear()  # from an empty memo too: terms() must format what it has not seen
+        assert model.terms(features, winner, runner) == expected
+
+
+def test_the_front_matrix_holds_the_polarity_and_aspect_weights_and_the_negated_margins():
+    import numpy
+
+    model = load_model()
+    width = model.offset["subfield"]
+    assert numpy.array_equal(model.front[:, :width], model.weights[:, :width])
+    for (winner, runner), col in model._margin_columns.items():
+        expected = -(model.weights[:, winner] - (model.weights[:, runner] if runner >= 0 else 0.0))
+        assert numpy.array_equal(model.front[:, col], expected)
