@@ -37,7 +37,7 @@ class TitleScan:
             for word, value in automaton.items():
                 if word != _DUMMY:
                     values.setdefault(word, [None] * len(automata))[i] = value
-        self._width = len(automata)
+        self._none: tuple[tuple[()], ...] = ((),) * len(automata)
         self._automaton = ahocorasick.Automaton()
         self._automaton.add_word(_DUMMY, (None,) * len(automata))
         for word in frequent_first(values):  # common characters first: a faster scan, the same matches
@@ -47,7 +47,7 @@ class TitleScan:
 
     def scan(self, text: str) -> tuple[Found, ...]:
         """Per automaton, the (end, value) pairs its ``iter(text)`` yields, in the same order."""
-        found: tuple[Found, ...] = tuple([] for _ in range(self._width))
+        found: tuple[Found, ...] = tuple(map(list, self._none))  # one empty list per automaton
         for end, values in self._automaton.iter(self._foreign.sub("\x00", text)):
             for out, value in zip(found, values):
                 if value is not None:
