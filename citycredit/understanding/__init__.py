@@ -71,8 +71,9 @@ class Analysis:
         for key in ("domain", "subfield", "polarity", "aspect", "context", "neutralised", "model"):
             if key in self.credit.evidence:
                 evidence[key] = list(self.credit.evidence[key])
-        if self.frame.evidence():
-            evidence["event"] = self.frame.evidence()
+        event = self.frame.evidence()  # built once: its lines are formatted anew at every call
+        if event:
+            evidence["event"] = event
         return evidence
 
 
