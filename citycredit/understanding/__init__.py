@@ -31,6 +31,7 @@ from .cluster import ClusterSettings, StoryClusterer
 from .frames import Frame, load_frame_reader
 from .model import NONE, ReaderModel, Scores, context_features, features, load_model, masked_text
 from .gazetteer import Attribution, Gazetteer, load_gazetteer
+from .scan import TitleScan, load_scan
 from .text import has_content, normalize
 
 # Stories are clustered per prefecture: two items can only be one story when their cities
@@ -70,8 +71,9 @@ class Analysis:
         for key in ("domain", "subfield", "polarity", "aspect", "context", "neutralised", "model"):
             if key in self.credit.evidence:
                 evidence[key] = list(self.credit.evidence[key])
-        if self.frame.evidence():
-            evidence["event"] = self.frame.evidence()
+        event = self.frame.evidence()  # built once: its lines are formatted anew at every call
+        if event:
+            evidence["event"] = event
         return evidence
 
 
@@ -86,6 +88,8 @@ class Understanding:
         self.classifier: CreditClassifier = load_classifier()
         self.frames = load_frame_reader()
         self.model: ReaderModel | None = load_model() if model is True else (model or None)
+        # the gazetteer's, the lexicon's and the frame words' matches in one pass over a title
+        self._scan: TitleScan = load_scan(self.gazetteer, self.classifier, self.frames)
         self._analysed = lru_cache(maxsize=8192)(self._analyse_text)
         self.clusterer = StoryClusterer(self.story_state, ClusterSettings(
             window_s=settings.story_window_hours * 3600.0,
@@ -104,9 +108,10 @@ class Understanding:
         text = normalize(title)
         if not has_content(text):
             raise InputError("title: no words left after removing markup, symbols and emoji")
-        place = self.gazetteer.attribute(text)
-        lexicon = self.classifier.classify(text, place.spans, has_city=place.city is not None)
-        frame = self.frames.read(text)
+        places, terms, words = self._scan.scan(text)
+        place = self.gazetteer.attribute(text, places)
+        lexicon = self.classifier.classify(text, place.spans, has_city=place.city is not None, found=terms)
+        frame = self.frames.read(text, words)
         if self.model is None:
             return Analysis(place, lexicon, frame)
         scores = self.model.score_title(masked_text(text, place.spans), context_features(
@@ -127,7 +132,7 @@ class Understanding:
         typed = frame.type.polarity if frame.type is not None and frame.type.polarity != "neutral" else None
         pol = scores.decide("polarity", allowed=[typed, "neutral"] if typed else None)
         polarity = pol.label or "neutral"
-        aspect = scores.decide("aspect", explain=False).label
+        aspect = scores.label("aspect")
         evidence["model"] = [f"polarity {polarity} p={pol.probability:.2f}: " + ", ".join(pol.because)]
         if polarity == "neutral" and aspect in (None, "credit_event"):
             return Classification(None, None, "neutral", None, evidence)  # most titles: not a credit item

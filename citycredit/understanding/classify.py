@@ -143,11 +143,18 @@ class CreditClassifier:
         return automaton
 
     # --- matching ---------------------------------------------------------------
-    def _matches(self, text: str, blocked: Iterable[tuple[int, int]]) -> tuple[set[str], set[str]]:
-        """(terms that count, every term seen) after dropping terms inside longer terms, masks or places."""
+    @property
+    def automaton(self) -> ahocorasick.Automaton:
+        """Every term of every list -> the term."""
+        return self._automaton
+
+    def _matches(self, text: str, blocked: Iterable[tuple[int, int]],
+                 found: Iterable[tuple[int, str]] | None = None) -> tuple[set[str], set[str]]:
+        """(terms that count, every term seen) after dropping terms inside longer terms, masks or places.
+        ``found``: this automaton's matches in ``text`` when already scanned (scan.TitleScan)."""
         blocked = list(blocked)
         spans = []
-        for end, term in self._automaton.iter(text):
+        for end, term in self._automaton.iter(text) if found is None else found:
             start = end - len(term) + 1
             spans.append((start, -end, term))
             if term in self.masks:
@@ -167,8 +174,13 @@ class CreditClassifier:
                 reach = end
         return kept, seen
 
-    def classify(self, text: str, place_spans: Iterable[tuple[int, int]] = (), has_city: bool = False) -> Classification:
-        kept, seen = self._matches(text, place_spans)
+    def classify(self, text: str, place_spans: Iterable[tuple[int, int]] = (), has_city: bool = False,
+                 found: Iterable[tuple[int, str]] | None = None) -> Classification:
+        kept, seen = self._matches(text, place_spans, found)
+        if not seen:
+            # no term of any list (most titles): every rule below needs one, so the title is neutral
+            # with no evidence, without building the empty sets and sums that say so
+            return Classification(None, None, "neutral", None, {})
         evidence: dict[str, list[str]] = {}
 
         dis = {t: self.dishonest[t] for t in kept if t in self.dishonest}

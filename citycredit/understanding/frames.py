@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Iterable
 
 import ahocorasick
 import cn2an
@@ -156,13 +157,19 @@ class FrameReader:
         self._quantity = re.compile(
             rf"{ahead}(数|几|上)?(\d+(?:\.\d+)?|[{_CN_NUM}]+)?(余|多|几)?([万亿])?(余|多)?({units})")
 
-    def read(self, text: str) -> Frame:
-        """The frame of one normalised title."""
+    @property
+    def automaton(self) -> ahocorasick.Automaton:
+        """Cues, pairs' words, subject words and objects -> (role, word)."""
+        return self._words
+
+    def read(self, text: str, found: Iterable[tuple[int, tuple[str, str]]] | None = None) -> Frame:
+        """The frame of one normalised title. ``found``: this automaton's matches in ``text`` when
+        already scanned (scan.TitleScan)."""
         # One automaton pass finds every cue and subject word; the choice is a regex scan's:
         # the leftmost (then longest) cue; subject words scanned leftmost-longest without
         # overlap, the first that is not generic.
         cues, words, parts, objects = [], [], [], []
-        for end, (role, w) in self._words.iter(text):
+        for end, (role, w) in self._words.iter(text) if found is None else found:
             if role == "cue":
                 cues.append((end - len(w) + 1, -len(w), w, self._cue_type[w]))
             else:

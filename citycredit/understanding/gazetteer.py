@@ -19,6 +19,7 @@ import csv
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Iterable
 
 import ahocorasick
 
@@ -292,15 +293,23 @@ class Gazetteer:
         self._person_titles = tuple(context.get("titles_before_surname", []))
 
     @property
+    def automaton(self) -> ahocorasick.Automaton:
+        """Names and traps -> (word, codes, weak); read with foreign characters as "\x00" (``hits``)."""
+        return self._automaton
+
+    @property
     def weak_names(self) -> frozenset[str]:
         """Names that count only when the headline confirms them (places.toml and derived)."""
         return self._weak
 
     # --- lookup ---------------------------------------------------------------
-    def hits(self, text: str) -> list[Hit]:
-        """Leftmost-longest non-overlapping names and traps; traps are dropped after they block."""
+    def hits(self, text: str, found: Iterable[tuple[int, Any]] | None = None) -> list[Hit]:
+        """Leftmost-longest non-overlapping names and traps; traps are dropped after they block.
+        ``found``: this automaton's matches in ``text`` when already scanned (scan.TitleScan)."""
+        if found is None:
+            found = self._automaton.iter(self._foreign.sub("\x00", text))
         raw = []
-        for end, (word, codes, weak) in self._automaton.iter(self._foreign.sub("\x00", text)):
+        for end, (word, codes, weak) in found:
             start = end - len(word) + 1
             raw.append((start, -len(word), word, codes, weak))
         if not raw:
@@ -349,8 +358,8 @@ class Gazetteer:
             chosen.append(Hit(start, cursor, word, codes, weak))
         return chosen
 
-    def attribute(self, text: str) -> Attribution:
-        hits = self.hits(text)
+    def attribute(self, text: str, found: Iterable[tuple[int, Any]] | None = None) -> Attribution:
+        hits = self.hits(text, found)
         if not hits:
             return _NOWHERE
         places = self.places

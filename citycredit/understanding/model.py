@@ -47,6 +47,7 @@ _DROP = re.compile(f"[^\\u4e00-\\u9fffA-Za-z0-9{_MASK}]+")  # what masked_text l
 _FIX = "python ops/train_reader.py (or reinstall the package)"
 NGRAMS = (1, 2, 3)
 _MAX_TERMS = 200_000  # explanation terms memoised by ReaderModel.term (about 40 MB at most)
+_MAX_CONTEXTS = 10_000  # context feature lists memoised by ReaderModel._context_ids
 
 
 def masked_text(text: str, place_spans: Iterable[tuple[int, int]]) -> str:
@@ -94,6 +95,14 @@ def features(text: str, place_spans: Iterable[tuple[int, int]], lexicon: Classif
     return sorted(ngrams(masked_text(text, place_spans))) + context_features(lexicon, frame, has_city, has_county)
 
 
+def _ascending(found: set[int]) -> numpy.ndarray:
+    """A set of feature indices as an ascending index array (the order rows are summed in):
+    sorted by numpy, without a sorted Python list converted element by element."""
+    idx = numpy.fromiter(found, dtype=numpy.intp, count=len(found))
+    idx.sort()
+    return idx
+
+
 @dataclass(frozen=True)
 class Decision:
     label: str | None       # None for NONE
@@ -104,28 +113,80 @@ class Decision:
 class Scores:
     """One title's scores under every head: the sum of its features' weight rows."""
 
-    def __init__(self, model: "ReaderModel", names: list[int], idx: list[int]) -> None:
+    def __init__(self, model: "ReaderModel", idx: numpy.ndarray) -> None:
+        """``idx``: the present features' indices, ascending (the order the rows are summed in)."""
         self.model = model
-        self.names = names                                   # feature index of each row, for explanations
-        # (present features, all classes); take() with an index array: the same rows as
-        # weights[idx], without numpy's slower path for indexing by a Python list
-        self.rows = model.weights.take(numpy.array(idx, dtype=numpy.intp), axis=0)
-        self.scores = self.rows.sum(axis=0) + model.intercept
+        # take() with an index array: the same rows as weights[idx], without numpy's slower path
+        # for indexing by a Python list
+        self._idx = idx
+        # Every title is decided on polarity and aspect, and most (neutral) on nothing else: their
+        # scores come from those heads' columns alone, a quarter of the rows' bytes. numpy sums
+        # axis 0 row after row, column by column, so each column's sum is the same double as in
+        # the full matrix; the other heads' rows and scores are taken when first asked for.
+        # The same take brings the polarity margins (ReaderModel.front): every title's polarity is
+        # explained from them. (add.reduce is what ndarray.sum calls, without its Python wrapper;
+        # the intercepts are added to the doubles as numpy would add them.)
+        self._front_rows = model.front.take(idx, axis=0)
+        sums = numpy.add.reduce(self._front_rows, axis=0).tolist()
+        self._front = list(map(float.__add__, sums, model.front_intercept))
+        self._rows: numpy.ndarray | None = None
+        self._scores: numpy.ndarray | None = None
+
+    @property
+    def names(self) -> list[int]:
+        """The feature index of each row."""
+        return self._idx.tolist()
+
+    @property
+    def rows(self) -> numpy.ndarray:
+        """(present features, all classes): the title's weight rows."""
+        if self._rows is None:
+            self._rows = self.model.weights.take(self._idx, axis=0)
+        return self._rows
+
+    @property
+    def scores(self) -> numpy.ndarray:
+        """Every class's score, all heads: the sum of the rows plus the intercepts."""
+        if self._scores is None:
+            self._scores = self.rows.sum(axis=0) + self.model.intercept
+        return self._scores
+
+    @scores.setter
+    def scores(self, value: numpy.ndarray) -> None:
+        self._scores = value  # an experiment's adjusted scores (bench/experiment_e5.py): they win over _front
+
+    def _head(self, head: str) -> tuple[list[str], int, list[float]]:
+        """A head's classes, column offset and scores (as floats)."""
+        classes, off = self.model.classes[head], self.model.offset[head]
+        end = off + len(classes)
+        if self._scores is None and end <= len(self._front):
+            return classes, off, self._front[off:end]
+        return classes, off, self.scores[off:end].tolist()
 
     def log_probs(self, head: str) -> dict[str, float]:
         """Log-probability of every class of a head (NONE included)."""
-        classes, off = self.model.classes[head], self.model.offset[head]
-        sc = self.scores[off:off + len(classes)].tolist()
+        classes, _, sc = self._head(head)
         top = max(sc)
         log_z = top + math.log(sum(math.exp(v - top) for v in sc))
         return {c: v - log_z for c, v in zip(classes, sc)}
 
+    def label(self, head: str) -> str | None:
+        """The class ``decide(head)`` chooses (None for NONE), without its probability or explanation."""
+        classes, _, sc = self._head(head)
+        # the first of the highest scores: what decide's max over ascending indices keeps
+        label = classes[sc.index(max(sc))]
+        return None if label == NONE else label
+
     def decide(self, head: str, allowed: Iterable[str] | None = None, explain: bool = True) -> Decision:
-        classes, off = self.model.classes[head], self.model.offset[head]
-        sc = self.scores[off:off + len(classes)].tolist()
-        idx = range(len(classes)) if allowed is None else [i for i, c in enumerate(classes) if c in allowed]
-        # the highest score, ties to the lowest index: max() keeps the first of equal keys and idx ascends
-        best = max(idx, key=sc.__getitem__)
+        classes, off, sc = self._head(head)
+        # the highest score, ties to the lowest index: max() keeps the first of equal keys and idx
+        # ascends (over every class, list.index finds that first highest in C)
+        if allowed is None:
+            idx: range | list[int] = range(len(classes))
+            best = sc.index(max(sc))
+        else:
+            idx = [i for i, c in enumerate(classes) if c in allowed]
+            best = max(idx, key=sc.__getitem__)
         top = sc[best]
         # the same sum in the same order as over a generator, with no Python frame per class
         z = sum(map(math.exp, map(float.__sub__, sc if allowed is None else [sc[i] for i in idx], repeat(top))))
@@ -136,12 +197,17 @@ class Scores:
         rest = [i for i in idx if i != best]
         winner = off + best
         runner = off + max(rest, key=sc.__getitem__) if rest else -1
-        column = self.rows[:, winner]
-        if rest:
-            column = column - self.rows[:, runner]
-        top4 = numpy.argsort(-column, kind="stable")[:4].tolist()
-        term, rows = self.model.term, self.names
-        because = tuple(t for t in (term(rows[j], winner, runner) for j in top4) if t is not None)
+        margin = self.model.margin_column(winner, runner)
+        if margin is not None:
+            # the same values as the negated column difference below, taken with the scores' rows
+            top4 = self._front_rows[:, margin].argsort(kind="stable")[:4]
+        else:
+            column = self.rows[:, winner]
+            if rest:
+                column = column - self.rows[:, runner]
+            top4 = numpy.argsort(-column, kind="stable")[:4]
+        # the four rows' feature indices as Python ints (dictionary keys of term's memo)
+        because = self.model.terms(self._idx.take(top4).tolist(), winner, runner)
         return Decision(None if label == NONE else label, 1.0 / z, because)
 
 
@@ -177,6 +243,8 @@ class ReaderModel:
                         if not 0 <= int(k) < n:
                             raise ConfigError(f"{MODEL_FILE}: head {h}: feature {feature!r} names class {k} of {n}")
                         self.weights[j, off + int(k)] = float(w)
+            self.front, self.front_intercept, self._margin_columns = self._front()
+            self._contexts: dict[tuple[str, ...], tuple[int, ...]] = {}  # _context_ids' memo
             self.trained_on: dict = raw.get("trained_on", {})
             self._terms: dict[tuple[int, int, int], str | None] = {}  # term()'s explanations, made once
             # every n-gram of the vocabulary in one automaton: a title's n-gram features are found
@@ -209,19 +277,65 @@ class ReaderModel:
         text = self._terms[key] = f"{self.names[feature]} {w:+.2f}" if w > 0 else None
         return text
 
+    def terms(self, features: list[int], winner: int, runner: int) -> tuple[str, ...]:
+        """The ``term`` of each feature, in order, those that push the winner up: the memo read
+        in one loop (a call per feature was a fifth of an explanation's time)."""
+        memo, out = self._terms, []
+        for feature in features:
+            key = (feature, winner, runner)
+            text = memo[key] if key in memo else self.term(feature, winner, runner)
+            if text is not None:
+                out.append(text)
+        return tuple(out)
+
+    def _front(self) -> tuple[numpy.ndarray, list[float], dict[tuple[int, int], int]]:
+        """The matrix every title is scored and explained with: the polarity and aspect columns
+        (the heads every title is decided on), then per ordered pair of polarity classes
+        ``-(weights[:, winner] - weights[:, runner])`` (runner -1: ``-weights[:, winner]``),
+        the negated margins its explanation orders. Also the front columns' intercepts, and
+        where each pair's margin column is."""
+        front = self.offset[HEADS[2]]
+        n = len(self.classes[HEADS[0]])
+        columns = [self.weights[:, :front]]
+        where: dict[tuple[int, int], int] = {}
+        for winner in range(n):
+            for runner in [-1, *range(n)]:
+                if runner != winner:
+                    column = self.weights[:, winner]
+                    if runner >= 0:
+                        column = column - self.weights[:, runner]
+                    where[(winner, runner)] = front + len(where)
+                    columns.append((-column)[:, None])
+        return numpy.ascontiguousarray(numpy.hstack(columns)), self.intercept[:front].tolist(), where
+
+    def margin_column(self, winner: int, runner: int) -> int | None:
+        """The column of ``front`` holding the negated margin of two polarity classes (runner -1:
+        none); None for other heads, explained from the title's own rows (a few titles in a hundred)."""
+        return self._margin_columns.get((winner, runner))
+
     def score(self, feats: Iterable[str]) -> Scores:
         """Scores of a feature list (as ``features`` makes it)."""
         index = self.index
-        idx = sorted({index[f] for f in feats if f in index})
-        return Scores(self, idx, idx)
+        return Scores(self, _ascending({index[f] for f in feats if f in index}))
 
     def score_title(self, masked: str, context: Iterable[str]) -> Scores:
         """Scores of a masked title and its context features: the same as ``score(features(...))``."""
         found = {j for _, j in self._grams.iter(masked)} if masked and len(self._grams) else set()
+        found.update(self._context_ids(tuple(context)))
+        return Scores(self, _ascending(found))
+
+    def _context_ids(self, context: tuple[str, ...]) -> tuple[int, ...]:
+        """The vocabulary indices of a title's context features. Few lists recur (they are made
+        of the lexicon's and the frame's few decisions), so each is looked up once."""
+        try:
+            return self._contexts[context]
+        except KeyError:
+            pass
+        if len(self._contexts) >= _MAX_CONTEXTS:
+            self._contexts.clear()  # a bound, should a desk's lexicon ever make them many
         index = self.index
-        found.update(index[f] for f in context if f in index)
-        idx = sorted(found)
-        return Scores(self, idx, idx)
+        ids = self._contexts[context] = tuple(index[f] for f in context if f in index)
+        return ids
 
     @property
     def heads(self) -> dict[str, list[str]]:

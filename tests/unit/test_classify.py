@@ -117,3 +117,14 @@ def test_every_lexicon_subfield_and_domain_is_a_declared_id():
         assert all(sub == "" or sub in SUBFIELDS for sub, _ in table.values())
     assert set(c.subfield_domain) == set(SUBFIELDS)
     assert set(c.subfield_domain.values()) <= set(DOMAINS)
+
+
+@pytest.mark.parametrize("title", ["俄海军舰艇抵达港口", "今日天气晴好", "美丽乡村 春节见闻"])
+def test_a_title_with_no_lexicon_term_is_neutral_with_no_evidence(title):
+    """classify returns early when no term matched: what the full rules give such a title, even
+    one they would call abroad (俄…), must be what the early return gives."""
+    clf = load_classifier()
+    kept, seen = clf._matches(title, ())
+    assert not seen
+    got = clf.classify(title)
+    assert (got.domain, got.subfield, got.polarity, got.aspect, got.evidence) == (None, None, "neutral", None, {})

@@ -76,3 +76,105 @@ def test_the_event_type_s_polarity_bounds_the_reader_s(title, never):
     item = Understanding(story_state={}).analyse(Observation.parse(
         {"ts": "2026-02-01T12:00:00+08:00", "site": "sina", "surface": "homepage", "title": title, "url": ""}))
     assert item.evidence["event"][0].startswith("event type") and item.polarity != never
+
+
+_TITLES = ("南通一纺织厂30余名工人午餐后疑似食物中毒 涉事食堂被查", "温州出租车司机拾金不昧 归还乘客遗失的10万元现金",
+           "国务院常务会议研究部署社会信用体系建设", "今日天气晴", "某公司因虚假宣传被罚款20万元")
+
+
+def _scores(u: Understanding, title: str):
+    from citycredit.understanding.model import context_features, masked_text
+    from citycredit.understanding.text import normalize
+
+    text = normalize(title)
+    place = u.gazetteer.attribute(text)
+    lexicon = u.classifier.classify(text, place.spans, has_city=place.city is not None)
+    frame = u.frames.read(text)
+    return u.model.score_title(masked_text(text, place.spans),
+                               context_features(lexicon, frame, place.city is not None, place.county is not None))
+
+
+@pytest.mark.parametrize("title", _TITLES)
+def test_polarity_and_aspect_scores_from_their_own_columns_are_the_full_sums(title):
+    """Scores sums only the polarity and aspect columns for the decisions every title needs: the
+    doubles must be the ones of the full rows' sum (a different summation order would move the
+    last bit, and so a tie or a printed probability)."""
+    scores = _scores(Understanding(story_state={}), title)
+    front = {h: scores._head(h)[2] for h in ("polarity", "aspect")}
+    full = (scores.rows.sum(axis=0) + scores.model.intercept).tolist()
+    for head, values in front.items():
+        off = scores.model.offset[head]
+        assert values == full[off:off + len(values)]
+
+
+@pytest.mark.parametrize("title", _TITLES)
+def test_the_polarity_explanation_from_stored_margins_is_the_one_from_the_rows(title):
+    """margin_column serves the polarity explanation from a vector per class pair: the features
+    it names, in order, must be those the title's own rows give."""
+    import numpy
+
+    scores = _scores(Understanding(story_state={}), title)
+    model = scores.model
+    for allowed in (None, ["neutral", "dishonest"], ["neutral"]):
+        decision = scores.decide("polarity", allowed=allowed)
+        classes = model.classes["polarity"]
+        sc = scores._head("polarity")[2]
+        idx = [i for i, c in enumerate(classes) if allowed is None or c in allowed]
+        best = max(idx, key=sc.__getitem__)
+        rest = [i for i in idx if i != best]
+        runner = max(rest, key=sc.__getitem__) if rest else -1
+        column = scores.rows[:, best] - (scores.rows[:, runner] if rest else 0.0)
+        top4 = numpy.argsort(-column, kind="stable")[:4].tolist()
+        expected = tuple(t for t in (model.term(scores.names[j], best, runner) for j in top4) if t is not None)
+        assert decision.because == expected
+    assert model.margin_column(model.offset["aspect"], -1) is None  # other heads: the rows, not a stored column
+
+
+def test_feature_indices_are_summed_in_ascending_order():
+    """_ascending gives the row order of the sum (a different order could change a score's last bit)."""
+    import numpy
+
+    from citycredit.understanding.model import _ascending
+
+    idx = _ascending({40001, 7, 512, 3, 99999})
+    assert idx.dtype == numpy.intp and idx.tolist() == [3, 7, 512, 40001, 99999]
+    assert _ascending(set()).tolist() == []
+
+
+@pytest.mark.parametrize("title", _TITLES)
+def test_label_is_the_class_decide_chooses(title):
+    scores = _scores(Understanding(story_state={}), title)
+    for head in ("polarity", "aspect", "subfield", "domain"):
+        assert scores.label(head) == scores.decide(head, explain=False).label
+
+
+def test_context_ids_are_the_vocabulary_indices_and_their_memo_is_bounded(monkeypatch):
+    import citycredit.understanding.model as model_module
+
+    model = load_model()
+    context = ("lex:pol:neutral", "lex:asp:-", "place:city", "no such feature")
+    assert model._context_ids(context) == tuple(model.index[f] for f in context if f in model.index)
+    monkeypatch.setattr(model_module, "_MAX_CONTEXTS", len(model._contexts))
+    model._context_ids(("place:none",))
+    assert len(model._contexts) == 1  # full: cleared before the new list went in
+
+
+def test_terms_are_each_feature_s_term_in_order_without_the_ones_that_do_not_push_up():
+    model = load_model()
+    features = [model.index[f] for f in ("食物中毒", "lex:pol:neutral", "place:city", "中毒") if f in model.index]
+    for winner, runner in ((0, 1), (1, 0), (2, -1)):
+        expected = tuple(t for t in (model.term(f, winner, runner) for f in features) if t is not None)
+        assert model.terms(features, winner, runner) == expected
+        model._terms.clear()  # from an empty memo too: terms() must format what it has not seen
+        assert model.terms(features, winner, runner) == expected
+
+
+def test_the_front_matrix_holds_the_polarity_and_aspect_weights_and_the_negated_margins():
+    import numpy
+
+    model = load_model()
+    width = model.offset["subfield"]
+    assert numpy.array_equal(model.front[:, :width], model.weights[:, :width])
+    for (winner, runner), col in model._margin_columns.items():
+        expected = -(model.weights[:, winner] - (model.weights[:, runner] if runner >= 0 else 0.0))
+        assert numpy.array_equal(model.front[:, col], expected)

@@ -28,3 +28,19 @@ def test_normalize_long_mixed_script_title_is_linear():
     title = ("苏州 Suzhou シ 한국 " * 700)[:10000]
     out = normalize(title)
     assert out.startswith("苏州 Suzhou シ 한국")
+
+
+@pytest.mark.parametrize("text", [
+    "江苏：某企业（南通）违法排污！　罚款２０万元",     # full-width punctuation, digits, ideographic space
+    "Ａ\u0301ＢＣ 组合字符",                            # a combining mark after a full-width letter composes
+    "ｶﾀｶﾅ ㈱ ① ﬁ ㎏ ½",                                  # other compatibility forms: NFKC proper
+    "Ｔｅｓｔ\u3000ｆｕｌｌ－ｗｉｄｔｈ～",
+    "已是规范形式的标题",
+])
+def test_nfkc_is_unicodedata_s(text):
+    """text.nfkc takes a shortcut for full-width ASCII: the result must be NFKC's own."""
+    import unicodedata
+
+    from citycredit.understanding.text import nfkc
+
+    assert nfkc(text) == unicodedata.normalize("NFKC", text)
