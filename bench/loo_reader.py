@@ -7,7 +7,7 @@ The figures in docs/reading.md (2026-12-07) are with ``--exclude hotlists_17.tsv
 training labels as they were before batch 17 was drawn).
 
 For each blind batch k: train on every label file of ops/train_reader.py except
-blind/hotlists_k.tsv (and without any of its wordings found elsewhere, as ``--hold-out``
+blind/hotlists_k.tsv (or blind/realnews_k.tsv) (and without any of its wordings found elsewhere, as ``--hold-out``
 does), score batch k, and report domain macro-F1 (over the domains labelled or predicted in the
 batch, an irrelevant item having no domain: bench/eval_understanding.macro_f1) and polarity accuracy, per fold and as
 the mean. ``base`` is the shipped method through ops/train_reader.py's own ``train`` and the
@@ -29,7 +29,10 @@ above and the lexicon found a dishonest or trustworthy term, the lexicon's polar
 character n-grams; needs ``pip install jieba``); ``flat_4grams``; ``flat_hotlists2`` /
 ``flat_dev_half`` (label files weighted: hot-list batches x2 / dev set and targeted draws x0.5);
 ``flat_no_lexicon`` / ``flat_no_lexicon_polarity`` (ablations: without the lexicon's
-features / its polarity features); ``flat_tail`` (the bigrams of the clause after the last colon or question mark, as
+features / its polarity features); ``flat_lex_types`` (the lexicon's polarity feature falls back on
+the event type's polarity where the lexicon found no term); ``flat_no_unigrams`` (character
+bigrams and trigrams only: single characters (告, 亿, 标) carry much of the weight of the false
+alarms on real hot lists); ``flat_tail`` (the bigrams of the clause after the last colon or question mark, as
 features of their own); ``flat_clusters`` / ``flat_clusters_count`` (which / how many of the title's bigrams fall in
 each distributional cluster of ``--clusters FILE``, built by bench/experiment_word_clusters.py);
 ``curve_50`` / ``curve_75`` (a learning-curve point: a fixed half / three quarters of the
@@ -286,7 +289,8 @@ class Flat(Method):
         self.fit_key = fit_key or name
 
     def feats(self, r: Row) -> list[str]:
-        fs = r.feats if self.drop is None else [f for f in r.feats if not f.startswith(self.drop)]
+        fs = r.feats if self.drop is None else [f for f in r.feats if not (
+            f.startswith(self.drop) or ("1gram" in self.drop and len(f) == 1))]
         return fs if self.extra is None else fs + self.extra(r)
 
     def fit(self, rows):
@@ -417,6 +421,16 @@ class HierNB(Hier):
         return heads
 
 
+def lexicon_or_type_polarity(r: Row) -> list[str]:
+    """The lexicon's polarity feature with the taxonomy as its fallback: "lex:pol:neutral" only when
+    neither a lexicon term nor an event type's cue was found (宁波一企业春节前提前发放农民工工资 is typed
+    wages_paid_early, and read neutral because the lexicon alone found nothing)."""
+    pol = r.lexicon.polarity
+    if pol == "neutral" and r.frame.type is not None:
+        pol = r.frame.type.polarity
+    return [f"lex:pol:{pol}"]
+
+
 METHODS = {
     "base": Flat("base"),
     "flat_unweighted": Flat("flat_unweighted", balanced=lambda ys: {}),
@@ -433,6 +447,8 @@ METHODS = {
     "flat_tail": Flat("flat_tail", extra=tail_clause),
     "flat_no_lexicon": Flat("flat_no_lexicon", drop=("lex:",)),
     "flat_no_lexicon_polarity": Flat("flat_no_lexicon_polarity", drop=("lex:pol:",)),
+    "flat_lex_types": Flat("flat_lex_types", drop=("lex:pol:",), extra=lexicon_or_type_polarity),
+    "flat_no_unigrams": Flat("flat_no_unigrams", drop=("1gram",)),
     "flat_clusters": Flat("flat_clusters", extra=clusters),
     "flat_clusters_count": Flat("flat_clusters_count", extra=clusters_count),
     "flat_bias_cv": Flat("flat_bias_cv", inner_bias=True, fit_key="base"),
@@ -491,9 +507,10 @@ def fit_cached(method, rows: list[Row], tag: str) -> dict:
 
 
 def split(rows: list[Row], k: str) -> tuple[list[Row], list[Row]]:
-    test = [r for r in rows if r.file == f"hotlists_{k}.tsv"]
+    names = {f"hotlists_{k}.tsv", f"realnews_{k}.tsv"}  # a blind batch of the hot lists or of realnews
+    test = [r for r in rows if r.file in names]
     held = {r.key for r in test}
-    train = [r for r in rows if r.file != f"hotlists_{k}.tsv" and r.key not in held]
+    train = [r for r in rows if r.file not in names and r.key not in held]
     return train, test
 
 

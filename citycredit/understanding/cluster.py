@@ -672,9 +672,10 @@ class StoryClusterer:
 
     def _story_subject(self, sid: str, record: list) -> tuple[str, str] | list | None:
         """The unnamed subject (modifier, head) a typed story stored, or an untyped story's first wording names."""
-        if record[10] is None:
+        stored = record[10] if len(record) > 10 else None
+        if stored is None:
             return self._member_view(sid, record)[0][4]
-        return record[10][4] if len(record[10]) > 4 else None
+        return stored[4] if len(stored) > 4 else None
 
     def _wording(self, sid: str, record: list, mine: frozenset[str], wmap: dict[str, int],
                  w_mine: int) -> tuple[float, set[str]]:
@@ -795,7 +796,8 @@ class StoryClusterer:
                 best = run
         return best
 
-    def _response_match(self, frame: Frame, subfield: str, county: str | None, grams: Sequence[str],
+    def _response_match(self, frame: Frame, subject: tuple[str, str] | None, subfield: str, county: str | None,
+                        grams: Sequence[str],
                         wmap: dict[str, int], stories: dict[str, list], now: float,
                         vetoes: list[tuple[str, str]]) -> tuple[str | None, float]:
         """The story a response answers when its wording names no event of its own
@@ -810,9 +812,13 @@ class StoryClusterer:
         for sid, record in stories.items():
             if record[4] != subfield or now - record[1] > window or now < record[0] - window:
                 continue
-            reason = _place_conflict(record, subfield, record[7], county)
-            if reason is None and len(record) > 10 and record[10]:
-                reason = frames_conflict(frame, self._story_frame(sid, record), rising, types=False)
+            theirs = self._story_subject(sid, record)
+            # a subject specified on both sides (一水泥厂 vs 一钢铁企业) is another case; a bare head
+            # (一教师 against 一中学教师, read as 一中学) says too little to keep a response away
+            reason = (_place_conflict(record, subfield, record[7], county)
+                      or frames_conflict(frame, self._story_frame(sid, record), rising, types=False)
+                      or (subject and subject[0] and theirs and theirs[0] and _named_subjects_conflict(subject, theirs))
+                      or None)
             if reason is not None:
                 vetoes.append((record[5], reason))
                 continue
@@ -825,7 +831,8 @@ class StoryClusterer:
         """The story's stored frame; an untyped story's (none stored) is read from its first wording."""
         frame = self._frames.get(sid)
         if frame is None:
-            frame = self._frames[sid] = (_frame_from_state(record[10], self._frame_reader) if record[10] is not None
+            stored = record[10] if len(record) > 10 else None  # none stored: untyped, or kept before frames were
+            frame = self._frames[sid] = (_frame_from_state(stored, self._frame_reader) if stored is not None
                                          else self._frame_of(story_text(record[5])))
         return frame
 
@@ -938,7 +945,7 @@ class StoryClusterer:
                                                         vetoes)
                 how = f"partial: {because}" if sid is not None else how
             if sid is None and response and city and subfield and (frame.type is None or not frame.type.join):
-                sid, sim = self._response_match(frame, subfield, county, grams, wmap, stories, ts, vetoes)
+                sid, sim = self._response_match(frame, subject, subfield, county, grams, wmap, stories, ts, vetoes)
                 how = "response"
             if sid is None and credit:
                 sid, sim, word = self._rare_word_match(bucket, frame, subject, grams, wmap, text, city, county, province,

@@ -289,3 +289,21 @@ def test_credit_items_naming_no_city_join_on_a_rare_word_in_common():
     c = StoryClusterer({})
     a = c.assign("none", T0, normalize("明家犯罪集团案11名罪犯被执行死刑"), "financial_fraud", None, credit=True)
     assert c.assign("none", T0 + 3 * H, normalize("官方背景自媒体：缅北明家犯罪集团满门抄斩"), None, None).new
+
+
+TANGSHAN = "130200"
+
+
+def test_a_response_naming_another_specified_subject_answers_no_story():
+    """唐山一水泥厂扬尘污染被罚 names no event type; it answered the steel works' story of the same
+    day, whose subject (一钢铁企业) it contradicts. A bare head (一教师) still answers a story."""
+    c = StoryClusterer({})
+    steel = c.assign("all", T0, normalize("唐山一钢铁企业超标排放被曝光"), "environment", TANGSHAN, credit=True)
+    cement = c.assign("all", T0 + 4 * H, normalize("唐山一水泥厂扬尘污染被罚"), "environment", TANGSHAN,
+                      response=True, credit=True)
+    assert cement.story_id != steel.story_id and any("subject" in why for _, why in cement.vetoes)
+    c = StoryClusterer({})
+    school = c.assign("all", T0, normalize("武汉一中学教师体罚学生被处分"), "education", "420100", credit=True)
+    teacher = c.assign("all", T0 + 2 * H, normalize("武汉一教师体罚学生被通报"), "education", "420100",
+                       response=True, credit=True)
+    assert teacher.story_id == school.story_id

@@ -178,3 +178,20 @@ def test_the_front_matrix_holds_the_polarity_and_aspect_weights_and_the_negated_
     for (winner, runner), col in model._margin_columns.items():
         expected = -(model.weights[:, winner] - (model.weights[:, runner] if runner >= 0 else 0.0))
         assert numpy.array_equal(model.front[:, col], expected)
+
+
+def test_the_lexicons_polarity_feature_falls_back_on_the_event_type():
+    """lex:pol:neutral means "no credit word found": a title the taxonomy types (提前发放农民工工资:
+    wages_paid_early) but the lexicon does not carries the type's polarity, not neutral."""
+    from citycredit.understanding.model import context_features
+    from citycredit.understanding.text import normalize
+
+    u = Understanding()
+    text = normalize("宁波一企业春节前提前发放农民工工资1000万元")
+    lexicon = u.classifier.classify(text, ())
+    frame = u.frames.read(text)
+    assert lexicon.polarity == "neutral" and frame.type is not None and frame.type.polarity == "trustworthy"
+    feats = context_features(lexicon, frame, True, False)
+    assert "lex:pol:trustworthy" in feats and "lex:pol:neutral" not in feats
+    untyped = normalize("今日天气晴")
+    assert "lex:pol:neutral" in context_features(u.classifier.classify(untyped, ()), u.frames.read(untyped), False, False)
