@@ -796,8 +796,7 @@ class StoryClusterer:
                 best = run
         return best
 
-    def _response_match(self, frame: Frame, subject: tuple[str, str] | None, subfield: str, county: str | None,
-                        grams: Sequence[str],
+    def _response_match(self, frame: Frame, subfield: str, county: str | None, grams: Sequence[str],
                         wmap: dict[str, int], stories: dict[str, list], now: float,
                         vetoes: list[tuple[str, str]]) -> tuple[str | None, float]:
         """The story a response answers when its wording names no event of its own
@@ -812,13 +811,8 @@ class StoryClusterer:
         for sid, record in stories.items():
             if record[4] != subfield or now - record[1] > window or now < record[0] - window:
                 continue
-            theirs = self._story_subject(sid, record)
-            # a subject specified on both sides (一水泥厂 vs 一钢铁企业) is another case; a bare head
-            # (一教师 against 一中学教师, read as 一中学) says too little to keep a response away
             reason = (_place_conflict(record, subfield, record[7], county)
-                      or frames_conflict(frame, self._story_frame(sid, record), rising, types=False)
-                      or (subject and subject[0] and theirs and theirs[0] and _named_subjects_conflict(subject, theirs))
-                      or None)
+                      or frames_conflict(frame, self._story_frame(sid, record), rising, types=False))
             if reason is not None:
                 vetoes.append((record[5], reason))
                 continue
@@ -944,8 +938,11 @@ class StoryClusterer:
                 sid, sim, because = self._partial_match(bucket, frame, subject, grams, wmap, city, county, stories, ts,
                                                         vetoes)
                 how = f"partial: {because}" if sid is not None else how
-            if sid is None and response and city and subfield and (frame.type is None or not frame.type.join):
-                sid, sim = self._response_match(frame, subject, subfield, county, grams, wmap, stories, ts, vetoes)
+            # a response that introduces its own subject (一超市…被罚款: 一/某 + a head) reports a case
+            # of its own, not the answer to an open story
+            if (sid is None and response and city and subfield and (frame.type is None or not frame.type.join)
+                    and subject is None):
+                sid, sim = self._response_match(frame, subfield, county, grams, wmap, stories, ts, vetoes)
                 how = "response"
             if sid is None and credit:
                 sid, sim, word = self._rare_word_match(bucket, frame, subject, grams, wmap, text, city, county, province,

@@ -106,6 +106,7 @@ class FrameReader:
             raise ConfigError("config/event_types.toml: no [[type]] entries")
         self.types: dict[str, EventType] = {}
         cue_type: dict[str, str] = {}
+        cue_subjects: dict[str, frozenset[str]] = {}
         pairs: list[tuple[str, frozenset[str], frozenset[str], int]] = []
         for entry in types:
             tid = entry["id"]
@@ -117,11 +118,19 @@ class FrameReader:
             self.types[tid] = EventType(tid, entry.get("name", tid), subfield, entry["polarity"], bool(entry.get("join", True)))
             for cue in entry.get("cues", []):
                 cue_type.setdefault(cue, tid)
+            for cue, kinds in entry.get("cue_subjects", {}).items():
+                # 被查 is an official's investigation, not a factory's inspection (湛江一水产加工厂…被查):
+                # the cue types the title only when its subject is of these kinds, or unknown
+                cue_subjects[cue] = frozenset(kinds)
             for pair in entry.get("pairs", []):
                 if not pair.get("first") or not pair.get("then"):
                     raise ConfigError(f"config/event_types.toml: type {tid}: a pair needs `first` and `then` words")
                 pairs.append((tid, frozenset(pair["first"]), frozenset(pair["then"]), int(pair.get("within", 12))))
         self._cue_type = cue_type
+        self._cue_subjects = cue_subjects
+        # words that hold a cue and mean something else (被查封: sealed up, not 被查: investigated);
+        # a cue inside one of them is no cue
+        self._traps = frozenset(config.get("cue_traps", {}).get("words", []))
         # A cue in two parts (培训机构…跑路, 捡到…送还): a word of `first`, then one of `then` starting
         # at most `within` characters after the first word ends. Found by the same automaton pass.
         self._pairs = tuple(pairs)
@@ -132,16 +141,20 @@ class FrameReader:
         self._same_object = pairs_within(objects.get("compatible", []))
         subjects = config.get("subjects", {})
         self._generic = frozenset(subjects.get("generic", []))
-        self._subject_kind = {w: kind for kind, words in subjects.items() for w in words}
+        # a subject word the enforcer's verb follows is the enforcer (交警查获, 警方通报) or the place
+        # goods were seized (仓库查获), not the subject
+        self._agent_verbs = tuple(subjects.get("agent_verbs", []))
+        self._subject_kind = {w: kind for kind, words in subjects.items() if kind != "agent_verbs" for w in words}
         self._words = ahocorasick.Automaton()
-        for w in [*self._subject_kind, *parts, *self._objects]:
-            roles = (w in cue_type) + (w in self._subject_kind) + (w in parts) + (w in self._objects)
+        for w in [*self._subject_kind, *parts, *self._objects, *self._traps]:
+            roles = ((w in cue_type) + (w in self._subject_kind) + (w in parts) + (w in self._objects)
+                     + (w in self._traps))
             if roles > 1:  # one automaton value holds one role
                 raise ConfigError(f"config/event_types.toml: {w!r} is more than one of a cue, a pair's word, "
                                   "an object and a subject word")
-        for w in frequent_first([*cue_type, *self._subject_kind, *parts, *self._objects]):  # common characters first
+        for w in frequent_first([*cue_type, *self._subject_kind, *parts, *self._objects, *self._traps]):  # common first
             self._words.add_word(w, ("cue" if w in cue_type else "part" if w in parts else
-                                     "object" if w in self._objects else "", w))
+                                     "object" if w in self._objects else "trap" if w in self._traps else "", w))
         self._words.make_automaton()
         q = config.get("quantities", {})
         self.rising = frozenset(q.get("rising", []))
@@ -168,18 +181,13 @@ class FrameReader:
         # One automaton pass finds every cue and subject word; the choice is a regex scan's:
         # the leftmost (then longest) cue; subject words scanned leftmost-longest without
         # overlap, the first that is not generic.
-        cues, words, parts, objects = [], [], [], []
+        cues, words, parts, objects, traps = [], [], [], [], []
         for end, (role, w) in self._words.iter(text) if found is None else found:
             if role == "cue":
                 cues.append((end - len(w) + 1, -len(w), w, self._cue_type[w]))
             else:
-                (parts if role == "part" else objects if role == "object" else words).append((end - len(w) + 1, -len(w), w))
-        etype = cue = None
-        if parts:
-            cues += self._pair_cues(text, parts)
-        if cues:
-            _, _, cue, tid = min(cues)
-            etype = self.types[tid]
+                (parts if role == "part" else objects if role == "object" else traps if role == "trap"
+                 else words).append((end - len(w) + 1, -len(w), w))
         subject = word = None
         if words:
             words.sort()
@@ -188,9 +196,19 @@ class FrameReader:
                 if start < until:
                     continue  # inside a word already read (a longer one at the same start came first)
                 until = start - neg_len
-                if w not in self._generic:
+                if w not in self._generic and not (self._agent_verbs and text.startswith(self._agent_verbs, until)):
                     subject, word = self._subject_kind[w], w
                     break
+        etype = cue = None
+        if parts:
+            cues += self._pair_cues(text, parts)
+        if traps:
+            cues = [c for c in cues if not any(t <= c[0] and c[0] - c[1] <= t - n for t, n, _ in traps)]
+        if subject is not None and self._cue_subjects:
+            cues = [c for c in cues if subject in self._cue_subjects.get(c[2], (subject,))]
+        if cues:
+            _, _, cue, tid = min(cues)
+            etype = self.types[tid]
         quantities = self._quantities(text)
         thing = min(objects)[2] if objects else None  # the first named, the longest at one place
         if etype is None and subject is None and not quantities and thing is None:
