@@ -121,6 +121,8 @@ class FrameReader:
             for cue, kinds in entry.get("cue_subjects", {}).items():
                 # 被查 is an official's investigation, not a factory's inspection (湛江一水产加工厂…被查):
                 # the cue types the title only when its subject is of these kinds, or unknown
+                if cue not in entry.get("cues", []):
+                    raise ConfigError(f"config/event_types.toml: type {tid}: cue_subjects names {cue!r}, not one of its cues")
                 cue_subjects[cue] = frozenset(kinds)
             for pair in entry.get("pairs", []):
                 if not pair.get("first") or not pair.get("then"):
@@ -145,13 +147,16 @@ class FrameReader:
         # goods were seized (仓库查获), not the subject
         self._agent_verbs = tuple(subjects.get("agent_verbs", []))
         self._subject_kind = {w: kind for kind, words in subjects.items() if kind != "agent_verbs" for w in words}
+        unknown = {k for kinds in cue_subjects.values() for k in kinds} - set(self._subject_kind.values())
+        if unknown:
+            raise ConfigError(f"config/event_types.toml: cue_subjects names no subject kind of [subjects]: {sorted(unknown)}")
         self._words = ahocorasick.Automaton()
         for w in [*self._subject_kind, *parts, *self._objects, *self._traps]:
             roles = ((w in cue_type) + (w in self._subject_kind) + (w in parts) + (w in self._objects)
                      + (w in self._traps))
             if roles > 1:  # one automaton value holds one role
                 raise ConfigError(f"config/event_types.toml: {w!r} is more than one of a cue, a pair's word, "
-                                  "an object and a subject word")
+                                  "an object, a cue trap and a subject word")
         for w in frequent_first([*cue_type, *self._subject_kind, *parts, *self._objects, *self._traps]):  # common first
             self._words.add_word(w, ("cue" if w in cue_type else "part" if w in parts else
                                      "object" if w in self._objects else "trap" if w in self._traps else "", w))
@@ -202,7 +207,7 @@ class FrameReader:
         etype = cue = None
         if parts:
             cues += self._pair_cues(text, parts)
-        if traps:
+        if traps:  # (start, -length, ...): a cue from start to start - (-length), inside a trap's span
             cues = [c for c in cues if not any(t <= c[0] and c[0] - c[1] <= t - n for t, n, _ in traps)]
         if subject is not None and self._cue_subjects:
             cues = [c for c in cues if subject in self._cue_subjects.get(c[2], (subject,))]

@@ -324,3 +324,18 @@ def test_a_response_that_introduces_its_own_subject_is_a_case_of_its_own(city, s
 def test_a_cue_or_a_subject_word_in_the_wrong_role_does_not_count(title, type_id, subject):
     frame = read(title)
     assert (frame.type.id if frame.type else None, frame.subject) == (type_id, subject)
+
+
+@pytest.mark.parametrize("cue_subjects, message", [
+    ({"被约": ["official"]}, "not one of its cues"),
+    ({"被查": ["officail"]}, "no subject kind"),
+])
+def test_a_cue_subjects_typo_is_a_clear_config_error(cue_subjects, message):
+    from citycredit.exceptions import ConfigError
+    from citycredit.understanding.frames import FrameReader
+
+    config = {"type": [{"id": "official_misconduct", "polarity": "dishonest", "cues": ["被查"],
+                        "cue_subjects": cue_subjects}],
+              "subjects": {"official": ["局长"]}}
+    with pytest.raises(ConfigError, match=message):
+        FrameReader(config)
