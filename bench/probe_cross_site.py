@@ -7,8 +7,10 @@ sightings: events worded differently on three sites, decoys of the same city and
 government response. It is replayed through ``citycredit.replay.Replay`` (what
 ``citycredit replay`` runs: classification, clustering, detection) and scored:
 
-- alerts: each group's expected alert (type and city) fired or not; any alert of a decoy
-  or any unexpected alert is a false alert;
+- alerts: each group's expected alert (type and city) fired or not, and how many fired from
+  a story holding no other group's sighting (an alert reached only through a decoy joined as
+  the third homepage is no hit to be proud of); any alert of a decoy or any unexpected alert
+  is a false alert;
 - stories: a group is *whole* when all its wordings got one story id; a *false join* is a
   story id shared by two groups (a response joining the story it answers is expected);
 - every line's reading (city, polarity, subfield, story, how it joined) with ``--verbose``.
@@ -71,13 +73,19 @@ def score(path: Path, verbose: bool = False) -> dict[str, int]:
     for alert in alerts:
         for group in sorted(story_groups.get(alert.story_id, ())):
             fired[group].append(alert)
-    hits, wrong_city, false_alerts = [], [], []
+    responses = {g: e.split()[1] for g, e, _ in rows if e.startswith("response")}
+    hits, clean, wrong_city, false_alerts = [], [], [], []
     for group, expect in sorted(expected.items()):
         kind, adcode = expect.split()
-        got = [a for a in fired.get(group, []) if a.type == kind]
-        if any(a.city_adcode == adcode for a in got):
+        got = [a for a in fired.get(group, []) if a.type == kind and a.city_adcode == adcode]
+        if got:
             hits.append(group)
-        elif got:
+            # an alert whose story holds another group's sighting (a decoy joined as the third
+            # homepage) may have fired only through it: counted apart, so it cannot flatter a figure
+            own = {group} | {g for g, target in responses.items() if target == group}
+            if any(story_groups[a.story_id] <= own for a in got):
+                clean.append(group)
+        elif any(a.type == kind for a in fired.get(group, [])):
             wrong_city.append(group)
     for alert in alerts:
         groups = story_groups.get(alert.story_id, set())
@@ -85,7 +93,6 @@ def score(path: Path, verbose: bool = False) -> dict[str, int]:
             false_alerts.append(alert)
     events = sorted(expected)
     whole = [g for g in events if len(group_stories[g]) == 1]
-    responses = {g: e.split()[1] for g, e, _ in rows if e.startswith("response")}
     false_joins = [(sid, sorted(gs)) for sid, gs in story_groups.items()
                    if len(gs) > 1 and not (len(gs) == 2 and any(responses.get(g) in gs for g in gs))]
     answered = [g for g, target in responses.items() if group_stories[g] <= group_stories[target]]
@@ -98,7 +105,8 @@ def score(path: Path, verbose: bool = False) -> dict[str, int]:
         for alert in alerts:
             print(f"ALERT {alert.type} {alert.city} {alert.trigger} {alert.title}")
     print(f"{path.name}: expected alerts {len(hits)} of {len(expected)} "
-          f"(wrong city {len(wrong_city)}), false alerts {len(false_alerts)}; "
+          f"({len(clean)} with no other group's sighting in their story; wrong city {len(wrong_city)}), "
+          f"false alerts {len(false_alerts)}; "
           f"events whole {len(whole)} of {len(events)}; false joins {len(false_joins)}; "
           f"responses joined {len(answered)} of {len(responses)}")
     missed = sorted(set(expected) - set(hits))
@@ -108,7 +116,7 @@ def score(path: Path, verbose: bool = False) -> dict[str, int]:
         print("false join:", sid, " ".join(gs))
     for alert in false_alerts:
         print("false alert:", alert.type, alert.city, alert.title)
-    return {"hits": len(hits), "expected": len(expected), "false_alerts": len(false_alerts),
+    return {"hits": len(hits), "clean_hits": len(clean), "expected": len(expected), "false_alerts": len(false_alerts),
             "whole": len(whole), "events": len(events), "false_joins": len(false_joins)}
 
 
