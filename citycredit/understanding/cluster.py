@@ -358,6 +358,12 @@ def _frame_from_state(state: list, reader: FrameReader) -> Frame:
                  tuple(Quantity(u, lo, hi, t) for u, lo, hi, t in state[3]), state[5] if len(state) > 5 else None)
 
 
+def _stored_subject(record: list) -> list | None:
+    """The unnamed subject (modifier, head) a story's stored frame holds, or None (no frame stored)."""
+    stored = record[10] if len(record) > 10 else None
+    return stored[4] if stored and len(stored) > 4 else None
+
+
 def _named_subjects_conflict(a: tuple[str, str] | None, b: list | None) -> str | None:
     """Two unnamed subjects both specified and different (一建筑工地 vs 某电子厂): with no shared
     wording to go on, two specified subjects must be the same one."""
@@ -672,10 +678,9 @@ class StoryClusterer:
 
     def _story_subject(self, sid: str, record: list) -> tuple[str, str] | list | None:
         """The unnamed subject (modifier, head) a typed story stored, or an untyped story's first wording names."""
-        stored = record[10] if len(record) > 10 else None
-        if stored is None:
+        if len(record) <= 10 or record[10] is None:
             return self._member_view(sid, record)[0][4]
-        return stored[4] if len(stored) > 4 else None
+        return _stored_subject(record)
 
     def _wording(self, sid: str, record: list, mine: frozenset[str], wmap: dict[str, int],
                  w_mine: int) -> tuple[float, set[str]]:
@@ -771,8 +776,7 @@ class StoryClusterer:
             theirs = self._story_frame(sid, record) if len(record) > 10 and record[10] else _NO_FRAME
             reason = (_place_conflict(record, None, city, county, province)
                       or frames_conflict(frame, theirs, self._frame_reader.rising, types=False)
-                      or _named_subjects_conflict(subject, record[10][4] if len(record) > 10 and record[10]
-                                                  and len(record[10]) > 4 else None))
+                      or _named_subjects_conflict(subject, _stored_subject(record)))
             if reason is not None:
                 if (record[5], reason) not in vetoes:
                     vetoes.append((record[5], f"{reason} (though {word} in common)"))
