@@ -29,8 +29,7 @@ above and the lexicon found a dishonest or trustworthy term, the lexicon's polar
 character n-grams; needs ``pip install jieba``); ``flat_4grams``; ``flat_hotlists2`` /
 ``flat_dev_half`` (label files weighted: hot-list batches x2 / dev set and targeted draws x0.5);
 ``flat_no_lexicon`` / ``flat_no_lexicon_polarity`` (ablations: without the lexicon's
-features / its polarity features); ``flat_lex_types`` (the lexicon's polarity feature falls back on
-the event type's polarity where the lexicon found no term); ``flat_no_unigrams`` (character
+features / its polarity features); ``flat_no_unigrams`` (character
 bigrams and trigrams only: single characters (告, 亿, 标) carry much of the weight of the false
 alarms on real hot lists); ``flat_tail`` (the bigrams of the clause after the last colon or question mark, as
 features of their own); ``flat_clusters`` / ``flat_clusters_count`` (which / how many of the title's bigrams fall in
@@ -280,17 +279,22 @@ class Method:
 class Flat(Method):
     def __init__(self, name: str, balanced=None, scheme=None, bias: float = 0.0, taxonomy: str = "",
                  c: float = tr.C, inner_bias: bool = False, extra=None, fit_key: str | None = None, oracle: str = "",
-                 share: float = 1.0, uncued_only: bool = False, drop: tuple[str, ...] | None = None) -> None:
+                 share: float = 1.0, uncued_only: bool = False, drop: tuple[str, ...] | None = None,
+                 unigrams: bool = True) -> None:
         self.uncued_only = uncued_only
         self.drop = drop  # feature prefixes left out (an ablation)
+        self.unigrams = unigrams  # False: the single characters left out (an ablation)
         self.name, self.balanced, self.scheme, self.bias, self.taxonomy, self.c = name, balanced, scheme, bias, taxonomy, c
         self.share = share  # < 1: a learning-curve point, trained on this share of the training labels
         self.inner, self.extra, self.oracle = inner_bias, extra, oracle
         self.fit_key = fit_key or name
 
     def feats(self, r: Row) -> list[str]:
-        fs = r.feats if self.drop is None else [f for f in r.feats if not (
-            f.startswith(self.drop) or ("1gram" in self.drop and len(f) == 1))]
+        fs = r.feats
+        if self.drop is not None:
+            fs = [f for f in fs if not f.startswith(self.drop)]
+        if not self.unigrams:
+            fs = [f for f in fs if len(f) > 1]
         return fs if self.extra is None else fs + self.extra(r)
 
     def fit(self, rows):
@@ -304,7 +308,7 @@ class Flat(Method):
         return train_heads(feats, ys, bal, None if self.scheme is None else file_weights(rows, self.scheme), self.c)
 
     def predict(self, u, model, r, knob=None):
-        if self.extra is not None or self.drop is not None:
+        if self.extra is not None or self.drop is not None or not self.unigrams:
             r = Row(r.x, r.file, r.key, self.feats(r), r.lexicon, r.frame, r.masked)
         if self.oracle:
             return decide_oracle(u, model, r, self.oracle)
@@ -421,16 +425,6 @@ class HierNB(Hier):
         return heads
 
 
-def lexicon_or_type_polarity(r: Row) -> list[str]:
-    """The lexicon's polarity feature with the taxonomy as its fallback: "lex:pol:neutral" only when
-    neither a lexicon term nor an event type's cue was found (宁波一企业春节前提前发放农民工工资 is typed
-    wages_paid_early, and read neutral because the lexicon alone found nothing)."""
-    pol = r.lexicon.polarity
-    if pol == "neutral" and r.frame.type is not None:
-        pol = r.frame.type.polarity
-    return [f"lex:pol:{pol}"]
-
-
 METHODS = {
     "base": Flat("base"),
     "flat_unweighted": Flat("flat_unweighted", balanced=lambda ys: {}),
@@ -447,8 +441,7 @@ METHODS = {
     "flat_tail": Flat("flat_tail", extra=tail_clause),
     "flat_no_lexicon": Flat("flat_no_lexicon", drop=("lex:",)),
     "flat_no_lexicon_polarity": Flat("flat_no_lexicon_polarity", drop=("lex:pol:",)),
-    "flat_lex_types": Flat("flat_lex_types", drop=("lex:pol:",), extra=lexicon_or_type_polarity),
-    "flat_no_unigrams": Flat("flat_no_unigrams", drop=("1gram",)),
+    "flat_no_unigrams": Flat("flat_no_unigrams", unigrams=False),
     "flat_clusters": Flat("flat_clusters", extra=clusters),
     "flat_clusters_count": Flat("flat_clusters_count", extra=clusters_count),
     "flat_bias_cv": Flat("flat_bias_cv", inner_bias=True, fit_key="base"),
