@@ -811,12 +811,18 @@ class StoryClusterer:
         window = self.settings.frame_window_s
         rising = self._frame_reader.rising
         mine, w_mine = frozenset(grams), sum(wmap.values())
+        # A response worded with an event type (卫健委介入调查…乱收费) found no story of its type: it
+        # answers an untyped one only on the same kind of subject, named by both (医院 / 医院).
+        typed = frame.type is not None and frame.type.join
         best: tuple[float, float, str] | None = None
         for sid, record in stories.items():
             if record[4] != subfield or now - record[1] > window or now < record[0] - window:
                 continue
+            story = self._story_frame(sid, record)
+            if typed and (frame.subject is None or story.subject != frame.subject):
+                continue
             reason = (_place_conflict(record, subfield, record[7], county)
-                      or frames_conflict(frame, self._story_frame(sid, record), rising, types=False))
+                      or frames_conflict(frame, story, rising, types=typed))
             if reason is not None:
                 vetoes.append((record[5], reason))
                 continue
@@ -944,8 +950,7 @@ class StoryClusterer:
                 how = f"partial: {because}" if sid is not None else how
             # a response that introduces its own subject (一超市…被罚款: 一/某 + a head) reports a case
             # of its own, not the answer to an open story
-            if (sid is None and response and city and subfield and (frame.type is None or not frame.type.join)
-                    and subject is None):
+            if sid is None and response and city and subfield and subject is None:
                 sid, sim = self._response_match(frame, subfield, county, grams, wmap, stories, ts, vetoes)
                 how = "response"
             if sid is None and credit:

@@ -311,6 +311,30 @@ def test_a_response_that_introduces_its_own_subject_is_a_case_of_its_own(city, s
     assert not back.new
 
 
+NANYANG = "411300"
+
+
+def test_a_typed_response_answers_an_untyped_story_of_its_subject_kind():
+    """卫健委介入调查…医院乱收费 is typed (乱收费: price_gouging) and found no story of its type: the
+    event it answers was worded with no cue (南阳一医院被曝重复收费). It answers the open story of its
+    subfield when both name the same kind of subject (probe 09), and not a story of another kind.
+    (The place names are passed as the pipeline passes them: 南阳 is no rare word in common.)"""
+    def sight(c, ts, title, response=False):
+        return c.assign("all", ts, normalize(title), "health", NANYANG, ("南阳",), response=response, credit=True)
+
+    worded = "河南南阳：患者家属质疑医院乱收费 卫健委介入调查"
+    assert read(worded).type.id == "price_gouging"
+    c = StoryClusterer({})
+    event = sight(c, T0, "南阳一医院被曝重复收费 住院10天多收3000余元")
+    response = sight(c, T0 + 3 * H, worded, response=True)
+    assert response.story_id == event.story_id and response.how == "response"
+    # a kindergarten's case is not the hospital's, and a story naming no subject gives no evidence
+    for story in ("南阳一幼儿园被曝违规收取体检费", "南阳多名患者反映住院费用过高"):
+        c = StoryClusterer({})
+        other = sight(c, T0, story)
+        assert sight(c, T0 + 3 * H, worded, response=True).story_id != other.story_id, story
+
+
 @pytest.mark.parametrize("title, type_id, subject", [
     # 被查 is an official's investigation; a factory's 被查 is an inspection ([[type]] cue_subjects)
     ("湛江一水产加工厂用甲醛浸泡鱿鱼被查", None, "enterprise"),
