@@ -45,9 +45,10 @@ pooled folds (with titles: DIR should be outside the repository).
 from __future__ import annotations
 
 import argparse
-import json
 import hashlib
+import json
 import math
+import re
 import sys
 import time
 from collections import Counter
@@ -65,10 +66,11 @@ from eval_understanding import Labelled, _f1, _Lines, load_headlines, macro_f1  
 from citycredit.ids import DOMAINS  # noqa: E402
 from citycredit.understanding import Understanding  # noqa: E402
 from citycredit.understanding.classify import Classification  # noqa: E402
-from citycredit.understanding.model import NONE, ReaderModel, masked_text  # noqa: E402
+from citycredit.understanding.model import NONE, ReaderModel, masked_text, ngrams  # noqa: E402
 from citycredit.understanding.text import normalize  # noqa: E402
 
 DOMS = list(DOMAINS)
+_DIGITS = re.compile(r"[0-9]+")  # flat_digits: a number is a number, whatever its value
 
 
 @dataclass
@@ -111,16 +113,22 @@ def model_of(heads: dict) -> ReaderModel:
 
 
 def train_heads(feats: list[list[str]], ys: dict[str, list[str]], balanced: dict[str, object],
-                weights: list[float] | None = None, c: float = tr.C) -> dict:
-    """ops/train_reader.py's train(), generalised: any heads, class weights, sample weights."""
+                weights: list[float] | None = None, c: float = tr.C, ctx_scale: float | None = None,
+                uni_scale: float | None = None) -> dict:
+    """ops/train_reader.py's train(), generalised: any heads, class weights, sample weights, and
+    feature scales (tr.feature_scale: a context feature's and a single character's value in
+    training, folded into their stored weights)."""
     from sklearn.feature_extraction import DictVectorizer
     from sklearn.linear_model import LogisticRegression
 
     df: Counter = Counter(f for fs in feats for f in fs)
-    kept = [[f for f in fs if df[f] >= tr.MIN_DF or ":" in f] for fs in feats]
+    kept = [[f for f in fs if df[f] >= tr.MIN_DF or tr.is_context(f)] for fs in feats]
     vec = DictVectorizer(sparse=True, sort=True)
-    X = vec.fit_transform([Counter(fs) for fs in kept])  # a cluster feature counts its distinct bigrams
+    rows = [Counter(fs) for fs in kept]  # a cluster feature counts its distinct bigrams
+    rows = [{f: v * tr.feature_scale(f, uni_scale, ctx_scale) for f, v in row.items()} for row in rows]
+    X = vec.fit_transform(rows)
     names = vec.get_feature_names_out()
+    scale = [tr.feature_scale(str(n), uni_scale, ctx_scale) for n in names]
     heads = {}
     for head, y in ys.items():
         idx = [i for i, v in enumerate(y) if v is not None]   # None: not an example of this head
@@ -131,7 +139,8 @@ def train_heads(feats: list[list[str]], ys: dict[str, list[str]], balanced: dict
         intercept = list(clf.intercept_) if len(classes) > 2 else [-clf.intercept_[0] / 2, clf.intercept_[0] / 2]
         w = {}
         for j, name in enumerate(names):
-            row = {str(k): round(float(coef[k][j]), 3) for k in range(len(classes)) if abs(coef[k][j]) >= tr.PRUNE}
+            row = {str(k): round(float(coef[k][j] * scale[j]), 3) for k in range(len(classes))
+                   if abs(coef[k][j] * scale[j]) >= tr.PRUNE}
             if row:
                 w[str(name)] = row
         heads[head] = {"classes": classes, "intercept": [round(float(b), 3) for b in intercept], "weights": w}
@@ -280,8 +289,12 @@ class Flat(Method):
     def __init__(self, name: str, balanced=None, scheme=None, bias: float = 0.0, taxonomy: str = "",
                  c: float = tr.C, inner_bias: bool = False, extra=None, fit_key: str | None = None, oracle: str = "",
                  share: float = 1.0, uncued_only: bool = False, drop: tuple[str, ...] | None = None,
-                 unigrams: bool = True) -> None:
+                 unigrams: bool = True, ctx_scale: float | None = None, uni_scale: float | None = None,
+                 digits: bool = True) -> None:
         self.uncued_only = uncued_only
+        self.ctx_scale = ctx_scale  # None: ops/train_reader.py's; > 1: context features less regularised
+        self.uni_scale = uni_scale  # None: ops/train_reader.py's; < 1: single characters more regularised
+        self.digits = digits  # False: every run of digits read as one mark (被罚1.29亿 = 被罚#.#亿)
         self.drop = drop  # feature prefixes left out (an ablation)
         self.unigrams = unigrams  # False: the single characters left out (an ablation)
         self.name, self.balanced, self.scheme, self.bias, self.taxonomy, self.c = name, balanced, scheme, bias, taxonomy, c
@@ -293,6 +306,8 @@ class Flat(Method):
         fs = r.feats
         if self.drop is not None:
             fs = [f for f in fs if not f.startswith(self.drop)]
+        if not self.digits:
+            fs = sorted(ngrams(_DIGITS.sub("#", r.masked))) + [f for f in fs if tr.is_context(f)]
         if not self.unigrams:
             fs = [f for f in fs if len(f) > 1]
         return fs if self.extra is None else fs + self.extra(r)
@@ -305,10 +320,11 @@ class Flat(Method):
             return tr.train(feats, [r.x for r in rows])  # the shipped code path itself
         ys = flat_targets(rows)
         bal = dict(BAL) if self.balanced is None else self.balanced(ys)
-        return train_heads(feats, ys, bal, None if self.scheme is None else file_weights(rows, self.scheme), self.c)
+        return train_heads(feats, ys, bal, None if self.scheme is None else file_weights(rows, self.scheme), self.c,
+                           self.ctx_scale, self.uni_scale)
 
     def predict(self, u, model, r, knob=None):
-        if self.extra is not None or self.drop is not None or not self.unigrams:
+        if self.extra is not None or self.drop is not None or not self.unigrams or not self.digits:
             r = Row(r.x, r.file, r.key, self.feats(r), r.lexicon, r.frame, r.masked)
         if self.oracle:
             return decide_oracle(u, model, r, self.oracle)
@@ -400,7 +416,7 @@ def nb_relevance_head(rows: list[Row], c: float = tr.C, alpha: float = 1.0) -> d
 
     df: Counter = Counter(f for r in rows for f in r.feats)
     vec = DictVectorizer(sparse=True, sort=True)
-    X = vec.fit_transform([{f: 1 for f in r.feats if df[f] >= tr.MIN_DF or ":" in f} for r in rows]).tocsr()
+    X = vec.fit_transform([{f: 1 for f in r.feats if df[f] >= tr.MIN_DF or tr.is_context(f)} for r in rows]).tocsr()
     y = np.array([1 if r.x.relevant else 0 for r in rows])
     p = alpha + np.asarray(X[y == 1].sum(axis=0)).ravel()
     q = alpha + np.asarray(X[y == 0].sum(axis=0)).ravel()
@@ -442,6 +458,13 @@ METHODS = {
     "flat_no_lexicon": Flat("flat_no_lexicon", drop=("lex:",)),
     "flat_no_lexicon_polarity": Flat("flat_no_lexicon_polarity", drop=("lex:pol:",)),
     "flat_no_unigrams": Flat("flat_no_unigrams", unigrams=False),
+    "flat_ctx2": Flat("flat_ctx2", ctx_scale=2.0),
+    "flat_ctx3": Flat("flat_ctx3", ctx_scale=3.0),
+    "flat_uni_half": Flat("flat_uni_half", uni_scale=0.5),
+    "flat_uni_quarter": Flat("flat_uni_quarter", uni_scale=0.25),
+    "flat_ctx2_uni_half": Flat("flat_ctx2_uni_half", ctx_scale=2.0, uni_scale=0.5),
+    "flat_digits": Flat("flat_digits", digits=False),
+    "flat_uni_half_digits": Flat("flat_uni_half_digits", uni_scale=0.5, digits=False),
     "flat_clusters": Flat("flat_clusters", extra=clusters),
     "flat_clusters_count": Flat("flat_clusters_count", extra=clusters_count),
     "flat_bias_cv": Flat("flat_bias_cv", inner_bias=True, fit_key="base"),

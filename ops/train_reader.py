@@ -38,6 +38,24 @@ C = 4.0              # inverse regularisation: chosen by 5-fold cross-validation
 MIN_DF = 2           # an n-gram seen in one title only is a name, not a pattern
 PRUNE = 0.02         # weights smaller than this change no decision: left out of the file
 BALANCED = ("domain", "subfield", "polarity", "aspect")  # rare classes (judicial, tax, trustworthy) would otherwise never be chosen
+# Feature values in training, per kind: the L2 penalty on a weight is 1/scale² of a bigram's. The
+# weights are stored times the scale, so serving reads binary features and scores alike.
+UNIGRAM_SCALE = 0.5   # single characters: chosen by 17-fold leave-one-batch-out (docs/reading.md, seventh round)
+CONTEXT_SCALE = 1.0
+
+
+def is_context(feature: str) -> bool:
+    """A feature beyond the wording (model.context_features: the lexicon's, the frame's, the place's)."""
+    return ":" in feature or feature == "qty"
+
+
+def feature_scale(feature: str, unigram: float | None = None, context: float | None = None) -> float:
+    """A feature's value in training (the module's scales unless given)."""
+    if is_context(feature):
+        return CONTEXT_SCALE if context is None else context
+    if len(feature) == 1:
+        return UNIGRAM_SCALE if unigram is None else unigram
+    return 1.0
 
 
 def label_files(hold_out: Path | None) -> list[Path]:
@@ -72,10 +90,11 @@ def train(feats: list[list[str]], data: list[Labelled]) -> dict:
     for fs in feats:
         for f in fs:
             df[f] = df.get(f, 0) + 1
-    kept = [[f for f in fs if df[f] >= MIN_DF or ":" in f] for fs in feats]
+    kept = [[f for f in fs if df[f] >= MIN_DF or is_context(f)] for fs in feats]
     vec = DictVectorizer(sparse=True, sort=True)
-    X = vec.fit_transform([{f: 1 for f in fs} for fs in kept])
+    X = vec.fit_transform([{f: feature_scale(f) for f in fs} for fs in kept])
     names = vec.get_feature_names_out()
+    scale = [feature_scale(str(name)) for name in names]
     heads = {}
     for head in HEADS:
         y = [targets(x)[head] for x in data]
@@ -87,7 +106,8 @@ def train(feats: list[list[str]], data: list[Labelled]) -> dict:
         weights = {}
         for j, name in enumerate(names):
             # sparse: {class index: weight} of the weights large enough to matter
-            row = {str(k): round(float(coef[k][j]), 3) for k in range(len(classes)) if abs(coef[k][j]) >= PRUNE}
+            row = {str(k): round(float(coef[k][j] * scale[j]), 3) for k in range(len(classes))
+                   if abs(coef[k][j] * scale[j]) >= PRUNE}
             if row:
                 weights[str(name)] = row
         heads[head] = {"classes": classes, "intercept": [round(float(b), 3) for b in intercept], "weights": weights}
@@ -109,7 +129,7 @@ def build(hold_out: Path | None) -> tuple[dict, list[Path]]:
         "about": "citycredit reader model: built by ops/train_reader.py; see citycredit/understanding/model.py",
         "trained_on": {str(f.relative_to(ROOT)): hashlib.sha256(f.read_bytes()).hexdigest() for f in files},
         "examples": len(data),
-        "settings": {"C": C, "min_df": MIN_DF, "prune": PRUNE},
+        "settings": {"C": C, "min_df": MIN_DF, "prune": PRUNE, "unigram_scale": UNIGRAM_SCALE, "context_scale": CONTEXT_SCALE},
         "weights_sha256": hashlib.sha256(payload.encode()).hexdigest(),
         "heads": heads,
     }

@@ -195,3 +195,37 @@ def test_the_lexicons_polarity_feature_falls_back_on_the_event_type():
     assert "lex:pol:trustworthy" in feats and "lex:pol:neutral" not in feats
     untyped = normalize("今日天气晴")
     assert "lex:pol:neutral" in context_features(u.classifier.classify(untyped, ()), u.frames.read(untyped), False, False)
+
+
+def test_a_scaled_feature_s_stored_weight_scores_binary_features_as_training_did(monkeypatch):
+    """ops/train_reader.py trains single characters at a smaller value than longer n-grams (a
+    stronger L2 penalty on them) and stores each weight times its value: serving, which reads
+    binary features, then gives the scores of the trained model itself."""
+    import numpy
+    from sklearn.linear_model import LogisticRegression
+
+    sys.path.insert(0, str(ROOT / "ops"))
+    import train_reader as tr
+
+    monkeypatch.setattr(tr, "UNIGRAM_SCALE", 0.5)
+    monkeypatch.setattr(tr, "CONTEXT_SCALE", 2.0)
+
+    class X:  # a labelled title as train() reads it
+        def __init__(self, relevant: bool) -> None:
+            self.relevant, self.polarity, self.aspect = relevant, "dishonest" if relevant else "neutral", "credit_event"
+            self.subfield, self.domain = "food_safety", "business"
+
+    feats = [["毒", "中毒", "lex:pol:dishonest"], ["毒", "中毒"], ["毒", "天气"], ["中毒", "lex:pol:dishonest"],
+             ["天", "天气"], ["天", "天气", "lex:pol:neutral"], ["毒", "lex:pol:neutral"], ["天", "中毒"]] * 3
+    data = [X(r) for r in [True, True, False, True, False, False, False, True] * 3]
+    heads = tr.train(feats, data)
+    polarity = heads["polarity"]
+    names = sorted({f for fs in feats for f in fs})
+    design = numpy.array([[tr.feature_scale(n) if n in fs else 0.0 for n in names] for fs in feats])
+    clf = LogisticRegression(C=tr.C, max_iter=5000, solver="lbfgs", class_weight="balanced")
+    clf.fit(design, [x.polarity for x in data])
+    assert [str(c) for c in clf.classes_] == polarity["classes"] == ["dishonest", "neutral"]
+    for fs, expected in zip(feats, clf.decision_function(design)):
+        served = [polarity["intercept"][k] + sum(polarity["weights"].get(f, {}).get(str(k), 0.0) for f in fs)
+                  for k in range(2)]
+        assert served[1] - served[0] == pytest.approx(expected, abs=0.02), fs
