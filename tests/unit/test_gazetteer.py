@@ -26,6 +26,7 @@ CASES = [
     ("公安部通报重大安全事故", None, None),                # not 公安县, not 大安市
     ("长安汽车召回部分车辆", None, None),                  # not 长安区
     ("美国马里兰州一桥梁坍塌", None, None),                # 兰州 inside 马里兰州
+    ("奥巴马医改难改商业医保主导地位", None, None),        # 巴马 (瑶族自治县) inside a foreign name
     ("也门红海城市荷台达发生爆炸", None, None),            # 海城市 inside 红海城市
     ("当年那么牛的陈天桥为什么不行了", None, None),        # a person, not 天桥区
     ("四川省交通运输厅原副厅长宁坚被双开", None, None),    # 长宁 after a title is a name
