@@ -184,6 +184,9 @@ def test_invoice_fraud_and_tax_evasion_are_two_events():
     ("赣州一驾校突然停业 数百名学员学费无法退还", "prepaid_default"),
     ("西宁一养老院被曝虐待老人 监控视频曝光", "care_abuse"),
     ("湖南岳阳一幼儿园虐童视频曝光", "care_abuse"),
+    # probe 10: the workers' number between the words; forced shopping worded with 强迫
+    ("洛阳一工地拖欠60余名农民工工资近200万元", "wage_arrears"),
+    ("丽江一旅行团导游强迫游客购物 不消费不许下车", "tourism_violation"),
 ])
 def test_event_types_read_the_words_sites_use(title, type_id):
     """Wordings of the probes (tests/data/probes) that named no type, or the wrong one."""
