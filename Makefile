@@ -12,6 +12,8 @@ demo: bootstrap
 # pytest's exit 5 ("no tests collected") is a failure here, not a pass.
 test: bootstrap
 	@ops/install-test-deps.sh || echo "make test: could not install chromium/prometheus; the browser and Prometheus tests will say so" >&2
+	@# the reader's training code is tested too (tests/unit/test_reader_model.py): the train extra
+	@.venv/bin/python -c "import sklearn" 2>/dev/null || .venv/bin/python -m pip install -q -e '.[train]'
 	@.venv/bin/python -m pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$status
 

@@ -204,7 +204,7 @@ def test_a_scaled_feature_s_stored_weight_scores_binary_features_as_training_did
     import numpy
     from sklearn.linear_model import LogisticRegression
 
-    sys.path.insert(0, str(ROOT / "ops"))
+    monkeypatch.syspath_prepend(str(ROOT / "ops"))
     import train_reader as tr
 
     monkeypatch.setattr(tr, "UNIGRAM_SCALE", 0.5)
