@@ -140,16 +140,7 @@ def train_heads(feats: list[list[str]], ys: dict[str, list[str]], balanced: dict
         idx = [i for i, v in enumerate(y) if v is not None]   # None: not an example of this head
         clf = LogisticRegression(C=c, max_iter=5000, solver="lbfgs", class_weight=balanced.get(head))
         clf.fit(X[idx], [y[i] for i in idx], sample_weight=None if weights is None else [weights[i] for i in idx])
-        classes = [str(k) for k in clf.classes_]
-        coef = clf.coef_ if len(classes) > 2 else [-clf.coef_[0] / 2, clf.coef_[0] / 2]
-        intercept = list(clf.intercept_) if len(classes) > 2 else [-clf.intercept_[0] / 2, clf.intercept_[0] / 2]
-        w = {}
-        for j, name in enumerate(names):
-            row = {str(k): round(float(coef[k][j] * scale[j]), 3) for k in range(len(classes))
-                   if abs(coef[k][j] * scale[j]) >= tr.PRUNE}
-            if row:
-                w[str(name)] = row
-        heads[head] = {"classes": classes, "intercept": [round(float(b), 3) for b in intercept], "weights": w}
+        heads[head] = tr.stored_head(clf, names, scale)
     return heads
 
 
@@ -429,13 +420,7 @@ def nb_relevance_head(rows: list[Row], c: float = tr.C, alpha: float = 1.0) -> d
     ratio = np.log((p / p.sum()) / (q / q.sum()))
     clf = LogisticRegression(C=c, max_iter=5000, solver="lbfgs")
     clf.fit(X.multiply(ratio).tocsr(), y)
-    w = clf.coef_[0] * ratio
-    weights = {}
-    for j, name in enumerate(vec.get_feature_names_out()):
-        if abs(w[j]) / 2 >= tr.PRUNE:
-            weights[str(name)] = {"0": round(float(-w[j] / 2), 3), "1": round(float(w[j] / 2), 3)}
-    b = float(clf.intercept_[0])
-    return {"classes": ["0", "1"], "intercept": [round(-b / 2, 3), round(b / 2, 3)], "weights": weights}
+    return tr.stored_head(clf, vec.get_feature_names_out(), ratio)
 
 
 class HierNB(Hier):

@@ -22,6 +22,7 @@ import gzip
 import hashlib
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,18 +101,25 @@ def train(feats: list[list[str]], data: list[Labelled]) -> dict:
         y = [targets(x)[head] for x in data]
         clf = LogisticRegression(C=C, max_iter=5000, solver="lbfgs", class_weight=("balanced" if head in BALANCED else None))
         clf.fit(X, y)
-        classes = [str(c) for c in clf.classes_]
-        coef = clf.coef_ if len(classes) > 2 else [-clf.coef_[0] / 2, clf.coef_[0] / 2]
-        intercept = list(clf.intercept_) if len(classes) > 2 else [-clf.intercept_[0] / 2, clf.intercept_[0] / 2]
-        weights = {}
-        for j, name in enumerate(names):
-            # sparse: {class index: weight} of the weights large enough to matter
-            row = {str(k): round(float(coef[k][j] * scale[j]), 3) for k in range(len(classes))
-                   if abs(coef[k][j] * scale[j]) >= PRUNE}
-            if row:
-                weights[str(name)] = row
-        heads[head] = {"classes": classes, "intercept": [round(float(b), 3) for b in intercept], "weights": weights}
+        heads[head] = stored_head(clf, names, scale)
     return heads
+
+
+def stored_head(clf, names: Sequence[str], scale: Sequence[float]) -> dict:
+    """A fitted head as the model file stores it: classes, intercepts and, per feature, its
+    weights times its training value (``scale``) that are large enough to matter. A binary
+    head's one coefficient row is split into two opposite halves, one per class."""
+    classes = [str(c) for c in clf.classes_]
+    coef = clf.coef_ if len(classes) > 2 else [-clf.coef_[0] / 2, clf.coef_[0] / 2]
+    intercept = list(clf.intercept_) if len(classes) > 2 else [-clf.intercept_[0] / 2, clf.intercept_[0] / 2]
+    weights = {}
+    for j, name in enumerate(names):
+        # sparse: {class index: weight} of the weights large enough to matter
+        row = {str(k): round(float(coef[k][j] * scale[j]), 3) for k in range(len(classes))
+               if abs(coef[k][j] * scale[j]) >= PRUNE}
+        if row:
+            weights[str(name)] = row
+    return {"classes": classes, "intercept": [round(float(b), 3) for b in intercept], "weights": weights}
 
 
 def build(hold_out: Path | None) -> tuple[dict, list[Path]]:
