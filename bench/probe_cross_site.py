@@ -13,7 +13,7 @@ government response. It is replayed through ``citycredit.replay.Replay`` (what
   is a false alert;
 - stories: a group is *whole* when all its wordings got one story id; a *false join* is a
   story id shared by two groups (a response joining the story it answers is expected);
-- every line's reading (city, polarity, subfield, story, how it joined) with ``--verbose``.
+- every line's reading (city, polarity, subfield, story, what it joined and why) with ``--verbose``.
 
 Write a probe before running any code on it, commit it, then score it: that figure is the
 blind one; after any fix made while looking at it, the probe is dev data.
@@ -101,7 +101,7 @@ def score(path: Path, verbose: bool = False) -> dict[str, int]:
             it = item_of[n]
             story = (it.evidence or {}).get("story", [""])
             print(f"{group}\t{obs.site}\t{it.city or '-'}\t{it.polarity}\t{it.subfield or '-'}\t{it.aspect or '-'}\t"
-                  f"{it.story_id[-6:]}\t{obs.title}\t{story[0][:40]}")
+                  f"{it.story_id[-6:]}\t{obs.title}\t{story[0][:40]}" + (f"\t({story[1]})" if len(story) > 1 else ""))
         for alert in alerts:
             print(f"ALERT {alert.type} {alert.city} {alert.trigger} {alert.title}")
     print(f"{path.name}: expected alerts {len(hits)} of {len(expected)} "

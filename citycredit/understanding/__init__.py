@@ -192,7 +192,7 @@ class Understanding:
                      f"wording similarity {assignment.similarity:.3f}"]
         elif assignment.how.startswith("rare word: "):
             story = [f"joined: {assignment.matched_title}",
-                     f"same prefecture {item.city} within 24 h, both credit items, the rare word {assignment.how[11:]} in common, "
+                     f"same prefecture {item.city} within 24 h, a credit item on one side at least, the rare word {assignment.how[11:]} in common, "
                      f"wording similarity {assignment.similarity:.3f}"]
         elif assignment.how.startswith("partial: "):
             story = [f"joined: {assignment.matched_title}",

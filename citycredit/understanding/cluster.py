@@ -742,14 +742,20 @@ class StoryClusterer:
     def _rare_word_match(self, bucket: str, frame: Frame, subject: tuple[str, str] | None, grams: Sequence[str],
                          wmap: dict[str, int], text: str, city: str | None, county: str | None, province: str | None,
                          postings: Postings, stories: dict[str, list], now: float,
-                         vetoes: list[tuple[str, str]]) -> tuple[str | None, float, str]:
+                         vetoes: list[tuple[str, str]], credit: bool = True) -> tuple[str | None, float, str]:
         """The open credit story of this prefecture (of no city, for an item naming none: a national
         or foreign case worded by two sites), seen within the frame window, that shares a
         rare word with this credit item: three characters or more, none of whose bigrams is a
         common one or a place name's (石家庄一搅拌站扬尘污染严重 / 石家庄藁城一混凝土搅拌站被责令停产整治:
         搅拌站). No event type is needed: sites name the thing that failed (电梯, 营养餐, 搅拌站)
         where the taxonomy has no word for the event. County, subject and quantities must not
-        conflict. Returns (story id, similarity, the word)."""
+        conflict. One side being a credit item is enough: the reader may miss one wording of an
+        event (佛山一小区电梯突然下坠 3名居民受伤 read neutral, 小区电梯坠落事故 物业公司被立案调查
+        read dishonest), and the story is one event whatever each wording was read as; a story is
+        a credit story once any member is. Within one prefecture only: across the country a rare
+        word is weaker evidence (侵犯商标权犯罪向…新业态延展 / “冰雪+”如何加出多元新业态), so items
+        naming no city join on it only when both are credit items. Returns (story id, similarity,
+        the word)."""
         rare = self._rare_word
         if not any(wmap.get(text[i:i + 2], 0) > rare < wmap.get(text[i + 1:i + 3], 0) for i in range(len(text) - 2)):
             return None, 0.0, ""  # no two rare bigrams in a row: no rare word of three characters to share
@@ -767,7 +773,8 @@ class StoryClusterer:
         best: tuple[int, float, str, str] | None = None
         for sid in sorted(ids):
             record = stories.get(sid)
-            if (record is None or len(record) <= 14 or not record[14] or record[7] != city
+            if (record is None or len(record) <= 14 or not (credit and record[14] or city and (credit or record[14]))
+                    or record[7] != city
                     or now - record[1] > window or now < record[0] - window):
                 continue
             word = max((self._shared_rare_word(text, m[2], wmap) for m in record[8]), key=len)
@@ -953,9 +960,9 @@ class StoryClusterer:
             if sid is None and response and city and subfield and subject is None:
                 sid, sim = self._response_match(frame, subfield, county, grams, wmap, stories, ts, vetoes)
                 how = "response"
-            if sid is None and credit:
+            if sid is None:
                 sid, sim, word = self._rare_word_match(bucket, frame, subject, grams, wmap, text, city, county, province,
-                                                       postings, stories, ts, vetoes)
+                                                       postings, stories, ts, vetoes, credit)
                 how = f"rare word: {word}" if sid is not None else how
         hour = int(ts // 3600)
         if sid is not None:

@@ -217,16 +217,33 @@ def test_two_credit_items_of_a_city_sharing_a_rare_word_join_without_an_event_ty
 
 
 @pytest.mark.parametrize("second, credit, later", [
-    ("石家庄藁城一混凝土搅拌站被责令停产整治", False, 5),   # not a credit item
+    ("石家庄藁城一混凝土搅拌站被责令停产整治", False, 5),   # neither is a credit item
     ("石家庄藁城一混凝土搅拌站被责令停产整治", True, 30),   # outside the frame window (24 h)
     ("石家庄一水泥厂粉尘超标被责令停产", True, 5),          # no rare word in common
 ])
-def test_a_rare_word_join_needs_credit_items_the_window_and_the_word(second, credit, later):
+def test_a_rare_word_join_needs_a_credit_item_the_window_and_the_word(second, credit, later):
     c = StoryClusterer({})
     a = c.assign("b", T0, normalize("石家庄一搅拌站扬尘污染严重 周边居民苦不堪言"), None, SHIJIAZHUANG, ("石家庄",),
-                 credit=True)
+                 credit=credit)
     b = c.assign("b", T0 + later * H, normalize(second), None, SHIJIAZHUANG, ("石家庄",), credit=credit)
     assert b.story_id != a.story_id
+
+
+FOSHAN = "440600"
+
+
+@pytest.mark.parametrize("neutral_first", [False, True])
+def test_a_wording_the_reader_missed_joins_its_city_s_credit_story_on_a_rare_word(neutral_first):
+    """One wording of an event read neutral (佛山一小区电梯突然下坠, no credit word) and another read
+    as a credit item: within one prefecture a rare word in common (小区电梯) makes them one story,
+    in either order, so the event's homepages are counted together (probe 04: two alerts missed)."""
+    c = StoryClusterer({})
+    first, second = "佛山一小区电梯突然下坠 3名居民受伤", "广东佛山：小区电梯坠落事故 物业公司被立案调查"
+    a = c.assign("b", T0, normalize(first if neutral_first else second), None if neutral_first else "work_safety",
+                 FOSHAN, ("佛山",), credit=not neutral_first)
+    b = c.assign("b", T0 + 3 * H, normalize(second if neutral_first else first), "work_safety" if neutral_first else None,
+                 FOSHAN, ("佛山",), credit=neutral_first)
+    assert b.story_id == a.story_id and b.how == "rare word: 小区电梯"
 
 
 TAIZHOU, WENLING = "331000", "331081"
