@@ -422,6 +422,9 @@ class StoryClusterer:
         # on its frame; derived from state like the postings, never stored
         self._frame_index: dict[str, dict[tuple[str, str], list[str]]] = {}
         self._frames: dict[str, Frame] = {}  # story id -> its stored frame, rebuilt once
+        # bucket -> ids of its open credit stories: the stories a wording read neutral may join on a
+        # rare word (_rare_word_match); derived from state like the postings, never stored
+        self._credit_ids: dict[str, set[str]] = {}
 
     # --- signature -------------------------------------------------------------
     @staticmethod
@@ -447,6 +450,7 @@ class StoryClusterer:
         exact: dict[str, str] = {}
         self._exact[bucket] = exact
         self._frame_index[bucket] = {}
+        credit_ids = self._credit_ids[bucket] = set()
         for hour in meta["hours"]:
             for sid in self._hour_ids(bucket, meta, hour):
                 record = self.state.get(f"s:{sid}")
@@ -457,6 +461,8 @@ class StoryClusterer:
                 for member in record[8]:
                     exact.setdefault(member[2], sid)
                 self._index_frame(bucket, sid, record)
+                if len(record) > 14 and record[14]:
+                    credit_ids.add(sid)
         self._cache[bucket] = (meta["seq"], postings, stories)
         return meta, postings, stories
 
@@ -493,6 +499,7 @@ class StoryClusterer:
                     del exact[member[2]]
             self._unpost(postings, _member_grams(record), sid)
             self._unindex_frame(bucket, sid, record)
+            self._credit_ids.get(bucket, set()).discard(sid)
         self._members.pop(sid, None)
         if f"s:{sid}" in self.state:
             del self.state[f"s:{sid}"]
@@ -757,14 +764,17 @@ class StoryClusterer:
         naming no city join on it only when both are credit items. Returns (story id, similarity,
         the word)."""
         rare = self._rare_word
-        if not any(wmap.get(text[i:i + 2], 0) > rare < wmap.get(text[i + 1:i + 3], 0) for i in range(len(text) - 2)):
-            return None, 0.0, ""  # no two rare bigrams in a row: no rare word of three characters to share
-        ids = set()
-        for g in grams:
-            if wmap[g] > rare:
-                found = postings.get(g)
-                if found is not None:
-                    ids.update((found,) if found.__class__ is str else found)
+        if not (credit or city and self._credit_ids.get(bucket)) or sum(1 for g in grams if wmap[g] > rare) < 2:
+            return None, 0.0, ""  # nothing to join, or fewer than two rare bigrams: no rare word, nor two, to share
+        if credit:
+            ids = set()
+            for g in grams:
+                if wmap[g] > rare:
+                    found = postings.get(g)
+                    if found is not None:
+                        ids.update((found,) if found.__class__ is str else found)
+        else:
+            ids = self._credit_ids[bucket]  # a wording read neutral joins a credit story only: few are open
         if not ids:
             return None, 0.0, ""
         window = self.settings.frame_window_s
@@ -779,7 +789,12 @@ class StoryClusterer:
                 continue
             word = max((self._shared_rare_word(text, m[2], wmap) for m in record[8]), key=len)
             if len(word) < 3:
-                continue  # a rare bigram in common is not a rare word in common
+                # two rare bigrams apart (甲醛…鱿鱼) are evidence too, for two credit items of a
+                # prefecture (a wording read neutral shares 小区…物业 with too many: 南宁一小区物业费上涨)
+                word = (max((self._shared_rare_bigrams(text, m[2], wmap) for m in record[8]), key=len)
+                        if city and credit and record[14] else "")
+                if not word:
+                    continue  # one rare bigram in common is not a rare word in common
             theirs = self._story_frame(sid, record) if len(record) > 10 and record[10] else _NO_FRAME
             reason = (_place_conflict(record, None, city, county, province)
                       or frames_conflict(frame, theirs, self._frame_reader.rising, types=False)
@@ -806,6 +821,16 @@ class StoryClusterer:
             if len(run) > len(best):
                 best = run
         return best
+
+    def _shared_rare_bigrams(self, text: str, other: str, wmap: dict[str, int]) -> str:
+        """Two rare bigrams both wordings have, apart (甲醛…鱿鱼), as "甲醛+鱿鱼", or ""."""
+        rare = self._rare_word
+        found = []
+        for i in range(len(text) - 1):
+            g = text[i:i + 2]
+            if wmap.get(g, 0) > rare and g in other and not any(g[0] in f or g[1] in f for f in found):
+                found.append(g)
+        return "+".join(found[:2]) if len(found) >= 2 else ""
 
     def _response_match(self, frame: Frame, subfield: str, county: str | None, grams: Sequence[str],
                         wmap: dict[str, int], stories: dict[str, list], now: float,
@@ -989,6 +1014,7 @@ class StoryClusterer:
                 self._index_frame(bucket, sid, record)
             if credit and len(record) > 14 and not record[14]:
                 record[14] = True
+                self._credit_ids.setdefault(bucket, set()).add(sid)
             if sighting is not None and len(record) > 13 and not record[12] \
                     and len(record[13]) < self.settings.max_held_sightings:
                 record[13] = (*record[13], tuple(sighting))  # a tuple: see _view on the garbage collector
@@ -1021,6 +1047,8 @@ class StoryClusterer:
             stories[sid] = record
             self._post(postings, self._anchors(wmap or self._weights(grams, ()), place_grams), sid)
             self._index_frame(bucket, sid, record)
+            if credit:
+                self._credit_ids.setdefault(bucket, set()).add(sid)
             self.state[f"s:{sid}"] = record
             self._register(bucket, meta, hour, sid)
             matched_title = None
@@ -1055,6 +1083,7 @@ class StoryClusterer:
             stories[local] = record
             self._members[local] = ((grams, amounts, sum(wmap.values()), event, subject),)
             self._index_frame(bucket, local, record)
+            self._credit_ids.setdefault(bucket, set()).add(local)  # an echo is a credit story's
             self._register(bucket, meta, hour, local)
         else:
             record[0], record[1] = min(record[0], ts), max(record[1], ts)
