@@ -11,6 +11,12 @@ subfield. Entertainment, games, sports and stories of the toutiao corpus are lef
 Label the lines (same columns as headlines.tsv), score them with
 ``python bench/eval_understanding.py --headlines FILE`` BEFORE changing anything, then
 fix and merge them into the dev set.
+
+``--uncertain N`` draws a targeted batch instead (tests/data/labels/targeted/): the N titles of
+the pool the shipped reader is least sure are credit items or not (relevance probability nearest
+0.5; uncertainty sampling, the simplest active learning), each wording once. Those labels teach
+the reader most per title; they are training data only, never a blind figure, since the
+reader chose them.
 """
 from __future__ import annotations
 
@@ -42,6 +48,37 @@ def _title_at(f: str, n: int) -> str:
     return _FILES[f][n - 1].split("\t")[TITLE_COLUMN[f]].strip()
 
 
+def least_sure(pool: list[tuple[str, int, str]], n: int, rng: random.Random) -> list[tuple[str, int, str]]:
+    """The n titles whose relevance the shipped reader is least sure of, one per wording."""
+    import math
+
+    sys.path.insert(0, str(ROOT))
+    from citycredit.exceptions import InputError
+    from citycredit.understanding import Understanding
+    from citycredit.understanding.model import NONE, context_features, masked_text
+    from citycredit.understanding.text import normalize
+
+    u = Understanding(story_state={})
+    scored, seen = [], set()
+    for f, i, title in pool:
+        text = normalize(title)
+        if text in seen:
+            continue
+        seen.add(text)
+        try:
+            place = u.gazetteer.attribute(text)
+        except InputError:
+            continue
+        lexicon = u.classifier.classify(text, place.spans, has_city=place.city is not None)
+        scores = u.model.score_title(masked_text(text, place.spans), context_features(
+            lexicon, u.frames.read(text), place.city is not None, place.county is not None))
+        # P(credit item): not (neutral and no aspect), the heads Understanding._decide reads relevance from
+        p = 1.0 - math.exp(scores.log_probs("polarity")["neutral"] + scores.log_probs("aspect").get(NONE, 0.0))
+        scored.append((abs(p - 0.5), rng.random(), (f, i, title)))
+    scored.sort()
+    return [x for _, _, x in scored[:n]]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=20261128)
@@ -55,6 +92,8 @@ def main() -> int:
     ap.add_argument("--pattern", help="draw only titles matching this regex (all into the random stratum): "
                     "a targeted batch for a class random draws rarely hold (tests/data/labels/targeted/); "
                     "training data, never a blind figure")
+    ap.add_argument("--uncertain", type=int, default=0,
+                    help="draw the N titles of the pool the shipped reader is least sure about (a targeted batch)")
     args = ap.parse_args()
     only = re.compile(args.pattern) if args.pattern else None
     labelled, seen_titles = set(), set()
@@ -88,6 +127,10 @@ def main() -> int:
                 continue
             (broad if BROAD.search(title) else other).append((f, i, title))
     rng = random.Random(args.seed)
+    if args.uncertain:
+        for f, i, title in least_sure(broad + other, args.uncertain, rng):
+            print(f"{f}\t{i}\t{title}")
+        return 0
     sample = rng.sample(broad, args.broad) + rng.sample(other, args.random)
     rng.shuffle(sample)
     chosen = {(f, i) for f, i, _ in sample}

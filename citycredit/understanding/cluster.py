@@ -11,9 +11,10 @@ Event types (config/clustering.toml [events]) keep the same people apart when th
 kind of event differs (被查 vs 开除党籍, 将访华 vs 会谈, 发射 vs 贺电) or a meeting has
 another host; the same type and host with a shared name joins at a lower similarity.
 
-A *bucket* is a partition of the state (all stories a match may join must share one);
-Understanding uses a single bucket, because sites name the same city differently and
-sighting volume (changes on 15 sites) is small.
+A *bucket* is a partition of the state (all stories a match may join must share one):
+Understanding uses one per prefecture and one for items naming no city (``story_bucket``),
+so workers can split the clustering; a placed credit story is echoed into the no-city
+bucket, where a wording naming only its province may join it (``echo``).
 
 State lives in a MutableMapping (a dict in replay, a changelogged Faust table in the
 worker) in small records, so a table write is never bigger than one story:
