@@ -183,6 +183,7 @@ class EventRules:
     subject_markers: tuple[str, ...]
     compatible_heads: frozenset[tuple[str, str]]  # (head, head) pairs that may name one subject
     same_trade: frozenset[tuple[str, str]]        # (modifier, modifier) pairs naming one trade
+    complement: re.Pattern[str]                   # a modifier negating its head (一非煤矿山: 非 + 煤矿)
 
     def heads_compatible(self, a: str, b: str) -> bool:
         """The same head, or two heads one subject may be called by (化工厂 / 化工企业, 学校 / 中学)."""
@@ -223,11 +224,14 @@ def events_conflict(a: tuple[str | None, str | None], b: tuple[str | None, str |
 
 def subjects_conflict(a: tuple[str, str] | None, b: tuple[str, str] | None) -> bool:
     """Two different unnamed subjects: the same head with other modifiers (一建筑公司 vs 一物流公司),
-    or two bare heads naming different kinds of place or person (一医院 vs 一药店)."""
+    two bare heads naming different kinds of place or person (一医院 vs 一药店), or one head and
+    its complement (一煤矿 vs 一非煤矿山)."""
     if a is None or b is None:
         return False
     (ma, ha), (mb, hb) = a, b
     rules = _event_rules()
+    if rules.heads_compatible(ha, hb) and bool(rules.complement.match(ma)) != bool(rules.complement.match(mb)):
+        return True  # 一非煤矿山 is any mine but a coal mine: never 一煤矿 (nor 一国有煤矿)
     if ma and mb:
         return rules.heads_compatible(ha, hb) and not rules.modifiers_compatible(ma, mb)
     if not ma and not mb:
@@ -259,7 +263,8 @@ def _event_rules() -> EventRules:
     return EventRules(words, rank, frozenset(actor.get("types", [])),
                       re.compile(f"^([\\u4e00-\\u9fff]{{2,{most}}}?)(?:{before})"),
                       subject, frozenset(subjects.get("distinct", [])), tuple(subjects.get("markers", [])),
-                      pairs_within(subjects.get("compatible", [])), pairs_within(subjects.get("same_trade", [])))
+                      pairs_within(subjects.get("compatible", [])), pairs_within(subjects.get("same_trade", [])),
+                      re.compile(subjects.get("complement", "(?!)")))
 
 
 def _cn_to_arabic(match: re.Match[str]) -> str:
