@@ -71,6 +71,7 @@ NOT_RUN = {
     "derive_place_words.py": "derives the weak place names of citycredit/config/places.toml",
     "sample_blind_headlines.py": "draws a blind sample of headlines to label",
     "loo_reader.py": "leave-one-batch-out accuracy of reader methods over the blind batches (docs/reading.md)",
+    "audit_labels.py": "lists hand labels the reader trained without them contradicts, for a person to read",
     "probe_cross_site.py": "alerts and stories of a hand-written cross-site probe: correctness, not speed",
     "figures.py": "the figures' format, shared by the benchmarks",
     "run_benchmarks.py": "this runner",
