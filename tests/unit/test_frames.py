@@ -283,6 +283,24 @@ def test_two_rare_words_apart_join_within_a_prefecture_not_across_the_country():
     assert c.assign("b", T0 + 3 * H, normalize("南宁一小区物业费上涨引业主不满"), None, NANNING, ("南宁",)).story_id != a.story_id
 
 
+YICHANG, LIJIANG = "420500", "530700"
+
+
+def test_a_travel_agency_or_an_inn_is_a_subject_of_its_own():
+    """Two wordings of one agency's flight with the money, neither typed, join as the same subject
+    with a rare word in common (probe 09: 宜昌); an inn's price gouging is not a restaurant's."""
+    assert read("宜昌一旅行社收款后失联 百余名游客行程被取消").subject == "travel_agency"
+    assert read("丽江一客栈哄抬房价被罚款5万元").subject == "lodging"
+    assert frames_conflict(read("丽江一客栈哄抬房价被罚款"), read("丽江一餐厅哄抬菜价被罚款"),
+                           load_frame_reader().rising).startswith("subject")
+    c = StoryClusterer({})
+    a = c.assign("b", T0, normalize("宜昌一旅行社收款后失联 百余名游客行程被取消"), "tourism", YICHANG, ("宜昌",),
+                 credit=True)
+    b = c.assign("b", T0 + 4 * H, normalize("湖北宜昌：旅行社老板卷款跑路 游客损失超50万元"), "tourism", YICHANG,
+                 ("湖北", "宜昌"), credit=True)
+    assert b.story_id == a.story_id and b.how.startswith("partial: the same subject (travel_agency)")
+
+
 TAIZHOU, WENLING = "331000", "331081"
 
 
