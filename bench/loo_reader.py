@@ -532,7 +532,7 @@ def main() -> int:
     ap.add_argument("--exclude", action="append", default=[],
                     help="a label file (name) left out of every fold, e.g. a batch labelled after a comparison was run")
     ap.add_argument("--cache", type=Path, default=None,
-                    help="keep each fit here (keyed by method, fold and the label files' sha256) to reuse it")
+                    help="keep each fit here (keyed by method, fold, the label files' and the feature sources' sha256) to reuse it")
     ap.add_argument("--clusters", type=Path, default=None,
                     help="a bigram cluster table for flat_clusters / flat_clusters_count (bench/experiment_word_clusters.py)")
     args = ap.parse_args()
@@ -548,6 +548,13 @@ def main() -> int:
         for f in tr.label_files(None):
             if f.name in args.exclude:
                 continue
+            digest.update(f.name.encode() + hashlib.sha256(f.read_bytes()).digest())
+        # the features come from the lexicon, the taxonomy, the gazetteer and the feature code:
+        # a change to any of them is another set of fits (a subject kind added to event_types.toml
+        # once reused fits made without it)
+        for f in sorted((ROOT / "citycredit" / "config").glob("*.toml")) + [ROOT / "ops" / "train_reader.py",
+                                                                             ROOT / "citycredit" / "understanding" / "model.py",
+                                                                             ROOT / "citycredit" / "understanding" / "frames.py"]:
             digest.update(f.name.encode() + hashlib.sha256(f.read_bytes()).digest())
         CACHE = args.cache / digest.hexdigest()[:16]
     u = Understanding(story_state={}, model=False)
