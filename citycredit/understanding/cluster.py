@@ -789,8 +789,10 @@ class StoryClusterer:
         best: tuple[int, float, str, str] | None = None
         for sid in sorted(ids):
             record = stories.get(sid)
-            if (record is None or len(record) <= 14 or not (credit and record[14] or city and (credit or record[14]))
-                    or record[7] != city
+            if record is None or len(record) <= 14:
+                continue
+            both_credit = credit and record[14]
+            if (not (both_credit or city and (credit or record[14])) or record[7] != city
                     or now - record[1] > window or now < record[0] - window):
                 continue
             word = max((self._shared_rare_word(text, m[2], wmap) for m in record[8]), key=len)
@@ -798,7 +800,7 @@ class StoryClusterer:
                 # two rare bigrams apart (甲醛…鱿鱼) are evidence too, for two credit items of a
                 # prefecture (a wording read neutral shares 小区…物业 with too many: 南宁一小区物业费上涨)
                 word = (max((self._shared_rare_bigrams(text, m[2], wmap) for m in record[8]), key=len)
-                        if city and credit and record[14] else "")
+                        if city and both_credit else "")
                 if not word:
                     continue  # one rare bigram in common is not a rare word in common
             theirs = self._story_frame(sid, record) if len(record) > 10 and record[10] else _NO_FRAME
