@@ -68,6 +68,8 @@ class Analysis:
         evidence: dict[str, list[str]] = {"city": list(self.place.evidence)}
         if self.place.note:
             evidence["city_note"] = [self.place.note]
+        if self.place.candidates:
+            evidence["city_candidates"] = [f"{name} {adcode}" for adcode, name, _ in self.place.candidates]
         for key in ("domain", "subfield", "polarity", "aspect", "context", "neutralised", "model"):
             if key in self.credit.evidence:
                 evidence[key] = list(self.credit.evidence[key])
@@ -177,12 +179,15 @@ class Understanding:
                                                   item.summary, item.change)
         assignment = self.clusterer.assign(story_bucket(item.city_adcode), ts, normalize(item.title), item.subfield, item.city_adcode,
                                            places, item.county_adcode, response=item.aspect == "government_response",
-                                           province=item.province, sighting=sighting, credit=item.polarity != "neutral")
+                                           province=item.province, sighting=sighting, credit=item.polarity != "neutral",
+                                           candidates=self._candidates(item))
         evidence = dict(item.evidence)
         if assignment.new:
             story = ["new story"]
         elif assignment.echo_city:
-            why = (f"same event frame in {item.province} ({(item.evidence or {}).get('event', ['?'])[0]}), the only such story there"
+            where = item.province or "its place name's cities (" + ", ".join(
+                (item.evidence or {}).get("city_candidates", [])) + ")"
+            why = (f"same event frame in {where} ({(item.evidence or {}).get('event', ['?'])[0]}), the only such story there"
                    if assignment.how == "frame" else f"wording similarity {assignment.similarity:.3f}")
             story = [f"joined: {assignment.matched_title}",
                      f"a story of {self.gazetteer.name_of(assignment.echo_city) or assignment.echo_city}; this wording names no city: {why}"]
@@ -208,6 +213,19 @@ class Understanding:
         item.story_id = assignment.story_id
         item.evidence = evidence
         return item
+
+    def _candidates(self, item: Item) -> tuple[tuple[str, str], ...]:
+        """(city adcode, province) of each city an item's ambiguous place name may mean
+        (evidence ``city_candidates``, "广州市 440100"), for an item naming no city or province."""
+        if item.city_adcode or item.province:
+            return ()
+        out = []
+        for line in (item.evidence or {}).get("city_candidates", ()):
+            adcode = line.rpartition(" ")[2]
+            place = self.gazetteer.places.get(adcode)
+            if place is not None:
+                out.append((adcode, self.gazetteer.places[place.province].name))
+        return tuple(out)
 
     @staticmethod
     def echoes(item: Item) -> bool:

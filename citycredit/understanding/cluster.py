@@ -915,6 +915,24 @@ class StoryClusterer:
         sid, record = found[0]
         return sid, self._wording(sid, record, frozenset(grams), wmap, sum(wmap.values()))[0]
 
+    def _candidates_match(self, bucket: str, frame: Frame, subject: tuple[str, str] | None, grams: Sequence[str],
+                          wmap: dict[str, int], candidates: Sequence[tuple[str, str]], stories: dict[str, list],
+                          now: float, vetoes: list[tuple[str, str]]) -> tuple[str | None, float]:
+        """The one echo of the no-city bucket with this event frame placed in one of the cities an
+        ambiguous place name may mean (白云区一仓库藏匿假冒运动鞋: 广州白云区查获假冒名牌运动鞋 is open,
+        贵阳 has no such story). None when no city or two of them have one: the name cannot say."""
+        found = []
+        for city, province in candidates:
+            ids = self._frame_index.get(bucket, {}).get((f"p:{province}", frame.type.id))  # type: ignore[union-attr]
+            if ids:
+                found += [(sid, record) for sid, record, _ in self._compatible(sorted(ids), frame, subject, None, None,
+                                                                              stories, now, vetoes, province=province)
+                          if _echo_home(record) and record[7] == city]
+        if len(found) != 1:
+            return None, 0.0
+        sid, record = found[0]
+        return sid, self._wording(sid, record, frozenset(grams), wmap, sum(wmap.values()))[0]
+
     def _shares_beyond_actor(self, shared: frozenset[str], wmap: dict[str, int], actor: str | None) -> bool:
         """A rare bigram in common that is not the host's name (王毅同X会谈 vs 王毅同Y会谈 share only 王毅)."""
         # a bigram starting inside the name (王毅, 毅同) is the name, not the story
@@ -937,12 +955,14 @@ class StoryClusterer:
     def assign(self, bucket: str, ts: float, title: str, subfield: str | None = None,
                city: str | None = None, places: Iterable[str] = (), county: str | None = None,
                response: bool = False, province: str | None = None, sighting: Sequence | None = None,
-               credit: bool = False) -> Assignment:
+               credit: bool = False, candidates: Sequence[tuple[str, str]] = ()) -> Assignment:
         """Story of one sighting at event time ``ts`` (epoch seconds) in ``bucket``. ``response``:
         the sighting reports the authorities' response (通报, 问责, 吊销, 立案查处), which belongs
         to the story of the event it answers. A sighting naming no city may join the echo of a
         placed story (``echo``); else its story holds ``sighting`` (ts, site, surface, rank, url,
-        title, summary, change) for a placed story that claims it later."""
+        title, summary, change) for a placed story that claims it later. ``candidates``: for a
+        sighting naming no city and no province, the (city adcode, province) its place name may
+        mean (白云区: 广州 or 贵阳); the one echo with its event frame among them may claim it."""
         meta, postings, stories = self._open(bucket, ts)
         grams, numbers, text, said = self._signature(title)
         place_grams = _place_grams(places, text, self._events.subject_markers)
@@ -978,6 +998,9 @@ class StoryClusterer:
             if sid is None and not city and province and frame.type is not None and frame.type.join:
                 sid, sim = self._province_match(bucket, frame, subject, grams, wmap, province, None, stories, ts, vetoes,
                                                 echoes=True)
+                how = "frame"
+            if sid is None and not city and not province and candidates and frame.type is not None and frame.type.join:
+                sid, sim = self._candidates_match(bucket, frame, subject, grams, wmap, candidates, stories, ts, vetoes)
                 how = "frame"
             if sid is None and frame.type is not None and frame.type.join and city:
                 sid, sim = self._frame_match(bucket, frame, subject, grams, wmap, subfield, city, county, stories, ts,

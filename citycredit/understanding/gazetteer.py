@@ -73,8 +73,13 @@ class Attribution:
     evidence: tuple[str, ...] = ()
     note: str = ""
     spans: tuple[tuple[int, int], ...] = ()  # where place names are, so credit terms inside them are ignored
+    # a title naming no city and no province whose place name is one several prefectures have
+    # (白云区: 广州 and 贵阳): those prefectures as (adcode, name, province name); a story of one
+    # of them may claim it (clustering), the index never counts it for any
+    candidates: tuple[tuple[str, str, str], ...] = ()
 
 
+_MAX_CANDIDATES = 3  # a name more prefectures share than this says too little to look for its story
 _NOWHERE = Attribution()  # a title that names no place (most): one shared immutable value, not one built per title
 
 
@@ -430,7 +435,13 @@ class Gazetteer:
             provs = {places[c].province for h in unresolved for c in h.codes}
             provs = provs if len(provs) == 1 else set()
         province = places[next(iter(provs))].name if len(provs) == 1 else None
-        return Attribution(province=province, evidence=evidence, note=note, spans=spans)
+        candidates: tuple[tuple[str, str, str], ...] = ()
+        if province is None and not prefectures:
+            cands = sorted({places[c].prefecture for h in unresolved if not h.weak for c in h.codes  # type: ignore[misc]
+                            if places[c].level != "province"})
+            if 2 <= len(cands) <= _MAX_CANDIDATES:
+                candidates = tuple((c, places[c].name, places[places[c].province].name) for c in cands)
+        return Attribution(province=province, evidence=evidence, note=note, spans=spans, candidates=candidates)
 
 
 @lru_cache(maxsize=4)

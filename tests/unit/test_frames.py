@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from citycredit.understanding import Understanding
 from citycredit.understanding.cluster import StoryClusterer
 from citycredit.understanding.frames import frames_conflict, load_frame_reader
 from citycredit.understanding.text import normalize
@@ -299,6 +300,29 @@ def test_a_travel_agency_or_an_inn_is_a_subject_of_its_own():
     b = c.assign("b", T0 + 4 * H, normalize("湖北宜昌：旅行社老板卷款跑路 游客损失超50万元"), "tourism", YICHANG,
                  ("湖北", "宜昌"), credit=True)
     assert b.story_id == a.story_id and b.how.startswith("partial: the same subject (travel_agency)")
+
+
+def test_an_ambiguous_district_joins_the_one_city_story_of_its_frame():
+    """白云区 names 广州 or 贵阳, so the item is read with no city (probe 01); the echo of 广州's
+    counterfeit-shoe story is the only story of its event type among them, and claims it. With a
+    like story open in 贵阳 too, the name cannot say which, and it joins neither."""
+    from schemas import Observation
+
+    def items(*titles):
+        u = Understanding(story_state={})
+        out = []
+        for n, t in enumerate(titles):
+            obs = Observation.parse({"ts": f"2026-02-01T{8 + 2 * n:02d}:00:00+08:00", "site": "sina",
+                                     "surface": "homepage", "title": t, "url": ""})
+            out += u.classify_all(obs)
+        return out
+
+    a, b = items("广州白云区查获假冒名牌运动鞋1.2万双", "白云区一仓库藏匿万余双假冒运动鞋被端")
+    assert b.city is None and b.story_id == a.story_id
+    assert "广州市 440100, 贵阳市 520100" in b.evidence["story"][1]
+    a, c, b = items("广州白云区查获假冒名牌运动鞋1.2万双", "贵阳警方查获假冒名牌运动鞋5000双",
+                    "白云区一仓库藏匿万余双假冒运动鞋被端")
+    assert b.story_id not in (a.story_id, c.story_id)
 
 
 TAIZHOU, WENLING = "331000", "331081"

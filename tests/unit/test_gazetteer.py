@@ -71,6 +71,16 @@ def test_province_only_when_no_city(gaz):
     assert gaz.attribute("吉林市").city == "吉林市"
 
 
+def test_an_ambiguous_name_lists_the_cities_it_may_mean_and_names_none(gaz):
+    """白云区 is a district of 广州 and of 贵阳: no city is read, but the two are kept as candidates
+    (a story of one of them may claim the title); a province named, or a name too many share, keeps none."""
+    got = gaz.attribute(normalize("白云区一仓库藏匿万余双假冒运动鞋被端"))
+    assert got.city is None and [(a, n) for a, n, _ in got.candidates] == [("440100", "广州市"), ("520100", "贵阳市")]
+    assert {p for _, _, p in got.candidates} == {"广东省", "贵州省"}
+    assert gaz.attribute(normalize("贵州白云区一仓库起火")).city == "贵阳市"
+    assert gaz.attribute(normalize("江苏一化工厂爆炸")).candidates == ()
+
+
 def test_every_prefecture_resolves_by_full_name(gaz, shared_data):
     """All 333 prefecture-level units of the NBS list, by full name, resolve to themselves."""
     rows = list(csv.DictReader((shared_data / "gazetteer" / "cities.csv").open(encoding="utf-8")))
