@@ -355,13 +355,14 @@ def _frame_state(frame: Frame, subject: tuple[str, str] | None) -> list:
     """A story's frame as stored in state (JSON-able): type, subject kind and word, quantities,
     and the unnamed subject (modifier, head) of config/clustering.toml [subjects]."""
     return [frame.type.id if frame.type else None, frame.subject, frame.subject_word,
-            [[q.unit, q.low, q.high, q.text] for q in frame.quantities], list(subject) if subject else None,
+            [[q.unit, q.low, q.high, q.text, q.sanction] for q in frame.quantities], list(subject) if subject else None,
             frame.object]
 
 
 def _frame_from_state(state: list, reader: FrameReader) -> Frame:
     return Frame(reader.types.get(state[0]), None, state[1], state[2],
-                 tuple(Quantity(u, lo, hi, t) for u, lo, hi, t in state[3]), state[5] if len(state) > 5 else None)
+                 tuple(Quantity(*q[:4], bool(q[4]) if len(q) > 4 else False) for q in state[3]),  # (stored before penalties: 4)
+                 state[5] if len(state) > 5 else None)
 
 
 def _stored_subject(record: list) -> list | None:
@@ -738,7 +739,7 @@ class StoryClusterer:
         mine_specific = [q for q in frame.quantities if self._specific(q)]
         best: tuple[int, float, float, str, str] | None = None
         for sid, record, theirs in self._compatible(ids, frame, subject, city, county, stories, now, vetoes, types=False):
-            shared_q = [q for q in mine_specific for other in theirs.quantities if other.unit == q.unit and q.overlaps(other)]
+            shared_q = [q for q in mine_specific for other in theirs.quantities if q.comparable(other) and q.overlaps(other)]
             sim, shared = self._wording(sid, record, mine, wmap, w_mine)
             if shared_q:
                 strength, because = 2, f"the same {shared_q[0].text}"

@@ -37,13 +37,20 @@ class Quantity:
     low: float
     high: float   # inclusive
     text: str
+    # a penalty (罚款20万元): the authorities' answer, compared only with other penalties, never
+    # with the event's own amounts (a bill of 8000元, a loss of 300万元)
+    sanction: bool = False
 
     def overlaps(self, other: "Quantity") -> bool:
         return self.low <= other.high and other.low <= self.high
 
+    def comparable(self, other: "Quantity") -> bool:
+        """The same unit and the same role (both penalties or neither)."""
+        return self.unit == other.unit and self.sanction == other.sanction
+
     def __str__(self) -> str:
         value = f"{self.low:g}" if self.low == self.high else f"{self.low:g}–{self.high:g}"
-        return f"{self.text} = {value}{self.unit}"
+        return f"{self.text} = {value}{self.unit}" + (", a penalty" if self.sanction else "")
 
 
 @dataclass(frozen=True)
@@ -163,6 +170,10 @@ class FrameReader:
         self._words.make_automaton()
         q = config.get("quantities", {})
         self.rising = frozenset(q.get("rising", []))
+        # an amount this close after a penalty word, or right before one, is a penalty (罚款20万元,
+        # 被罚5万元, 被处120万元罚款)
+        self._sanction_word = q.get("sanction_word", "罚")
+        self._sanction_within = int(q.get("sanction_within", 4))
         units = _alternation(q.get("units", []))
         # Every group before the unit is optional, so the regex engine tries them all at every
         # position of a title; a match can only start with a character one of the groups starts
@@ -265,7 +276,11 @@ class FrameReader:
                 high = low + step - (1 if step >= 1 else 0)
             else:
                 high = low
-            out.append(Quantity(unit, low, high, m.group()))
+            # 罚款20万元 / 被罚5万元 (the word before) or 被处120万元罚款 / 120万元的罚款 (right after)
+            sanction = bool(self._sanction_word) and (
+                self._sanction_word in text[max(0, m.start() - self._sanction_within):m.start()]
+                or self._sanction_word in text[m.end():m.end() + 2])
+            out.append(Quantity(unit, low, high, m.group(), sanction))
         return tuple(out)
 
 
@@ -295,7 +310,7 @@ def frames_conflict(a: Frame, b: Frame, rising: frozenset[str], types: bool = Tr
     for qa in a.quantities:
         if qa.unit in rising:
             continue
-        same_unit = [qb for qb in b.quantities if qb.unit == qa.unit]
+        same_unit = [qb for qb in b.quantities if qa.comparable(qb)]
         if same_unit and not any(qa.overlaps(qb) for qb in same_unit):
             return f"quantity {qa.text} ≠ {same_unit[0].text}"
     return None

@@ -116,6 +116,33 @@ def test_an_untyped_credit_item_joins_on_a_shared_specific_quantity():
     assert b.story_id == a.story_id and b.how == "partial: the same 120万元"
 
 
+DALI = "532900"
+
+
+def test_a_penalty_is_compared_with_penalties_not_with_the_event_s_amounts():
+    """大理州通报“天价海鲜”事件…罚款20万元 answers 一顿饭被收8000元: the fine is the response's
+    amount, not a second bill (probe 11 kept them apart: quantity 20万元 ≠ 8000元). Two fines that
+    disagree still mark two cases."""
+    q = read("大理州通报天价海鲜事件：涉事餐厅停业整顿 罚款20万元").quantities
+    assert [(x.text, x.sanction) for x in q] == [("20万元", True)]
+    assert [x.sanction for x in read("涉事公司被处120万元罚款 损失300万元").quantities] == [True, False]
+    assert frames_conflict(read("大理一海鲜餐厅天价菜单 游客被收8000元"), read("大理通报天价菜单 餐厅被罚款20万元"),
+                           load_frame_reader().rising) is None
+    assert frames_conflict(read("大理一餐厅天价菜单被罚款8万元"), read("大理一餐厅天价菜单被罚款20万元"),
+                           load_frame_reader().rising).startswith("quantity")
+    c = StoryClusterer({})
+    a = assign(c, T0, "大理一海鲜餐厅被指“天价菜单” 游客一顿饭被收8000元", DALI, subfield="pricing")
+    b = assign(c, T0 + 8 * H, "大理州通报“天价海鲜”事件：涉事餐厅停业整顿 罚款20万元", DALI, subfield="pricing")
+    assert b.story_id == a.story_id
+
+
+def test_a_frame_stored_before_penalties_were_read_still_loads():
+    from citycredit.understanding.cluster import _frame_from_state
+
+    frame = _frame_from_state(["price_gouging", None, None, [["元", 8000.0, 8000.0, "8000元"]], None], load_frame_reader())
+    assert frame.quantities[0].sanction is False and frame.type.id == "price_gouging"
+
+
 @pytest.mark.parametrize("title, why", [
     ("南京通报一起环境违法案件 涉事公司被处80万元罚款", "quantities disagree: a veto"),
     ("南京通报一起环境违法案件 涉事公司被处罚款", "no evidence beyond the city"),
