@@ -69,7 +69,7 @@ class Analysis:
         if self.place.note:
             evidence["city_note"] = [self.place.note]
         if self.place.candidates:
-            evidence["city_candidates"] = [f"{name} {adcode}" for adcode, name, _ in self.place.candidates]
+            evidence["city_candidates"] = [f"{name} {adcode}" for adcode, name in self.place.candidates]
         for key in ("domain", "subfield", "polarity", "aspect", "context", "neutralised", "model"):
             if key in self.credit.evidence:
                 evidence[key] = list(self.credit.evidence[key])

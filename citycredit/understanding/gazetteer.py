@@ -74,9 +74,9 @@ class Attribution:
     note: str = ""
     spans: tuple[tuple[int, int], ...] = ()  # where place names are, so credit terms inside them are ignored
     # a title naming no city and no province whose place name is one several prefectures have
-    # (白云区: 广州 and 贵阳): those prefectures as (adcode, name, province name); a story of one
-    # of them may claim it (clustering), the index never counts it for any
-    candidates: tuple[tuple[str, str, str], ...] = ()
+    # (白云区: 广州 and 贵阳): those prefectures as (adcode, name); a story of one of them may
+    # claim it (clustering), the index never counts it for any
+    candidates: tuple[tuple[str, str], ...] = ()
 
 
 _MAX_CANDIDATES = 3  # a name more prefectures share than this says too little to look for its story
@@ -435,12 +435,12 @@ class Gazetteer:
             provs = {places[c].province for h in unresolved for c in h.codes}
             provs = provs if len(provs) == 1 else set()
         province = places[next(iter(provs))].name if len(provs) == 1 else None
-        candidates: tuple[tuple[str, str, str], ...] = ()
+        candidates: tuple[tuple[str, str], ...] = ()
         if province is None and not prefectures:
             cands = sorted({places[c].prefecture for h in unresolved if not h.weak for c in h.codes  # type: ignore[misc]
                             if places[c].level != "province"})
             if 2 <= len(cands) <= _MAX_CANDIDATES:
-                candidates = tuple((c, places[c].name, places[places[c].province].name) for c in cands)
+                candidates = tuple((c, places[c].name) for c in cands)
         return Attribution(province=province, evidence=evidence, note=note, spans=spans, candidates=candidates)
 
 

@@ -75,8 +75,7 @@ def test_an_ambiguous_name_lists_the_cities_it_may_mean_and_names_none(gaz):
     """白云区 is a district of 广州 and of 贵阳: no city is read, but the two are kept as candidates
     (a story of one of them may claim the title); a province named, or a name too many share, keeps none."""
     got = gaz.attribute(normalize("白云区一仓库藏匿万余双假冒运动鞋被端"))
-    assert got.city is None and [(a, n) for a, n, _ in got.candidates] == [("440100", "广州市"), ("520100", "贵阳市")]
-    assert {p for _, _, p in got.candidates} == {"广东省", "贵州省"}
+    assert got.city is None and got.candidates == (("440100", "广州市"), ("520100", "贵阳市"))
     assert gaz.attribute(normalize("贵州白云区一仓库起火")).city == "贵阳市"
     assert gaz.attribute(normalize("江苏一化工厂爆炸")).candidates == ()
 
