@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import math
 import sys
 import time
 from pathlib import Path
@@ -34,15 +33,6 @@ from citycredit.understanding import Understanding  # noqa: E402
 def fold_of(key: str, folds: int) -> int:
     """A wording's fold: every copy of one normalised title lands in the same fold."""
     return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % folds
-
-
-def relevance_probability(model, r: lr.Row) -> float:
-    """P(credit item) under the reader: 1 - P(polarity neutral and no aspect), the heads the
-    shipped decision reads relevance from (Understanding._decide)."""
-    sc = model.score(r.feats)
-    neutral = math.exp(sc.log_probs("polarity")["neutral"])
-    no_aspect = math.exp(sc.log_probs("aspect").get(lr.NONE, 0.0))
-    return 1.0 - neutral * no_aspect
 
 
 def main() -> int:
@@ -63,7 +53,7 @@ def main() -> int:
         t0 = time.time()
         model = lr.model_of(lr.tr.train([r.feats for r in train], [r.x for r in train]))
         for r in test:
-            p = relevance_probability(model, r)
+            p = model.score(r.feats).relevance()
             p_gold = p if r.x.relevant else 1.0 - p
             if p_gold < args.below:
                 dom, pol, asp, sub = lr.decide_flat(u, model, r)

@@ -50,12 +50,10 @@ def _title_at(f: str, n: int) -> str:
 
 def least_sure(pool: list[tuple[str, int, str]], n: int, rng: random.Random) -> list[tuple[str, int, str]]:
     """The n titles whose relevance the shipped reader is least sure of, one per wording."""
-    import math
-
     sys.path.insert(0, str(ROOT))
     from citycredit.exceptions import InputError
     from citycredit.understanding import Understanding
-    from citycredit.understanding.model import NONE, context_features, masked_text
+    from citycredit.understanding.model import context_features, masked_text
     from citycredit.understanding.text import normalize
 
     u = Understanding(story_state={})
@@ -72,9 +70,7 @@ def least_sure(pool: list[tuple[str, int, str]], n: int, rng: random.Random) -> 
         lexicon = u.classifier.classify(text, place.spans, has_city=place.city is not None)
         scores = u.model.score_title(masked_text(text, place.spans), context_features(
             lexicon, u.frames.read(text), place.city is not None, place.county is not None))
-        # P(credit item): not (neutral and no aspect), the heads Understanding._decide reads relevance from
-        p = 1.0 - math.exp(scores.log_probs("polarity")["neutral"] + scores.log_probs("aspect").get(NONE, 0.0))
-        scored.append((abs(p - 0.5), rng.random(), (f, i, title)))
+        scored.append((abs(scores.relevance() - 0.5), rng.random(), (f, i, title)))
     scored.sort()
     return [x for _, _, x in scored[:n]]
 

@@ -175,6 +175,14 @@ class Scores:
         log_z = top + math.log(sum(math.exp(v - top) for v in sc))
         return {c: v - log_z for c, v in zip(classes, sc)}
 
+    def relevance(self) -> float:
+        """P(credit item) as Understanding._decide reads it: not (polarity neutral and aspect none
+        or credit_event), the two heads taken as independent. For tools that rank titles by the
+        reader's certainty (bench/audit_labels.py, sample_blind_headlines.py --uncertain)."""
+        aspect = self.log_probs("aspect")
+        ordinary = sum(math.exp(aspect[c]) for c in (NONE, "credit_event") if c in aspect)
+        return 1.0 - math.exp(self.log_probs("polarity")["neutral"]) * ordinary
+
     def label(self, head: str) -> str | None:
         """The class ``decide(head)`` chooses (None for NONE), without its probability or explanation."""
         classes, _, sc = self._head(head)

@@ -229,3 +229,17 @@ def test_a_scaled_feature_s_stored_weight_scores_binary_features_as_training_did
         served = [polarity["intercept"][k] + sum(polarity["weights"].get(f, {}).get(str(k), 0.0) for f in fs)
                   for k in range(2)]
         assert served[1] - served[0] == pytest.approx(expected, abs=0.02), fs
+
+
+def test_relevance_is_the_probability_the_decision_reads_a_credit_item():
+    """Scores.relevance (what the label audit and the uncertainty sampler rank by): high for a
+    credit event, low for the weather, and the complement of neutral-and-ordinary-aspect."""
+    import math
+
+    u = Understanding(story_state={})
+    assert _scores(u, "南京一化工企业偷排废水被罚款120万元").relevance() > 0.9
+    weather = _scores(u, "明天多云转晴 气温回升")
+    assert weather.relevance() < 0.1
+    asp = weather.log_probs("aspect")
+    ordinary = math.exp(asp["-"]) + math.exp(asp["credit_event"])
+    assert math.isclose(weather.relevance(), 1 - math.exp(weather.log_probs("polarity")["neutral"]) * ordinary)
