@@ -905,16 +905,10 @@ class StoryClusterer:
         of a placed story (``echoes``) for a sighting naming only the province (山西一煤矿透水致5人被困),
         or a story of such sightings for an echo. Two candidates and the province cannot say which
         city's event it is: none is chosen."""
-        ids = self._frame_index.get(bucket, {}).get((f"p:{province}", frame.type.id))  # type: ignore[union-attr]
-        if not ids:
-            return None, 0.0
-        found = [(sid, record) for sid, record, _ in self._compatible(sorted(ids), frame, subject, city, None, stories,
-                                                                     now, vetoes, province=province)
+        found = [(sid, record) for sid, record in self._province_frame_stories(bucket, frame, subject, province, city,
+                                                                               stories, now, vetoes)
                  if bool(_echo_home(record)) == echoes]
-        if len(found) != 1:
-            return None, 0.0
-        sid, record = found[0]
-        return sid, self._wording(sid, record, frozenset(grams), wmap, sum(wmap.values()))[0]
+        return self._the_only(found, grams, wmap)
 
     def _candidates_match(self, bucket: str, frame: Frame, subject: tuple[str, str] | None, grams: Sequence[str],
                           wmap: dict[str, int], candidates: Sequence[tuple[str, str]], stories: dict[str, list],
@@ -922,13 +916,25 @@ class StoryClusterer:
         """The one echo of the no-city bucket with this event frame placed in one of the cities an
         ambiguous place name may mean (白云区一仓库藏匿假冒运动鞋: 广州白云区查获假冒名牌运动鞋 is open,
         贵阳 has no such story). None when no city or two of them have one: the name cannot say."""
-        found = []
-        for city, province in candidates:
-            ids = self._frame_index.get(bucket, {}).get((f"p:{province}", frame.type.id))  # type: ignore[union-attr]
-            if ids:
-                found += [(sid, record) for sid, record, _ in self._compatible(sorted(ids), frame, subject, None, None,
-                                                                              stories, now, vetoes, province=province)
-                          if _echo_home(record) and record[7] == city]
+        found = [(sid, record) for city, province in candidates
+                 for sid, record in self._province_frame_stories(bucket, frame, subject, province, None, stories, now,
+                                                                 vetoes)
+                 if _echo_home(record) and record[7] == city]
+        return self._the_only(found, grams, wmap)
+
+    def _province_frame_stories(self, bucket: str, frame: Frame, subject: tuple[str, str] | None, province: str,
+                                city: str | None, stories: dict[str, list], now: float,
+                                vetoes: list[tuple[str, str]]) -> list[tuple[str, list]]:
+        """The open stories of the no-city bucket indexed under this province and event type whose
+        frame does not conflict with this item's (conflicts explained in ``vetoes``)."""
+        ids = self._frame_index.get(bucket, {}).get((f"p:{province}", frame.type.id))  # type: ignore[union-attr]
+        if not ids:
+            return []
+        return [(sid, record) for sid, record, _ in self._compatible(sorted(ids), frame, subject, city, None, stories,
+                                                                     now, vetoes, province=province)]
+
+    def _the_only(self, found: list[tuple[str, list]], grams: Sequence[str], wmap: dict[str, int]) -> tuple[str | None, float]:
+        """The one story found, with its wording similarity; none when there are none or several."""
         if len(found) != 1:
             return None, 0.0
         sid, record = found[0]
