@@ -51,9 +51,7 @@ def _title_at(f: str, n: int) -> str:
 def least_sure(pool: list[tuple[str, int, str]], n: int, rng: random.Random) -> list[tuple[str, int, str]]:
     """The n titles whose relevance the shipped reader is least sure of, one per wording."""
     sys.path.insert(0, str(ROOT))
-    from citycredit.exceptions import InputError
     from citycredit.understanding import Understanding
-    from citycredit.understanding.model import context_features, masked_text
     from citycredit.understanding.text import normalize
 
     u = Understanding(story_state={})
@@ -63,14 +61,7 @@ def least_sure(pool: list[tuple[str, int, str]], n: int, rng: random.Random) -> 
         if text in seen:
             continue
         seen.add(text)
-        try:
-            place = u.gazetteer.attribute(text)
-        except InputError:
-            continue
-        lexicon = u.classifier.classify(text, place.spans, has_city=place.city is not None)
-        scores = u.model.score_title(masked_text(text, place.spans), context_features(
-            lexicon, u.frames.read(text), place.city is not None, place.county is not None))
-        scored.append((abs(scores.relevance() - 0.5), rng.random(), (f, i, title)))
+        scored.append((abs(u.scores(title).relevance() - 0.5), rng.random(), (f, i, title)))
     scored.sort()
     return [x for _, _, x in scored[:n]]
 

@@ -110,15 +110,29 @@ class Understanding:
         text = normalize(title)
         if not has_content(text):
             raise InputError("title: no words left after removing markup, symbols and emoji")
+        place, lexicon, frame = self._read(text)
+        if self.model is None:
+            return Analysis(place, lexicon, frame)
+        return Analysis(place, self._decide(lexicon, self._score(text, place, lexicon, frame), frame), frame)
+
+    def scores(self, title: str) -> Scores:
+        """The trained reader's scores of a raw title, the ones analyse_text decides from (for tools
+        that rank titles by them: Scores.relevance). Needs the model."""
+        if self.model is None:
+            raise InputError("scores: this Understanding has no reader model")
+        text = normalize(title)
+        return self._score(text, *self._read(text))
+
+    def _read(self, text: str) -> tuple[Attribution, Classification, Frame]:
+        """Place, lexicon and event frame of a normalised title, from one automaton pass."""
         places, terms, words = self._scan.scan(text)
         place = self.gazetteer.attribute(text, places)
         lexicon = self.classifier.classify(text, place.spans, has_city=place.city is not None, found=terms)
-        frame = self.frames.read(text, words)
-        if self.model is None:
-            return Analysis(place, lexicon, frame)
-        scores = self.model.score_title(masked_text(text, place.spans), context_features(
+        return place, lexicon, self.frames.read(text, words)
+
+    def _score(self, text: str, place: Attribution, lexicon: Classification, frame: Frame) -> Scores:
+        return self.model.score_title(masked_text(text, place.spans), context_features(  # type: ignore[union-attr]
             lexicon, frame, place.city is not None, place.county is not None))
-        return Analysis(place, self._decide(lexicon, scores, frame), frame)
 
     def features(self, text: str, place: Attribution, lexicon: Classification, frame: Frame) -> list[str]:
         """The trained reader's features of a normalised title (ops/train_reader.py trains on these)."""

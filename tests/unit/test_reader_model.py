@@ -82,24 +82,12 @@ _TITLES = ("南通一纺织厂30余名工人午餐后疑似食物中毒 涉事�
            "国务院常务会议研究部署社会信用体系建设", "今日天气晴", "某公司因虚假宣传被罚款20万元")
 
 
-def _scores(u: Understanding, title: str):
-    from citycredit.understanding.model import context_features, masked_text
-    from citycredit.understanding.text import normalize
-
-    text = normalize(title)
-    place = u.gazetteer.attribute(text)
-    lexicon = u.classifier.classify(text, place.spans, has_city=place.city is not None)
-    frame = u.frames.read(text)
-    return u.model.score_title(masked_text(text, place.spans),
-                               context_features(lexicon, frame, place.city is not None, place.county is not None))
-
-
 @pytest.mark.parametrize("title", _TITLES)
 def test_polarity_and_aspect_scores_from_their_own_columns_are_the_full_sums(title):
     """Scores sums only the polarity and aspect columns for the decisions every title needs: the
     doubles must be the ones of the full rows' sum (a different summation order would move the
     last bit, and so a tie or a printed probability)."""
-    scores = _scores(Understanding(story_state={}), title)
+    scores = Understanding(story_state={}).scores(title)
     front = {h: scores._head(h)[2] for h in ("polarity", "aspect")}
     full = (scores.rows.sum(axis=0) + scores.model.intercept).tolist()
     for head, values in front.items():
@@ -113,7 +101,7 @@ def test_the_polarity_explanation_from_stored_margins_is_the_one_from_the_rows(t
     it names, in order, must be those the title's own rows give."""
     import numpy
 
-    scores = _scores(Understanding(story_state={}), title)
+    scores = Understanding(story_state={}).scores(title)
     model = scores.model
     for allowed in (None, ["neutral", "dishonest"], ["neutral"]):
         decision = scores.decide("polarity", allowed=allowed)
@@ -143,7 +131,7 @@ def test_feature_indices_are_summed_in_ascending_order():
 
 @pytest.mark.parametrize("title", _TITLES)
 def test_label_is_the_class_decide_chooses(title):
-    scores = _scores(Understanding(story_state={}), title)
+    scores = Understanding(story_state={}).scores(title)
     for head in ("polarity", "aspect", "subfield", "domain"):
         assert scores.label(head) == scores.decide(head, explain=False).label
 
@@ -237,8 +225,8 @@ def test_relevance_is_the_probability_the_decision_reads_a_credit_item():
     import math
 
     u = Understanding(story_state={})
-    assert _scores(u, "南京一化工企业偷排废水被罚款120万元").relevance() > 0.9
-    weather = _scores(u, "明天多云转晴 气温回升")
+    assert u.scores("南京一化工企业偷排废水被罚款120万元").relevance() > 0.9
+    weather = u.scores("明天多云转晴 气温回升")
     assert weather.relevance() < 0.1
     asp = weather.log_probs("aspect")
     ordinary = math.exp(asp["-"]) + math.exp(asp["credit_event"])
