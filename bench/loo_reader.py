@@ -549,13 +549,15 @@ def main() -> int:
             if f.name in args.exclude:
                 continue
             digest.update(f.name.encode() + hashlib.sha256(f.read_bytes()).digest())
-        # the features come from the lexicon, the taxonomy, the gazetteer and the feature code:
-        # a change to any of them is another set of fits (a subject kind added to event_types.toml
+        # the features come from the lexicon, the taxonomy, the gazetteer and the reading code: a
+        # change to any of them is another set of fits (a subject kind added to event_types.toml
         # once reused fits made without it)
-        for f in sorted((ROOT / "citycredit" / "config").glob("*.toml")) + [ROOT / "ops" / "train_reader.py",
-                                                                             ROOT / "citycredit" / "understanding" / "model.py",
-                                                                             ROOT / "citycredit" / "understanding" / "frames.py"]:
-            digest.update(f.name.encode() + hashlib.sha256(f.read_bytes()).digest())
+        package = ROOT / "citycredit"
+        gazetteer = sorted(f for f in (package / "data" / "gazetteer").rglob("*") if f.is_file())
+        sources = [*sorted((package / "config").glob("*.toml")), *gazetteer,
+                   *sorted((package / "understanding").glob("*.py")), ROOT / "ops" / "train_reader.py"]
+        for f in sources:
+            digest.update(str(f.relative_to(ROOT)).encode() + hashlib.sha256(f.read_bytes()).digest())
         CACHE = args.cache / digest.hexdigest()[:16]
     u = Understanding(story_state={}, model=False)
     t0 = time.time()
