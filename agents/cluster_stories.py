@@ -29,7 +29,7 @@ def item_from(value: object) -> Item:
     if not isinstance(value, dict):
         raise InputError(f"classified: expected a JSON object, got {type(value).__name__}")
     try:
-        return Item(**{k: value[k] for k in Item._options.fields})
+        return Item(**{k: value[k] for k in Item._options.fields if k in value})  # absent: the field's default, or TypeError
     except (KeyError, TypeError) as exc:
         raise InputError(f"classified: not an analysed item: {exc}") from exc
 

@@ -131,10 +131,17 @@ class Item(_Record):
     aspect: Optional[str]
     story_id: str
     evidence: dict
+    # Extra to design.md: the reader's probability of the polarity it chose (None when no trained
+    # reader decided it). It weighs the item's vote on its story's polarity, so a doubtful reading
+    # does not outvote a certain one (detection.windows.story_polarity).
+    polarity_p: Optional[float] = None
 
     def __post_init__(self) -> None:
         if self.polarity not in POLARITIES:
             raise InputError(f"polarity: {self.polarity!r} is not one of {', '.join(POLARITIES)}")
+        p = self.polarity_p
+        if p is not None and (isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0):
+            raise InputError(f"polarity_p: expected a probability in [0, 1] or null, got {p!r}")
         if self.city_adcode is not None and not _ADCODE.match(self.city_adcode):
             raise InputError(f"city_adcode: not 6 digits: {self.city_adcode!r}")
 

@@ -13,7 +13,7 @@ One story's state::
      "first": [epoch, ts, title],            # earliest observation (event time)
      "max": epoch,                           # latest observation: the lateness reference
      "attrs": {"city", "city_adcode", "province", "domain", "subfield"},  # first non-null
-     "pol": {"site|url": "dishonest"|"trustworthy"},  # one vote per article
+     "pol": {"site|url": [polarity, weight]},  # one vote per article, weighed by the reader's confidence
      "home": [[epoch, site, ts, url], ...],  # homepage sightings, sorted, pruned
      "hot": [epoch, site, rank, ts] | null,  # earliest ranking-list entry within top N
      "best": [rank, site, ts] | null,        # best rank on any ranking list
@@ -96,13 +96,28 @@ class _Satisfied:
     evidence: dict[str, Any] = field(default_factory=dict)
 
 
+def _vote(value: Any) -> tuple[str, float]:
+    # a state written before votes were weighed holds the bare polarity: a full vote, as it was then
+    return (value, 1.0) if isinstance(value, str) else (value[0], float(value[1]))
+
+
+def vote_weights(state: Mapping[str, Any]) -> dict[str, float]:
+    """The story's votes summed by polarity, each article's vote weighed by the reader's
+    probability of its polarity: one wording read dishonest at p=0.65 does not outvote one read
+    trustworthy at p=1.00 (a builder who sold his house to pay wages, 工程款未到位 in one wording)."""
+    weights = {"dishonest": 0.0, "trustworthy": 0.0}
+    for value in state["pol"].values():
+        polarity, weight = _vote(value)
+        weights[polarity] += weight
+    return weights
+
+
 def story_polarity(state: Mapping[str, Any]) -> str:
-    """Majority of the per-article votes; a tie counts as dishonest (a desk would rather look twice)."""
-    votes = list(state["pol"].values())
-    dishonest, trustworthy = votes.count("dishonest"), votes.count("trustworthy")
-    if dishonest == 0 and trustworthy == 0:
+    """The heavier side of the weighed votes; an exact tie counts as dishonest (a desk would rather look twice)."""
+    if not state["pol"]:
         return "neutral"
-    return "dishonest" if dishonest >= trustworthy else "trustworthy"
+    weights = vote_weights(state)
+    return "dishonest" if weights["dishonest"] >= weights["trustworthy"] else "trustworthy"
 
 
 def new_state(item: Item, epoch: float) -> dict[str, Any]:
@@ -167,7 +182,8 @@ class StoryDetector:
             if attrs[name] is None and getattr(item, name):
                 attrs[name] = getattr(item, name)
         if item.polarity in _MAJOR_TYPE and (len(state["pol"]) < MAX_VOTES or f"{item.site}|{item.url}" in state["pol"]):
-            state["pol"][f"{item.site}|{item.url}"] = item.polarity
+            # no probability (a lexicon-only reading): a full vote
+            state["pol"][f"{item.site}|{item.url}"] = [item.polarity, 1.0 if item.polarity_p is None else item.polarity_p]
         if item.url and item.url not in state["urls"] and len(state["urls"]) < self.rule.max_urls:
             state["urls"].append(item.url)
         if item.change in _COUNTED_CHANGES:
@@ -225,9 +241,10 @@ class StoryDetector:
     def _alert(self, story_id: str, state: Mapping[str, Any], alert_type: str, hit: _Satisfied,
                triggered_at: str) -> Alert:
         attrs = state["attrs"]
-        votes = list(state["pol"].values())
+        votes = [_vote(v)[0] for v in state["pol"].values()]
         evidence = dict(hit.evidence)
-        evidence["polarity_votes"] = {"dishonest": votes.count("dishonest"), "trustworthy": votes.count("trustworthy")}
+        evidence["polarity_votes"] = {"dishonest": votes.count("dishonest"), "trustworthy": votes.count("trustworthy"),
+                                      "weight": {k: round(w, 3) for k, w in vote_weights(state).items()}}
         if state["best"] is not None:
             evidence["best_rank"] = {"rank": state["best"][0], "site": state["best"][1], "ts": state["best"][2]}
         return Alert(type=alert_type, story_id=story_id, city=attrs["city"], city_adcode=attrs["city_adcode"],

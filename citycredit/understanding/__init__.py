@@ -148,10 +148,11 @@ class Understanding:
         typed = frame.type.polarity if frame.type is not None and frame.type.polarity != "neutral" else None
         pol = scores.decide("polarity", allowed=[typed, "neutral"] if typed else None)
         polarity = pol.label or "neutral"
+        polarity_p = round(pol.probability, 3)  # rounded: it travels in JSON and into story state
         aspect = scores.label("aspect")
         evidence["model"] = [f"polarity {polarity} p={pol.probability:.2f}: " + ", ".join(pol.because)]
         if polarity == "neutral" and aspect in (None, "credit_event"):
-            return Classification(None, None, "neutral", None, evidence)  # most titles: not a credit item
+            return Classification(None, None, "neutral", None, evidence, polarity_p)  # most titles: not a credit item
         asp = scores.decide("aspect")
         if aspect is None:
             aspect = "credit_event"  # dishonest or trustworthy: an event, whatever the aspect head thought
@@ -169,7 +170,7 @@ class Understanding:
         for name, d, label in (("aspect", asp, aspect), ("subfield", sub, subfield)):
             evidence["model"].append(f"{name} {label or '-'} p={d.probability:.2f}: " + ", ".join(d.because))
         evidence["model"].append(f"domain {domain}" + (f" (of subfield {subfield})" if subfield else ""))
-        return Classification(domain, subfield, polarity, aspect, evidence)
+        return Classification(domain, subfield, polarity, aspect, evidence, polarity_p)
 
     def analyse(self, obs: Observation) -> Item:
         """Stateless part: city, credit class and evidence; story_id is left empty."""
@@ -180,7 +181,7 @@ class Understanding:
             summary=obs.summary, change=obs.change,
             city=place.city, city_adcode=place.city_adcode, county=place.county, county_adcode=place.county_adcode,
             province=place.province, domain=cls.domain, subfield=cls.subfield, polarity=cls.polarity,
-            aspect=cls.aspect, story_id="", evidence=a.evidence(),
+            aspect=cls.aspect, story_id="", evidence=a.evidence(), polarity_p=cls.polarity_p,
         )
 
     def assign_story(self, item: Item) -> Item:

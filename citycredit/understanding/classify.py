@@ -54,6 +54,7 @@ class Classification:
     polarity: str
     aspect: str | None
     evidence: dict[str, list[str]] = field(default_factory=dict)
+    polarity_p: float | None = None  # the trained reader's probability of `polarity`; None from the lexicon alone
 
     @property
     def relevant(self) -> bool:

@@ -114,6 +114,20 @@ CASES = [
          [item(0, "people", polarity="trustworthy"), item(5, "xinhua", polarity="trustworthy"),
           item(10, "cctv", polarity="trustworthy")],
          alerts=[(2, "major_trustworthy", "homepages", at(10), ["people", "xinhua", "cctv"])]),
+    # hour:     0     5          10
+    # people    H (neutral)
+    # xinhua          H (dishonest, p=0.65: 工程款未到位 … 给工人发工资)
+    # cctv                       H* (trustworthy, p=1.00: 获评诚信之星)
+    # one vote each: a tie, which counts as dishonest; weighed by the reader's confidence the
+    # story is trustworthy (cross-site probe 11's builder who sold his house to pay wages)
+    Case("a doubtful vote does not outweigh a certain one",
+         [item(0, "people", polarity="neutral", polarity_p=0.92), item(5, "xinhua", polarity_p=0.65),
+          item(10, "cctv", polarity="trustworthy", polarity_p=1.0)],
+         alerts=[(2, "major_trustworthy", "homepages", at(10), ["people", "xinhua", "cctv"])]),
+    # the same without probabilities (a lexicon-only reading): full votes, a tie, dishonest
+    Case("without probabilities a tie counts as dishonest",
+         [item(0, "people", polarity="neutral"), item(5, "xinhua"), item(10, "cctv", polarity="trustworthy")],
+         alerts=[(2, "major_dishonesty", "homepages", at(10), ["people", "xinhua", "cctv"])]),
     # hour:     0     5     10
     # people    H
     # xinhua          H
@@ -187,6 +201,18 @@ def test_alert_carries_the_contract_fields_and_its_evidence() -> None:
     assert [s["site"] for s in alert["evidence"]["sightings"]] == ["people", "xinhua", "cctv"]
     assert alert["evidence"]["best_rank"] == {"rank": 30, "site": "sina", "ts": at(0)}
     assert "__faust" not in alert
+
+
+def test_a_state_written_before_votes_were_weighed_counts_each_vote_in_full() -> None:
+    detector = StoryDetector(RULE)
+    stories: dict = {}
+    detector.observe(stories, item(0, "people", polarity="trustworthy"))
+    detector.observe(stories, item(5, "xinhua", polarity="trustworthy"))
+    stories["s-1"]["pol"] = {key: value[0] for key, value in stories["s-1"]["pol"].items()}  # the old layout
+    alerts = detector.observe(stories, item(10, "cctv", polarity_p=0.9)).alerts
+    assert [a.type for a in alerts] == ["major_trustworthy"]
+    assert alerts[0].evidence["polarity_votes"] == {"dishonest": 1, "trustworthy": 2,
+                                                    "weight": {"dishonest": 0.9, "trustworthy": 2.0}}
 
 
 def test_late_rejection_says_why_and_leaves_state_alone() -> None:

@@ -35,6 +35,7 @@ def test_classified_record_round_trips_into_an_item(agents):
                                                  "url": "u"}, ensure_ascii=False))
     analysed = classify.understanding.analyse(obs)
     assert analysed.story_id == "" and analysed.city == "广州市"
+    assert analysed.polarity == "dishonest" and 0.5 < analysed.polarity_p <= 1.0  # the vote's weight downstream
     # what goes over the classified topic is the plain JSON object
     wire = json.loads(json.dumps(analysed.asdict(), ensure_ascii=False))
     item = cluster.item_from(wire)
@@ -43,6 +44,8 @@ def test_classified_record_round_trips_into_an_item(agents):
         cluster.item_from({"title": "only a title"})
     with pytest.raises(InputError):
         cluster.item_from(dict(wire, polarity="angry"))
+    older = {k: v for k, v in wire.items() if k != "polarity_p"}  # written before the field existed
+    assert cluster.item_from(older).polarity_p is None
 
 
 def test_an_echo_record_sends_the_no_city_sightings_it_claims(agents, monkeypatch):
