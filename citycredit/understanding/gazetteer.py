@@ -146,6 +146,7 @@ class Gazetteer:
         self._load_divisions(gazetteer_dir, names)
         self._load_history(gazetteer_dir / "areacodes" / "result.csv", names)
         self._apply_config(config, names)
+        word_like = set(names.weak)  # weak because an ordinary word or a brand (平安, 和平, 新华)
         # District short names (天桥, 路北, 长宁) are also people's and streets' names, and national
         # news names the city with them: they need that context unless a prefecture has the name too.
         for short in self._district_shorts:
@@ -155,7 +156,11 @@ class Gazetteer:
         sar = self._load_sar_names(gazetteer_dir / "HK-MO-TW.json")
         # 大埔 is in Hong Kong and in 梅州: a short name shared with a SAR or Taiwan district needs
         # context; a full mainland name (复兴区, 中正区 exist in Taiwan too) stays strong.
-        names.weak.update(n for n in sar if n in names.codes and not n.endswith(("区", "县", "市")))
+        sar_weak = {n for n in sar if n in names.codes and not n.endswith(("区", "县", "市"))}
+        names.weak.update(sar_weak)
+        # Weak only as a district's short name (渝北一物业公司): not enough for the city, enough for
+        # its province. An ordinary word's weakness (平安回国) names no province either.
+        self._district_weak = frozenset(names.weak - word_like - sar_weak)
         self._extra_traps = [n for n in sar if n not in names.codes] + list(extra_traps)
         self._build(names, config)
 
@@ -432,7 +437,13 @@ class Gazetteer:
         provs = {places[c].province for _, c in resolved} | {
             c for h in hits for c in h.codes if places[c].level == "province"}
         if not provs:
-            provs = {places[c].province for h in unresolved for c in h.codes}
+            # an ambiguous name whose readings share a province names it, and so does a district's
+            # short name standing alone (渝北一物业公司); an ordinary word (平安回国 is not 青海's
+            # 平安区) or a name inside a word (面临安全 has 临安) does not: on the labelled titles
+            # such names gave 293 provinces, nearly all wrong (中方 湖南, 合作 甘肃, 阿里 西藏)
+            provs = {places[c].province for h in unresolved
+                     if not h.weak or (h.text in self._district_weak and (h.start == 0 or not _is_cjk(text[h.start - 1])))
+                     for c in h.codes}
             provs = provs if len(provs) == 1 else set()
         province = places[next(iter(provs))].name if len(provs) == 1 else None
         candidates: tuple[tuple[str, str], ...] = ()

@@ -71,6 +71,18 @@ def test_province_only_when_no_city(gaz):
     assert gaz.attribute("吉林市").city == "吉林市"
 
 
+@pytest.mark.parametrize("title, province", [
+    ("渝北一物业公司欠薪百余名员工", "重庆市"),      # a district's short name, standing alone: its province
+    ("大熊猫“晓晓”“蕾蕾”平安回国", None),          # an ordinary word (平安区 is 青海's)
+    ("外交部：中方从来没有也不会干预", None),        # 中方县 is 湖南's
+    ("面临安全挑战", None),                            # a district's name inside a word (临安)
+    ("羊曲水电站机组吊装完成", None),                # a county's name inside a word (曲水)
+])
+def test_a_weak_name_names_a_province_only_as_a_district_standing_alone(gaz, title, province):
+    got = gaz.attribute(normalize(title))
+    assert got.city is None and got.province == province, got
+
+
 def test_an_ambiguous_name_lists_the_cities_it_may_mean_and_names_none(gaz):
     """白云区 is a district of 广州 and of 贵阳: no city is read, but the two are kept as candidates
     (a story of one of them may claim the title); a province named, or a name too many share, keeps none."""
