@@ -405,6 +405,10 @@ class Gazetteer:
                 if not agree:
                     agree = [c for c in cands if places[c].province in (context_provinces | provinces_any)
                              and not (places[c].level == "prefecture" and c == places[c].province)]
+                if not agree:
+                    # Two names side by side that share one prefecture confirm each other, as a
+                    # province confirms its city (怒江兰坪: 怒江州 and its 兰坪县, both weak alone).
+                    agree = [c for c in cands if places[c].prefecture in _chained(h, hits, places)]
                 if not agree and not h.weak:
                     # 西安 is 西安市 unless the headline says 辽源 or 牡丹江 (each has a 西安区).
                     agree = [c for c in cands if places[c].level == "prefecture"]
@@ -453,6 +457,16 @@ class Gazetteer:
             if 2 <= len(cands) <= _MAX_CANDIDATES:
                 candidates = tuple((c, places[c].name) for c in cands)
         return Attribution(province=province, evidence=evidence, note=note, spans=spans, candidates=candidates)
+
+
+def _chained(h: Hit, hits: list[Hit], places: dict) -> set[str]:
+    """The prefectures ``h`` shares with a place name right before or right after it."""
+    out: set[str] = set()
+    mine = {places[c].prefecture for c in h.codes}
+    for other in hits:
+        if other is not h and (other.end == h.start or other.start == h.end):
+            out |= mine & {places[c].prefecture for c in other.codes}
+    return out
 
 
 @lru_cache(maxsize=4)

@@ -20,6 +20,10 @@ CASES = [
     ("苏州市一工地拖欠工资", "苏州市", None),
     ("南京鼓楼区一餐馆食物中毒", "南京市", "鼓楼区"),
     ("鼓楼区一餐馆食物中毒", None, None),                  # 鼓楼区 is in 南京, 徐州, 福州, 开封
+    # two names side by side sharing one prefecture confirm each other, each weak or ambiguous alone
+    ("怒江兰坪发生一起交通事故", "怒江傈僳族自治州", "兰坪白族普米族自治县"),
+    ("四平铁东区一店铺发生火灾", "四平市", "铁东区"),
+    ("西安长安区20余人滞留缅北", "西安市", "长安区"),
     ("北京朝阳一小区火灾", "北京市", "朝阳区"),
     ("辽宁朝阳一煤矿透水", "朝阳市", None),
     ("朝阳产业迎来新机遇", None, None),                    # 朝阳 alone is ambiguous and a word
