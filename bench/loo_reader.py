@@ -88,6 +88,7 @@ class Row:
     lexicon: Classification
     frame: object
     masked: str = ""
+    placed: bool = False  # a city or a province named (an under-trained event type decides only then)
 
 
 def load_rows(u: Understanding, exclude: tuple[str, ...] = ()) -> list[Row]:
@@ -102,18 +103,25 @@ def load_rows(u: Understanding, exclude: tuple[str, ...] = ()) -> list[Row]:
             place = u.gazetteer.attribute(text)
             lex = u.classifier.classify(text, place.spans, has_city=place.city is not None)
             rows.append(Row(x, f.name if f.parent.name != "targeted" else "targeted/" + f.name, text, fs, lex,
-                            u.frames.read(text), masked_text(text, place.spans)))
+                            u.frames.read(text), masked_text(text, place.spans),
+                            place.city is not None or place.province is not None))
     return rows
 
 
-def model_of(heads: dict) -> ReaderModel:
-    """The serving model of trained heads (any set of heads: the hierarchical one has a "relevant" head)."""
+def model_of(heads: dict, rows: list[Row] | None = None) -> ReaderModel:
+    """The serving model of trained heads (any set of heads: the hierarchical one has a "relevant" head),
+    with the training rows' titles per event type, as ops/train_reader.py counts them."""
     import citycredit.understanding.model as mm
     payload = json.dumps(heads, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     shipped = mm.HEADS
     mm.HEADS = tuple(heads)
     try:
-        return ReaderModel({"heads": heads, "weights_sha256": hashlib.sha256(payload.encode()).hexdigest()})
+        support: dict[str, int] = {}
+        for r in rows or ():
+            if r.frame.type is not None:
+                support[r.frame.type.id] = support.get(r.frame.type.id, 0) + 1
+        return ReaderModel({"heads": heads, "weights_sha256": hashlib.sha256(payload.encode()).hexdigest(),
+                            **({"event_type_support": support} if rows is not None else {})})
     finally:
         mm.HEADS = shipped
 
@@ -163,7 +171,7 @@ def decide_flat(u: Understanding, m: ReaderModel, r: Row, bias: float = 0.0, tax
     if uncued_only and (r.lexicon.polarity != "neutral" or r.frame.type is not None):
         bias = 0.0
     if bias == 0.0 and not taxonomy:
-        cls = u._decide(r.lexicon, m.score(r.feats), r.frame)
+        cls = u._decide(r.lexicon, m.score(r.feats), r.frame, r.placed)
         return cls.domain, cls.polarity, cls.aspect, cls.subfield
     sc = m.score(r.feats)
     typed = r.frame.type.polarity if r.frame.type is not None and r.frame.type.polarity != "neutral" else None
@@ -574,7 +582,7 @@ def main() -> int:
             table = {}
             for j in args.folds:
                 train_rows, test = split(rows, j)
-                m = models.setdefault((method.fit_key, j), model_of(fit_cached(method, train_rows, j)))
+                m = models.setdefault((method.fit_key, j), model_of(fit_cached(method, train_rows, j), train_rows))
                 for knob in method.knobs:
                     s = score([method.predict(u, m, r, knob) for r in test], [r.x for r in test])
                     table[j, knob] = s["domain_macro_f1"] + s["polarity_accuracy"]
@@ -585,7 +593,7 @@ def main() -> int:
             t0 = time.time()
             train_rows, test = split(rows, k)
             knob = knob_of[k]
-            m = models.setdefault((method.fit_key, k), model_of(fit_cached(method, train_rows, k)))
+            m = models.setdefault((method.fit_key, k), model_of(fit_cached(method, train_rows, k), train_rows))
             pred = [method.predict(u, m, r, knob) for r in test]
             s = score(pred, [r.x for r in test])
             per_fold[k] = s

@@ -133,6 +133,13 @@ def build(hold_out: Path | None) -> tuple[dict, list[Path]]:
     u = Understanding(story_state={}, model=False)
     heads = train(featurize(u, data), data)
     payload = json.dumps(heads, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    # how many training titles of each event type the reader saw: below the taxonomy's
+    # reader_min_support the type's own polarity decides (citycredit.understanding._decide)
+    support: dict[str, int] = {}
+    for x in data:
+        etype = u.frames.read(normalize(x.title)).type
+        if etype is not None:
+            support[etype.id] = support.get(etype.id, 0) + 1
     model = {
         "about": "citycredit reader model: built by ops/train_reader.py; see citycredit/understanding/model.py",
         "trained_on": {str(f.relative_to(ROOT)): hashlib.sha256(f.read_bytes()).hexdigest() for f in files},
@@ -140,6 +147,7 @@ def build(hold_out: Path | None) -> tuple[dict, list[Path]]:
         "settings": {"C": C, "min_df": MIN_DF, "prune": PRUNE, "unigram_scale": UNIGRAM_SCALE, "context_scale": CONTEXT_SCALE},
         "weights_sha256": hashlib.sha256(payload.encode()).hexdigest(),
         "heads": heads,
+        "event_type_support": dict(sorted(support.items())),
     }
     return model, files
 

@@ -113,7 +113,8 @@ class Understanding:
         place, lexicon, frame = self._read(text)
         if self.model is None:
             return Analysis(place, lexicon, frame)
-        return Analysis(place, self._decide(lexicon, self._score(text, place, lexicon, frame), frame), frame)
+        placed = place.city is not None or place.province is not None
+        return Analysis(place, self._decide(lexicon, self._score(text, place, lexicon, frame), frame, placed), frame)
 
     def scores(self, title: str) -> Scores:
         """The trained reader's scores of a raw title, the ones analyse_text decides from (for tools
@@ -138,7 +139,16 @@ class Understanding:
         """The trained reader's features of a normalised title (ops/train_reader.py trains on these)."""
         return features(text, place.spans, lexicon, frame, place.city is not None, place.county is not None)
 
-    def _decide(self, lexicon: Classification, scores: Scores, frame: Frame) -> Classification:
+    def _type_support(self, frame: Frame) -> int | None:
+        """How many training titles of the frame's type the reader saw, when fewer than the
+        taxonomy's reader_min_support (else None: the reader weighs the type)."""
+        support = self.model.type_support if self.model is not None else None
+        if frame.type is None or support is None:
+            return None
+        seen = support.get(frame.type.id, 0)
+        return seen if seen < self.frames.reader_min_support else None
+
+    def _decide(self, lexicon: Classification, scores: Scores, frame: Frame, placed: bool) -> Classification:
         """The trained reader's decision, with the lexicon's terms and the model's largest weights as evidence."""
         evidence = dict(lexicon.evidence)
         # An event type of the taxonomy has a polarity (拾金不昧 is trustworthy, 食物中毒 dishonest):
@@ -148,9 +158,15 @@ class Understanding:
         typed = frame.type.polarity if frame.type is not None and frame.type.polarity != "neutral" else None
         pol = scores.decide("polarity", allowed=[typed, "neutral"] if typed else None)
         polarity = pol.label or "neutral"
-        polarity_p = round(pol.probability, 3)  # rounded: it travels in JSON and into story state
+        polarity_p: float | None = round(pol.probability, 3)  # rounded: it travels in JSON and into story state
         aspect = scores.label("aspect")
         evidence["model"] = [f"polarity {polarity} p={pol.probability:.2f}: " + ", ".join(pol.because)]
+        seen = self._type_support(frame)
+        if typed and polarity != typed and seen is not None and placed:
+            # a type the reader was trained on too few titles of: the taxonomy's polarity decides
+            polarity, polarity_p = typed, None
+            evidence["model"] = [f"polarity {typed}: event type {frame.type.id} decides, the reader was trained on "  # type: ignore[union-attr]
+                                 f"{seen} titles of it (fewer than {self.frames.reader_min_support})"]
         if polarity == "neutral" and aspect in (None, "credit_event"):
             return Classification(None, None, "neutral", None, evidence, polarity_p)  # most titles: not a credit item
         asp = scores.decide("aspect")

@@ -112,6 +112,9 @@ class FrameReader:
         if not types:
             raise ConfigError("config/event_types.toml: no [[type]] entries")
         self.types: dict[str, EventType] = {}
+        self.reader_min_support = int(config.get("reader_min_support", 0))
+        if self.reader_min_support < 0:
+            raise ConfigError("config/event_types.toml: reader_min_support must be 0 or more")
         cue_type: dict[str, str] = {}
         cue_subjects: dict[str, frozenset[str]] = {}
         pairs: list[tuple[str, frozenset[str], frozenset[str], int]] = []

@@ -259,6 +259,9 @@ class ReaderModel:
             self.front, self.front_intercept, self._margin_columns = self._front()
             self._contexts: dict[tuple[str, ...], tuple[int, ...]] = {}  # _context_ids' memo
             self.trained_on: dict = raw.get("trained_on", {})
+            # training titles per event type (None: a model from before the count; no type decides)
+            support = raw.get("event_type_support")
+            self.type_support: dict[str, int] | None = None if support is None else {str(k): int(v) for k, v in support.items()}
             self._terms: dict[tuple[int, int, int], str | None] = {}  # term()'s explanations, made once
             # every n-gram of the vocabulary in one automaton: a title's n-gram features are found
             # in one C-level pass instead of slicing and looking up every 1-3-gram

@@ -78,6 +78,32 @@ def test_the_event_type_s_polarity_bounds_the_reader_s(title, never):
     assert item.evidence["event"][0].startswith("event type") and item.polarity != never
 
 
+def test_a_type_the_reader_was_trained_on_too_few_titles_of_decides_its_polarity(monkeypatch):
+    """提前发放工资 had no labelled title: the reader, never having seen one, reads the wording
+    neutral; the taxonomy's trustworthy type decides instead, for a title placed in China."""
+    u = Understanding(story_state={})
+    title = "宁波一企业春节前提前发放农民工工资1000万元"
+    monkeypatch.setattr(u.model, "type_support", {"wages_paid_early": 0})
+    got = u.analyse_text(title).credit
+    assert (got.polarity, got.aspect, got.polarity_p) == ("trustworthy", "credit_event", None)
+    assert got.evidence["model"][0] == ("polarity trustworthy: event type wages_paid_early decides, "
+                                        "the reader was trained on 0 titles of it (fewer than 5)")
+    assert u.analyse_text("某企业春节前提前发放农民工工资").credit.polarity == "neutral"  # placed nowhere
+    u._analysed.cache_clear()
+    monkeypatch.setattr(u.model, "type_support", {"wages_paid_early": 5})  # enough: the reader weighs it
+    assert u.analyse_text(title).credit.polarity == "neutral"
+    u._analysed.cache_clear()
+    monkeypatch.setattr(u.model, "type_support", None)  # a model from before the count
+    assert u.analyse_text(title).credit.polarity == "neutral"
+
+
+def test_the_shipped_model_counts_its_training_titles_per_event_type():
+    raw = json.loads(gzip.decompress(MODEL_PATH.read_bytes()))
+    support = raw["event_type_support"]
+    assert support["official_misconduct"] > 100 and "wages_paid_early" not in support
+    assert load_model().type_support == support
+
+
 _TITLES = ("南通一纺织厂30余名工人午餐后疑似食物中毒 涉事食堂被查", "温州出租车司机拾金不昧 归还乘客遗失的10万元现金",
            "国务院常务会议研究部署社会信用体系建设", "今日天气晴", "某公司因虚假宣传被罚款20万元")
 
