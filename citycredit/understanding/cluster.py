@@ -26,7 +26,9 @@ worker) in small records, so a table write is never bigger than one story:
                             members: [[grams, numbers, text, place grams], ...] of up to max_members distinct wordings,
                             county adcode, frame (_frame_state), province, echoed story id or null,
                             held sightings: [[ts, site, surface, rank, url, title, summary, change], ...],
-                            credit (a member was a credit item)]
+                            credit (a member was a credit item),
+                            candidates: [[city adcode, province], ...] an ambiguous place name may mean,
+                            for a story naming no city and no province (白云区: 广州 or 贵阳)]
     s:~<story_id>          the echo of a placed credit story in the no-city bucket (``echo``): the same
                             layout, its echoed story id set, no sightings held
 
@@ -325,6 +327,9 @@ def _frame_keys(record: list) -> list[tuple[str, str]]:
     keys = [(record[7], record[10][0])] if record[7] else []
     if len(record) > 12 and record[11] and (record[12] or not record[7]):
         keys.append((f"p:{record[11]}", record[10][0]))
+    if len(record) > 15 and record[15] and not record[7] and not record[11] and not record[12]:
+        # an unplaced story of an ambiguous name: found by each city it may mean ("c:" adcode, type)
+        keys.extend((f"c:{adcode}", record[10][0]) for adcode, _ in record[15])
     return keys
 
 
@@ -922,6 +927,25 @@ class StoryClusterer:
                  if _echo_home(record) and record[7] == city]
         return self._the_only(found, grams, wmap)
 
+    def _claimable_candidate(self, bucket: str, frame: Frame, subject: tuple[str, str] | None, grams: Sequence[str],
+                             wmap: dict[str, int], city: str, county: str | None, stories: dict[str, list],
+                             now: float, echo: str) -> tuple[str | None, float]:
+        """The one unplaced story with this event frame whose ambiguous place name may mean ``city``,
+        for ``echo`` (that city's story, registered) to claim; none when none or two fit, or when
+        another of its cities has a story of the frame open too (the name cannot say which)."""
+        ids = self._frame_index.get(bucket, {}).get((f"c:{city}", frame.type.id))  # type: ignore[union-attr]
+        if not ids:
+            return None, 0.0
+        found = [(sid, record, theirs) for sid, record, theirs in self._compatible(
+            sorted(ids), frame, subject, city, county, stories, now, [])]
+        if len(found) != 1:
+            return None, 0.0
+        sid, record, theirs = found[0]
+        # as the story's own sighting would have asked on arrival: the one echo among its cities
+        only, _ = self._candidates_match(bucket, theirs, _stored_subject(record), grams, wmap,
+                                         [tuple(c) for c in record[15]], stories, now, [])
+        return self._the_only([(sid, record)] if only == echo else [], grams, wmap)
+
     def _province_frame_stories(self, bucket: str, frame: Frame, subject: tuple[str, str] | None, province: str,
                                 city: str | None, stories: dict[str, list], now: float,
                                 vetoes: list[tuple[str, str]]) -> list[tuple[str, list]]:
@@ -1077,7 +1101,8 @@ class StoryClusterer:
             # drops out of the garbage collector's tracking, and each open story keeps its members
             record = [ts, ts, grams, numbers, subfield, title, hour, city, [(grams, numbers, text, place_grams)], county,
                       _frame_state(frame, subject) if frame.type is not None else None, province, None,
-                      (tuple(sighting),) if sighting is not None else (), credit]
+                      (tuple(sighting),) if sighting is not None else (), credit,
+                      [list(c) for c in candidates] if not city and not province else []]
             # the view of this first wording, from the weights and event already computed above
             self._members[sid] = ((grams, amounts, sum(wmap.values()), event, subject) if wmap
                                   else self._view(grams, numbers, text, place_grams),)
@@ -1145,6 +1170,11 @@ class StoryClusterer:
         if claimed is None and province and frame.type is not None and frame.type.join:
             claimed, _ = self._province_match(bucket, frame, subject, grams, wmap, province, city, stories, ts, [],
                                               echoes=False)
+            how = "frame"
+        if claimed is None and frame.type is not None and frame.type.join:
+            # the story of an ambiguous name seen first (白云区一仓库…, then 广州白云区查获…): the
+            # other order of _candidates_match, so either order gives one story
+            claimed, _ = self._claimable_candidate(bucket, frame, subject, grams, wmap, city, county, stories, ts, local)
             how = "frame"
         claim = Claim("", "", "", ())
         if claimed is not None:

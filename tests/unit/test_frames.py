@@ -352,6 +352,27 @@ def test_an_ambiguous_district_joins_the_one_city_story_of_its_frame():
     assert b.story_id not in (a.story_id, c.story_id)
 
 
+def test_an_ambiguous_district_seen_first_is_claimed_by_the_one_city_story_of_its_frame():
+    """The other order: 白云区's sighting first, then 广州's story, whose echo claims it (its
+    sighting comes back as the 广州 story's); with 贵阳's like story open as well, neither does."""
+    from schemas import Observation
+
+    u = Understanding(story_state={})
+
+    def see(n, title):
+        return u.classify_all(Observation.parse({"ts": f"2026-02-01T{8 + 2 * n:02d}:00:00+08:00", "site": "sina",
+                                                 "surface": "homepage", "title": title, "url": f"u{n}"}))
+
+    [b] = see(0, "白云区一仓库藏匿万余双假冒运动鞋被端")
+    a, claimed = see(1, "广州白云区查获假冒名牌运动鞋1.2万双")
+    assert b.city is None and claimed.title == b.title and claimed.story_id == a.story_id != b.story_id
+    u = Understanding(story_state={})
+    see(0, "广州白云区查获假冒名牌运动鞋1.2万双")
+    see(1, "贵阳警方查获假冒名牌运动鞋5000双")
+    [b] = see(2, "白云区一仓库藏匿万余双假冒运动鞋被端")  # two cities' stories fit: it joins neither
+    assert see(3, "广州警方捣毁一制售假鞋窝点 涉案金额超千万元")[1:] == []  # and 广州's next wording claims nothing
+
+
 TAIZHOU, WENLING = "331000", "331081"
 
 
