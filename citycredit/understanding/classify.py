@@ -69,6 +69,7 @@ class _AspectRule:
     needs_dishonest: bool
     passive: tuple[str, ...] = ()   # words that make the first group's term passive (被立案调查): no match
     passive_chars: int = 6
+    needs_wrongdoing: bool = False  # a core dishonesty term matched, though the title is about it in general
 
 
 def _weighted(table: dict, section: str) -> dict[str, tuple[str, float]]:
@@ -126,7 +127,8 @@ class CreditClassifier:
         if not groups:
             raise ConfigError(f"credit.toml [[aspect]] {aspect}: all_of is empty")
         return _AspectRule(aspect, groups, polarity, bool(raw.get("needs_dishonest", False)),
-                           tuple(raw.get("passive", ())), int(raw.get("passive_chars", 6)))
+                           tuple(raw.get("passive", ())), int(raw.get("passive_chars", 6)),
+                           bool(raw.get("needs_wrongdoing", False)))
 
     def _build(self) -> ahocorasick.Automaton:
         terms: set[str] = set()
@@ -223,6 +225,11 @@ class CreditClassifier:
             hits = [sorted(group & seen) for group in rule.groups]
             if rule.needs_dishonest and polarity != "dishonest":
                 continue
+            if rule.needs_wrongdoing and (d_score <= 0 or any(
+                    not (w.startswith("tip:") and any(w[4:] in g for g in rule.groups)) for w in neutral_why)):
+                # the campaign's own words (打击, 部署) may neutralise the title; a tip (谨防, 提醒) or a
+                # place abroad (缅方) may not: a warning to consumers is not a credit task
+                continue
             if neutral_why and rule.aspect in ("blacklist", "government_response"):
                 continue
             aspect = rule.aspect
@@ -241,7 +248,8 @@ class CreditClassifier:
 
         scores: dict[str, float] = {}
         why: dict[str, list[str]] = {}
-        signal = dis if polarity == "dishonest" else tru if polarity == "trustworthy" else {}
+        # a campaign against a wrongdoing (neutral) is of the wrongdoing's subfield
+        signal = dis if polarity == "dishonest" or aspect == "task_implementation" else tru if polarity == "trustworthy" else {}
         for table in (signal, {t: self.topics[t] for t in kept if t in self.topics}):
             for term, (sub, weight) in table.items():
                 if sub:

@@ -40,6 +40,11 @@ CASES = [
     ("电商悲情营销洋葱滞销？西昌市政府作出回应", "business", "e_commerce", "dishonest", "government_response"),
     ("沈阳地区32个网点可查个人信用报告", "business", None, "neutral", "info_disclosure"),
     ("我国加快健全社会信用体系", "government", None, "neutral", "task_implementation"),
+    # a campaign against market subjects' fraud is a credit task of its subfield (labelling.md);
+    # a warning to consumers is not, nor is a campaign against no wrongdoing
+    ("公安部部署开展打击保险诈骗犯罪专项行动", "business", "financial_fraud", "neutral", "task_implementation"),
+    ("警方提醒：严厉打击的电信诈骗新套路，谨防上当", None, None, "neutral", None),
+    ("多地持续开展流浪狗收容整治行动", None, None, "neutral", None),
     # dishonesty vocabulary across the policy's subfields (added after a blind batch)
     ("苏州一食品企业使用过期原料生产月饼被立案查处", "business", "food_safety", "dishonest", "credit_event"),
     ("徐州某企业非法吸收公众存款被立案侦查", "business", "financial_fraud", "dishonest", "credit_event"),
