@@ -116,12 +116,8 @@ def model_of(heads: dict, rows: list[Row] | None = None) -> ReaderModel:
     shipped = mm.HEADS
     mm.HEADS = tuple(heads)
     try:
-        support: dict[str, int] = {}
-        for r in rows or ():
-            if r.frame.type is not None:
-                support[r.frame.type.id] = support.get(r.frame.type.id, 0) + 1
-        return ReaderModel({"heads": heads, "weights_sha256": hashlib.sha256(payload.encode()).hexdigest(),
-                            **({"event_type_support": support} if rows is not None else {})})
+        support = {} if rows is None else {"event_type_support": tr.event_type_support(r.frame.type for r in rows)}
+        return ReaderModel({"heads": heads, "weights_sha256": hashlib.sha256(payload.encode()).hexdigest(), **support})
     finally:
         mm.HEADS = shipped
 

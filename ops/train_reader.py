@@ -22,7 +22,7 @@ import gzip
 import hashlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from eval_understanding import SHARED, Labelled, _Lines, evaluate_headlines, headline_label_files, load_headlines  # noqa: E402
 
 from citycredit.understanding import Understanding  # noqa: E402
+from citycredit.understanding.frames import EventType  # noqa: E402
 from citycredit.understanding.model import HEADS, MODEL_PATH, NONE, read_model_text  # noqa: E402
 from citycredit.understanding.text import normalize  # noqa: E402
 
@@ -122,6 +123,16 @@ def stored_head(clf, names: Sequence[str], scale: Sequence[float]) -> dict:
     return {"classes": classes, "intercept": [round(float(b), 3) for b in intercept], "weights": weights}
 
 
+def event_type_support(types: Iterable[EventType | None]) -> dict[str, int]:
+    """How many training titles of each event type the reader saw (the model file keeps it): below
+    the taxonomy's reader_min_support the type's own polarity decides (Understanding._decide)."""
+    support: dict[str, int] = {}
+    for etype in types:
+        if etype is not None:
+            support[etype.id] = support.get(etype.id, 0) + 1
+    return dict(sorted(support.items()))
+
+
 def build(hold_out: Path | None) -> tuple[dict, list[Path]]:
     files = label_files(hold_out)
     lines = _Lines()
@@ -133,13 +144,7 @@ def build(hold_out: Path | None) -> tuple[dict, list[Path]]:
     u = Understanding(story_state={}, model=False)
     heads = train(featurize(u, data), data)
     payload = json.dumps(heads, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    # how many training titles of each event type the reader saw: below the taxonomy's
-    # reader_min_support the type's own polarity decides (citycredit.understanding._decide)
-    support: dict[str, int] = {}
-    for x in data:
-        etype = u.frames.read(normalize(x.title)).type
-        if etype is not None:
-            support[etype.id] = support.get(etype.id, 0) + 1
+    support = event_type_support(u.frames.read(normalize(x.title)).type for x in data)
     model = {
         "about": "citycredit reader model: built by ops/train_reader.py; see citycredit/understanding/model.py",
         "trained_on": {str(f.relative_to(ROOT)): hashlib.sha256(f.read_bytes()).hexdigest() for f in files},
@@ -147,7 +152,7 @@ def build(hold_out: Path | None) -> tuple[dict, list[Path]]:
         "settings": {"C": C, "min_df": MIN_DF, "prune": PRUNE, "unigram_scale": UNIGRAM_SCALE, "context_scale": CONTEXT_SCALE},
         "weights_sha256": hashlib.sha256(payload.encode()).hexdigest(),
         "heads": heads,
-        "event_type_support": dict(sorted(support.items())),
+        "event_type_support": support,
     }
     return model, files
 
