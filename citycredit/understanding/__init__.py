@@ -235,8 +235,11 @@ class Understanding:
                      f"same prefecture {item.city} within 24 h, no event type named, {assignment.how[9:]}, "
                      f"wording similarity {assignment.similarity:.3f}"]
         elif assignment.how == "response":
+            why = ("the only one open" if not item.subfield else f"wording similarity {assignment.similarity:.3f}"
+                   if assignment.similarity > 0 else "the latest such story")
             story = [f"joined: {assignment.matched_title}",
-                     f"a response in {item.city} to the latest {item.subfield} story within 24 h (its wording names no event of its own)"]
+                     f"a response in {item.city} naming no event of its own, to the open {item.subfield or 'credit'} "
+                     f"story within 24 h ({why})"]
         else:
             story = [f"joined: {assignment.matched_title}", f"similarity {assignment.similarity:.3f}"]
         story += [f"kept apart from {title}: {self._place_names(reason)}" for title, reason in assignment.vetoes]

@@ -846,14 +846,16 @@ class StoryClusterer:
                 found.append(g)
         return "+".join(found[:2]) if len(found) >= 2 else ""
 
-    def _response_match(self, frame: Frame, subfield: str, county: str | None, grams: Sequence[str],
+    def _response_match(self, frame: Frame, subfield: str | None, county: str | None, grams: Sequence[str],
                         wmap: dict[str, int], stories: dict[str, list], now: float,
                         vetoes: list[tuple[str, str]]) -> tuple[str | None, float]:
         """The story a response answers when its wording names no event of its own
         (苏州市市场监管局通报…涉事企业被吊销许可证): the open story of the same prefecture (the
         bucket) and subfield within the frame window, county and subject compatible, whose wording
         it shares most; the most recent when it shares none. Recency alone answered 泰安通报企业食堂集体
-        就医事件 with a supermarket's fine seen since, not the canteen's poisoning it names."""
+        就医事件 with a supermarket's fine seen since, not the canteen's poisoning it names. A
+        response the reader gave no subfield (广西柳州：江面现大片污水带 环保部门溯源查处) answers the
+        city's one open credit story, of any subfield; with two open it cannot say which."""
         window = self.settings.frame_window_s
         rising = self._frame_reader.rising
         mine, w_mine = frozenset(grams), sum(wmap.values())
@@ -861,8 +863,10 @@ class StoryClusterer:
         # answers an untyped one only on the same kind of subject, named by both (医院 / 医院).
         typed = frame.type is not None and frame.type.join
         best: tuple[float, float, str] | None = None
+        candidates = 0
         for sid, record in stories.items():
-            if record[4] != subfield or now - record[1] > window or now < record[0] - window:
+            if (record[4] != subfield if subfield else not (len(record) > 14 and record[14])) \
+                    or now - record[1] > window or now < record[0] - window:
                 continue
             story = self._story_frame(sid, record)
             if typed and (frame.subject is None or story.subject != frame.subject):
@@ -873,9 +877,12 @@ class StoryClusterer:
                 vetoes.append((record[5], reason))
                 continue
             key = (self._wording(sid, record, mine, wmap, w_mine)[0], record[1], sid)
+            candidates += 1
             if best is None or key > best:
                 best = key
-        return (best[2], best[0]) if best is not None else (None, 0.0)
+        if best is None or (not subfield and candidates > 1):
+            return None, 0.0
+        return best[2], best[0]
 
     def _story_frame(self, sid: str, record: list) -> Frame:
         """The story's stored frame; an untyped story's (none stored) is read from its first wording."""
@@ -1051,6 +1058,9 @@ class StoryClusterer:
                 sid, sim, word = self._rare_word_match(bucket, frame, subject, grams, wmap, text, city, county, province,
                                                        postings, stories, ts, vetoes, credit)
                 how = f"rare word: {word}" if sid is not None else how
+            if sid is None and response and city and not subfield and subject is None:
+                sid, sim = self._response_match(frame, None, county, grams, wmap, stories, ts, vetoes)
+                how = "response" if sid is not None else how
         hour = int(ts // 3600)
         if sid is not None:
             record = stories[sid]

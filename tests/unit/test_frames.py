@@ -419,6 +419,31 @@ def test_a_response_joins_the_story_whose_wording_it_shares_not_the_latest():
     assert response.story_id == event.story_id and response.how == "response"
 
 
+LIUZHOU = "450200"
+
+
+def test_a_response_the_reader_gave_no_subfield_answers_the_city_s_only_open_credit_story():
+    """Probe 12: 广西柳州：江面现大片污水带 环保部门溯源查处 was read a response with no subfield, and
+    a response joined only a story of its own subfield, so the paper mill's discharge stayed on
+    two homepages. With no subfield it answers the city's one open credit story; with two open,
+    neither."""
+    c = StoryClusterer({})
+    event = c.assign("all", T0, normalize("柳州一造纸厂向柳江偷排黑水"), "environment", LIUZHOU, credit=True)
+    response = c.assign("all", T0 + 3 * H, normalize("广西柳州：江面现大片污水带 环保部门溯源查处"), None, LIUZHOU,
+                        response=True, credit=True)
+    assert response.story_id == event.story_id and response.how == "response"
+    c = StoryClusterer({})
+    c.assign("all", T0, normalize("柳州一造纸厂向柳江偷排黑水"), "environment", LIUZHOU, credit=True)
+    c.assign("all", T0 + H, normalize("柳州一超市销售过期面包被罚款"), "food_safety", LIUZHOU, credit=True)
+    assert c.assign("all", T0 + 3 * H, normalize("广西柳州：江面现大片污水带 环保部门溯源查处"), None, LIUZHOU,
+                    response=True, credit=True).new
+    # a story read neutral is no credit story to answer
+    c = StoryClusterer({})
+    c.assign("all", T0, normalize("柳州一公园举办菊花展"), None, LIUZHOU)
+    assert c.assign("all", T0 + 3 * H, normalize("广西柳州：江面现大片污水带 环保部门溯源查处"), None, LIUZHOU,
+                    response=True, credit=True).new
+
+
 def test_a_farm_is_not_the_factory_of_the_same_kind_of_event():
     c = StoryClusterer({})
     a = assign(c, T0, "九江一化工企业向长江偷排废水被查", JIUJIANG, subfield="environment")
