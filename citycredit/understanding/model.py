@@ -93,11 +93,29 @@ def context_features(lexicon: Classification, frame: Frame, has_city: bool, has_
     return out
 
 
+# Characters of the standard transcription of foreign names (外国人名汉字译写: 博洛尼亚, 贝卢斯科尼,
+# 巴赫穆特): three or more in a row, outside the Chinese place names already masked, are almost
+# always a foreign name. Of 10,633 labelled titles 600 have such a run and 29 of them are credit
+# items (5 %, against 33 % of the rest); a name never seen in training has no n-gram weight, but
+# the run generalises to it (日立, 梅西 are too short: the n-grams must know them).
+_FOREIGN_RUN = re.compile(
+    "[阿埃艾爱安奥巴拜班邦贝本比彼波伯博布达戴丹道德登迪蒂丁杜多厄恩尔法菲费芬弗伏福富盖甘戈格古圭哈汉豪赫亨胡霍"
+    "基吉加贾杰卡凯坎康柯科克肯库夸奎拉莱赖兰朗劳勒雷蕾里利莉林琳卢鲁伦罗洛马玛迈麦曼梅门蒙米莫默姆穆纳娜奈内尼涅"
+    "纽努诺欧帕潘佩皮普齐奇恰乔切琴丘萨塞赛桑瑟森沙莎舍什施斯松苏索塔泰坦汤特提图托瓦威韦维温沃乌西希锡谢辛休雅亚"
+    "扬耶伊尤约泽扎詹]{3,}")
+
+
+def name_features(masked: str) -> list[str]:
+    """``name:foreign`` when the masked story text holds a run of foreign-name characters."""
+    return ["name:foreign"] if _FOREIGN_RUN.search(masked) else []
+
+
 def features(text: str, place_spans: Iterable[tuple[int, int]], lexicon: Classification, frame: Frame,
              has_city: bool, has_county: bool) -> list[str]:
     """All features of one normalised title (what ops/train_reader.py trains on). Serving finds
     the same ones among the model's vocabulary in one automaton pass (ReaderModel.score_title)."""
-    return sorted(ngrams(masked_text(text, place_spans))) + context_features(lexicon, frame, has_city, has_county)
+    masked = masked_text(text, place_spans)
+    return sorted(ngrams(masked)) + context_features(lexicon, frame, has_city, has_county) + name_features(masked)
 
 
 def _ascending(found: set[int]) -> numpy.ndarray:

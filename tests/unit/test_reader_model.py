@@ -13,7 +13,8 @@ import pytest
 
 from citycredit.exceptions import ConfigError
 from citycredit.understanding import Understanding
-from citycredit.understanding.model import MODEL_PATH, load_model, read_model_text
+from citycredit.understanding.model import MODEL_PATH, load_model, masked_text, read_model_text
+from citycredit.understanding.text import normalize
 from schemas import Observation
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,6 +103,23 @@ def test_the_shipped_model_counts_its_training_titles_per_event_type():
     support = raw["event_type_support"]
     assert support["official_misconduct"] > 100 and "wages_paid_early" not in support
     assert load_model().type_support == support
+
+
+def test_a_run_of_foreign_name_characters_is_a_feature():
+    """博洛尼亚, 巴赫穆特: a name the labels never held still says "abroad"; Chinese wording and
+    the place names the gazetteer masked do not."""
+    from citycredit.understanding.model import name_features
+
+    u = Understanding(story_state={})
+    for title, want in (("博洛尼亚拖欠税款遭扣分处罚 动荡球队距降级区仅1分", ["name:foreign"]),
+                        ("苏州一化工厂偷排废水被查", []),
+                        ("加沙地带发生爆炸", []),   # 加沙 is two characters: the n-grams know it
+                        ):
+        text = normalize(title)
+        place = u.gazetteer.attribute(text)
+        assert name_features(masked_text(text, place.spans)) == want, title
+        lexicon = u.classifier.classify(text, place.spans, has_city=place.city is not None)
+        assert ("name:foreign" in u.features(text, place, lexicon, u.frames.read(text))) == bool(want)
 
 
 _TITLES = ("南通一纺织厂30余名工人午餐后疑似食物中毒 涉事食堂被查", "温州出租车司机拾金不昧 归还乘客遗失的10万元现金",
@@ -198,7 +216,6 @@ def test_the_lexicons_polarity_feature_falls_back_on_the_event_type():
     """lex:pol:neutral means "no credit word found": a title the taxonomy types (提前发放农民工工资:
     wages_paid_early) but the lexicon does not carries the type's polarity, not neutral."""
     from citycredit.understanding.model import context_features
-    from citycredit.understanding.text import normalize
 
     u = Understanding()
     text = normalize("宁波一企业春节前提前发放农民工工资1000万元")
