@@ -29,7 +29,7 @@ from schemas import Item, Observation, parse_ts
 from .classify import Classification, CreditClassifier, load_classifier
 from .cluster import ClusterSettings, StoryClusterer
 from .frames import Frame, load_frame_reader
-from .model import NONE, ReaderModel, Scores, context_features, features, load_model, masked_text, name_features
+from .model import NONE, ReaderModel, Scores, features, load_model, reader_input
 from .gazetteer import Attribution, Gazetteer, load_gazetteer
 from .scan import TitleScan, load_scan
 from .text import has_content, normalize
@@ -132,9 +132,8 @@ class Understanding:
         return place, lexicon, self.frames.read(text, words)
 
     def _score(self, text: str, place: Attribution, lexicon: Classification, frame: Frame) -> Scores:
-        masked = masked_text(text, place.spans)
-        return self.model.score_title(masked, context_features(  # type: ignore[union-attr]
-            lexicon, frame, place.city is not None, place.county is not None) + name_features(masked))
+        return self.model.score_title(*reader_input(  # type: ignore[union-attr]
+            text, place.spans, lexicon, frame, place.city is not None, place.county is not None))
 
     def features(self, text: str, place: Attribution, lexicon: Classification, frame: Frame) -> list[str]:
         """The trained reader's features of a normalised title (ops/train_reader.py trains on these)."""

@@ -943,8 +943,7 @@ class StoryClusterer:
         ids = self._frame_index.get(bucket, {}).get((f"c:{city}", frame.type.id))  # type: ignore[union-attr]
         if not ids:
             return None, 0.0
-        found = [(sid, record, theirs) for sid, record, theirs in self._compatible(
-            sorted(ids), frame, subject, city, county, stories, now, [])]
+        found = list(self._compatible(sorted(ids), frame, subject, city, county, stories, now, []))
         if len(found) != 1:
             return None, 0.0
         sid, record, theirs = found[0]

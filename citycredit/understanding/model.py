@@ -110,12 +110,21 @@ def name_features(masked: str) -> list[str]:
     return ["name:foreign"] if _FOREIGN_RUN.search(masked) else []
 
 
+def reader_input(text: str, place_spans: Iterable[tuple[int, int]], lexicon: Classification, frame: Frame,
+                 has_city: bool, has_county: bool) -> tuple[str, list[str]]:
+    """What the reader reads of one normalised title: its masked story text (for the n-grams) and
+    every feature beyond them. Training (``features``) and serving (``ReaderModel.score_title``)
+    both start here, so a feature added is added to both."""
+    masked = masked_text(text, place_spans)
+    return masked, context_features(lexicon, frame, has_city, has_county) + name_features(masked)
+
+
 def features(text: str, place_spans: Iterable[tuple[int, int]], lexicon: Classification, frame: Frame,
              has_city: bool, has_county: bool) -> list[str]:
     """All features of one normalised title (what ops/train_reader.py trains on). Serving finds
     the same ones among the model's vocabulary in one automaton pass (ReaderModel.score_title)."""
-    masked = masked_text(text, place_spans)
-    return sorted(ngrams(masked)) + context_features(lexicon, frame, has_city, has_county) + name_features(masked)
+    masked, context = reader_input(text, place_spans, lexicon, frame, has_city, has_county)
+    return sorted(ngrams(masked)) + context
 
 
 def _ascending(found: set[int]) -> numpy.ndarray:
