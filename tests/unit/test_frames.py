@@ -215,6 +215,18 @@ def test_invoice_fraud_and_tax_evasion_are_two_events():
     # probe 10: the workers' number between the words; forced shopping worded with 强迫
     ("洛阳一工地拖欠60余名农民工工资近200万元", "wage_arrears"),
     ("丽江一旅行团导游强迫游客购物 不消费不许下车", "tourism_violation"),
+    # tenth round, cues mined from the labels (bench/mine_type_cues.py): a mine, then what happened
+    # there; a jump into water to save someone; a listed firm's fraud; a forced demolition; a foreign
+    # object eaten; a rigged scale; a worker gassed; surrogacy; an official expelled
+    ("贵州六盘水一煤矿发生事故 4人被困", "mine_accident"),
+    ("宁波一男子跳江救人后悄然离开", "heroic_act"),
+    ("某上市公司连续三年财务造假被证监会处罚", "securities_fraud"),
+    ("长沙一村民房屋夜间遭强拆", "illegal_demolition"),
+    ("学生在食堂饭菜中吃出钢丝球", "unsafe_food"),
+    ("菜市场摊贩用鬼秤坑顾客", "price_gouging"),
+    ("一污水处理厂工人清淤时气体中毒", "poisoning_leak"),
+    ("一医院涉嫌非法代孕被查", "illegal_medical"),
+    ("某县原副县长被开除公职", "official_misconduct"),
 ])
 def test_event_types_read_the_words_sites_use(title, type_id):
     """Wordings of the probes (tests/data/probes) that named no type, or the wrong one."""
