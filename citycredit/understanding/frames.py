@@ -3,12 +3,13 @@
 A frame is the part of a headline that survives rewording: the event type (a desk-tunable
 taxonomy in config/event_types.toml), the kind of subject (a factory, a restaurant, a
 school), and the quantities it names as ranges (30余名 -> [30, 40), 数十名 -> [20, 99],
-八百万元 -> 8,000,000元). Place comes from the gazetteer, not from here. Story clustering
+近300万元 -> [200万, 300万], 八百万元 -> 8,000,000元). Place comes from the gazetteer, not from here. Story clustering
 compares frames (``frames_conflict``) so that "南通一纺织厂30余名工人午餐后腹痛送医" and
 "海安市某企业食堂疑似食物中毒" are one story, and explains the decision either way.
 
 Chinese numerals are read by cn2an (二零二五 -> 2025, 两千 -> 2000, 八百万 -> 8000000); the
-multipliers 万/亿, the approximations 余/多/数/几/上 and the units are read here, because
+multipliers 万/亿, the approximations 余/多/数/几/上 after a numeral or before it and 近/约/逾/超
+before a number, and the units are read here, because
 they are what make a quantity a range.
 """
 from __future__ import annotations
@@ -182,12 +183,14 @@ class FrameReader:
         # position of a title; a match can only start with a character one of the groups starts
         # with, and the lookahead rejects every other position at once (the same matches).
         unit_words = list(q.get("units", []))
-        starts = "".join(sorted({*"数几上余多万亿", *_CN_NUM, *(u[0] for u in unit_words if u)}))
+        starts = "".join(sorted({*"数几上余多万亿", *"".join(_NEAR), *_CN_NUM, *(u[0] for u in unit_words if u)}))
         # (an empty unit, a config slip, would match anywhere: then no lookahead)
         ahead = rf"(?=[\d{re.escape(starts)}])" if all(unit_words) else ""
-        # (数|几|上)? numeral (余|多|几)? (万|亿)? (余|多)? unit: 30余名, 130万元, 数十名, 两千余名, 1.2万件
+        # (近|约|逾|超…)? (数|几|上)? numeral (余|多|几)? (万|亿)? (余|多)? unit: 30余名, 130万元, 数十名,
+        # 两千余名, 1.2万件, 近300万元
+        near = "|".join(sorted(_NEAR, key=len, reverse=True))
         self._quantity = re.compile(
-            rf"{ahead}(数|几|上)?(\d+(?:\.\d+)?|[{_CN_NUM}]+)?(余|多|几)?([万亿])?(余|多)?({units})")
+            rf"{ahead}({near})?(数|几|上)?(\d+(?:\.\d+)?|[{_CN_NUM}]+)?(余|多|几)?([万亿])?(余|多)?({units})")
 
     @property
     def automaton(self) -> ahocorasick.Automaton:
@@ -258,7 +261,7 @@ class FrameReader:
             return ()  # most titles: one C-level scan, no regex over every position
         out = []
         for m in self._quantity.finditer(text):
-            vague, number, approx, mult, approx2, unit = m.groups()
+            near, vague, number, approx, mult, approx2, unit = m.groups()
             if number is None and vague is None:
                 continue
             if number is not None and number in "一两" and vague is None and approx is None and mult is None:
@@ -274,9 +277,14 @@ class FrameReader:
                 low, high = 2 * low, 10 * low - 1
             elif vague == "上":                  # 上百 = 100..199
                 high = 2 * low - 1
-            elif approx or approx2:              # 30余 = 30..39, 130万余 = 130万..140万
+            elif approx or approx2 or _NEAR.get(near or "") == "over":  # 30余 = 30..39, 130万余 = 130万..140万, 逾30 = 30..39
                 step = _step(value) * scale
                 high = low + step - (1 if step >= 1 else 0)
+            elif near:
+                # 近300万 (nearly) = 200万..300万, 约300万 (about) = 250万..350万: one site's 近300万元
+                # is another's 286万元, and read as exactly 300万 it vetoed the join
+                step = _step(value) * scale
+                low, high = (low - step, low) if _NEAR[near] == "under" else (low - step / 2, low + step / 2)
             else:
                 high = low
             # 罚款20万元 / 被罚5万元 (the word before) or 被处120万元罚款 / 120万元的罚款 (right after)
@@ -285,6 +293,11 @@ class FrameReader:
                 or self._sanction_word in text[m.end():m.end() + 2])
             out.append(Quantity(unit, low, high, m.group(), sanction))
         return tuple(out)
+
+
+# Words before a number that make it a range, and which side of the number the range lies on.
+_NEAR = {"近": "under", "将近": "under", "接近": "under", "约": "around", "大约": "around",
+         "逾": "over", "超": "over", "超过": "over"}
 
 
 def _step(value: float) -> float:

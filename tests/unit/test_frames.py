@@ -25,10 +25,22 @@ def read(title: str):
     ("数十名学生呕吐", "名", 20, 99),
     ("两千余名工人被欠薪", "名", 2000, 2999),
     ("罚款130万元", "元", 1_300_000, 1_300_000),
+    # a word before the number: nearly, about, over
+    ("拖欠农民工工资近300万元", "元", 2_000_000, 3_000_000),
+    ("涉案金额约300万元", "元", 2_500_000, 3_500_000),
+    ("逾30名工人被欠薪", "名", 30, 39),
+    ("超过50万元", "元", 500_000, 599_999),
 ])
 def test_quantities_are_read_as_ranges(title, unit, low, high):
     (q,) = read(title).quantities
     assert (q.unit, q.low, q.high) == (unit, low, high)
+
+
+def test_nearly_a_sum_is_not_vetoed_by_the_sum_another_site_reports():
+    # one site's 近300万元 is another's 286万元; read as exactly 300万 it kept the two apart
+    near, exact = read("一楼盘项目拖欠农民工工资近300万元"), read("人社局通报欠薪问题：督促结清工资286万元")
+    assert frames_conflict(near, exact, frozenset()) is None
+    assert frames_conflict(near, read("人社局通报欠薪问题：督促结清工资150万元"), frozenset()) is not None
 
 
 def test_a_year_in_characters_is_a_year_not_a_quantity():
@@ -227,6 +239,7 @@ def test_invoice_fraud_and_tax_evasion_are_two_events():
     ("一污水处理厂工人清淤时气体中毒", "poisoning_leak"),
     ("一医院涉嫌非法代孕被查", "illegal_medical"),
     ("某县原副县长被开除公职", "official_misconduct"),
+    ("某镇政府欠款不还被企业起诉", "government_default"),  # a government body, then what it owes
 ])
 def test_event_types_read_the_words_sites_use(title, type_id):
     """Wordings of the probes (tests/data/probes) that named no type, or the wrong one."""
@@ -297,6 +310,24 @@ def test_a_restarted_worker_still_finds_the_credit_story_a_neutral_wording_joins
 
 
 ZHANJIANG, NANNING = "440800", "450100"
+
+
+GANZHOU = "360700"
+
+
+def test_two_wage_arrears_of_one_city_owed_to_two_trades_are_two_cases():
+    """Probe 13: 赣州一家政公司拖欠保洁员工资 joined the 楼盘项目's arrears to 农民工, on the frame (same
+    type, no subject named by both) and, once kept apart there, on 拖欠+工资 as two rare bigrams in
+    common: the type's own words. Whom the wages are owed is the arrears' object; the cue is compared
+    as a type, not as a rare word."""
+    c = StoryClusterer({})
+    a = c.assign("all", T0, normalize("赣州一楼盘项目拖欠百余名农民工工资近300万元"), "wages_social_insurance", GANZHOU,
+                 ("赣州",), credit=True)
+    same = c.assign("all", T0 + H, normalize("江西于都：农民工年底讨薪 开发商称资金链断裂"), "wages_social_insurance",
+                    GANZHOU, ("于都",), "360731", credit=True)
+    other = c.assign("all", T0 + 2 * H, normalize("赣州一家政公司拖欠保洁员工资被投诉"), "wages_social_insurance",
+                     GANZHOU, ("赣州",), credit=True)
+    assert same.story_id == a.story_id and other.story_id != a.story_id
 
 
 def test_two_rare_words_apart_join_within_a_prefecture_not_across_the_country():
@@ -444,6 +475,11 @@ def test_a_response_the_reader_gave_no_subfield_answers_the_city_s_only_open_cre
     response = c.assign("all", T0 + 3 * H, normalize("广西柳州：江面现大片污水带 环保部门溯源查处"), None, LIUZHOU,
                         response=True, credit=True)
     assert response.story_id == event.story_id and response.how == "response"
+    # probe 13: a response that introduces a subject of its own after its place name (一加油站, no
+    # [subjects] head) reports its own case, not the one open story's answer
+    own = c.assign("all", T0 + 4 * H, normalize("柳州一加油站加油机作弊被查处"), None, LIUZHOU, ("柳州",),
+                   response=True, credit=True)
+    assert own.story_id != event.story_id
     c = StoryClusterer({})
     c.assign("all", T0, normalize("柳州一造纸厂向柳江偷排黑水"), "environment", LIUZHOU, credit=True)
     c.assign("all", T0 + H, normalize("柳州一超市销售过期面包被罚款"), "food_safety", LIUZHOU, credit=True)
