@@ -73,6 +73,7 @@ NOT_RUN = {
     "loo_reader.py": "leave-one-batch-out accuracy of reader methods over the blind batches (docs/reading.md)",
     "audit_labels.py": "lists hand labels the reader trained without them contradicts, for a person to read",
     "probe_cross_site.py": "alerts and stories of a hand-written cross-site probe: correctness, not speed",
+    "mine_type_cues.py": "lists where the event-type taxonomy is thin, for a person extending it",
     "figures.py": "the figures' format, shared by the benchmarks",
     "run_benchmarks.py": "this runner",
 }
