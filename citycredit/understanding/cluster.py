@@ -344,31 +344,28 @@ def _place_grams(places: Iterable[str], text: str, markers: tuple[str, ...]) -> 
     if not places:
         return ()
     out = {p[i:i + 2] for p in places for i in range(len(p) - 1)}
-    for p in places:
-        start = text.find(p)
-        while start >= 0:
-            end = start + len(p)
-            if end < len(text) and (text[end] in markers or text.startswith(places, end)):
-                out.add(text[end - 1:end + 1])
-            if start > 0 and text.endswith(places, 0, start):
-                out.add(text[start - 1:start + 1])
-            start = text.find(p, start + 1)
+    for start, end in _occurrences(places, text):
+        if end < len(text) and (text[end] in markers or text.startswith(places, end)):
+            out.add(text[end - 1:end + 1])
+        if start > 0 and text.endswith(places, 0, start):
+            out.add(text[start - 1:start + 1])
     return tuple(sorted(out))
+
+
+def _occurrences(places: Iterable[str], text: str) -> Iterator[tuple[int, int]]:
+    """(start, end) of every occurrence of each (non-empty) place name in ``text``."""
+    for p in places:
+        start = text.find(p) if p else -1
+        while start >= 0:
+            yield start, start + len(p)
+            start = text.find(p, start + 1)
 
 
 def _introduces_subject(places: Iterable[str], text: str, markers: tuple[str, ...]) -> bool:
     """A place name followed by a subject marker (泰安一加油站…, 芜湖某公司…): the way a first report
     introduces whom it is about, whatever the noun. [subjects] heads list the nouns whose kind is
     compared; this needs none, for a guard that only has to know a title names a subject of its own."""
-    for p in places:
-        if p:
-            start = text.find(p)
-            while start >= 0:
-                end = start + len(p)
-                if end < len(text) and text[end] in markers:
-                    return True
-                start = text.find(p, end)
-    return False
+    return any(end < len(text) and text[end] in markers for _, end in _occurrences(places, text))
 
 
 def _frame_state(frame: Frame, subject: tuple[str, str] | None) -> list:

@@ -3,14 +3,13 @@
 A frame is the part of a headline that survives rewording: the event type (a desk-tunable
 taxonomy in config/event_types.toml), the kind of subject (a factory, a restaurant, a
 school), and the quantities it names as ranges (30余名 -> [30, 40), 数十名 -> [20, 99],
-近300万元 -> [200万, 300万], 八百万元 -> 8,000,000元). Place comes from the gazetteer, not from here. Story clustering
-compares frames (``frames_conflict``) so that "南通一纺织厂30余名工人午餐后腹痛送医" and
+近300万元 -> [200万, 300万], 八百万元 -> 8,000,000元). Place comes from the gazetteer, not from
+here. Story clustering compares frames (``frames_conflict``) so that "南通一纺织厂30余名工人午餐后腹痛送医" and
 "海安市某企业食堂疑似食物中毒" are one story, and explains the decision either way.
 
 Chinese numerals are read by cn2an (二零二五 -> 2025, 两千 -> 2000, 八百万 -> 8000000); the
-multipliers 万/亿, the approximations 余/多/数/几/上 after a numeral or before it and 近/约/逾/超
-before a number, and the units are read here, because
-they are what make a quantity a range.
+multipliers 万/亿, the approximations (数/几/上 and 近/约/逾/超 before a number, 余/多 after it)
+and the units are read here, because they are what make a quantity a range.
 """
 from __future__ import annotations
 
@@ -30,6 +29,9 @@ from .text import frequent_first, pairs_within
 
 _CN_NUM = "零〇一二两三四五六七八九十百千"
 _HAS_NUMERAL = re.compile(f"[0-9{_CN_NUM}]")
+# Words before a number that make it a range, and which side of the number the range lies on.
+_NEAR = {"近": "under", "将近": "under", "接近": "under", "约": "around", "大约": "around",
+         "逾": "over", "超": "over", "超过": "over"}
 
 
 @dataclass(frozen=True)
@@ -277,7 +279,8 @@ class FrameReader:
                 low, high = 2 * low, 10 * low - 1
             elif vague == "上":                  # 上百 = 100..199
                 high = 2 * low - 1
-            elif approx or approx2 or _NEAR.get(near or "") == "over":  # 30余 = 30..39, 130万余 = 130万..140万, 逾30 = 30..39
+            elif approx or approx2 or _NEAR.get(near or "") == "over":
+                # 30余 = 30..39, 130万余 = 130万..140万, 逾30 = 30..39
                 step = _step(value) * scale
                 high = low + step - (1 if step >= 1 else 0)
             elif near:
@@ -293,11 +296,6 @@ class FrameReader:
                 or self._sanction_word in text[m.end():m.end() + 2])
             out.append(Quantity(unit, low, high, m.group(), sanction))
         return tuple(out)
-
-
-# Words before a number that make it a range, and which side of the number the range lies on.
-_NEAR = {"近": "under", "将近": "under", "接近": "under", "约": "around", "大约": "around",
-         "逾": "over", "超": "over", "超过": "over"}
 
 
 def _step(value: float) -> float:
