@@ -22,6 +22,7 @@ import gzip
 import hashlib
 import json
 import sys
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -126,11 +127,7 @@ def stored_head(clf, names: Sequence[str], scale: Sequence[float]) -> dict:
 def event_type_support(types: Iterable[EventType | None]) -> dict[str, int]:
     """How many training titles of each event type the reader saw (the model file keeps it): below
     the taxonomy's reader_min_support the type's own polarity decides (Understanding._decide)."""
-    support: dict[str, int] = {}
-    for etype in types:
-        if etype is not None:
-            support[etype.id] = support.get(etype.id, 0) + 1
-    return dict(sorted(support.items()))
+    return dict(sorted(Counter(etype.id for etype in types if etype is not None).items()))
 
 
 def build(hold_out: Path | None) -> tuple[dict, list[Path]]:

@@ -319,6 +319,12 @@ def _echo_home(record: list) -> str | None:
     return record[12] if len(record) > 12 else None
 
 
+def _credit_story(record: list) -> bool:
+    """Whether any member of the story was read as a credit item (slot 14; a story stored before
+    the slot existed is not)."""
+    return len(record) > 14 and bool(record[14])
+
+
 def _frame_keys(record: list) -> list[tuple[str, str]]:
     """Where a typed story is found by its frame: (city adcode, type) in its prefecture's bucket;
     in the no-city bucket an unplaced story or an echo also by ("p:" province, type)."""
@@ -485,7 +491,7 @@ class StoryClusterer:
                 for member in record[8]:
                     exact.setdefault(member[2], sid)
                 self._index_frame(bucket, sid, record)
-                if len(record) > 14 and record[14]:
+                if _credit_story(record):
                     credit_ids.add(sid)
         self._cache[bucket] = (meta["seq"], postings, stories)
         return meta, postings, stories
@@ -749,7 +755,7 @@ class StoryClusterer:
             # 5人被困, then 宜宾珙县煤矿事故已致4人死亡); the untyped stories' frames are read from their
             # first wording
             ids = sorted(sid for sid, record in stories.items()
-                         if record[7] == city and len(record) > 14 and record[14] and record[10] is None)
+                         if record[7] == city and _credit_story(record) and record[10] is None)
         if not ids:
             return None, 0.0, ""
         mine, w_mine = frozenset(grams), sum(wmap.values())
@@ -880,7 +886,7 @@ class StoryClusterer:
         best: tuple[float, float, str] | None = None
         candidates = 0
         for sid, record in stories.items():
-            if (record[4] != subfield if subfield else not (len(record) > 14 and record[14])) \
+            if (record[4] != subfield if subfield else not _credit_story(record)) \
                     or now - record[1] > window or now < record[0] - window:
                 continue
             story = self._story_frame(sid, record)
