@@ -186,6 +186,10 @@ class EventRules:
     compatible_heads: frozenset[tuple[str, str]]  # (head, head) pairs that may name one subject
     same_trade: frozenset[tuple[str, str]]        # (modifier, modifier) pairs naming one trade
     complement: re.Pattern[str]                   # a modifier negating its head (一非煤矿山: 非 + 煤矿)
+    heads: frozenset[str] = frozenset()           # the heads the subject regex knows
+    open_suffixes: frozenset[str] = frozenset()   # last characters of a place or vehicle noun ([subjects])
+    max_open: int = 5                             # the longest open subject, in characters
+    classifiers: tuple[str, ...] = ()
 
     def heads_compatible(self, a: str, b: str) -> bool:
         """The same head, or two heads one subject may be called by (化工厂 / 化工企业, 学校 / 中学)."""
@@ -195,12 +199,45 @@ class EventRules:
         """One modifier inside the other (化工 / 化工材料), or one trade named two ways (理财 / 投资)."""
         return a in b or b in a or (a, b) in self.same_trade
 
-    def subject_of(self, text: str) -> tuple[str, str] | None:
-        """(modifier, head) of the title's first unnamed subject (郑州一建筑公司 -> 建筑, 公司), or None."""
+    def subject_of(self, text: str, place_grams: Iterable[str] = ()) -> tuple[str, str] | None:
+        """(modifier, head) of the title's first unnamed subject (郑州一建筑公司 -> 建筑, 公司), or None.
+        With ``place_grams`` (_place_grams: a name's last character and the marker after it), a
+        subject whose head the list lacks is read from the place name on: ("", 洗车场) of 包头一洗车场…
+        (``open_subject``)."""
         if not any(marker in text for marker in self.subject_markers):
             return None  # most titles: no regex search
         m = self.subject.search(text)
-        return (m.group(1), m.group(2)) if m else None
+        if m:
+            return m.group(1), m.group(2)
+        return self.open_subject(text, place_grams) if place_grams else None
+
+    def open_subject(self, text: str, place_grams: Iterable[str]) -> tuple[str, str] | None:
+        """("", noun) for a place name, a marker and a noun the [subjects] heads do not hold, read
+        as the shortest run of two to ``max_open`` characters ending in a character that ends
+        names of places, firms and vehicles (open_suffixes: 场, 店, 车…): 九江一校车严重超载 ->
+        校车, 大连一培训机构闭店 -> 培训机构. A head list cannot hold every trade (洗车场, 大排档,
+        健身房), and an unlisted head compared nothing: a car wash's discharge joined a steel
+        works' of the same city. Only right after a place name, where a first report says whom it
+        is about; a person (一快递员, 一外卖小哥) ends in no such character and stays unread."""
+        for gram in place_grams:
+            if gram[-1] not in self.subject_markers:
+                continue
+            start = text.find(gram)
+            if start < 0:
+                continue
+            rest = text[start + 2:start + 3 + self.max_open]
+            if rest[:1] in self.classifiers:
+                rest = rest[1:]
+            for end in range(1, min(len(rest), self.max_open)):
+                if not "\u4e00" <= rest[end] <= "\u9fff" or not "\u4e00" <= rest[end - 1] <= "\u9fff":
+                    break
+                if rest[end] in self.open_suffixes:
+                    return "", rest[:end + 1]
+        return None
+
+    def is_open(self, subject: tuple[str, str]) -> bool:
+        """A subject ``open_subject`` read (its head is not one the regex knows)."""
+        return not subject[0] and subject[1] not in self.heads
 
     def event(self, text: str) -> tuple[str | None, str | None]:
         """(event type, actor) of a title's story text; either may be None."""
@@ -232,6 +269,12 @@ def subjects_conflict(a: tuple[str, str] | None, b: tuple[str, str] | None) -> b
         return False
     (ma, ha), (mb, hb) = a, b
     rules = _event_rules()
+    if rules.is_open(a) or rules.is_open(b):
+        # an open subject is compared as written: 一洗车场 is not 一钢铁企业, nor 一校车 一货车; one
+        # inside the other (一洗车 of 一洗车店 and 一洗车场), or a character in common before their
+        # last (一养殖场 / 一养猪场, 一农贸市场 / 一菜市场), may be one subject
+        wa, wb = ma + ha, mb + hb
+        return wa not in wb and wb not in wa and set(wa[:-1]).isdisjoint(wb[:-1])
     if rules.heads_compatible(ha, hb) and bool(rules.complement.match(ma)) != bool(rules.complement.match(mb)):
         return True  # 一非煤矿山 is any mine but a coal mine: never 一煤矿 (nor 一国有煤矿)
     if ma and mb:
@@ -266,7 +309,9 @@ def _event_rules() -> EventRules:
                       re.compile(f"^([\\u4e00-\\u9fff]{{2,{most}}}?)(?:{before})"),
                       subject, frozenset(subjects.get("distinct", [])), tuple(subjects.get("markers", [])),
                       pairs_within(subjects.get("compatible", [])), pairs_within(subjects.get("same_trade", [])),
-                      re.compile(subjects.get("complement", "(?!)")))
+                      re.compile(subjects.get("complement", "(?!)")), frozenset(subjects.get("heads", [])),
+                      frozenset(subjects.get("open_suffixes", "")), int(subjects.get("max_modifier", 4)) + 1,
+                      tuple(subjects.get("classifiers", [])))
 
 
 def _cn_to_arabic(match: re.Match[str]) -> str:
@@ -548,7 +593,7 @@ class StoryClusterer:
         tuples of strings are not tracked by the garbage collector, sets are, and each open story
         holds its views for the whole window), amounts, total weight, event and subject."""
         return (tuple(grams), _amounts(numbers), sum(self._weights(grams, place_grams).values()),
-                self._events.event(text), self._events.subject_of(text))
+                self._events.event(text), self._events.subject_of(text, place_grams))
 
     def _weights(self, grams: Sequence[str], place_grams: Iterable[str]) -> dict[str, int]:
         """Bigram weights of one title; bigrams of its place names weigh as set phrases: the city is
@@ -1042,7 +1087,7 @@ class StoryClusterer:
         if sid is None:
             wmap = self._weights(grams, place_grams)
             event = self._events.event(text)
-            subject = self._events.subject_of(text)
+            subject = self._events.subject_of(text, place_grams)
             amounts = _amounts(numbers)
             accepted: list[tuple[str, float]] | None = None if city else []
             sid, sim = self._similar(grams, amounts, wmap, event, subject, subfield, city, county, postings, stories, ts,
@@ -1169,7 +1214,7 @@ class StoryClusterer:
         place_grams = _place_grams(places, text, self._events.subject_markers)
         wmap = self._weights(grams, place_grams)
         frame = self._frame_of(said)
-        event, subject, amounts = self._events.event(text), self._events.subject_of(text), _amounts(numbers)
+        event, subject, amounts = self._events.event(text), self._events.subject_of(text, place_grams), _amounts(numbers)
         exact = self._exact.setdefault(bucket, {})
         local, hour = f"~{story_id}", int(ts // 3600)
         record = stories.get(local)

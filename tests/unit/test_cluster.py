@@ -234,6 +234,27 @@ def test_unnamed_subjects_that_differ_are_two_cases(first, second, same):
     assert (a == b) is same
 
 
+# (first, second, same story?) — one city, one event type, a subject the [subjects] heads do not
+# hold: read from the place name on (open_suffixes), compared as written.
+OPEN_SUBJECT_CASES = [
+    ("九江一校车严重超载 核载19人实载35人", "九江一货车超载被查 司机被罚款2000元", False),  # probe 14
+    ("九江一洗车场污水直排下水道被罚", "九江一钢铁企业夜间偷排废水 河水变色", False),  # a listed head vs an open one
+    ("九江一洗车场污水直排下水道被罚", "九江一洗车店违规排放污水被处罚", True),  # 洗车 in both
+    ("九江一养殖场粪污直排农田被罚", "九江一养猪场粪污直排 周边农田受污染", True),  # 养 before the last
+    ("九江一快递员跳江救起落水儿童", "九江一外卖小哥跳江救起落水儿童", True),  # persons are not read
+]
+
+
+@pytest.mark.parametrize("first,second,same", OPEN_SUBJECT_CASES)
+def test_a_subject_no_head_lists_is_read_after_the_place_name(first, second, same):
+    c = StoryClusterer({})
+    a = c.assign("b", T0, normalize(first), None, "360400", ("九江",), credit=True)
+    b = c.assign("b", T0 + H, normalize(second), None, "360400", ("九江",), credit=True)
+    assert (a.story_id == b.story_id) is same, (a, b)
+    if not same:
+        assert any(reason.startswith("subject 一") for _, reason in b.vetoes), b.vetoes
+
+
 def test_page_labels_and_column_suffixes_are_not_story_content():
     """gmw's 版面 labels (03版综合新闻 -) and series suffixes (（编辑手记）) joined unrelated stories."""
     from citycredit.understanding.cluster import story_text
