@@ -234,12 +234,15 @@ class Understanding:
             story = [f"joined: {assignment.matched_title}",
                      f"same prefecture {item.city} within 24 h, no event type named, {assignment.how[9:]}, "
                      f"wording similarity {assignment.similarity:.3f}"]
-        elif assignment.how == "response":
+        elif assignment.how.startswith("response"):
             why = ("the only one open" if not item.subfield else f"wording similarity {assignment.similarity:.3f}"
                    if assignment.similarity > 0 else "the latest such story")
+            # "response: <story's subfield>": a story of another subfield, answered on the subject kind
+            kind = (f"{assignment.how[10:]} story naming the same kind of subject "
+                    f"({(item.evidence or {}).get('event', ['?'])[0]})" if assignment.how != "response"
+                    else f"{item.subfield or 'credit'} story")
             story = [f"joined: {assignment.matched_title}",
-                     f"a response in {item.city} naming no event of its own, to the open {item.subfield or 'credit'} "
-                     f"story within 24 h ({why})"]
+                     f"a response in {item.city} naming no event of its own, to the open {kind} within 24 h ({why})"]
         else:
             story = [f"joined: {assignment.matched_title}", f"similarity {assignment.similarity:.3f}"]
         story += [f"kept apart from {title}: {self._place_names(reason)}" for title, reason in assignment.vetoes]

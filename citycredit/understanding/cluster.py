@@ -875,7 +875,7 @@ class StoryClusterer:
                         if city and both_credit else "")
                 if not word:
                     continue  # one rare bigram in common is not a rare word in common
-            theirs = self._story_frame(sid, record) if len(record) > 10 and record[10] else _NO_FRAME
+            theirs = self._story_frame(sid, record)  # an untyped story's, read from its first wording
             reason = (_place_conflict(record, None, city, county, province)
                       or frames_conflict(frame, theirs, self._frame_reader.rising, types=False)
                       or _named_subjects_conflict(subject, _stored_subject(record)))
@@ -928,27 +928,33 @@ class StoryClusterer:
         # A response worded with an event type (卫健委介入调查…乱收费) found no story of its type: it
         # answers an untyped one only on the same kind of subject, named by both (医院 / 医院).
         typed = frame.type is not None and frame.type.join
-        best: tuple[float, float, str] | None = None
+        best: tuple[bool, float, float, str] | None = None
         candidates = 0
         for sid, record in stories.items():
-            if (record[4] != subfield if subfield else not _credit_story(record)) \
-                    or now - record[1] > window or now < record[0] - window:
+            if now - record[1] > window or now < record[0] - window:
+                continue
+            same = record[4] == subfield if subfield else _credit_story(record)
+            # The subfield is the reader's guess for each wording, and two wordings of one case may
+            # be guessed apart (民宿毁约涨价 pricing, 民宿被单方取消 tourism: probe 14): a credit story
+            # of another subfield is answered when both name the same kind of subject, and a story
+            # of the response's own subfield is preferred.
+            if not same and not (subfield and frame.subject is not None and _credit_story(record)):
                 continue
             story = self._story_frame(sid, record)
-            if typed and (frame.subject is None or story.subject != frame.subject):
+            if (typed or not same) and (frame.subject is None or story.subject != frame.subject):
                 continue
-            reason = (_place_conflict(record, subfield, record[7], county)
+            reason = (_place_conflict(record, subfield if same else None, record[7], county)
                       or frames_conflict(frame, story, rising, types=typed))
             if reason is not None:
                 vetoes.append((record[5], reason))
                 continue
-            key = (self._wording(sid, record, mine, wmap, w_mine)[0], record[1], sid)
+            key = (same, self._wording(sid, record, mine, wmap, w_mine)[0], record[1], sid)
             candidates += 1
             if best is None or key > best:
                 best = key
         if best is None or (not subfield and candidates > 1):
             return None, 0.0
-        return best[2], best[0]
+        return best[3], best[1]
 
     def _story_frame(self, sid: str, record: list) -> Frame:
         """The story's stored frame; an untyped story's (none stored) is read from its first wording."""
@@ -1118,7 +1124,8 @@ class StoryClusterer:
             # of its own, not the answer to an open story
             if sid is None and response and city and subfield and subject is None:
                 sid, sim = self._response_match(frame, subfield, county, grams, wmap, stories, ts, vetoes)
-                how = "response"
+                # the story's subfield, when it is another (joined on the subject kind)
+                how = "response" if sid is None or stories[sid][4] == subfield else f"response: {stories[sid][4] or '-'}"
             if sid is None:
                 sid, sim, word = self._rare_word_match(bucket, frame, subject, grams, wmap, text, city, county, province,
                                                        postings, stories, ts, vetoes, credit)

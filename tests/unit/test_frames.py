@@ -372,6 +372,21 @@ def test_a_travel_agency_or_an_inn_is_a_subject_of_its_own():
     assert b.story_id == a.story_id and b.how.startswith("partial: the same subject (travel_agency)")
 
 
+def test_a_response_answers_a_story_of_another_subfield_on_the_same_kind_of_subject():
+    """The reader guesses a subfield per wording: an inn's broken bookings read tourism, the fine
+    for them pricing (probe 14: 大理). The response answers the story naming the same kind of
+    subject, and says so; a restaurant's fine does not answer the inn's story."""
+    c = StoryClusterer({})
+    a = c.assign("b", T0, normalize("丽江古城：游客预订的客栈被单方取消 加价才能入住"), "tourism", LIJIANG, ("丽江",),
+                 credit=True)
+    b = c.assign("b", T0 + 3 * H, normalize("丽江市场监管局通报客栈毁约涨价：罚款2万元"), "pricing", LIJIANG,
+                 ("丽江",), response=True, credit=True)
+    assert b.story_id == a.story_id and b.how == "response: tourism"
+    d = c.assign("b", T0 + 4 * H, normalize("丽江市场监管局通报餐馆菜价虚高：罚款2万元"), "pricing", LIJIANG,
+                 ("丽江",), response=True, credit=True)
+    assert d.story_id != a.story_id
+
+
 def test_an_ambiguous_district_joins_the_one_city_story_of_its_frame():
     """白云区 names 广州 or 贵阳, so the item is read with no city (probe 01); the echo of 广州's
     counterfeit-shoe story is the only story of its event type among them, and claims it. With a
