@@ -190,6 +190,8 @@ class EventRules:
     open_suffixes: frozenset[str] = frozenset()   # last characters of a place or vehicle noun ([subjects])
     max_open: int = 5                             # the longest open subject, in characters
     classifiers: tuple[str, ...] = ()
+    set_phrases: re.Pattern[str] | None = None    # [templates] phrases, bureaus and report verbs (_place_grams)
+    bureaus: re.Pattern[str] | None = None        # [templates] bureaus
 
     def heads_compatible(self, a: str, b: str) -> bool:
         """The same head, or two heads one subject may be called by (化工厂 / 化工企业, 学校 / 中学)."""
@@ -298,6 +300,7 @@ def _event_rules() -> EventRules:
     before = "|".join(re.escape(w) for w in actor.get("before", [])) or "(?!)"
     most = int(actor.get("max_chars", 4))
     subjects = config.get("subjects", {})
+    templates = config.get("templates", {})
 
     def alt(words: list[str]) -> str:
         if words and all(len(w) == 1 for w in words):
@@ -311,7 +314,15 @@ def _event_rules() -> EventRules:
                       pairs_within(subjects.get("compatible", [])), pairs_within(subjects.get("same_trade", [])),
                       re.compile(subjects.get("complement", "(?!)")), frozenset(subjects.get("heads", [])),
                       frozenset(subjects.get("open_suffixes", "")), int(subjects.get("max_modifier", 4)) + 1,
-                      tuple(subjects.get("classifiers", [])))
+                      tuple(subjects.get("classifiers", [])),
+                      _alternation([w for key in ("phrases", "bureaus", "reports") for w in templates.get(key, [])]),
+                      _alternation(templates.get("bureaus", [])))
+
+
+def _alternation(words: list[str]) -> re.Pattern[str] | None:
+    """One regex finding any of ``words``, the longest first where two start at one place."""
+    words = [w for w in words if w]
+    return re.compile("|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))) if words else None
 
 
 def _cn_to_arabic(match: re.Match[str]) -> str:
@@ -384,22 +395,33 @@ def _frame_keys(record: list) -> list[tuple[str, str]]:
     return keys
 
 
-def _place_grams(places: Iterable[str], text: str, markers: tuple[str, ...]) -> tuple[str, ...]:
+def _place_grams(places: Iterable[str], text: str, markers: tuple[str, ...],
+                 phrases: re.Pattern[str] | None = None, bureaus: re.Pattern[str] | None = None) -> tuple[str, ...]:
     """The bigrams of the place names a title names, weighed as places, not as wording; and in
     ``text`` the bigram joining two names (山东济南: 东济) or a name and the subject marker after
     it (济南一银行员工…: 南一). Those are as rare in the corpus as a name, and every 山东济南… or
     济南一… title has them: weighed as wording, they made two unrelated 济南 items share "a rare
     word". A name's edge with wording (新疆外贸: 疆外) stays wording. ``markers``: the subject
-    markers ([subjects] markers, 一 / 某)."""
+    markers ([subjects] markers, 一 / 某). ``phrases`` (EventRules.set_phrases): the set phrases,
+    bureaus and report verbs of [templates]; the bigram joining one to a name or to another
+    (宜宾市生态环境局通报: 市生, 局通) is weighed alike, and so are a bureau's own (``bureaus``: 生态,
+    环境…), for the same reason: one city's bureau reports many cases."""
     places = tuple(p for p in places if p)
-    if not places:
-        return ()
     out = {p[i:i + 2] for p in places for i in range(len(p) - 1)}
-    for start, end in _occurrences(places, text):
+    names = list(_occurrences(places, text)) if places else []
+    for start, end in names:
         if end < len(text) and (text[end] in markers or text.startswith(places, end)):
             out.add(text[end - 1:end + 1])
         if start > 0 and text.endswith(places, 0, start):
             out.add(text[start - 1:start + 1])
+    if bureaus is not None:
+        out.update(b[i:i + 2] for b in bureaus.findall(text) for i in range(len(b) - 1))
+    if phrases is not None:
+        spans = [m.span() for m in phrases.finditer(text)]
+        if spans:
+            ends = {end for _, end in names} | {end for _, end in spans}
+            starts = {start for start, _ in names} | {start for start, _ in spans}
+            out.update(text[i - 1:i + 1] for i in ends & starts if 0 < i < len(text))
     return tuple(sorted(out))
 
 
@@ -1074,7 +1096,8 @@ class StoryClusterer:
         mean (白云区: 广州 or 贵阳); the one echo with its event frame among them may claim it."""
         meta, postings, stories = self._open(bucket, ts)
         grams, numbers, text, said = self._signature(title)
-        place_grams = _place_grams(places, text, self._events.subject_markers)
+        place_grams = _place_grams(places, text, self._events.subject_markers, self._events.set_phrases,
+                                   self._events.bureaus)
         exact = self._exact.setdefault(bucket, {})
         sid, sim = exact.get(text), 1.0
         if sid is not None:
@@ -1218,7 +1241,8 @@ class StoryClusterer:
         ways: the wording, or the event frame within the province when exactly one story fits."""
         meta, postings, stories = self._open(bucket, ts)
         grams, numbers, text, said = self._signature(title)
-        place_grams = _place_grams(places, text, self._events.subject_markers)
+        place_grams = _place_grams(places, text, self._events.subject_markers, self._events.set_phrases,
+                                   self._events.bureaus)
         wmap = self._weights(grams, place_grams)
         frame = self._frame_of(said)
         event, subject, amounts = self._events.event(text), self._events.subject_of(text, place_grams), _amounts(numbers)

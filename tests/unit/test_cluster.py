@@ -255,6 +255,23 @@ def test_a_subject_no_head_lists_is_read_after_the_place_name(first, second, sam
         assert any(reason.startswith("subject 一") for _, reason in b.vetoes), b.vetoes
 
 
+def test_one_bureau_reporting_two_cases_is_no_evidence_of_one_story():
+    """A city's bureau reports many cases a day: the bigrams joining its name to the city's and to
+    its report verb (丽江|市场监管局|通报: 江市, 局通) are weighed as names, so two reports share no
+    rare word through them."""
+    from citycredit.understanding.cluster import _event_rules, _place_grams
+
+    rules = _event_rules()
+    grams = _place_grams(("丽江",), "丽江市场监管局通报两起虚假宣传案件", ("一",), rules.set_phrases, rules.bureaus)
+    assert {"江市", "监管", "局通"} <= set(grams) and "宣传" not in grams
+    c = StoryClusterer({})
+    a = c.assign("b", T0, normalize("丽江市场监管局通报两起虚假宣传案件"), "advertising", "530700", ("丽江",),
+                 response=True, credit=True)
+    b = c.assign("b", T0 + 2 * H, normalize("丽江市场监管局通报春节期间价格检查情况"), "pricing", "530700", ("丽江",),
+                 response=True, credit=True)
+    assert a.story_id != b.story_id, b
+
+
 def test_page_labels_and_column_suffixes_are_not_story_content():
     """gmw's 版面 labels (03版综合新闻 -) and series suffixes (（编辑手记）) joined unrelated stories."""
     from citycredit.understanding.cluster import story_text
