@@ -399,7 +399,7 @@ def _place_grams(places: Iterable[str], text: str, markers: tuple[str, ...],
                  phrases: re.Pattern[str] | None = None, bureaus: re.Pattern[str] | None = None) -> tuple[str, ...]:
     """The bigrams of the place names a title names, weighed as places, not as wording; and in
     ``text`` the bigram joining two names (山东济南: 东济) or a name and the subject marker after
-    it (济南一银行员工…: 南一). Those are as rare in the corpus as a name, and every 山东济南… or
+    it (济南一银行员工…: 南一, and the marker's with its noun, 一银). Those are as rare in the corpus as a name, and every 山东济南… or
     济南一… title has them: weighed as wording, they made two unrelated 济南 items share "a rare
     word". A name's edge with wording (新疆外贸: 疆外) stays wording. ``markers``: the subject
     markers ([subjects] markers, 一 / 某). ``phrases`` (EventRules.set_phrases): the set phrases,
@@ -412,6 +412,8 @@ def _place_grams(places: Iterable[str], text: str, markers: tuple[str, ...],
     for start, end in names:
         if end < len(text) and (text[end] in markers or text.startswith(places, end)):
             out.add(text[end - 1:end + 1])
+            if text[end] in markers and end + 1 < len(text):
+                out.add(text[end:end + 2])
         if start > 0 and text.endswith(places, 0, start):
             out.add(text[start - 1:start + 1])
     if bureaus is not None:

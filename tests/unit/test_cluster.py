@@ -272,6 +272,16 @@ def test_one_bureau_reporting_two_cases_is_no_evidence_of_one_story():
     assert a.story_id != b.story_id, b
 
 
+def test_an_unnamed_subject_is_no_rare_word_in_common():
+    """宁波一主播… twice is "a streamer" twice: the bigram of the marker and its noun (一主) is as
+    rare as the noun, and every 宁波一主播 title has it, so it is weighed as the name before it."""
+    c = StoryClusterer({})
+    a = c.assign("b", T0, normalize("宁波一主播虚假宣传减肥茶被罚款"), "advertising", "330200", ("宁波",), credit=True)
+    b = c.assign("b", T0 + 2 * H, normalize("宁波一主播直播间售卖假冒名牌鞋被查处"), "intellectual_property", "330200",
+                 ("宁波",), credit=True)
+    assert a.story_id != b.story_id, b
+
+
 def test_page_labels_and_column_suffixes_are_not_story_content():
     """gmw's 版面 labels (03版综合新闻 -) and series suffixes (（编辑手记）) joined unrelated stories."""
     from citycredit.understanding.cluster import story_text
