@@ -237,9 +237,9 @@ class Understanding:
         elif assignment.how.startswith("response"):
             why = ("the only one open" if not item.subfield else f"wording similarity {assignment.similarity:.3f}"
                    if assignment.similarity > 0 else "the latest such story")
-            # "response: <story's subfield>": a story of another subfield, answered on the subject kind
-            kind = (f"{assignment.how[10:]} story naming the same kind of subject "
-                    f"({(item.evidence or {}).get('event', ['?'])[0]})" if assignment.how != "response"
+            # "response: <story's subfield>": a story of another subfield, answered on the subject kind or thing
+            kind = (f"{assignment.how[10:]} story naming the same kind of subject or thing "
+                    f"({'; '.join((item.evidence or {}).get('event', ['?']))})" if assignment.how != "response"
                     else f"{item.subfield or 'credit'} story")
             story = [f"joined: {assignment.matched_title}",
                      f"a response in {item.city} naming no event of its own, to the open {kind} within 24 h ({why})"]

@@ -692,6 +692,9 @@ class StoryClusterer:
             if reason is None and frame is not None and frame is not _NO_FRAME and len(record) > 10 and record[10]:
                 # a restaurant's poisoning and a school's share their wording, not their subject
                 reason = frames_conflict(frame, self._story_frame(sid, record), self._frame_reader.rising, types=False)
+            if reason is None and frame is not None and frame.object is not None:
+                # 假冒名牌运动鞋 / 假冒名牌化妆品 share their wording, not what was faked
+                reason = self._objects_conflict(frame, self._story_frame(sid, record), "")
             if reason is not None:
                 if vetoes is not None:
                     vetoed.append((sid, reason))
@@ -892,16 +895,22 @@ class StoryClusterer:
                     or now - record[1] > window or now < record[0] - window):
                 continue
             word = max((self._shared_rare_word(own, m[2], wmap) for m in record[8]), key=len)
+            theirs = self._story_frame(sid, record)  # an untyped story's, read from its first wording
             if len(word) < 3:
                 # two rare bigrams apart (甲醛…鱿鱼) are evidence too, for two credit items of a
-                # prefecture (a wording read neutral shares 小区…物业 with too many: 南宁一小区物业费上涨)
+                # prefecture (a wording read neutral shares 小区…物业 with too many: 南宁一小区物业费上涨);
+                # so is the thing that failed or was faked, named by both ([objects]: 校车, 化肥 /
+                # 肥料), a word the taxonomy knows as specific where two characters are no rare word
                 word = (max((self._shared_rare_bigrams(own, m[2], wmap) for m in record[8]), key=len)
                         if city and both_credit else "")
+                if not word and city and frame.object is not None and theirs.object is not None \
+                        and self._frame_reader.same_object(frame.object, theirs.object):
+                    word = frame.object if frame.object == theirs.object else f"{frame.object}/{theirs.object}"
                 if not word:
                     continue  # one rare bigram in common is not a rare word in common
-            theirs = self._story_frame(sid, record)  # an untyped story's, read from its first wording
             reason = (_place_conflict(record, None, city, county, province)
                       or frames_conflict(frame, theirs, self._frame_reader.rising, types=False)
+                      or self._objects_conflict(frame, theirs, word)
                       or _named_subjects_conflict(subject, _stored_subject(record)))
             if reason is not None:
                 if (record[5], reason) not in vetoes:
@@ -911,6 +920,15 @@ class StoryClusterer:
             if best is None or key > best:
                 best = key
         return (best[2], best[1], best[3]) if best is not None else (None, 0.0, "")
+
+    def _objects_conflict(self, frame: Frame, theirs: Frame, word: str) -> str | None:
+        """Two things named (江门…假冒名牌化妆品 / 江门一工厂…假冒名牌运动鞋) and a rare word in common
+        that names neither (查获+名牌): two cases. A word naming one of them (电梯) may be a part and
+        its whole, as frames_conflict allows when the wording is shared."""
+        a, b = frame.object, theirs.object
+        if a is None or b is None or self._frame_reader.same_object(a, b) or a in word or b in word:
+            return None
+        return f"object {a} ≠ {b}"
 
     def _shared_rare_word(self, text: str, other: str, wmap: dict[str, int]) -> str:
         """The longest run of characters both wordings have whose every bigram is rare (weighs
@@ -952,7 +970,7 @@ class StoryClusterer:
         # A response worded with an event type (卫健委介入调查…乱收费) found no story of its type: it
         # answers an untyped one only on the same kind of subject, named by both (医院 / 医院).
         typed = frame.type is not None and frame.type.join
-        best: tuple[bool, float, float, str] | None = None
+        best: tuple[bool, bool, float, float, str] | None = None
         candidates = 0
         for sid, record in stories.items():
             if now - record[1] > window or now < record[0] - window:
@@ -960,25 +978,30 @@ class StoryClusterer:
             same = record[4] == subfield if subfield else _credit_story(record)
             # The subfield is the reader's guess for each wording, and two wordings of one case may
             # be guessed apart (民宿毁约涨价 pricing, 民宿被单方取消 tourism: probe 14): a credit story
-            # of another subfield is answered when both name the same kind of subject, and a story
-            # of the response's own subfield is preferred.
-            if not same and not (subfield and frame.subject is not None and _credit_story(record)):
+            # of another subfield is answered when both name the same kind of subject or the same
+            # thing ([objects]: “假化肥坑农”事件 / 一农资店销售假化肥), and the same thing, then the
+            # response's own subfield, are preferred.
+            if not same and not (subfield and (frame.subject is not None or frame.object is not None)
+                                 and _credit_story(record)):
                 continue
             story = self._story_frame(sid, record)
-            if (typed or not same) and (frame.subject is None or story.subject != frame.subject):
+            thing = (frame.object is not None and story.object is not None
+                     and self._frame_reader.same_object(frame.object, story.object))
+            if (typed or not same) and (frame.subject is None or story.subject != frame.subject) and not (
+                    thing and not same):
                 continue
             reason = (_place_conflict(record, subfield if same else None, record[7], county)
                       or frames_conflict(frame, story, rising, types=typed))
             if reason is not None:
                 vetoes.append((record[5], reason))
                 continue
-            key = (same, self._wording(sid, record, mine, wmap, w_mine)[0], record[1], sid)
+            key = (thing, same, self._wording(sid, record, mine, wmap, w_mine)[0], record[1], sid)
             candidates += 1
             if best is None or key > best:
                 best = key
         if best is None or (not subfield and candidates > 1):
             return None, 0.0
-        return best[3], best[1]
+        return best[4], best[2]
 
     def _story_frame(self, sid: str, record: list) -> Frame:
         """The story's stored frame; an untyped story's (none stored) is read from its first wording."""

@@ -240,7 +240,8 @@ class FrameReader:
         return Frame(etype, cue, subject, word, quantities, thing)
 
     def same_object(self, a: str, b: str) -> bool:
-        return a == b or (a, b) in self._same_object
+        """One thing: the same word, one inside the other (鞋 / 运动鞋), or a listed pair (塔吊 / 塔机)."""
+        return a in b or b in a or (a, b) in self._same_object
 
     def _pair_cues(self, text: str, parts: list[tuple[int, int, str]]) -> list[tuple[int, int, str, str]]:
         """Two-part cues found, as plain cues are listed: (start, -length, the text from the first

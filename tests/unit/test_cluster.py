@@ -237,7 +237,7 @@ def test_unnamed_subjects_that_differ_are_two_cases(first, second, same):
 # (first, second, same story?) — one city, one event type, a subject the [subjects] heads do not
 # hold: read from the place name on (open_suffixes), compared as written.
 OPEN_SUBJECT_CASES = [
-    ("九江一校车严重超载 核载19人实载35人", "九江一货车超载被查 司机被罚款2000元", False),  # probe 14
+    ("九江一健身房突然闭店 会员预付卡无法退款", "九江一培训机构闭店 家长退费难", False),  # probe 10
     ("九江一洗车场污水直排下水道被罚", "九江一钢铁企业夜间偷排废水 河水变色", False),  # a listed head vs an open one
     ("九江一洗车场污水直排下水道被罚", "九江一洗车店违规排放污水被处罚", True),  # 洗车 in both
     ("九江一养殖场粪污直排农田被罚", "九江一养猪场粪污直排 周边农田受污染", True),  # 养 before the last

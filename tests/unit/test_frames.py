@@ -387,6 +387,33 @@ def test_a_response_answers_a_story_of_another_subfield_on_the_same_kind_of_subj
     assert d.story_id != a.story_id
 
 
+XINGTAI = "130500"
+
+
+def test_the_thing_faked_or_failed_is_evidence_and_a_veto():
+    """[objects] names goods and vehicles too. Two cases of one city sharing only 查获+名牌 are
+    kept apart when they name two things (化妆品 / 运动鞋); a wording read neutral joins the credit
+    story naming the same thing (超员校车 / 校车超载), where two characters are no rare word; and a
+    response naming the thing answers the story that names it before one of its own subfield."""
+    c = StoryClusterer({})
+    a = c.assign("b", T0, normalize("邢台一工厂生产假冒名牌运动鞋 查获成品2万双"), "intellectual_property", XINGTAI,
+                 ("邢台",), credit=True)
+    b = c.assign("b", T0 + H, normalize("邢台查获一批假冒名牌化妆品"), "intellectual_property", XINGTAI, ("邢台",),
+                 credit=True)
+    assert b.story_id != a.story_id and any("object 化妆品 ≠ 运动鞋" in r for _, r in b.vetoes), b
+    c = StoryClusterer({})
+    a = c.assign("b", T0, normalize("邢台一校车严重超载 核载19人实载40人"), "transport", XINGTAI, ("邢台",), credit=True)
+    b = c.assign("b", T0 + H, normalize("河北南宫：交警拦下一辆超员校车"), None, XINGTAI, ("河北", "南宫"))
+    assert b.story_id == a.story_id and b.how == "rare word: 校车", b
+    c = StoryClusterer({})
+    a = c.assign("b", T0, normalize("邢台一农资店销售假化肥 数百亩小麦减产"), "intellectual_property", XINGTAI, ("邢台",),
+                 credit=True)
+    d = c.assign("b", T0 + H, normalize("邢台一超市销售过期饮料被罚款"), "food_safety", XINGTAI, ("邢台",), credit=True)
+    r = c.assign("b", T0 + 3 * H, normalize("邢台通报“假化肥坑农”事件：立案调查 责令赔偿"), "food_safety", XINGTAI, ("邢台",),
+                 response=True, credit=True)
+    assert r.story_id == a.story_id != d.story_id and r.how == "response: intellectual_property", r
+
+
 def test_an_ambiguous_district_joins_the_one_city_story_of_its_frame():
     """白云区 names 广州 or 贵阳, so the item is read with no city (probe 01); the echo of 广州's
     counterfeit-shoe story is the only story of its event type among them, and claims it. With a
