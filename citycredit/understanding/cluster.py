@@ -191,7 +191,7 @@ class EventRules:
     max_open: int = 5                             # the longest open subject, in characters
     classifiers: tuple[str, ...] = ()
     set_phrases: re.Pattern[str] | None = None    # [templates] phrases, bureaus and report verbs (_place_grams)
-    bureaus: re.Pattern[str] | None = None        # [templates] bureaus
+    bureaus: frozenset[str] = frozenset()         # [templates] bureaus
 
     def heads_compatible(self, a: str, b: str) -> bool:
         """The same head, or two heads one subject may be called by (化工厂 / 化工企业, 学校 / 中学)."""
@@ -316,7 +316,7 @@ def _event_rules() -> EventRules:
                       frozenset(subjects.get("open_suffixes", "")), int(subjects.get("max_modifier", 4)) + 1,
                       tuple(subjects.get("classifiers", [])),
                       _alternation([w for key in ("phrases", "bureaus", "reports") for w in templates.get(key, [])]),
-                      _alternation(templates.get("bureaus", [])))
+                      frozenset(templates.get("bureaus", [])))
 
 
 def _alternation(words: list[str]) -> re.Pattern[str] | None:
@@ -396,12 +396,13 @@ def _frame_keys(record: list) -> list[tuple[str, str]]:
 
 
 def _place_grams(places: Iterable[str], text: str, markers: tuple[str, ...],
-                 phrases: re.Pattern[str] | None = None, bureaus: re.Pattern[str] | None = None) -> tuple[str, ...]:
+                 phrases: re.Pattern[str] | None = None, bureaus: frozenset[str] = frozenset()) -> tuple[str, ...]:
     """The bigrams of the place names a title names, weighed as places, not as wording; and in
     ``text`` the bigram joining two names (山东济南: 东济) or a name and the subject marker after
-    it (济南一银行员工…: 南一, and the marker's with its noun, 一银). Those are as rare in the corpus as a name, and every 山东济南… or
-    济南一… title has them: weighed as wording, they made two unrelated 济南 items share "a rare
-    word". A name's edge with wording (新疆外贸: 疆外) stays wording. ``markers``: the subject
+    it (济南一银行员工…: 南一, and the marker's with its noun, 一银). Those are as rare in the
+    corpus as a name, and every 山东济南… or 济南一… title has them: weighed as wording, they made
+    two unrelated 济南 items share "a rare word". A name's edge with wording (新疆外贸: 疆外) stays
+    wording. ``markers``: the subject
     markers ([subjects] markers, 一 / 某). ``phrases`` (EventRules.set_phrases): the set phrases,
     bureaus and report verbs of [templates]; the bigram joining one to a name or to another
     (宜宾市生态环境局通报: 市生, 局通) is weighed alike, and so are a bureau's own (``bureaus``: 生态,
@@ -416,11 +417,11 @@ def _place_grams(places: Iterable[str], text: str, markers: tuple[str, ...],
                 out.add(text[end:end + 2])
         if start > 0 and text.endswith(places, 0, start):
             out.add(text[start - 1:start + 1])
-    if bureaus is not None:
-        out.update(b[i:i + 2] for b in bureaus.findall(text) for i in range(len(b) - 1))
     if phrases is not None:
-        spans = [m.span() for m in phrases.finditer(text)]
-        if spans:
+        found = [(m.span(), m.group()) for m in phrases.finditer(text)]
+        if found:
+            spans = [span for span, _ in found]
+            out.update(w[i:i + 2] for _, w in found if w in bureaus for i in range(len(w) - 1))
             ends = {end for _, end in names} | {end for _, end in spans}
             starts = {start for start, _ in names} | {start for start, _ in spans}
             out.update(text[i - 1:i + 1] for i in ends & starts if 0 < i < len(text))
@@ -895,7 +896,7 @@ class StoryClusterer:
                     or now - record[1] > window or now < record[0] - window):
                 continue
             word = max((self._shared_rare_word(own, m[2], wmap) for m in record[8]), key=len)
-            theirs = self._story_frame(sid, record)  # an untyped story's, read from its first wording
+            theirs: Frame | None = None
             if len(word) < 3:
                 # two rare bigrams apart (甲醛…鱿鱼) are evidence too, for two credit items of a
                 # prefecture (a wording read neutral shares 小区…物业 with too many: 南宁一小区物业费上涨);
@@ -903,11 +904,14 @@ class StoryClusterer:
                 # 肥料), a word the taxonomy knows as specific where two characters are no rare word
                 word = (max((self._shared_rare_bigrams(own, m[2], wmap) for m in record[8]), key=len)
                         if city and both_credit else "")
-                if not word and city and frame.object is not None and theirs.object is not None \
-                        and self._frame_reader.same_object(frame.object, theirs.object):
-                    word = frame.object if frame.object == theirs.object else f"{frame.object}/{theirs.object}"
+                if not word and city and frame.object is not None:
+                    theirs = self._story_frame(sid, record)
+                    if theirs.object is not None and self._frame_reader.same_object(frame.object, theirs.object):
+                        word = frame.object if frame.object == theirs.object else f"{frame.object}/{theirs.object}"
                 if not word:
                     continue  # one rare bigram in common is not a rare word in common
+            if theirs is None:
+                theirs = self._story_frame(sid, record)  # an untyped story's, read from its first wording
             reason = (_place_conflict(record, None, city, county, province)
                       or frames_conflict(frame, theirs, self._frame_reader.rising, types=False)
                       or self._objects_conflict(frame, theirs, word)
@@ -1121,8 +1125,6 @@ class StoryClusterer:
         mean (白云区: 广州 or 贵阳); the one echo with its event frame among them may claim it."""
         meta, postings, stories = self._open(bucket, ts)
         grams, numbers, text, said = self._signature(title)
-        place_grams = _place_grams(places, text, self._events.subject_markers, self._events.set_phrases,
-                                   self._events.bureaus)
         exact = self._exact.setdefault(bucket, {})
         sid, sim = exact.get(text), 1.0
         if sid is not None:
@@ -1131,6 +1133,10 @@ class StoryClusterer:
                     or (city and record[7] and city != record[7]) or (subfield and record[4] and subfield != record[4])
                     or (county and len(record) > 9 and record[9] and county != record[9])):
                 sid = None
+        # a repeat of a wording its story holds (most sightings) needs no place grams: they are
+        # the member's, stored with it
+        place_grams = () if sid is not None and any(m[2] == text for m in stories[sid][8]) else _place_grams(
+            places, text, self._events.subject_markers, self._events.set_phrases, self._events.bureaus)
         wmap: dict[str, int] = {}
         event: tuple = (None, None)
         subject: tuple[str, str] | None = None
