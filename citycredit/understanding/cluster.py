@@ -237,6 +237,10 @@ class EventRules:
                     return "", rest[:end + 1]
         return None
 
+    def place_grams(self, places: Iterable[str], text: str) -> tuple[str, ...]:
+        """``_place_grams`` with this configuration's markers, set phrases and bureaus."""
+        return _place_grams(places, text, self.subject_markers, self.set_phrases, self.bureaus)
+
     def is_open(self, subject: tuple[str, str]) -> bool:
         """A subject ``open_subject`` read (its head is not one the regex knows)."""
         return not subject[0] and subject[1] not in self.heads
@@ -315,14 +319,8 @@ def _event_rules() -> EventRules:
                       re.compile(subjects.get("complement", "(?!)")), frozenset(subjects.get("heads", [])),
                       frozenset(subjects.get("open_suffixes", "")), int(subjects.get("max_modifier", 4)) + 1,
                       tuple(subjects.get("classifiers", [])),
-                      _alternation([w for key in ("phrases", "bureaus", "reports") for w in templates.get(key, [])]),
+                      re.compile(alt([w for key in ("phrases", "bureaus", "reports") for w in templates.get(key, [])])),
                       frozenset(templates.get("bureaus", [])))
-
-
-def _alternation(words: list[str]) -> re.Pattern[str] | None:
-    """One regex finding any of ``words``, the longest first where two start at one place."""
-    words = [w for w in words if w]
-    return re.compile("|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))) if words else None
 
 
 def _cn_to_arabic(match: re.Match[str]) -> str:
@@ -402,11 +400,11 @@ def _place_grams(places: Iterable[str], text: str, markers: tuple[str, ...],
     it (济南一银行员工…: 南一, and the marker's with its noun, 一银). Those are as rare in the
     corpus as a name, and every 山东济南… or 济南一… title has them: weighed as wording, they made
     two unrelated 济南 items share "a rare word". A name's edge with wording (新疆外贸: 疆外) stays
-    wording. ``markers``: the subject
-    markers ([subjects] markers, 一 / 某). ``phrases`` (EventRules.set_phrases): the set phrases,
-    bureaus and report verbs of [templates]; the bigram joining one to a name or to another
-    (宜宾市生态环境局通报: 市生, 局通) is weighed alike, and so are a bureau's own (``bureaus``: 生态,
-    环境…), for the same reason: one city's bureau reports many cases."""
+    wording. ``markers``: the subject markers ([subjects] markers, 一 / 某). ``phrases``
+    (EventRules.set_phrases): the set phrases, bureaus and report verbs of [templates]; the bigram
+    joining one to a name or to another (宜宾市生态环境局通报: 市生, 局通) is weighed alike, and so
+    are a bureau's own (``bureaus``: 生态, 环境…), for the same reason: one city's bureau reports
+    many cases."""
     places = tuple(p for p in places if p)
     out = {p[i:i + 2] for p in places for i in range(len(p) - 1)}
     names = list(_occurrences(places, text)) if places else []
@@ -1135,8 +1133,8 @@ class StoryClusterer:
                 sid = None
         # a repeat of a wording its story holds (most sightings) needs no place grams: they are
         # the member's, stored with it
-        place_grams = () if sid is not None and any(m[2] == text for m in stories[sid][8]) else _place_grams(
-            places, text, self._events.subject_markers, self._events.set_phrases, self._events.bureaus)
+        place_grams = () if sid is not None and any(m[2] == text for m in stories[sid][8]) else \
+            self._events.place_grams(places, text)
         wmap: dict[str, int] = {}
         event: tuple = (None, None)
         subject: tuple[str, str] | None = None
@@ -1178,7 +1176,7 @@ class StoryClusterer:
             # of its own, not the answer to an open story
             if sid is None and response and city and subfield and subject is None:
                 sid, sim = self._response_match(frame, subfield, county, grams, wmap, stories, ts, vetoes)
-                # the story's subfield, when it is another (joined on the subject kind)
+                # the story's subfield, when it is another (joined on the subject kind or thing)
                 how = "response" if sid is None or stories[sid][4] == subfield else f"response: {stories[sid][4] or '-'}"
             if sid is None:
                 sid, sim, word = self._rare_word_match(bucket, frame, subject, grams, wmap, text, city, county, province,
@@ -1272,8 +1270,7 @@ class StoryClusterer:
         ways: the wording, or the event frame within the province when exactly one story fits."""
         meta, postings, stories = self._open(bucket, ts)
         grams, numbers, text, said = self._signature(title)
-        place_grams = _place_grams(places, text, self._events.subject_markers, self._events.set_phrases,
-                                   self._events.bureaus)
+        place_grams = self._events.place_grams(places, text)
         wmap = self._weights(grams, place_grams)
         frame = self._frame_of(said)
         event, subject, amounts = self._events.event(text), self._events.subject_of(text, place_grams), _amounts(numbers)

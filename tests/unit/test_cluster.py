@@ -259,10 +259,9 @@ def test_one_bureau_reporting_two_cases_is_no_evidence_of_one_story():
     """A city's bureau reports many cases a day: the bigrams joining its name to the city's and to
     its report verb (丽江|市场监管局|通报: 江市, 局通) are weighed as names, so two reports share no
     rare word through them."""
-    from citycredit.understanding.cluster import _event_rules, _place_grams
+    from citycredit.understanding.cluster import _event_rules
 
-    rules = _event_rules()
-    grams = _place_grams(("丽江",), "丽江市场监管局通报两起虚假宣传案件", ("一",), rules.set_phrases, rules.bureaus)
+    grams = _event_rules().place_grams(("丽江",), "丽江市场监管局通报两起虚假宣传案件")
     assert {"江市", "监管", "局通"} <= set(grams) and "宣传" not in grams
     c = StoryClusterer({})
     a = c.assign("b", T0, normalize("丽江市场监管局通报两起虚假宣传案件"), "advertising", "530700", ("丽江",),
