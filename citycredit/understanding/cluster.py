@@ -987,10 +987,12 @@ class StoryClusterer:
                                  and _credit_story(record)):
                 continue
             story = self._story_frame(sid, record)
+            kind = frame.subject is not None and story.subject == frame.subject
             thing = (frame.object is not None and story.object is not None
                      and self._frame_reader.same_object(frame.object, story.object))
-            if (typed or not same) and (frame.subject is None or story.subject != frame.subject) and not (
-                    thing and not same):
+            # of its own subfield, any story (a typed response: one of its subject kind); of another,
+            # one naming its subject kind or its thing
+            if not ((kind or not typed) if same else (kind or thing)):
                 continue
             reason = (_place_conflict(record, subfield if same else None, record[7], county)
                       or frames_conflict(frame, story, rising, types=typed))
